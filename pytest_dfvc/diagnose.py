@@ -1,0 +1,295 @@
+"""Root causes of failing tests, in the vocabulary of DESIGN.md's cause table.
+
+The rules are data: an ordered table of (category, exception pattern, message pattern, where
+the error was raised). The first rule that matches wins. The framework API involved is found
+the study's way: the call in the project's own code closest to the error that goes into a
+matrix package.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CATEGORIES = (
+    "python-version",
+    "missing-api",
+    "import-path",
+    "parameter",
+    "third-party",
+    "resource",
+    "usage-constraint",
+    "behavior",
+    "install",
+    "crash",
+    "timeout",
+    "unknown",
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Matches an exception; ``raised_in`` is 'framework', 'other' (another distribution),
+    'project' or 'any'."""
+
+    category: str
+    exception: str
+    message: str = ""
+    raised_in: str = "any"
+
+    def matches(self, exc_type: str, message: str, raised_in: str) -> bool:
+        return (
+            re.search(self.exception, exc_type) is not None
+            and re.search(self.message, message, re.IGNORECASE) is not None
+            and self.raised_in in ("any", raised_in)
+        )
+
+
+_BINARY = (
+    r"dtype size changed|binary incompatib|compiled against (API|ABI) version|"
+    r"compiled using NumPy 1\.x cannot be run|numpy\.core\.multiarray failed to import|"
+    r"_ARRAY_API not found"
+)
+
+RULES: tuple[Rule, ...] = (
+    Rule("python-version", r"(^|\.)SyntaxError$|(^|\.)IndentationError$"),
+    Rule("python-version", r"TypeError$", r"object is not subscriptable", "project"),
+    Rule("third-party", r".", _BINARY),
+    Rule(
+        "resource",
+        r".",
+        r"\bCUDA\b|cuDNN|CUBLAS|cublas|out of memory|no CUDA GPUs|NVIDIA driver|"
+        r"driver version is insufficient|no kernel image is available|device-side assert",
+    ),
+    Rule(
+        "usage-constraint",
+        r"RuntimeError$",
+        r"view size is not compatible|contiguous|in-?place operation|"
+        r"modified by an inplace|does not require grad|must match the size|on different devices",
+        "framework",
+    ),
+    Rule("third-party", r"(ImportError|ModuleNotFoundError)$", "", "other"),
+    Rule("import-path", r"(ImportError|ModuleNotFoundError)$"),
+    Rule("missing-api", r"AttributeError$", r"has no attribute"),
+    Rule(
+        "parameter",
+        r"TypeError$",
+        r"unexpected keyword argument|required (positional|keyword)|positional arguments? but|"
+        r"invalid combination of arguments|multiple values for argument|"
+        r"got an unexpected|takes no (keyword )?arguments",
+    ),
+    Rule("parameter", r"(TypeError|ValueError|NotImplementedError)$", "", "framework"),
+    Rule("third-party", r".", "", "other"),
+    Rule("behavior", r"AssertionError$|(^|\.)Failed$", "", "project"),
+)
+
+
+def diagnose(
+    exception: Mapping[str, Any],
+    *,
+    frameworks: Mapping[str, str],
+    top_level: Mapping[str, str],
+    resolved: Mapping[str, str],
+) -> dict[str, Any]:
+    """The cause of one failing test.
+
+    ``frameworks`` maps each matrix package to the version the cell pinned; ``top_level``
+    maps import names to distributions; ``resolved`` is what the cell installed.
+    """
+    exc_type = str(exception.get("type") or "unknown")
+    message = str(exception.get("message") or "")
+    frames: list[dict[str, Any]] = list(exception.get("frames") or [])
+    owners = [_owner(f, top_level) for f in frames]
+    framework_modules = _framework_modules(frameworks, top_level)
+    raised_in = _raised_in(owners, frameworks, exc_type, exception, top_level)
+    rule = next((r for r in RULES if r.matches(exc_type, message, raised_in)), None)
+    category = rule.category if rule else "unknown"
+    cause: dict[str, Any] = {
+        "category": category,
+        "exception": exc_type,
+        "message": _first_line(message),
+    }
+    location = _project_location(frames, owners)
+    if location:
+        cause["location"] = location
+    api = find_api(exc_type, message, frames, owners, framework_modules, exception)
+    if api:
+        cause["api"] = api
+    if category == "third-party":
+        cause.update(_third_party(message, owners, exception, top_level, resolved, frameworks))
+    return cause
+
+
+def _first_line(message: str) -> str:
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[0][:500] if lines else ""
+
+
+def _owner(frame: Mapping[str, Any], top_level: Mapping[str, str]) -> str | None:
+    """The distribution a frame's file belongs to; None for the project's own files."""
+    module = module_of(str(frame.get("file", "")))
+    if module is None:
+        return None
+    root = module.split(".", 1)[0]
+    return top_level.get(root, "python" if "/lib/python" in str(frame.get("file")) else root)
+
+
+def module_of(path: str) -> str | None:
+    """``/venv/lib/python3.9/site-packages/numpy/core/fromnumeric.py`` -> ``numpy.core.fromnumeric``."""
+    normalized = path.replace("\\", "/")
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in normalized:
+            tail = normalized.split(marker, 1)[1]
+            return _dotted(tail)
+    match = re.search(r"/lib/python\d\.\d+/(.+)$", normalized)
+    if match and normalized.startswith("/"):
+        return _dotted(match.group(1))
+    return None
+
+
+def _dotted(tail: str) -> str:
+    tail = re.sub(r"\.pyi?$", "", tail)
+    tail = re.sub(r"/__init__$", "", tail)
+    return tail.replace("/", ".")
+
+
+def _framework_modules(frameworks: Mapping[str, str], top_level: Mapping[str, str]) -> set[str]:
+    modules = {m for m, dist in top_level.items() if dist in frameworks}
+    # Without top-level data, the import name is usually the distribution's name.
+    modules |= {name.replace("-", "_") for name in frameworks}
+    return modules
+
+
+def _raised_in(
+    owners: list[str | None],
+    frameworks: Mapping[str, str],
+    exc_type: str,
+    exception: Mapping[str, Any],
+    top_level: Mapping[str, str],
+) -> str:
+    if exc_type.endswith(("ImportError", "ModuleNotFoundError")):
+        return _import_owner(owners, frameworks, exception, top_level)
+    owner = owners[-1] if owners else None
+    if owner is None:
+        return "project"
+    if owner in frameworks:
+        return "framework"
+    if owner in ("python", "pytest", "_pytest", "pluggy"):
+        # An assertion helper or the standard library raised it on the project's behalf.
+        return _after_project(owners, frameworks)
+    return "other"
+
+
+def _after_project(owners: list[str | None], frameworks: Mapping[str, str]) -> str:
+    for owner in reversed(owners):
+        if owner is None:
+            return "project"
+        if owner in frameworks:
+            return "framework"
+    return "project"
+
+
+def _import_owner(
+    owners: list[str | None],
+    frameworks: Mapping[str, str],
+    exception: Mapping[str, Any],
+    top_level: Mapping[str, str],
+) -> str:
+    """An import that failed inside another distribution is that distribution's problem;
+    one that failed in the project's code, or inside a framework, is an import path."""
+    for owner in reversed(owners):
+        if owner in (None, "python", "_pytest", "pytest", "pluggy"):
+            continue
+        return "framework" if owner in frameworks else "other"
+    return "project"
+
+
+def _project_location(frames: list[dict[str, Any]], owners: list[str | None]) -> str | None:
+    for frame, owner in zip(reversed(frames), reversed(owners)):
+        if owner is None:
+            return f"{frame.get('file')}:{frame.get('line')}"
+    return None
+
+
+_NO_ATTRIBUTE = re.compile(r"module '(?P<module>[\w.]+)' has no attribute '(?P<name>\w+)'")
+_OBJ_NO_ATTRIBUTE = re.compile(r"'(?P<cls>[\w.]+)' object has no attribute '(?P<name>\w+)'")
+_CANNOT_IMPORT = re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<module>[\w.]+)'")
+_NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
+
+
+def find_api(
+    exc_type: str,
+    message: str,
+    frames: list[dict[str, Any]],
+    owners: list[str | None],
+    framework_modules: set[str],
+    exception: Mapping[str, Any],
+) -> str | None:
+    """The framework API involved, e.g. ``numpy.float`` or ``fakeframe.ops.conv``."""
+    for pattern in (_NO_ATTRIBUTE, _CANNOT_IMPORT):
+        match = pattern.search(message)
+        if match and _is_framework(match.group("module"), framework_modules):
+            return f"{match.group('module')}.{match.group('name')}"
+    match = _NO_MODULE.search(message)
+    if match and _is_framework(match.group("module"), framework_modules):
+        return match.group("module")
+    match = _OBJ_NO_ATTRIBUTE.search(message)
+    call = _called_framework_function(frames, owners, framework_modules)
+    if match and call:
+        return f"{call}.{match.group('name')}" if "." not in match.group("cls") else call
+    return call
+
+
+def _is_framework(module: str, framework_modules: set[str]) -> bool:
+    return module.split(".", 1)[0] in framework_modules
+
+
+def _called_framework_function(
+    frames: list[dict[str, Any]], owners: list[str | None], framework_modules: set[str]
+) -> str | None:
+    """The first framework frame entered from the project's code closest to the error."""
+    for i in range(len(frames) - 1, 0, -1):
+        if owners[i - 1] is None and owners[i] is not None:
+            module = module_of(str(frames[i].get("file", "")))
+            if module and _is_framework(module, framework_modules):
+                function = str(frames[i].get("function", ""))
+                public = re.sub(r"\.(core|_\w+)(\.|$)", ".", module).rstrip(".")
+                return f"{public}.{function}" if function != "<module>" else public
+    return None
+
+
+def _third_party(
+    message: str,
+    owners: list[str | None],
+    exception: Mapping[str, Any],
+    top_level: Mapping[str, str],
+    resolved: Mapping[str, str],
+    frameworks: Mapping[str, str],
+) -> dict[str, Any]:
+    """Name the distribution involved, the version the cell got, and a pin to try."""
+    involved = None
+    if re.search(_BINARY, message, re.IGNORECASE) and "numpy" in resolved:
+        involved = "numpy"
+    else:
+        for owner in reversed(owners):
+            if owner not in (None, "python", "_pytest", "pytest", "pluggy") and owner not in frameworks:
+                involved = owner
+                break
+    if involved is None:
+        return {}
+    extra: dict[str, Any] = {"distribution": involved}
+    version = resolved.get(involved)
+    if version:
+        extra["version"] = version
+        extra["suggestion"] = f"add the constraint {involved}<{_release_floor(version)}"
+    return extra
+
+
+def _release_floor(version: str) -> str:
+    """The series to stay below: the major when it changed (``2.1.3`` -> ``2``), else X.Y."""
+    parts = version.split(".")
+    if len(parts) < 2 or not parts[0].isdigit():
+        return version
+    return parts[0] if int(parts[0]) >= 1 else ".".join(parts[:2])

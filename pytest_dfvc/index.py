@@ -1,0 +1,149 @@
+"""Which releases of a package exist: the package index (PEP 691 JSON or PEP 503 HTML)
+and local find-links folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import Version
+
+DEFAULT_INDEX = "https://pypi.org/simple"
+_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+_RETRIES = 3
+
+
+class IndexUnavailable(Exception):
+    """The index could not be read (after retries)."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """One version of a package and whether every one of its files is yanked."""
+
+    version: Version
+    yanked: bool
+
+
+def default_index_url() -> str:
+    """The index uv would use: the user's uv/pip setting, else PyPI."""
+    for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
+        if os.environ.get(var):
+            return os.environ[var].rstrip("/")
+    return DEFAULT_INDEX
+
+
+def list_releases(
+    name: str, *, index_url: str | None, find_links: tuple[str, ...] = ()
+) -> list[Release]:
+    """All releases of ``name`` on the index (``None``: no index) and in find-links folders."""
+    files: dict[str, bool] = {}
+    if index_url is not None:
+        files.update(_index_files(name, index_url))
+    for link in find_links:
+        files.update((f, False) for f in _folder_files(link))
+    return _releases_from_files(name, files)
+
+
+def _releases_from_files(name: str, files: dict[str, bool]) -> list[Release]:
+    """Group file names into versions; a version is yanked only if all its files are."""
+    wanted = canonicalize_name(name)
+    yanked_by_version: dict[Version, bool] = {}
+    for filename, yanked in files.items():
+        parsed = _parse_filename(filename)
+        if parsed is None or parsed[0] != wanted:
+            continue
+        version = parsed[1]
+        yanked_by_version[version] = yanked_by_version.get(version, True) and yanked
+    return [Release(v, y) for v, y in sorted(yanked_by_version.items())]
+
+
+def _parse_filename(filename: str) -> tuple[str, Version] | None:
+    try:
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+            return name, version
+        if filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+            return name, version
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return None
+    return None
+
+
+def _folder_files(link: str) -> list[str]:
+    folder = Path(link[len("file://") :] if link.startswith("file://") else link)
+    if not folder.is_dir():
+        return []
+    return [p.name for p in folder.iterdir() if p.is_file()]
+
+
+def _index_files(name: str, index_url: str) -> dict[str, bool]:
+    url = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
+    body, content_type = _fetch(url)
+    if "json" in content_type:
+        data = json.loads(body)
+        return {f["filename"]: bool(f.get("yanked")) for f in data.get("files", [])}
+    parser = _AnchorParser()
+    parser.feed(body.decode("utf-8", "replace"))
+    return parser.files
+
+
+def _fetch(url: str) -> tuple[bytes, str]:
+    """GET with a few retries: indexes drop connections under load."""
+    if url.startswith("file://"):
+        path = Path(url[len("file://") :])
+        index_html = path / "index.html"
+        if not index_html.exists():
+            raise IndexUnavailable(f"{url}: no such page on the local index")
+        return index_html.read_bytes(), "text/html"
+    request = urllib.request.Request(url, headers={"Accept": _ACCEPT})
+    last: Exception | None = None
+    for attempt in range(_RETRIES):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.read(), response.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                raise IndexUnavailable(f"{url}: no such project on the index (HTTP 404)") from None
+            last = exc
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            last = exc
+        time.sleep(0.5 * 2**attempt)
+    raise IndexUnavailable(f"{url}: index unreachable after {_RETRIES} tries ({last})")
+
+
+class _AnchorParser(HTMLParser):
+    """PEP 503 pages: one anchor per file, ``data-yanked`` marks yanked files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bool] = {}
+        self._yanked = False
+        self._in_anchor = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._in_anchor = True
+            self._yanked = any(k == "data-yanked" for k, _ in attrs)
+            href = dict(attrs).get("href") or ""
+            filename = re.sub(r"[#?].*$", "", href).rsplit("/", 1)[-1]
+            if filename:
+                self.files[filename] = self._yanked
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_anchor = False

@@ -1,0 +1,323 @@
+"""Matrix files: parse and validate ``matrices/*.toml`` into plain dataclasses.
+
+Every error names the file, the key and the offending value, so a user can fix a matrix
+without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+SELECTS = ("all", "latest-patch", "latest-minor")
+RESOLUTIONS = ("highest", "lowest-direct", "locked")
+
+# PEP 508 names: letters, digits, ".", "-", "_", starting and ending alphanumeric.
+_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_PYTHON_VERSION = re.compile(r"^3\.\d+$")
+
+
+class MatrixError(Exception):
+    """A matrix file is wrong; the message names the file, key and value."""
+
+    def __init__(self, path: Path | str, key: str, value: object, problem: str) -> None:
+        self.path = Path(path)
+        self.key = key
+        self.value = value
+        self.problem = problem
+        where = f"{self.path}: {key}" if key else str(self.path)
+        shown = "" if value is _NOTHING else f" = {value!r}"
+        super().__init__(f"{where}{shown}: {problem}")
+
+
+_NOTHING = object()
+
+
+@dataclass(frozen=True)
+class PackageAxis:
+    """One framework whose versions the matrix varies."""
+
+    name: str
+    versions: SpecifierSet | tuple[str, ...]
+    select: str = "all"
+    baseline: str | None = None
+    prereleases: bool = False
+    yanked: bool = False
+
+
+@dataclass(frozen=True)
+class Exclude:
+    """Cells to leave out: every key must match for a cell to be excluded."""
+
+    python: SpecifierSet | None = None
+    cuda: tuple[str, ...] = ()
+    packages: tuple[tuple[str, SpecifierSet], ...] = ()
+
+
+@dataclass(frozen=True)
+class InstallOptions:
+    """How each cell's environment is built."""
+
+    extras: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    index_url: str = ""
+    no_index: bool = False
+    resolution: str = "highest"
+    exclude_newer: str = ""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """One matrix file, validated."""
+
+    name: str
+    path: Path
+    python: SpecifierSet | tuple[str, ...]
+    packages: tuple[PackageAxis, ...]
+    cuda: tuple[str, ...] = ()
+    install: InstallOptions = field(default_factory=InstallOptions)
+    exclude: tuple[Exclude, ...] = ()
+
+
+_TOP_KEYS = ("name", "python", "cuda", "packages", "install", "exclude")
+_PACKAGE_KEYS = ("versions", "select", "baseline", "prereleases", "yanked")
+_INSTALL_KEYS = (
+    "extras",
+    "groups",
+    "constraints",
+    "find-links",
+    "index-url",
+    "no-index",
+    "resolution",
+    "exclude-newer",
+)
+
+
+def find_matrix_files(target: Path) -> list[Path]:
+    """The matrix files at ``target``: the file itself, or every ``*.toml`` in a folder."""
+    if target.is_dir():
+        files = sorted(target.glob("*.toml"))
+        if not files:
+            raise MatrixError(target, "", _NOTHING, "folder holds no matrix files (*.toml)")
+        return files
+    if not target.exists():
+        raise MatrixError(target, "", _NOTHING, "no such matrix file or folder")
+    return [target]
+
+
+def load_matrix(path: Path) -> Matrix:
+    """Read and validate one matrix file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MatrixError(path, "", _NOTHING, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise MatrixError(path, "", _NOTHING, "is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MatrixError(path, "", _NOTHING, f"invalid TOML: {exc}") from None
+    return parse_matrix(data, path)
+
+
+def parse_matrix(data: dict[str, Any], path: Path) -> Matrix:
+    """Validate the decoded TOML of a matrix file."""
+    _reject_unknown(data, _TOP_KEYS, "", path)
+    name = _string(data.get("name", path.stem), "name", path)
+    if not _NAME.match(name):
+        raise MatrixError(path, "name", name, "use letters, digits, '.', '-' and '_' only")
+    if "python" not in data:
+        raise MatrixError(path, "python", _NOTHING, "missing: list Python versions or a specifier")
+    packages_table = data.get("packages", {})
+    if not isinstance(packages_table, dict) or not packages_table:
+        raise MatrixError(
+            path, "packages", packages_table, "declare at least one [packages.NAME] table"
+        )
+    packages = tuple(_parse_package(n, t, path) for n, t in packages_table.items())
+    return Matrix(
+        name=name,
+        path=path,
+        python=_parse_python(data["python"], path),
+        packages=packages,
+        cuda=_string_list(data.get("cuda", []), "cuda", path),
+        install=_parse_install(data.get("install", {}), path),
+        exclude=_parse_excludes(data.get("exclude", []), {p.name for p in packages}, path),
+    )
+
+
+def _reject_unknown(table: dict[str, Any], known: tuple[str, ...], prefix: str, path: Path) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+            raise MatrixError(path, prefix + key, table[key], "unknown key" + hint)
+
+
+def _string(value: object, key: str, path: Path) -> str:
+    if not isinstance(value, str):
+        raise MatrixError(path, key, value, "must be a string")
+    return value
+
+
+def _bool(value: object, key: str, path: Path) -> bool:
+    if not isinstance(value, bool):
+        raise MatrixError(path, key, value, "must be true or false")
+    return value
+
+
+def _string_list(value: object, key: str, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MatrixError(path, key, value, "must be a list of strings")
+    return tuple(value)
+
+
+def _specifier(value: str, key: str, path: Path) -> SpecifierSet:
+    try:
+        return SpecifierSet(value)
+    except InvalidSpecifier:
+        raise MatrixError(path, key, value, "not a valid version specifier") from None
+
+
+def _version(value: str, key: str, path: Path) -> str:
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise MatrixError(path, key, value, "not a valid version") from None
+    return value
+
+
+def _parse_python(value: object, path: Path) -> SpecifierSet | tuple[str, ...]:
+    if isinstance(value, str):
+        spec = _specifier(value, "python", path)
+        if not str(spec):
+            raise MatrixError(path, "python", value, "empty specifier: list versions instead")
+        return spec
+    versions = _string_list(value, "python", path)
+    if not versions:
+        raise MatrixError(path, "python", value, "list at least one Python version")
+    for v in versions:
+        if not _PYTHON_VERSION.match(v):
+            raise MatrixError(path, "python", v, "write Python versions as 3.X, e.g. '3.12'")
+    return versions
+
+
+def _parse_package(name: object, table: object, path: Path) -> PackageAxis:
+    key = f"packages.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise MatrixError(path, key, name, "not a valid package name (PEP 508)")
+    if not isinstance(table, dict):
+        raise MatrixError(path, key, table, "must be a table with at least 'versions'")
+    _reject_unknown(table, _PACKAGE_KEYS, key + ".", path)
+    if "versions" not in table:
+        raise MatrixError(path, key + ".versions", _NOTHING, "missing: a specifier or a list")
+    raw = table["versions"]
+    versions: SpecifierSet | tuple[str, ...]
+    if isinstance(raw, str):
+        versions = _specifier(raw, key + ".versions", path)
+    else:
+        listed = _string_list(raw, key + ".versions", path)
+        if not listed:
+            raise MatrixError(path, key + ".versions", raw, "list at least one version")
+        versions = tuple(_version(v, key + ".versions", path) for v in listed)
+    select = _string(table.get("select", "all"), key + ".select", path)
+    if select not in SELECTS:
+        raise MatrixError(path, key + ".select", select, f"must be one of {', '.join(SELECTS)}")
+    baseline = table.get("baseline")
+    if baseline is not None:
+        baseline = _version(_string(baseline, key + ".baseline", path), key + ".baseline", path)
+    return PackageAxis(
+        name=canonicalize_name(name),
+        versions=versions,
+        select=select,
+        baseline=baseline,
+        prereleases=_bool(table.get("prereleases", False), key + ".prereleases", path),
+        yanked=_bool(table.get("yanked", False), key + ".yanked", path),
+    )
+
+
+def _parse_install(table: object, path: Path) -> InstallOptions:
+    if not isinstance(table, dict):
+        raise MatrixError(path, "install", table, "must be a table")
+    _reject_unknown(table, _INSTALL_KEYS, "install.", path)
+    constraints = _string_list(table.get("constraints", []), "install.constraints", path)
+    for c in constraints:
+        try:
+            Requirement(c)
+        except InvalidRequirement:
+            raise MatrixError(path, "install.constraints", c, "not a valid requirement") from None
+    extras = _string_list(table.get("extras", []), "install.extras", path)
+    groups = _string_list(table.get("groups", []), "install.groups", path)
+    for key, names in (("install.extras", extras), ("install.groups", groups)):
+        for n in names:
+            if not _NAME.match(n):
+                raise MatrixError(path, key, n, "not a valid extra or group name")
+    resolution = _string(table.get("resolution", "highest"), "install.resolution", path)
+    if resolution not in RESOLUTIONS:
+        raise MatrixError(
+            path, "install.resolution", resolution, f"must be one of {', '.join(RESOLUTIONS)}"
+        )
+    exclude_newer = _string(table.get("exclude-newer", ""), "install.exclude-newer", path)
+    if exclude_newer and not re.match(r"^\d{4}-\d{2}-\d{2}([T ].*)?$", exclude_newer):
+        raise MatrixError(
+            path, "install.exclude-newer", exclude_newer, "must be a date, e.g. '2025-06-01'"
+        )
+    find_links = _string_list(table.get("find-links", []), "install.find-links", path)
+    return InstallOptions(
+        extras=extras,
+        groups=groups,
+        constraints=constraints,
+        # Relative find-links folders are relative to the matrix file, like any path in it.
+        find_links=tuple(_resolve_link(link, path) for link in find_links),
+        index_url=_string(table.get("index-url", ""), "install.index-url", path),
+        no_index=_bool(table.get("no-index", False), "install.no-index", path),
+        resolution=resolution,
+        exclude_newer=exclude_newer,
+    )
+
+
+def _resolve_link(link: str, path: Path) -> str:
+    if "://" in link:
+        return link
+    return str((path.parent / link).resolve())
+
+
+def _parse_excludes(value: object, packages: set[str], path: Path) -> tuple[Exclude, ...]:
+    if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+        raise MatrixError(path, "exclude", value, "must be an array of tables ([[exclude]])")
+    excludes = []
+    for i, table in enumerate(value):
+        prefix = f"exclude[{i}]."
+        python = None
+        cuda: tuple[str, ...] = ()
+        pins = []
+        for key, raw in table.items():
+            if key == "python":
+                python = _specifier(_string(raw, prefix + key, path), prefix + key, path)
+            elif key == "cuda":
+                cuda = (raw,) if isinstance(raw, str) else _string_list(raw, prefix + key, path)
+            elif canonicalize_name(key) in packages:
+                spec = _specifier(_string(raw, prefix + key, path), prefix + key, path)
+                pins.append((canonicalize_name(key), spec))
+            else:
+                known = ("python", "cuda", *sorted(packages))
+                _reject_unknown({key: raw}, known, prefix, path)
+        if python is None and not cuda and not pins:
+            raise MatrixError(path, f"exclude[{i}]", table, "an empty exclude removes every cell")
+        excludes.append(Exclude(python=python, cuda=cuda, packages=tuple(pins)))
+    return tuple(excludes)

@@ -1,0 +1,172 @@
+"""Expand a matrix into cells: versions from the index, ``select``, excludes, interpreters."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from packaging.version import Version
+
+from .index import IndexUnavailable, Release, default_index_url, list_releases
+from .interpreters import InterpreterFinder
+from .matrix import Exclude, Matrix, MatrixError, PackageAxis
+
+# CPython minors a Python specifier can expand to; only those installed here are planned.
+KNOWN_PYTHONS = tuple(f"3.{m}" for m in range(6, 16))
+
+ReleaseLister = Callable[[PackageAxis, Matrix], list[Release]]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a cell or test is red: a category of DESIGN.md's table and a readable reason."""
+
+    category: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One environment of the matrix: a Python, one version of each package, a CUDA variant."""
+
+    matrix: str
+    id: str
+    python: str
+    packages: tuple[tuple[str, str], ...]
+    cuda: str | None = None
+    interpreter: str | None = None
+    # Set when the cell is known not to run before anything is built.
+    status: str | None = None
+    cause: Cause | None = None
+
+    @property
+    def pins(self) -> dict[str, str]:
+        return dict(self.packages)
+
+
+@dataclass(frozen=True)
+class MatrixPlan:
+    """A matrix with its cells and the versions each axis spans."""
+
+    matrix: Matrix
+    cells: tuple[Cell, ...]
+    versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pythons: tuple[str, ...] = ()
+
+
+def cell_id(python: str, packages: Iterable[tuple[str, str]], cuda: str | None) -> str:
+    """A stable id that is also a safe file name: ``py3.9-numpy1.23.5[-cu121]``."""
+    parts = [f"py{python}", *(f"{name}{version}" for name, version in packages)]
+    if cuda:
+        parts.append(cuda)
+    return re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
+
+
+def select_versions(versions: list[Version], select: str) -> list[Version]:
+    """Keep every version, the newest patch of each minor, or the newest of each major."""
+    if select == "all":
+        return sorted(versions)
+    width = 2 if select == "latest-patch" else 1
+    newest: dict[tuple[int, ...], Version] = {}
+    for v in versions:
+        key = (v.epoch, *v.release[:width])
+        if key not in newest or v > newest[key]:
+            newest[key] = v
+    return sorted(newest.values())
+
+
+def axis_versions(axis: PackageAxis, releases: list[Release]) -> list[str]:
+    """The versions of one package axis the matrix asks for."""
+    if isinstance(axis.versions, tuple):
+        return list(axis.versions)
+    chosen = [
+        r.version
+        for r in releases
+        if (axis.yanked or not r.yanked)
+        and axis.versions.contains(r.version, prereleases=axis.prereleases)
+    ]
+    return [str(v) for v in select_versions(chosen, axis.select)]
+
+
+def index_releases(axis: PackageAxis, matrix: Matrix) -> list[Release]:
+    """The default release lister: the matrix's index (if any) and its find-links."""
+    install = matrix.install
+    index = None if install.no_index else (install.index_url or default_index_url())
+    try:
+        return list_releases(axis.name, index_url=index, find_links=install.find_links)
+    except IndexUnavailable as exc:
+        raise MatrixError(
+            matrix.path, f"packages.{axis.name}.versions", str(axis.versions), str(exc)
+        ) from None
+
+
+def python_minors(matrix: Matrix, finder: InterpreterFinder) -> list[str]:
+    """A list is taken as written; a specifier expands to the matching interpreters found here."""
+    if isinstance(matrix.python, tuple):
+        return list(matrix.python)
+    wanted = [m for m in KNOWN_PYTHONS if matrix.python.contains(m)]
+    found = finder.available_minors(wanted)
+    if not found:
+        raise MatrixError(
+            matrix.path, "python", str(matrix.python), "no matching interpreter on this machine"
+        )
+    return found
+
+
+def expand(
+    matrix: Matrix, finder: InterpreterFinder, lister: ReleaseLister = index_releases
+) -> MatrixPlan:
+    """All cells of ``matrix``, each with its interpreter or the reason it cannot run."""
+    versions: dict[str, tuple[str, ...]] = {}
+    for axis in matrix.packages:
+        chosen = axis_versions(axis, [] if isinstance(axis.versions, tuple) else lister(axis, matrix))
+        if not chosen:
+            raise MatrixError(
+                matrix.path,
+                f"packages.{axis.name}.versions",
+                str(axis.versions),
+                "matches no released version",
+            )
+        versions[axis.name] = tuple(chosen)
+    pythons = python_minors(matrix, finder)
+    cudas: list[str | None] = list(matrix.cuda) or [None]
+    cells = []
+    for python, cuda, combo in itertools.product(
+        pythons, cudas, itertools.product(*versions.values())
+    ):
+        packages = tuple(zip(versions, combo))
+        cells.append(_plan_cell(matrix, finder, python, cuda, packages))
+    return MatrixPlan(matrix=matrix, cells=tuple(cells), versions=versions, pythons=tuple(pythons))
+
+
+def _plan_cell(
+    matrix: Matrix,
+    finder: InterpreterFinder,
+    python: str,
+    cuda: str | None,
+    packages: tuple[tuple[str, str], ...],
+) -> Cell:
+    cid = cell_id(python, packages, cuda)
+    base = Cell(matrix=matrix.name, id=cid, python=python, packages=packages, cuda=cuda)
+    for i, rule in enumerate(matrix.exclude):
+        if _excluded(rule, python, cuda, packages):
+            reason = f"left out by exclude[{i}] of {matrix.path.name}"
+            return replace(base, status="skipped", cause=Cause("excluded", reason))
+    interpreter = finder.find(python)
+    if interpreter is None:
+        reason = f"no CPython {python} interpreter here (looked on PATH, in pyenv and uv)"
+        return replace(base, status="unavailable", cause=Cause("install", reason))
+    return replace(base, interpreter=interpreter.path)
+
+
+def _excluded(
+    rule: Exclude, python: str, cuda: str | None, packages: tuple[tuple[str, str], ...]
+) -> bool:
+    if rule.python is not None and not rule.python.contains(python, prereleases=True):
+        return False
+    if rule.cuda and cuda not in rule.cuda:
+        return False
+    pins = dict(packages)
+    return all(spec.contains(pins[name], prereleases=True) for name, spec in rule.packages)

@@ -1,0 +1,317 @@
+"""The in-cell recorder: a pytest plugin loaded inside every cell's environment.
+
+It runs on whatever the cell has (Python 3.7 and pytest 6 included), so it uses the standard
+library only, old-style hook wrappers, and nothing newer than Python 3.7 syntax. It appends
+one JSON object per line to the file named by ``DFVC_RECORDS``: the environment, every test
+outcome (collection errors included), and the exit status. Lines are flushed as they are
+written, so a crash loses only the test that crashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import sys
+import traceback
+
+import pytest
+
+RECORDS_ENV = "DFVC_RECORDS"
+SCHEMA = 1
+_MAX_MESSAGE = 2000
+_MAX_FRAMES = 40
+_DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(dist|egg)-info$")
+
+
+class Recorder:
+    def __init__(self, path, rootdir):
+        self._file = open(path, "a", encoding="utf-8")
+        self._rootdir = rootdir
+        self._phases = {}
+        self._exceptions = {}
+
+    def write(self, record):
+        self._file.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._file.flush()
+
+    def close(self):
+        self._file.close()
+
+    # --- environment -------------------------------------------------------------------
+
+    def write_environment(self):
+        self.write(
+            {
+                "kind": "env",
+                "schema": SCHEMA,
+                "python": platform.python_version(),
+                "implementation": platform.python_implementation(),
+                "executable": sys.executable,
+                "pytest": pytest.__version__,
+                "distributions": installed_distributions(),
+                "top_level": top_level_modules(),
+            }
+        )
+
+    # --- outcomes ----------------------------------------------------------------------
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.failed and call.excinfo is not None:
+            self._exceptions[(item.nodeid, call.when)] = self.describe(call.excinfo.value)
+
+    def pytest_exception_interact(self, node, call, report):
+        # Collection errors reach us only here: pytest wraps the real exception (an
+        # ImportError, a SyntaxError) in a CollectError, so describe the innermost cause.
+        if getattr(report, "when", "collect") == "collect" and call.excinfo is not None:
+            self._exceptions[(node.nodeid, "collect")] = self.describe(call.excinfo.value)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            record = self._outcome_record(report.nodeid or ".", "error", "collect", report)
+            self.write(record)
+
+    def pytest_runtest_logreport(self, report):
+        phases = self._phases.setdefault(report.nodeid, [])
+        phases.append(report)
+        if report.when == "teardown":
+            del self._phases[report.nodeid]
+            self.write(self._merge(report.nodeid, phases))
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        for nodeid, phases in list(self._phases.items()):
+            self.write(self._merge(nodeid, phases))
+        self.write({"kind": "finish", "exitstatus": int(exitstatus)})
+
+    def _merge(self, nodeid, phases):
+        """One outcome per test from its setup, call and teardown reports."""
+        outcome, when, failing = "passed", "call", None
+        for rep in phases:
+            if rep.failed:
+                outcome = "error" if rep.when != "call" else "failed"
+                when, failing = rep.when, rep
+                break
+            if rep.skipped:
+                outcome, when, failing = "skipped", rep.when, rep
+        record = self._outcome_record(nodeid, outcome, when, failing)
+        record["duration"] = round(sum(getattr(r, "duration", 0.0) for r in phases), 6)
+        return record
+
+    def _outcome_record(self, nodeid, outcome, when, report):
+        record = {"kind": "test", "nodeid": nodeid, "outcome": outcome, "when": when}
+        if report is None:
+            return record
+        if outcome == "skipped":
+            record["reason"] = skip_reason(report)
+            return record
+        longrepr = str(report.longrepr or "")
+        record["longrepr"] = longrepr[-8000:]
+        exception = self._exceptions.pop((nodeid, when), None)
+        record["exception"] = exception or exception_from_text(longrepr)
+        return record
+
+    def describe(self, exc):
+        exc = innermost_cause(exc)
+        frames = traceback.extract_tb(exc.__traceback__)[-_MAX_FRAMES:]
+        described = {
+            "type": qualified_type(exc),
+            "message": str(exc)[:_MAX_MESSAGE],
+            "frames": [self._frame(f) for f in frames],
+        }
+        if isinstance(exc, ImportError) and getattr(exc, "name", None):
+            described["module"] = exc.name
+        if isinstance(exc, SyntaxError) and exc.filename:
+            described["frames"].append(
+                {"file": self._relative(exc.filename), "line": exc.lineno or 0,
+                 "function": "<module>", "code": (exc.text or "").strip()}
+            )
+        return described
+
+    def _frame(self, frame):
+        return {
+            "file": self._relative(frame.filename),
+            "line": frame.lineno,
+            "function": frame.name,
+            "code": (frame.line or "").strip(),
+        }
+
+    def _relative(self, filename):
+        absolute = os.path.abspath(filename)
+        if absolute.startswith(self._rootdir + os.sep) and "site-packages" not in absolute:
+            return os.path.relpath(absolute, self._rootdir).replace(os.sep, "/")
+        return absolute
+
+
+def innermost_cause(exc):
+    """Follow ``raise ... from`` and implicit chains down to pytest's wrapped original."""
+    seen = set()
+    while type(exc).__name__ == "CollectError" and id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def qualified_type(exc):
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__name__ if module in ("builtins", "exceptions") else module + "." + cls.__name__
+
+
+_EXC_LINE = re.compile(r"^E\s+(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
+                       r"(?::\s*(?P<message>.*))?$")
+_FRAME_LINE = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):\s+(?:in\s+)?(?P<function>\S+)$")
+
+
+def exception_from_text(longrepr):
+    """Best-effort description when pytest gave us only text (old pytest, odd plugins)."""
+    exc_type, message, frames = "", "", []
+    for line in longrepr.splitlines():
+        match = _EXC_LINE.match(line)
+        if match:
+            exc_type, message = match.group("type"), (match.group("message") or "")
+            continue
+        match = _FRAME_LINE.match(line)
+        if match:
+            frames.append({"file": match.group("file"), "line": int(match.group("line")),
+                           "function": match.group("function"), "code": ""})
+    return {"type": exc_type or "unknown", "message": message[:_MAX_MESSAGE],
+            "frames": frames[-_MAX_FRAMES:]}
+
+
+def skip_reason(report):
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    if hasattr(report, "wasxfail"):
+        return "xfail: " + str(report.wasxfail)
+    return str(longrepr or "")
+
+
+def installed_distributions():
+    """Name -> version of every distribution importable here, read from dist-info folders."""
+    found = {}
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            match = _DIST_INFO.match(name)
+            if match:
+                dist = re.sub(r"[-_.]+", "-", match.group("name")).lower()
+                found.setdefault(dist, match.group("version"))
+    return found
+
+
+def top_level_modules():
+    """Import name -> distribution, from each dist-info's top_level.txt or RECORD.
+
+    Diagnosis needs it to tell which distribution a traceback frame or an import belongs to
+    (``sklearn`` is scikit-learn, ``PIL`` is pillow).
+    """
+    owners = {}
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            match = _DIST_INFO.match(name)
+            if not match:
+                continue
+            dist = re.sub(r"[-_.]+", "-", match.group("name")).lower()
+            for module in _dist_modules(os.path.join(entry, name)):
+                owners.setdefault(module, dist)
+    return owners
+
+
+def _dist_modules(info_dir):
+    top_level = os.path.join(info_dir, "top_level.txt")
+    if os.path.exists(top_level):
+        with open(top_level, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    record = os.path.join(info_dir, "RECORD")
+    modules = set()
+    if os.path.exists(record):
+        with open(record, encoding="utf-8") as f:
+            for line in f:
+                first = line.split(",", 1)[0].split("/", 1)[0]
+                if first.endswith(".py"):
+                    first = first[:-3]
+                if not first.endswith((".dist-info", ".data", ".pth")):
+                    modules.add(first)
+    return sorted(m for m in modules if m.isidentifier() and m != "__pycache__")
+
+
+_recorder = None
+
+
+def pytest_configure(config):
+    global _recorder
+    path = os.environ.get(RECORDS_ENV)
+    # Only the main process records: an xdist worker's reports reach the controller anyway.
+    if not path or hasattr(config, "workerinput"):
+        return
+    _recorder = Recorder(path, str(config.rootdir))
+    _recorder.write_environment()
+    config.pluginmanager.register(_recorder, "dfvc-recorder")
+
+
+def pytest_unconfigure(config):
+    global _recorder
+    if _recorder is not None:
+        _recorder.close()
+        def top_level_modules():
+    """Import name -> distribution, from each dist-info's top_level.txt or RECORD.
+
+    Diagnosis needs it to tell which distribution a traceback frame or an import belongs to
+    (``sklearn`` is scikit-learn, ``PIL`` is pillow).
+    """
+    owners = {}
+    for entry in sys.path:
+        if not entry or not os.path.isdir(entry):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            match = _DIST_INFO.match(name)
+            if not match:
+                continue
+            dist = re.sub(r"[-_.]+", "-", match.group("name")).lower()
+            for module in _dist_modules(os.path.join(entry, name)):
+                owners.setdefault(module, dist)
+    return owners
+
+
+def _dist_modules(info_dir):
+    top_level = os.path.join(info_dir, "top_level.txt")
+    if os.path.exists(top_level):
+        with open(top_level, encoding="utf-8") as f:
+            return [line.strip() for line in f if line.strip()]
+    record = os.path.join(info_dir, "RECORD")
+    modules = set()
+    if os.path.exists(record):
+        with open(record, encoding="utf-8") as f:
+            for line in f:
+                first = line.split(",", 1)[0].split("/", 1)[0]
+                if first.endswith(".py"):
+                    first = first[:-3]
+                if not first.endswith((".dist-info", ".data", ".pth")):
+                    modules.add(first)
+    return sorted(m for m in modules if m.isidentifier() and m != "__pycache__")
+
+
+_recorder = None

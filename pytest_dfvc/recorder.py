@@ -254,25 +254,7 @@ def _dist_modules(info_dir):
     return sorted(m for m in modules if m.isidentifier() and m != "__pycache__")
 
 
-_recorder = None
-
-
-def pytest_configure(config):
-    global _recorder
-    path = os.environ.get(RECORDS_ENV)
-    # Only the main process records: an xdist worker's reports reach the controller anyway.
-    if not path or hasattr(config, "workerinput"):
-        return
-    _recorder = Recorder(path, str(config.rootdir))
-    _recorder.write_environment()
-    config.pluginmanager.register(_recorder, "dfvc-recorder")
-
-
-def pytest_unconfigure(config):
-    global _recorder
-    if _recorder is not None:
-        _recorder.close()
-        def top_level_modules():
+def top_level_modules():
     """Import name -> distribution, from each dist-info's top_level.txt or RECORD.
 
     Diagnosis needs it to tell which distribution a traceback frame or an import belongs to
@@ -315,3 +297,21 @@ def _dist_modules(info_dir):
 
 
 _recorder = None
+
+
+def pytest_configure(config):
+    global _recorder
+    path = os.environ.get(RECORDS_ENV)
+    # Only the main process records: an xdist worker's reports reach the controller anyway.
+    if not path or hasattr(config, "workerinput"):
+        return
+    _recorder = Recorder(path, str(config.rootdir))
+    _recorder.write_environment()
+    config.pluginmanager.register(_recorder, "dfvc-recorder")
+
+
+def pytest_unconfigure(config):
+    global _recorder
+    if _recorder is not None:
+        _recorder.close()
+        _recorder = None

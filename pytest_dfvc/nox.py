@@ -1,0 +1,97 @@
+"""Cells as nox sessions with the uv backend.
+
+The controller runs every cell through these sessions, and a project's own noxfile can
+expose the same sessions so that ``nox -l`` lists the cells and CI can run one by name::
+
+    # noxfile.py
+    from pytest_dfvc.nox import matrix_sessions
+
+    matrix_sessions("matrices")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nox
+
+# The session writes how far it got, so the controller can tell an environment that could
+# not be built (unavailable) from a test run that broke (error).
+PHASE_INSTALL = "install"
+PHASE_TEST = "test"
+
+
+def write_phase(path: str, phase: str) -> None:
+    Path(path).write_text(phase, encoding="utf-8")
+
+
+def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
+    """The body of one cell's session, from a spec made by ``provision.session_spec``."""
+
+    def cell(session: Any) -> None:
+        session.chdir(spec["project"])
+        write_phase(spec["phase"], PHASE_INSTALL)
+        session.install(*spec["install"], env=spec.get("install_env") or None)
+        write_phase(spec["phase"], PHASE_TEST)
+        args = list(session.posargs) if session.posargs else list(spec["pytest"])
+        session.run(
+            "python",
+            "-m",
+            "pytest",
+            *spec["pytest_plugins"],
+            *args,
+            env=spec["env"],
+            # Failing tests are the finding, not a session failure; 5 is "no tests".
+            success_codes=[0, 1, 5],
+        )
+
+    cell.__doc__ = spec.get("description")
+    return cell
+
+
+def register(spec: dict[str, Any]) -> None:
+    """Register one cell as a nox session (uv backend, environment reused when unchanged)."""
+    nox.session(
+        name=spec["name"],
+        python=spec["python"],
+        venv_backend="uv",
+        reuse_venv=True,
+    )(cell_session(spec))
+
+
+def register_from_file(path: str | os.PathLike[str]) -> list[str]:
+    """Register the sessions of a plan file written by the controller."""
+    specs: list[dict[str, Any]] = json.loads(Path(path).read_text(encoding="utf-8"))
+    for spec in specs:
+        register(spec)
+    return [s["name"] for s in specs]
+
+
+def matrix_sessions(
+    target: str | os.PathLike[str] = "matrices",
+    *,
+    project: str | os.PathLike[str] = ".",
+    out: str | os.PathLike[str] = ".dfvc",
+    pytest_args: Sequence[str] = (),
+) -> list[str]:
+    """Register one session per runnable cell of the matrices at ``target``.
+
+    Returns the session names (``dfvc-<matrix>-<cell id>``). Run one with
+    ``nox -s NAME``; arguments after ``--`` go to the cell's pytest.
+    """
+    from .controller import plan_matrices
+    from .provision import Workspace, session_spec
+
+    workspace = Workspace(Path(out).resolve(), Path(project).resolve())
+    names = []
+    for plan in plan_matrices(Path(target)):
+        for cell in plan.cells:
+            if cell.status is None:
+                spec = session_spec(plan.matrix, cell, workspace, list(pytest_args))
+                register(spec)
+                names.append(spec["name"])
+    return names

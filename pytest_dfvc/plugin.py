@@ -1,0 +1,105 @@
+"""The pytest front door: options, markers, and the hooks that hand over to the controller.
+
+With ``--dfvc-matrix`` the session collects nothing here; its run loop provisions every cell
+of the matrix through nox and uv, runs the project's tests inside each, and reports.
+Everything heavy is imported inside the hook that needs it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from .matrix import Matrix
+    from .session import MatrixSession
+
+HELP = {
+    "matrix": "run the matrix at PATH (a TOML file or a folder of them; default: matrices/) "
+    "instead of running the tests here",
+    "json": "where the aggregated results go (default: <dfvc-out>/results.json)",
+    "out": "folder for results, reports, cell logs and environments (default: .dfvc/)",
+    "jobs": "cells run at once (default: the CPU count)",
+    "list": "print the planned cells of the matrix and their availability; run nothing",
+    "timeout": "limit in seconds for one cell's test run; a cell past it is an error",
+}
+
+# Options whose value the cells' pytest must not see (it is a plain pytest run).
+_VALUED_OPTIONS = ("--dfvc-json", "--dfvc-out", "--dfvc-jobs", "--dfvc-timeout")
+_OPTIONAL_VALUE = ("--dfvc-matrix",)
+
+session_key = pytest.StashKey["MatrixSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dfvc", "framework version compatibility (pytest-dfvc)")
+    group.addoption(
+        "--dfvc-matrix",
+        dest="dfvc_matrix",
+        nargs="?",
+        const="matrices",
+        default=None,
+        metavar="PATH",
+        help=HELP["matrix"],
+    )
+    group.addoption("--dfvc-json", dest="dfvc_json", default=None, metavar="PATH", help=HELP["json"])
+    group.addoption("--dfvc-out", dest="dfvc_out", default=".dfvc", metavar="DIR", help=HELP["out"])
+    group.addoption("--dfvc-jobs", dest="dfvc_jobs", type=int, default=None, metavar="N", help=HELP["jobs"])
+    group.addoption("--dfvc-list", dest="dfvc_list", action="store_true", help=HELP["list"])
+    group.addoption(
+        "--dfvc-timeout", dest="dfvc_timeout", type=float, default=None, metavar="SECONDS", help=HELP["timeout"]
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dfvc(**ranges): the versions this test claims to support, e.g. "
+        "dfvc(numpy='>=1.20,<2', python='>=3.9') (pytest-dfvc)",
+    )
+    target = config.getoption("dfvc_matrix")
+    if target is None or hasattr(config, "workerinput"):
+        return
+    from .session import MatrixSession
+
+    matrices = _load_matrices(config, target)
+    session = MatrixSession(config, matrices, _cell_pytest_args(config.invocation_params.args))
+    config.stash[session_key] = session
+    config.pluginmanager.register(session, "dfvc-session")
+
+
+def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:
+    """Validate every matrix file before anything else happens; a bad one stops the run
+    with one message naming the file, key and value."""
+    from .matrix import MatrixError, find_matrix_files, load_matrix
+
+    path = Path(config.invocation_params.dir, target)
+    try:
+        return [load_matrix(p) for p in find_matrix_files(path)]
+    except MatrixError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _cell_pytest_args(args: tuple[str, ...] | list[str]) -> list[str]:
+    """The user's pytest arguments minus ours: each cell runs a plain pytest."""
+    kept: list[str] = []
+    skip_next = False
+    for i, arg in enumerate(args):
+        if skip_next:
+            skip_next = False
+            continue
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--dfvc-"):
+            kept.append(arg)
+            continue
+        if "=" in arg:
+            continue
+        following = args[i + 1] if i + 1 < len(args) else None
+        if name in _VALUED_OPTIONS:
+            skip_next = True
+        elif name in _OPTIONAL_VALUE and following is not None and not following.startswith("-"):
+            skip_next = True
+    return kept
+

@@ -1,0 +1,318 @@
+"""Provision and run one cell: a nox session (uv backend) in a subprocess of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .matrix import Matrix
+from .plan import Cause, Cell
+from .results import write_text_atomic
+
+RECORDER_MODULE = "dfvc_recorder"
+_PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Where a run keeps its files: ``out`` (default ``.dfvc/``) inside ``project``."""
+
+    out: Path
+    project: Path
+
+    @property
+    def envdir(self) -> Path:
+        return self.out / "envs"
+
+    @property
+    def runtime(self) -> Path:
+        return self.out / "runtime"
+
+    def cell_dir(self, matrix: str, cell: Cell) -> Path:
+        return self.out / "cells" / matrix / cell.id
+
+    def install_recorder(self) -> None:
+        """Copy the recorder where cells import it from; it must not import pytest_dfvc,
+        whose controller code needs a newer Python than the cell may have."""
+        source = Path(__file__).with_name("recorder.py")
+        target = self.runtime / f"{RECORDER_MODULE}.py"
+        text = source.read_text(encoding="utf-8")
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            write_text_atomic(target, text)
+
+
+@dataclass
+class CellOutcome:
+    """What running a cell produced, before aggregation."""
+
+    status: str  # passed | failed | unavailable | error
+    records: list[dict[str, Any]] = field(default_factory=list)
+    cause: Cause | None = None
+    duration: float = 0.0
+    log: str = ""
+
+
+def session_name(matrix: str, cell: Cell) -> str:
+    return f"dfvc-{matrix}-{cell.id}"
+
+
+def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Path) -> list[str]:
+    """``uv pip install`` arguments: the project with its extras, the cell's pins (as
+    overrides too, so the project's own bounds cannot veto a version under test), the
+    constraints, and pytest. Matrix packages come from wheels only."""
+    install = matrix.install
+    args: list[str] = []
+    if any((workspace.project / f).exists() for f in _PROJECT_FILES):
+        extras = f"[{','.join(install.extras)}]" if install.extras else ""
+        args += ["-e", f"{workspace.project}{extras}"]
+    pins = [f"{name}=={version}" for name, version in cell.packages]
+    args += [*pins, "pytest"]
+    overrides = cell_dir / "overrides.txt"
+    write_text_atomic(overrides, "".join(p + "\n" for p in pins))
+    args += ["--override", str(overrides)]
+    if install.constraints:
+        constraints = cell_dir / "constraints.txt"
+        write_text_atomic(constraints, "".join(c + "\n" for c in install.constraints))
+        args += ["--constraint", str(constraints)]
+    for name, _ in cell.packages:
+        args += ["--only-binary", name]
+    for group in install.groups:
+        args += ["--group", group]
+    for link in install.find_links:
+        args += ["--find-links", link]
+    if install.no_index:
+        args.append("--no-index")
+    elif install.index_url:
+        args += ["--index-url", install.index_url]
+    if install.resolution in ("highest", "lowest-direct"):
+        args += ["--resolution", install.resolution]
+    if install.exclude_newer:
+        args += ["--exclude-newer", install.exclude_newer]
+    return args
+
+
+def session_spec(
+    matrix: Matrix, cell: Cell, workspace: Workspace, pytest_args: list[str]
+) -> dict[str, Any]:
+    """Everything nox needs to build and test one cell, as plain JSON."""
+    cell_dir = workspace.cell_dir(matrix.name, cell)
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    workspace.install_recorder()
+    pythonpath = os.pathsep.join(
+        p for p in (str(workspace.runtime), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return {
+        "name": session_name(matrix.name, cell),
+        "description": f"{matrix.name}: {cell.id}",
+        "python": cell.interpreter,
+        "project": str(workspace.project),
+        "install": install_args(matrix, cell, workspace, cell_dir),
+        "install_env": {"UV_PYTHON_DOWNLOADS": "never"},
+        # The cache provider would race between cells sharing the project folder; a module
+        # that fails to import is a finding, so the other modules must still run.
+        "pytest_plugins": [
+            "-p",
+            RECORDER_MODULE,
+            "-p",
+            "no:cacheprovider",
+            "--continue-on-collection-errors",
+        ],
+        "pytest": pytest_args,
+        "env": {"DFVC_RECORDS": str(cell_dir / "records.jsonl"), "PYTHONPATH": pythonpath},
+        "phase": str(cell_dir / "phase"),
+    }
+
+
+def run_cell(
+    matrix: Matrix,
+    cell: Cell,
+    workspace: Workspace,
+    pytest_args: list[str],
+    *,
+    timeout: float | None = None,
+) -> CellOutcome:
+    """Build the cell's environment and run its tests through nox; never raises for a
+    failure inside the cell."""
+    spec = session_spec(matrix, cell, workspace, pytest_args)
+    cell_dir = workspace.cell_dir(matrix.name, cell)
+    for stale in ("records.jsonl", "phase"):
+        (cell_dir / stale).unlink(missing_ok=True)
+    write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
+    log_path = cell_dir / "log.txt"
+    started = time.monotonic()
+    returncode, timed_out = _run_nox(spec["name"], cell_dir, workspace, log_path, timeout)
+    duration = time.monotonic() - started
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    records = read_records(cell_dir / "records.jsonl")
+    phase = _read(cell_dir / "phase")
+    outcome = judge(phase, records, returncode, timed_out, timeout, log)
+    outcome.duration = duration
+    outcome.log = str(log_path)
+    return outcome
+
+
+def _run_nox(
+    name: str, cell_dir: Path, workspace: Workspace, log_path: Path, timeout: float | None
+) -> tuple[int, bool]:
+    command = [
+        sys.executable,
+        "-m",
+        "nox",
+        "--noxfile",
+        str(Path(__file__).with_name("_noxfile.py")),
+        "--envdir",
+        str(workspace.envdir),
+        "--sessions",
+        name,
+        "--no-color",
+    ]
+    env = dict(os.environ, DFVC_SESSIONS=str(cell_dir / "session.json"))
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    _expose_uv(env)
+    with log_path.open("w", encoding="utf-8") as log:
+        # A session of its own, so a timeout can stop the whole tree (nox, uv, pytest).
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            return process.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            _kill_tree(process)
+            return process.wait(), True
+        except BaseException:
+            _kill_tree(process)
+            raise
+
+
+def _expose_uv(env: dict[str, str]) -> None:
+    """nox finds uv through ``$UV`` or PATH; point it at the uv installed beside us."""
+    if "UV" in env:
+        return
+    candidate = Path(sys.executable).with_name("uv")
+    found = str(candidate) if candidate.exists() else shutil.which("uv")
+    if found:
+        env["UV"] = found
+
+
+def _kill_tree(process: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The recorder's JSON lines; a line cut short by a crash is dropped."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def judge(
+    phase: str | None,
+    records: list[dict[str, Any]],
+    returncode: int,
+    timed_out: bool,
+    timeout: float | None,
+    log: str,
+) -> CellOutcome:
+    """The cell's status from how far its session got and what the recorder wrote."""
+    if timed_out:
+        reason = f"the cell ran past --dfvc-timeout={timeout:g}s and was stopped"
+        return CellOutcome("error", records, Cause("timeout", reason))
+    if phase in (None, "install") and returncode != 0:
+        return CellOutcome("unavailable", records, install_cause(log))
+    finished = [r for r in records if r.get("kind") == "finish"]
+    if not finished:
+        return CellOutcome("error", records, Cause("crash", _crash_reason(returncode, log)))
+    exitstatus = finished[-1].get("exitstatus")
+    if exitstatus not in (0, 1, 5):
+        reason = f"pytest in the cell exited with status {exitstatus}: {_tail(log)}"
+        return CellOutcome("error", records, Cause("unknown", reason))
+    tests = [r for r in records if r.get("kind") == "test"]
+    failed = any(t.get("outcome") in ("failed", "error") for t in tests)
+    return CellOutcome("failed" if failed else "passed", records)
+
+
+def _crash_reason(returncode: int, log: str) -> str:
+    if returncode < 0:
+        return f"the test process was killed by signal {-returncode}"
+    return f"the test process ended without finishing (exit status {returncode}): {_tail(log)}"
+
+
+def _tail(log: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in log.strip().splitlines() if line.strip()]
+    return " / ".join(kept[-lines:])[:500]
+
+
+_REQUIRES_PYTHON = re.compile(
+    r"(?P<name>[\w.-]+)==(?P<version>[\w.+!-]+) (?:depends on|requires) Python ?"
+    r"(?P<spec>[<>=!~][^ ,]+)"
+)
+_NO_WHEEL = re.compile(
+    r"(?P<name>[\w.-]+)==(?P<version>[\w.+!-]+) has no wheels with a matching "
+    r"Python (?:ABI|version|implementation) tag(?: \(e\.g\., `(?P<tag>\w+)`\))?"
+)
+_ONLY_SDIST = re.compile(
+    r"(?P<name>[\w.-]+)==(?P<version>[\w.+!-]+) (?:has no usable wheels|is only available as a source)"
+)
+_PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
+
+
+def install_cause(log: str) -> Cause:
+    """Why an environment could not be built, from uv's explanation in the session log."""
+    python = _PYTHON_VERSION.search(log)
+    match = _REQUIRES_PYTHON.search(log)
+    if match:
+        on = f" (this cell has {python.group('python')})" if python else ""
+        reason = f"{match['name']} {match['version']} requires Python{match['spec']}{on}"
+        return Cause("python-version", reason)
+    match = _NO_WHEEL.search(log)
+    if match:
+        tag = match.group("tag") or ""
+        target = f"CPython {tag[2]}.{tag[3:]}" if tag.startswith("cp") and len(tag) > 3 else "this Python"
+        return Cause("python-version", f"{match['name']} {match['version']} has no wheel for {target}")
+    match = _ONLY_SDIST.search(log)
+    if match:
+        reason = f"{match['name']} {match['version']} has no wheel for this platform (wheels only)"
+        return Cause("python-version", reason)
+    return Cause("install", _uv_error(log))
+
+
+def _uv_error(log: str) -> str:
+    """uv's own words, shortened: the lines from its first error marker."""
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("×", "error:")) or "No solution found" in stripped:
+            kept = [re.sub(r"^[\s×╰─▶│]+", "", s).strip() for s in lines[i : i + 6]]
+            return " ".join(s for s in kept if s and not s.startswith("nox >"))[:600]
+    return _tail(log) or "the environment could not be built"

@@ -1,0 +1,118 @@
+"""Plain-text rendering of results for the terminal: the table, the ranges, the causes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+SYMBOLS = {
+    "passed": ".",
+    "failed": "F",
+    "error": "E",
+    "skipped": "s",
+    "unavailable": "-",
+}
+LEGEND = ". passed  F failed  E error  s skipped  - not installable  (blank: not run)"
+
+
+def render_matrix(matrix: dict[str, Any]) -> list[str]:
+    """The whole terminal report of one matrix."""
+    lines = [f"matrix {matrix['name']} ({len(matrix['cells'])} cells)", ""]
+    lines += render_table(matrix["cells"])
+    lines += [""] + render_ranges(matrix)
+    causes = render_causes(matrix["cells"])
+    if causes:
+        lines += ["", "why cells are red:"] + causes
+    return lines
+
+
+def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """Tests down, cells across (numbered, keyed below), one symbol per outcome."""
+    nodeids: list[str] = []
+    for cell in cells:
+        for test in cell["tests"]:
+            if test["nodeid"] not in nodeids:
+                nodeids.append(test["nodeid"])
+    width = max([len("cell status"), *(len(n) for n in nodeids)])
+    numbers = [str(i + 1) for i in range(len(cells))]
+    col = max(len(n) for n in numbers) if numbers else 1
+    header = " " * width + "  " + " ".join(n.rjust(col) for n in numbers)
+    lines = [header]
+    for nodeid in nodeids:
+        row = []
+        for cell in cells:
+            outcome = next((t["outcome"] for t in cell["tests"] if t["nodeid"] == nodeid), None)
+            symbol = SYMBOLS.get(outcome, "?") if outcome else ("-" if cell["status"] == "unavailable" else " ")
+            row.append(symbol.rjust(col))
+        lines.append(nodeid.ljust(width) + "  " + " ".join(row))
+    status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in cells]
+    lines.append("cell status".ljust(width) + "  " + " ".join(status_row))
+    lines.append(LEGEND)
+    for number, cell in zip(numbers, cells):
+        lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell['status']}")
+    return lines
+
+
+def render_ranges(matrix: dict[str, Any]) -> list[str]:
+    lines = ["compatible ranges:"]
+    for axis, entry in matrix.get("ranges", {}).items():
+        lines.append(f"  {axis}: {_range_text(entry)}")
+        for nodeid, test in entry.get("tests", {}).items():
+            if test["specifier"] != entry["specifier"] or test["incompatible"] != entry["incompatible"]:
+                lines.append(f"      {nodeid}: {_range_text(test)}")
+    ignored = matrix.get("not_version_related") or []
+    if ignored:
+        lines.append("  not version-related (failed on every version tried, left out of the ranges):")
+        lines += [f"      {nodeid}" for nodeid in ignored]
+    return lines
+
+
+def _range_text(entry: dict[str, Any]) -> str:
+    spec = entry["specifier"]
+    if spec is None:
+        text = "no compatible version" if entry["incompatible"] else "nothing tested"
+    else:
+        text = spec or "any version tested"
+    details = []
+    if entry["compatible"]:
+        details.append("passes " + ", ".join(entry["compatible"]))
+    if entry["incompatible"]:
+        details.append("fails " + ", ".join(entry["incompatible"]))
+    if entry.get("upgrade_boundary"):
+        details.append(f"upgrade boundary {entry['upgrade_boundary']}")
+    if entry.get("downgrade_boundary"):
+        details.append(f"downgrade boundary {entry['downgrade_boundary']}")
+    if entry.get("unavailable"):
+        details.append("not installable " + ", ".join(entry["unavailable"]))
+    return f"{text}" + (f"  ({'; '.join(details)})" if details else "")
+
+
+def render_causes(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """Failures grouped by cause: one line per cause with the cells it explains."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for cell in cells:
+        if cell["status"] in ("unavailable", "error") and cell.get("cause"):
+            key = (cell["cause"]["category"], cell["cause"]["reason"])
+            groups.setdefault(key, []).append(cell["id"])
+        for test in cell["tests"]:
+            cause = test.get("cause")
+            if not cause:
+                continue
+            key = (
+                cause["category"],
+                cause.get("api") or "",
+                cause.get("exception") or "",
+                cause.get("message") or "",
+                cause.get("location") or "",
+            )
+            groups.setdefault(key, [])
+            label = f"{cell['id']}::{test['nodeid'].split('::')[-1]}"
+            if label not in groups[key]:
+                groups[key].append(label)
+    lines = []
+    for key, where in groups.items():
+        text = " — ".join(part for part in key if part)
+        shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
+        lines.append(f"  {text}")
+        lines.append(f"      in {shown}")
+    return lines

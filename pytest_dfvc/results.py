@@ -1,0 +1,244 @@
+"""The results file (schema 1): the one module that writes and reads it.
+
+Cells turn into JSON here, failing tests get their causes, modules that failed to import
+count against every test they hold, and each matrix gets its ranges.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from .diagnose import diagnose
+from .plan import Cell, MatrixPlan
+from .ranges import (
+    Observation,
+    axis_range,
+    considered_cells,
+    not_version_related,
+    project_passed,
+)
+
+SCHEMA = 1
+
+
+class ResultsError(Exception):
+    """A results file that is not ours to read."""
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and rename it into place, so a
+    reader (or a crash) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{path}: not a readable results file ({exc})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ResultsError(f"{path}: results schema {data.get('schema')!r}, expected {SCHEMA}")
+    return data
+
+
+# --- one cell --------------------------------------------------------------------------
+
+
+def cell_json(
+    cell: Cell,
+    status: str,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    cause: Mapping[str, Any] | None = None,
+    duration: float = 0.0,
+    log: str | None = None,
+) -> dict[str, Any]:
+    """A cell of the results file from the recorder's lines."""
+    env = next((r for r in records if r.get("kind") == "env"), {})
+    resolved: dict[str, str] = dict(env.get("distributions", {}))
+    top_level: dict[str, str] = dict(env.get("top_level", {}))
+    frameworks = {canonicalize_name(n): v for n, v in cell.packages}
+    tests = [
+        _test_json(r, frameworks, top_level, resolved)
+        for r in records
+        if r.get("kind") == "test"
+    ]
+    data: dict[str, Any] = {
+        "id": cell.id,
+        "python": env.get("python", cell.python),
+        "packages": dict(cell.packages),
+        "cuda": cell.cuda,
+        "status": status,
+        "cause": dict(cause) if cause else None,
+        "resolved": {k: resolved[k] for k in sorted(resolved)},
+        "tests": tests,
+        "duration": round(duration, 3),
+    }
+    if log:
+        data["log"] = log
+    return data
+
+
+def _test_json(
+    record: Mapping[str, Any],
+    frameworks: Mapping[str, str],
+    top_level: Mapping[str, str],
+    resolved: Mapping[str, str],
+) -> dict[str, Any]:
+    test: dict[str, Any] = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
+    if record.get("when") == "collect":
+        test["collect_error"] = True
+    if record["outcome"] in ("failed", "error"):
+        test["cause"] = diagnose(
+            record.get("exception") or {},
+            frameworks=frameworks,
+            top_level=top_level,
+            resolved=resolved,
+        )
+    elif record["outcome"] == "skipped" and record.get("reason"):
+        test["reason"] = record["reason"]
+    if "duration" in record:
+        test["duration"] = record["duration"]
+    return test
+
+
+def planned_cell_json(cell: Cell) -> dict[str, Any]:
+    """A cell that was never run (excluded, no interpreter)."""
+    cause = {"category": cell.cause.category, "reason": cell.cause.reason} if cell.cause else None
+    return cell_json(cell, cell.status or "skipped", [], cause=cause)
+
+
+# --- one matrix ------------------------------------------------------------------------
+
+
+def expand_module_errors(cells: Iterable[dict[str, Any]]) -> None:
+    """A module that fails to import fails every test in it: give each of its tests (as
+    other cells collected them) the module's error, in place."""
+    cells = list(cells)
+    known: dict[str, list[str]] = {}
+    for cell in cells:
+        for test in cell["tests"]:
+            if "::" in test["nodeid"]:
+                module = test["nodeid"].split("::", 1)[0]
+                known.setdefault(module, [])
+                if test["nodeid"] not in known[module]:
+                    known[module].append(test["nodeid"])
+    for cell in cells:
+        expanded = []
+        for test in cell["tests"]:
+            members = known.get(test["nodeid"]) if test.get("collect_error") else None
+            if members:
+                expanded += [{**test, "nodeid": n, "from_module": test["nodeid"]} for n in members]
+            else:
+                expanded.append(test)
+        cell["tests"] = expanded
+
+
+def observations(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> list[Observation]:
+    by_id = {c.id: c for c in plan.cells}
+    found = []
+    for data in cells:
+        cell = by_id.get(data["id"])
+        if cell is None:
+            continue
+        values = {"python": cell.python, **dict(cell.packages)}
+        if cell.cuda:
+            values["cuda"] = cell.cuda
+        tests = {t["nodeid"]: t["outcome"] for t in data["tests"]}
+        found.append(Observation(values=values, status=data["status"], tests=tests))
+    return found
+
+
+def _width(select: str) -> int | None:
+    return {"latest-patch": 2, "latest-minor": 1}.get(select)
+
+
+def matrix_ranges(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Ranges per package and for Python, for the project and for each test."""
+    obs = observations(plan, cells)
+    ignored = set(not_version_related(obs))
+    nodeids = sorted({n for o in obs for n in o.tests})
+    axes: list[tuple[str, Sequence[str], int | None, str | None]] = [
+        (axis.name, plan.versions[axis.name], _width(axis.select), axis.baseline)
+        for axis in plan.matrix.packages
+    ]
+    axes.append(("python", plan.pythons, 2, None))
+    ranges: dict[str, Any] = {}
+    for axis, values, width, baseline in axes:
+        considered = considered_cells(axis, obs, ignored)
+        project = axis_range(
+            axis,
+            values,
+            considered,
+            lambda o: project_passed(o, ignored),
+            width=width,
+            baseline=baseline,
+        )
+        entry = project.to_json()
+        entry["unavailable"] = _only_unavailable(axis, values, obs)
+        entry["tests"] = {
+            nodeid: axis_range(
+                axis, values, considered, _test_verdict(nodeid), width=width, baseline=baseline
+            ).to_json()
+            for nodeid in nodeids
+        }
+        ranges[axis] = entry
+    ranges_notes = {"not_version_related": sorted(ignored)}
+    return {"ranges": ranges, **ranges_notes}
+
+
+def _test_verdict(nodeid: str) -> Any:
+    def verdict(obs: Observation) -> bool | None:
+        outcome = obs.tests.get(nodeid)
+        if outcome in ("failed", "error"):
+            return False
+        return True if outcome == "passed" else None
+
+    return verdict
+
+
+def _only_unavailable(axis: str, values: Sequence[str], obs: Sequence[Observation]) -> list[str]:
+    statuses: dict[str, set[str]] = {}
+    for o in obs:
+        if axis in o.values:
+            statuses.setdefault(o.values[axis], set()).add(o.status)
+    return [v for v in values if statuses.get(v) == {"unavailable"}]
+
+
+def matrix_json(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """A matrix of the results file: its cells, in plan order, and its ranges."""
+    order = {c.id: i for i, c in enumerate(plan.cells)}
+    ordered = sorted(cells, key=lambda c: order.get(c["id"], len(order)))
+    expand_module_errors(ordered)
+    return {
+        "name": plan.matrix.name,
+        "path": str(plan.matrix.path),
+        "cells": ordered,
+        **matrix_ranges(plan, ordered),
+        "drift": [],
+    }
+
+
+def results_json(matrices: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"schema": SCHEMA, "matrices": list(matrices)}

@@ -1,0 +1,116 @@
+"""The plugin object of a ``--dfvc-matrix`` run: it replaces collection and the test loop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .controller import MatrixRun, RunOptions
+from .interpreters import InterpreterFinder
+from .matrix import Matrix, MatrixError
+from .plan import MatrixPlan, expand
+from .provision import Workspace
+from .report import render_matrix
+
+
+class MatrixSession:
+    def __init__(self, config: pytest.Config, matrices: list[Matrix], pytest_args: list[str]) -> None:
+        self.config = config
+        self.matrices = matrices
+        self.pytest_args = pytest_args
+        root = config.rootpath
+        self.out = Path(root, config.getoption("dfvc_out"))
+        json_option = config.getoption("dfvc_json")
+        self.json_path = Path(root, json_option) if json_option else self.out / "results.json"
+        self.results: dict[str, Any] | None = None
+        self.plans: list[MatrixPlan] = []
+
+    @property
+    def _terminal(self) -> Any:
+        return self.config.pluginmanager.get_plugin("terminalreporter")
+
+    def _write_line(self, line: str) -> None:
+        terminal = self._terminal
+        if terminal is not None:
+            terminal.write_line(line)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        # The project's tests are collected inside each cell, not here.
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        finder = InterpreterFinder()
+        try:
+            self.plans = [expand(m, finder) for m in self.matrices]
+        except MatrixError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        cells = [c for p in self.plans for c in p.cells]
+        session.testscollected = len(cells)
+        if self.config.getoption("dfvc_list"):
+            self._list_plan()
+            return True
+        options = RunOptions(
+            workspace=Workspace(self.out, self.config.rootpath),
+            json_path=self.json_path,
+            pytest_args=self.pytest_args,
+            jobs=self.config.getoption("dfvc_jobs") or os.cpu_count() or 1,
+            timeout=self.config.getoption("dfvc_timeout"),
+        )
+        runnable = sum(1 for c in cells if c.status is None)
+        self._write_line("")
+        self._write_line(
+            f"dfvc: {len(cells)} cells in {len(self.plans)} matrix file(s), {runnable} to run, "
+            f"{options.jobs} at a time"
+        )
+        self.results = MatrixRun(self.plans, options, self._write_line).execute()
+        # Exit status: a failing cell is a finding; a cell that could not run to its end
+        # is an error of the run.
+        session.testsfailed = sum(
+            1 for m in self.results["matrices"] for c in m["cells"] if c["status"] == "error"
+        )
+        return True
+
+    def _list_plan(self) -> None:
+        for plan in self.plans:
+            self._write_line(f"matrix {plan.matrix.name} ({plan.matrix.path}):")
+            for cell in plan.cells:
+                state = "runnable" if cell.status is None else cell.status
+                reason = f": {cell.cause.reason}" if cell.cause else ""
+                where = f" [{cell.interpreter}]" if cell.interpreter else ""
+                self._write_line(f"  {cell.id}  {state}{reason}{where}")
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results is None:
+            return
+        for matrix in self.results["matrices"]:
+            terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
+            for line in render_matrix(matrix):
+                terminalreporter.write_line(line)
+        terminalreporter.write_line("")
+        terminalreporter.write_line(f"results: {self.json_path}")
+        # Count cells in pytest's closing line instead of "no tests ran".
+        counts: dict[str, int] = {}
+        for matrix in self.results["matrices"]:
+            for cell in matrix["cells"]:
+                counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+        for status, count in counts.items():
+            key = f"{'cell' if count == 1 else 'cells'} {status}"
+            terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
+
+
+class _CellTally:
+    """Stands for one cell in ``terminalreporter.stats``; plugins that walk every report
+    (hypothesis does) read ``__dict__`` and the usual report attributes."""
+
+    when = "call"
+    outcome = "passed"
+    nodeid = ""
+    longrepr = None
+    count_towards_summary = True
+    sections: tuple[Any, ...] = ()
+    user_properties: tuple[Any, ...] = ()

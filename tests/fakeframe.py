@@ -1,0 +1,85 @@
+"""A small fake framework, built as real wheels in several versions at test time.
+
+Its history has the breaking changes of the DFVC study's table:
+
+==========  ==========================================================================
+1.0.0       ``mean``, ``old_mean``, ``ops.conv(x, filters=)``, ``fakeframe.utils.helper``
+1.1.0       adds ``new_feature`` (tests using it fail on 1.0.0: a downgrade boundary)
+1.2.0       ``scale`` silently changes its result (behaviour)
+2.0.0       removes ``old_mean`` (missing-api), renames ``filters`` to ``kernel``
+            (parameter), moves ``utils`` to ``tools`` (import-path)
+2.1.0       requires Python >= 3.10 (python-version)
+==========  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zipfile
+from pathlib import Path
+
+NAME = "fakeframe"
+VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0")
+
+
+def _sources(version: str) -> dict[str, str]:
+    major, minor = (int(p) for p in version.split(".")[:2])
+    v2 = major >= 2
+    init = [f'__version__ = "{version}"', "", "def mean(xs):", "    return sum(xs) / len(xs)", ""]
+    if not v2:
+        init += ["def old_mean(xs):", "    return mean(xs)", ""]
+    if (major, minor) >= (1, 1):
+        init += ["def new_feature():", "    return 42", ""]
+    factor = "2.0" if (major, minor) >= (1, 2) else "1.0"
+    init += ["def scale(xs):", f"    return [x * {factor} for x in xs]", ""]
+    keyword = "kernel" if v2 else "filters"
+    ops = [
+        f"def conv(x, {keyword}=1):",
+        f"    if not isinstance({keyword}, int):",
+        f'        raise TypeError("{keyword} must be an int")',
+        f"    return [v * {keyword} for v in x]",
+        "",
+    ]
+    helper_module = "tools" if v2 else "utils"
+    return {
+        f"{NAME}/__init__.py": "\n".join(init),
+        f"{NAME}/ops.py": "\n".join(ops),
+        f"{NAME}/{helper_module}.py": "def helper():\n    return 'help'\n",
+    }
+
+
+def _requires_python(version: str) -> str:
+    return ">=3.10" if version == "2.1.0" else ">=3.7"
+
+
+def _record_line(path: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}"
+
+
+def build_wheel(version: str, dest: Path, name: str = NAME) -> Path:
+    """Write ``{name}-{version}-py3-none-any.whl`` into ``dest``; a real, installable wheel."""
+    dist_info = f"{name}-{version}.dist-info"
+    files = {path.replace(NAME, name, 1): text for path, text in _sources(version).items()}
+    files[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        f"Requires-Python: {_requires_python(version)}\nSummary: fake framework for tests\n"
+    )
+    files[f"{dist_info}/WHEEL"] = (
+        "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    files[f"{dist_info}/top_level.txt"] = f"{name}\n"
+    record = [_record_line(p, t.encode()) for p, t in files.items()]
+    record.append(f"{dist_info}/RECORD,,")
+    files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
+    dest.mkdir(parents=True, exist_ok=True)
+    wheel = dest / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+def build_all(dest: Path, versions: tuple[str, ...] = VERSIONS) -> list[Path]:
+    return [build_wheel(v, dest) for v in versions]

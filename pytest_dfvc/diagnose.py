@@ -216,6 +216,7 @@ def _project_location(frames: list[dict[str, Any]], owners: list[str | None]) ->
 _NO_ATTRIBUTE = re.compile(r"module '(?P<module>[\w.]+)' has no attribute '(?P<name>\w+)'")
 _OBJ_NO_ATTRIBUTE = re.compile(r"'(?P<cls>[\w.]+)' object has no attribute '(?P<name>\w+)'")
 _CANNOT_IMPORT = re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<module>[\w.]+)'")
+_CALLED = re.compile(r"^(?:[\w.]+\.)?(?P<function>\w+)\(\)")
 _NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
 
 
@@ -235,11 +236,21 @@ def find_api(
     match = _NO_MODULE.search(message)
     if match and _is_framework(match.group("module"), framework_modules):
         return match.group("module")
-    match = _OBJ_NO_ATTRIBUTE.search(message)
+    names = [
+        resolved
+        for resolved in dict(exception.get("names") or {}).values()
+        if _is_framework(str(resolved), framework_modules)
+    ]
+    match = _CALLED.match(message)
+    if match:
+        called = [n for n in names if n.rsplit(".", 1)[-1] == match.group("function")]
+        if called:
+            return called[0]
     call = _called_framework_function(frames, owners, framework_modules)
-    if match and call:
-        return f"{call}.{match.group('name')}" if "." not in match.group("cls") else call
-    return call
+    if call:
+        return call
+    # Otherwise the most specific framework name on the project's failing line.
+    return max(names, key=lambda n: n.count("."), default=None)
 
 
 def _is_framework(module: str, framework_modules: set[str]) -> bool:

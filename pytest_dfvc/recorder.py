@@ -10,11 +10,13 @@ written, so a crash loses only the test that crashed.
 from __future__ import annotations
 
 import json
+import linecache
 import os
 import platform
 import re
 import sys
 import traceback
+import types
 
 import pytest
 
@@ -121,6 +123,7 @@ class Recorder:
             "type": qualified_type(exc),
             "message": str(exc)[:_MAX_MESSAGE],
             "frames": [self._frame(f) for f in frames],
+            "names": self._project_names(exc.__traceback__),
         }
         if isinstance(exc, ImportError) and getattr(exc, "name", None):
             described["module"] = exc.name
@@ -130,6 +133,30 @@ class Recorder:
                  "function": "<module>", "code": (exc.text or "").strip()}
             )
         return described
+
+    def _project_names(self, tb):
+        """What the dotted names on the project's failing lines refer to.
+
+        The study names "the framework API called by the client code closest to the error";
+        ``ops.conv`` on a line means nothing later, ``fakeframe.ops.conv`` does. Only the
+        frames of the project's own files are read, the last one first.
+        """
+        names = {}
+        while tb is not None:
+            frame = tb.tb_frame
+            filename = frame.f_code.co_filename
+            if self._is_project(filename):
+                line = linecache.getline(filename, tb.tb_lineno).strip()
+                for dotted in set(_DOTTED.findall(line)):
+                    resolved = resolve_name(dotted, frame)
+                    if resolved:
+                        names[dotted] = resolved
+            tb = tb.tb_next
+        return names
+
+    def _is_project(self, filename):
+        absolute = os.path.abspath(filename)
+        return absolute.startswith(self._rootdir + os.sep) and "site-packages" not in absolute
 
     def _frame(self, frame):
         return {
@@ -144,6 +171,30 @@ class Recorder:
         if absolute.startswith(self._rootdir + os.sep) and "site-packages" not in absolute:
             return os.path.relpath(absolute, self._rootdir).replace(os.sep, "/")
         return absolute
+
+
+_DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*)(?=\s*\(|\.|\b)")
+
+
+def resolve_name(dotted, frame):
+    """``np.float`` in a frame where ``np`` is numpy -> ``numpy.float``; None when the first
+    name is unknown there or belongs to the project."""
+    first, _, rest = dotted.partition(".")
+    if first in frame.f_locals:
+        obj = frame.f_locals[first]
+    elif first in frame.f_globals:
+        obj = frame.f_globals[first]
+    else:
+        return None
+    if isinstance(obj, types.ModuleType):
+        base = obj.__name__
+    elif getattr(obj, "__module__", None) and getattr(obj, "__qualname__", None):
+        base = obj.__module__ + "." + obj.__qualname__
+    else:
+        return None
+    if not isinstance(base, str):
+        return None
+    return base + ("." + rest if rest else "")
 
 
 def innermost_cause(exc):

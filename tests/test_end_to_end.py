@@ -1,0 +1,211 @@
+"""``pytest --dfvc-matrix`` provisioning real cells with nox and uv, offline: the fake
+framework's wheels come from a local folder, and so does pytest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dfvc.interpreters import InterpreterFinder
+
+from .conftest import (
+    MatrixRunResult,
+    offline_install,
+    require_pythons,
+    run_matrix,
+    tooling_wheels,
+    write_project,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fake_run(
+    tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> MatrixRunResult:
+    require_pythons(finder, "3.9", "3.10")
+    root = tmp_path_factory.mktemp("project")
+    write_project(root)
+    (root / "matrices").mkdir()
+    (root / "matrices" / "fake.toml").write_text(
+        'python = ["3.9", "3.10"]\n\n[packages.fakeframe]\nversions = ">=1.0"\n\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    return run_matrix(root, "--dfvc-jobs=2")
+
+
+def _cell(result: MatrixRunResult, cell_id: str) -> dict[str, Any]:
+    return next(c for c in result.matrix("fake")["cells"] if c["id"] == cell_id)
+
+
+def _test(cell: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(t for t in cell["tests"] if t["nodeid"].endswith(name))
+
+
+def test_run_succeeds_and_reports(fake_run: MatrixRunResult) -> None:
+    # Failing cells are findings, not errors of the run.
+    assert fake_run.returncode == 0, fake_run.output
+    out = fake_run.output
+    assert "py3.10-fakeframe1.2.0: provisioning and testing" in out
+    assert "compatible ranges:" in out
+    assert "fakeframe: >=1.1.0,<2.0.0" in out
+    assert "python: >=3.10" in out
+    assert "cells failed" in out
+
+
+def test_results_file_follows_schema(fake_run: MatrixRunResult) -> None:
+    results = fake_run.results
+    assert results["schema"] == 1
+    matrix = fake_run.matrix("fake")
+    assert [c["id"] for c in matrix["cells"]] == [
+        f"py{py}-fakeframe{v}"
+        for py in ("3.9", "3.10")
+        for v in ("1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0")
+    ]
+    cell = _cell(fake_run, "py3.10-fakeframe1.2.0")
+    assert cell["python"].startswith("3.10.")
+    assert cell["packages"] == {"fakeframe": "1.2.0"}
+    assert cell["resolved"]["fakeframe"] == "1.2.0"
+    assert "pytest" in cell["resolved"]
+    assert cell["status"] == "failed"  # test_stale fails everywhere
+    for key in ("nodeid", "outcome"):
+        assert all(key in t for t in cell["tests"])
+
+
+def test_version_that_needs_newer_python_is_unavailable(fake_run: MatrixRunResult) -> None:
+    cell = _cell(fake_run, "py3.9-fakeframe2.1.0")
+    assert cell["status"] == "unavailable"
+    assert cell["cause"]["category"] == "python-version"
+    assert "fakeframe 2.1.0 requires Python>=3.10" in cell["cause"]["reason"]
+    assert cell["tests"] == []
+
+
+def test_every_failing_test_carries_a_cause(fake_run: MatrixRunResult) -> None:
+    for cell in fake_run.matrix("fake")["cells"]:
+        for test in cell["tests"]:
+            if test["outcome"] in ("failed", "error"):
+                assert test["cause"]["category"], (cell["id"], test)
+
+
+@pytest.mark.parametrize(
+    ("cell_id", "test", "category", "api"),
+    [
+        ("py3.10-fakeframe2.0.0", "test_average", "missing-api", "fakeframe.old_mean"),
+        ("py3.10-fakeframe2.0.0", "test_conv", "parameter", "fakeframe.ops.conv"),
+        ("py3.10-fakeframe2.0.0", "test_helper", "import-path", "fakeframe.utils"),
+        ("py3.10-fakeframe1.0.0", "test_new_feature", "missing-api", "fakeframe.new_feature"),
+        ("py3.9-fakeframe1.2.0", "test_kind", "python-version", None),
+        ("py3.10-fakeframe1.2.0", "test_stale", "behavior", None),
+    ],
+)
+def test_causes_of_the_fake_history(
+    fake_run: MatrixRunResult, cell_id: str, test: str, category: str, api: str | None
+) -> None:
+    cause = _test(_cell(fake_run, cell_id), test)["cause"]
+    assert cause["category"] == category
+    if api:
+        assert cause["api"] == api
+    assert cause["location"]
+
+
+def test_module_that_fails_to_import_fails_each_of_its_tests(fake_run: MatrixRunResult) -> None:
+    cell = _cell(fake_run, "py3.10-fakeframe2.0.0")
+    helper = _test(cell, "tests/test_utils.py::test_helper")
+    assert helper["outcome"] == "error"
+    assert helper["from_module"] == "tests/test_utils.py"
+    # Python 3.9 cannot even parse test_match.py: counted against its test too.
+    kind = _test(_cell(fake_run, "py3.9-fakeframe1.1.0"), "tests/test_match.py::test_kind")
+    assert kind["outcome"] == "error"
+
+
+def test_project_and_per_test_ranges(fake_run: MatrixRunResult) -> None:
+    ranges = fake_run.matrix("fake")["ranges"]
+    frame = ranges["fakeframe"]
+    assert frame["specifier"] == ">=1.1.0,<2.0.0"
+    assert frame["compatible"] == ["1.1.0", "1.2.0"]
+    assert frame["incompatible"] == ["1.0.0", "2.0.0", "2.1.0"]
+    assert frame["upgrade_boundary"] == "2.0.0"
+    assert frame["downgrade_boundary"] == "1.0.0"
+    tests = frame["tests"]
+    assert tests["tests/test_api.py::test_conv"]["specifier"] == ">=1.0.0,<2.0.0"
+    assert tests["tests/test_api.py::test_new_feature"]["specifier"] == ">=1.1.0"
+    assert tests["tests/test_utils.py::test_helper"]["upgrade_boundary"] == "2.0.0"
+
+
+def test_match_statement_gives_python_range_from_310(fake_run: MatrixRunResult) -> None:
+    python = fake_run.matrix("fake")["ranges"]["python"]
+    assert python["specifier"] == ">=3.10"
+    assert python["compatible"] == ["3.10"]
+    assert python["incompatible"] == ["3.9"]
+
+
+def test_always_failing_test_is_not_version_related(fake_run: MatrixRunResult) -> None:
+    matrix = fake_run.matrix("fake")
+    assert matrix["not_version_related"] == ["tests/test_api.py::test_stale"]
+    assert "not version-related" in fake_run.output
+
+
+def test_cell_logs_are_kept(fake_run: MatrixRunResult) -> None:
+    cell = _cell(fake_run, "py3.10-fakeframe1.0.0")
+    log = Path(cell["log"]).read_text()
+    assert "nox > Running session dfvc-fake-py3.10-fakeframe1.0.0" in log
+
+
+def test_user_noxfile_lists_the_cells(fake_run: MatrixRunResult) -> None:
+    """The same cells are nox sessions a project's own noxfile can expose."""
+    root = fake_run.root
+    (root / "noxfile.py").write_text(
+        "from pytest_dfvc.nox import matrix_sessions\n\nmatrix_sessions('matrices')\n"
+    )
+    listing = subprocess.run(
+        [sys.executable, "-m", "nox", "--list", "--json"],
+        cwd=root, capture_output=True, text=True, check=True,
+    )
+    names = {s["session"] for s in json.loads(listing.stdout)}
+    assert "dfvc-fake-py3.10-fakeframe1.1.0" in names
+    # The cell nox cannot build on 3.9 is still a session; the pre-check is what skips it.
+    assert len(names) == 10
+    run = subprocess.run(
+        [sys.executable, "-m", "nox", "-s", "dfvc-fake-py3.10-fakeframe1.1.0", "--", "tests/test_api.py::test_conv"],
+        cwd=root, capture_output=True, text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout + run.stderr
+
+
+def test_old_python_and_old_pytest_cell(tmp_path: Path, wheelhouse: Path, finder: InterpreterFinder) -> None:
+    """The recorder runs on Python 3.7 with pytest 6."""
+    require_pythons(finder, "3.7")
+    tooling = tooling_wheels("py37")
+    write_project(tmp_path, {
+        "conftest.py": "",
+        "tests/test_old.py": """
+            import fakeframe
+
+            def test_mean():
+                assert fakeframe.mean([1, 3]) == 2
+
+            def test_old_mean():
+                assert fakeframe.old_mean([1, 3]) == 2
+            """,
+    })
+    (tmp_path / "matrices").mkdir()
+    (tmp_path / "matrices" / "old.toml").write_text(
+        'python = ["3.7"]\n\n[packages.fakeframe]\nversions = ["1.2.0", "2.0.0"]\n\n'
+        + offline_install(wheelhouse, tooling) + 'constraints = ["pytest<7"]\n'
+    )
+    result = run_matrix(tmp_path)
+    assert result.returncode == 0, result.output
+    cells = result.matrix("old")["cells"]
+    assert [c["status"] for c in cells] == ["passed", "failed"]
+    assert cells[0]["resolved"]["pytest"].startswith("6.")
+    failing = _test(cells[1], "test_old_mean")
+    assert failing["cause"]["category"] == "missing-api"
+    assert failing["cause"]["api"] == "fakeframe.old_mean"
+    assert result.matrix("old")["ranges"]["fakeframe"]["specifier"] == ">=1.2.0,<2.0.0"

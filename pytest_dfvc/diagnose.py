@@ -68,7 +68,6 @@ RULES: tuple[Rule, ...] = (
         r"RuntimeError$",
         r"view size is not compatible|contiguous|in-?place operation|"
         r"modified by an inplace|does not require grad|must match the size|on different devices",
-        "framework",
     ),
     Rule("third-party", r"(ImportError|ModuleNotFoundError)$", "", "other"),
     Rule("import-path", r"(ImportError|ModuleNotFoundError)$"),

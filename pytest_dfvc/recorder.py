@@ -190,6 +190,9 @@ def resolve_name(dotted, frame):
         base = obj.__name__
     elif getattr(obj, "__module__", None) and getattr(obj, "__qualname__", None):
         base = obj.__module__ + "." + obj.__qualname__
+    elif type(obj).__module__ not in ("builtins", "__main__"):
+        # An instance (a tensor, an array): name its class, ``torch.Tensor``.
+        base = type(obj).__module__ + "." + type(obj).__qualname__
     else:
         return None
     if not isinstance(base, str):

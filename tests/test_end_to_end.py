@@ -209,3 +209,45 @@ def test_old_python_and_old_pytest_cell(tmp_path: Path, wheelhouse: Path, finder
     assert failing["cause"]["category"] == "missing-api"
     assert failing["cause"]["api"] == "fakeframe.old_mean"
     assert result.matrix("old")["ranges"]["fakeframe"]["specifier"] == ">=1.2.0,<2.0.0"
+
+
+def test_crashing_or_hanging_cell_is_an_error_of_the_run(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Exit status policy: failing cells are findings; a cell that cannot run to its end
+    (a crash, a timeout) makes the run fail, and the other cells are still reported."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, {
+        "conftest.py": "",
+        "tests/test_x.py": """
+            import os, time
+            import fakeframe
+
+            def test_ok():
+                assert fakeframe.mean([1, 3]) == 2
+
+            def test_dies():
+                if fakeframe.__version__ == "1.1.0":
+                    os._exit(3)
+
+            def test_hangs():
+                if fakeframe.__version__ == "1.2.0":
+                    time.sleep(120)
+            """,
+    })
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-timeout=20")
+    assert result.returncode == 1, result.output
+    cells = {c["id"]: c for c in result.matrix("m")["cells"]}
+    assert cells["py3.10-fakeframe1.0.0"]["status"] == "passed"
+    crashed = cells["py3.10-fakeframe1.1.0"]
+    assert crashed["status"] == "error"
+    assert crashed["cause"]["category"] == "crash"
+    assert {t["nodeid"].split("::")[1] for t in crashed["tests"]} >= {"test_ok"}
+    hung = cells["py3.10-fakeframe1.2.0"]
+    assert hung["status"] == "error"
+    assert hung["cause"]["category"] == "timeout"
+    assert "--dfvc-timeout=20s" in hung["cause"]["reason"]

@@ -1,0 +1,151 @@
+"""Matrix files: what parses, and the one clear message for what does not."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+
+from pytest_dfvc.matrix import MatrixError, find_matrix_files, load_matrix, parse_matrix
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+FULL = """
+python = ["3.9", "3.12"]
+cuda = ["cpu", "cu121"]
+
+[packages.numpy]
+versions = ">=1.19,<2.2"
+select = "latest-patch"
+baseline = "1.23.5"
+
+[packages.Scikit_Learn]
+versions = ["1.3.2", "1.4.0"]
+
+[install]
+extras = ["test"]
+groups = ["dev"]
+constraints = ["pandas<2"]
+find-links = ["wheels"]
+index-url = "https://example.org/simple"
+resolution = "lowest-direct"
+exclude-newer = "2025-06-01"
+
+[[exclude]]
+python = ">=3.12"
+numpy = "<1.26"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "m.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_full_matrix(tmp_path: Path) -> None:
+    m = load_matrix(write(tmp_path, FULL, "numpy.toml"))
+    assert m.name == "numpy"
+    assert m.python == ("3.9", "3.12")
+    assert m.cuda == ("cpu", "cu121")
+    numpy, sklearn = m.packages
+    assert numpy.versions == SpecifierSet(">=1.19,<2.2")
+    assert numpy.select == "latest-patch"
+    assert numpy.baseline == "1.23.5"
+    assert sklearn.name == "scikit-learn"
+    assert sklearn.versions == ("1.3.2", "1.4.0")
+    assert m.install.extras == ("test",)
+    assert m.install.constraints == ("pandas<2",)
+    assert m.install.find_links == (str((tmp_path / "wheels").resolve()),)
+    assert m.install.resolution == "lowest-direct"
+    (rule,) = m.exclude
+    assert rule.python == SpecifierSet(">=3.12")
+    assert rule.packages == (("numpy", SpecifierSet("<1.26")),)
+
+
+def test_python_specifier_and_name_key(tmp_path: Path) -> None:
+    m = load_matrix(write(tmp_path, 'name = "np"\npython = ">=3.9"\n[packages.numpy]\nversions = ">=1"\n'))
+    assert m.name == "np"
+    assert m.python == SpecifierSet(">=3.9")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("python = [", "m.toml: invalid TOML"),
+        ('pyton = ["3.9"]', "m.toml: pyton = ['3.9']: unknown key; did you mean 'python'?"),
+        ('[packages.numpy]\nversions = ">=1"', "m.toml: python: missing"),
+        ('python = "3.9"\n[packages.numpy]\nversions = ">=1"', "m.toml: python = '3.9': not a valid version specifier"),
+        ('python = ["three"]\n[packages.numpy]\nversions = ">=1"', "m.toml: python = 'three': write Python versions as 3.X"),
+        ('python = ["3.9"]', "m.toml: packages = {}: declare at least one [packages.NAME] table"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1,<<2"', "m.toml: packages.numpy.versions = '>=1,<<2': not a valid version specifier"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ["1.x"]', "m.toml: packages.numpy.versions = '1.x': not a valid version"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\nselect = "newest"', "m.toml: packages.numpy.select = 'newest': must be one of all, latest-patch, latest-minor"),
+        ('python = ["3.9"]\n[packages.numpy]\nversion = ">=1"', "m.toml: packages.numpy.version = '>=1': unknown key; did you mean 'versions'?"),
+        ('python = ["3.9"]\n[packages."numpy; rm -rf /"]\nversions = ">=1"', "m.toml: packages.numpy; rm -rf / = 'numpy; rm -rf /': not a valid package name (PEP 508)"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = 3', "m.toml: packages.numpy.versions = 3: must be a list of strings"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nconstraints = ["pandas <<2"]', "m.toml: install.constraints = 'pandas <<2': not a valid requirement"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nresolution = "lowest"', "m.toml: install.resolution = 'lowest': must be one of highest, lowest-direct, locked"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[[exclude]]\ntorch = "<2"', "m.toml: exclude[0].torch = '<2': unknown key"),
+        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[[exclude]]', "m.toml: exclude[0] = {}: an empty exclude removes every cell"),
+    ],
+)
+def test_bad_matrix_names_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(MatrixError) as info:
+        load_matrix(write(tmp_path, text))
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "m.toml").rsplit("/", 1)[0])
+    assert expected in message
+
+
+def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(MatrixError, match="no such matrix file or folder"):
+        find_matrix_files(tmp_path / "nope.toml")
+    with pytest.raises(MatrixError, match="folder holds no matrix files"):
+        find_matrix_files(tmp_path)
+    write(tmp_path, "", "b.toml")
+    write(tmp_path, "", "a.toml")
+    assert [p.name for p in find_matrix_files(tmp_path)] == ["a.toml", "b.toml"]
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.sampled_from([">=1", "3.9", "all", "latest-patch"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["versions", "python", "select", "numpy", "extras", "x"]), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "python", "cuda", "packages", "install", "exclude", "pyton"]),
+        _values,
+        max_size=6,
+    )
+)
+def test_any_input_gives_a_matrix_or_a_clean_error(data: dict[str, object]) -> None:
+    """Random and mutated matrices: either valid, or a MatrixError; never another exception."""
+    try:
+        parse_matrix(dict(data), Path("random.toml"))
+    except MatrixError as exc:
+        assert str(exc).startswith("random.toml")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_a_matrix_or_a_clean_error(text: str) -> None:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return
+    try:
+        parse_matrix(data, Path("random.toml"))
+    except MatrixError:
+        pass

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from .matrix import Matrix
 from .plan import Cause, Cell
 from .results import write_text_atomic
@@ -93,11 +95,44 @@ def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Pat
         args.append("--no-index")
     elif install.index_url:
         args += ["--index-url", install.index_url]
-    if install.resolution in ("highest", "lowest-direct"):
-        args += ["--resolution", install.resolution]
+    if install.resolution == "lowest-direct":
+        args += ["--resolution", "lowest-direct"]
+    elif install.resolution == "locked":
+        args += ["--requirements", str(locked_requirements(workspace, cell))]
     if install.exclude_newer:
         args += ["--exclude-newer", install.exclude_newer]
     return args
+
+
+class LockMissing(Exception):
+    """``resolution = "locked"`` in a project without a uv.lock."""
+
+
+def locked_requirements(workspace: Workspace, cell: Cell) -> Path:
+    """The project's uv.lock as pinned requirements, minus the matrix packages (the cell
+    pins those), exported once per run."""
+    lock = workspace.project / "uv.lock"
+    if not lock.exists():
+        raise LockMissing(f'resolution = "locked" needs {lock}; run `uv lock` first')
+    exported = workspace.runtime / "uv-lock-export.txt"
+    if not exported.exists() or exported.stat().st_mtime < lock.stat().st_mtime:
+        uv = _uv_path() or "uv"
+        result = subprocess.run(
+            [uv, "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-header"],
+            cwd=workspace.project, capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise LockMissing(f"uv export of {lock} failed: {result.stderr.strip()[:300]}")
+        write_text_atomic(exported, result.stdout)
+    matrix_names = {canonicalize_name(n) for n, _ in cell.packages}
+    kept = [
+        line for line in exported.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+        and canonicalize_name(re.split(r"[=<>!~\[; ]", line.strip(), maxsplit=1)[0]) not in matrix_names
+    ]
+    target = workspace.cell_dir(cell.matrix, cell) / "locked.txt"
+    write_text_atomic(target, "".join(line + "\n" for line in kept))
+    return target
 
 
 def session_spec(
@@ -142,7 +177,10 @@ def run_cell(
 ) -> CellOutcome:
     """Build the cell's environment and run its tests through nox; never raises for a
     failure inside the cell."""
-    spec = session_spec(matrix, cell, workspace, pytest_args)
+    try:
+        spec = session_spec(matrix, cell, workspace, pytest_args)
+    except LockMissing as exc:
+        return CellOutcome("unavailable", cause=Cause("install", str(exc)))
     cell_dir = workspace.cell_dir(matrix.name, cell)
     for stale in ("records.jsonl", "phase"):
         (cell_dir / stale).unlink(missing_ok=True)
@@ -154,7 +192,7 @@ def run_cell(
     log = log_path.read_text(encoding="utf-8", errors="replace")
     records = read_records(cell_dir / "records.jsonl")
     phase = _read(cell_dir / "phase")
-    outcome = judge(phase, records, returncode, timed_out, timeout, log)
+    outcome = judge(cell, phase, records, returncode, timed_out, timeout, log)
     outcome.duration = duration
     outcome.log = str(log_path)
     return outcome
@@ -193,12 +231,17 @@ def _run_nox(
             raise
 
 
+def _uv_path() -> str | None:
+    """The uv installed beside us (the ``uv`` dependency), else the one on PATH."""
+    if os.environ.get("UV"):
+        return os.environ["UV"]
+    candidate = Path(sys.executable).with_name("uv")
+    return str(candidate) if candidate.exists() else shutil.which("uv")
+
+
 def _expose_uv(env: dict[str, str]) -> None:
     """nox finds uv through ``$UV`` or PATH; point it at the uv installed beside us."""
-    if "UV" in env:
-        return
-    candidate = Path(sys.executable).with_name("uv")
-    found = str(candidate) if candidate.exists() else shutil.which("uv")
+    found = _uv_path()
     if found:
         env["UV"] = found
 
@@ -237,6 +280,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
 
 
 def judge(
+    cell: Cell,
     phase: str | None,
     records: list[dict[str, Any]],
     returncode: int,
@@ -249,7 +293,7 @@ def judge(
         reason = f"the cell ran past --dfvc-timeout={timeout:g}s and was stopped"
         return CellOutcome("error", records, Cause("timeout", reason))
     if phase in (None, "install") and returncode != 0:
-        return CellOutcome("unavailable", records, install_cause(log))
+        return CellOutcome("unavailable", records, install_cause(log, cell.python))
     finished = [r for r in records if r.get("kind") == "finish"]
     if not finished:
         return CellOutcome("error", records, Cause("crash", _crash_reason(returncode, log)))
@@ -287,7 +331,7 @@ _ONLY_SDIST = re.compile(
 _PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
 
 
-def install_cause(log: str) -> Cause:
+def install_cause(log: str, python_minor: str | None = None) -> Cause:
     """Why an environment could not be built, from uv's explanation in the session log."""
     python = _PYTHON_VERSION.search(log)
     match = _REQUIRES_PYTHON.search(log)
@@ -302,7 +346,8 @@ def install_cause(log: str) -> Cause:
         return Cause("python-version", f"{match['name']} {match['version']} has no wheel for {target}")
     match = _ONLY_SDIST.search(log)
     if match:
-        reason = f"{match['name']} {match['version']} has no wheel for this platform (wheels only)"
+        target = f"CPython {python_minor}" if python_minor else "this Python"
+        reason = f"{match['name']} {match['version']} has no wheel for {target} on this platform"
         return Cause("python-version", reason)
     return Cause("install", _uv_error(log))
 

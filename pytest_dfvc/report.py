@@ -78,6 +78,8 @@ def _range_text(entry: dict[str, Any]) -> str:
         details.append("passes " + ", ".join(entry["compatible"]))
     if entry["incompatible"]:
         details.append("fails " + ", ".join(entry["incompatible"]))
+    if entry.get("untested"):
+        details.append("untested " + ", ".join(entry["untested"]))
     if entry.get("upgrade_boundary"):
         details.append(f"upgrade boundary {entry['upgrade_boundary']}")
     if entry.get("downgrade_boundary"):

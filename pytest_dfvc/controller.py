@@ -70,9 +70,7 @@ class MatrixRun:
         if work:
             self.options.workspace.install_recorder()
         self._run_all(work)
-        document = results_json(
-            [matrix_json(p, self._cells[p.matrix.name]) for p in self.plans]
-        )
+        document = results_json([matrix_json(p, self._cells[p.matrix.name]) for p in self.plans])
         write_json_atomic(self.options.json_path, document)
         return document
 

@@ -136,7 +136,11 @@ def _owner(frame: Mapping[str, Any], top_level: Mapping[str, str]) -> str | None
 
 
 def module_of(path: str) -> str | None:
-    """``/venv/lib/python3.9/site-packages/numpy/core/fromnumeric.py`` -> ``numpy.core.fromnumeric``."""
+    """The dotted module of an installed file; None for the project's own files.
+
+    ``/venv/lib/python3.9/site-packages/numpy/core/fromnumeric.py`` is
+    ``numpy.core.fromnumeric``.
+    """
     normalized = path.replace("\\", "/")
     for marker in ("/site-packages/", "/dist-packages/"):
         if marker in normalized:
@@ -236,7 +240,7 @@ def find_api(
     if match and _is_framework(match.group("module"), framework_modules):
         return match.group("module")
     names = [
-        resolved
+        str(resolved)
         for resolved in dict(exception.get("names") or {}).values()
         if _is_framework(str(resolved), framework_modules)
     ]
@@ -284,7 +288,10 @@ def _third_party(
         involved = "numpy"
     else:
         for owner in reversed(owners):
-            if owner not in (None, "python", "_pytest", "pytest", "pluggy") and owner not in frameworks:
+            if (
+                owner not in (None, "python", "_pytest", "pytest", "pluggy")
+                and owner not in frameworks
+            ):
                 involved = owner
                 break
     if involved is None:

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 SELECTS = ("all", "latest-patch", "latest-minor")
 RESOLUTIONS = ("highest", "lowest-direct", "locked")

@@ -121,7 +121,9 @@ def expand(
     """All cells of ``matrix``, each with its interpreter or the reason it cannot run."""
     versions: dict[str, tuple[str, ...]] = {}
     for axis in matrix.packages:
-        chosen = axis_versions(axis, [] if isinstance(axis.versions, tuple) else lister(axis, matrix))
+        chosen = axis_versions(
+            axis, [] if isinstance(axis.versions, tuple) else lister(axis, matrix)
+        )
         if not chosen:
             raise MatrixError(
                 matrix.path,

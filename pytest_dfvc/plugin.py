@@ -30,7 +30,8 @@ HELP = {
 _VALUED_OPTIONS = ("--dfvc-json", "--dfvc-out", "--dfvc-jobs", "--dfvc-timeout")
 _OPTIONAL_VALUE = ("--dfvc-matrix",)
 
-session_key = pytest.StashKey["MatrixSession"]()
+# The run's state: one plugin object, present only in a --dfvc-matrix run.
+session_key: pytest.StashKey[MatrixSession] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,12 +45,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help=HELP["matrix"],
     )
-    group.addoption("--dfvc-json", dest="dfvc_json", default=None, metavar="PATH", help=HELP["json"])
+    group.addoption(
+        "--dfvc-json", dest="dfvc_json", default=None, metavar="PATH", help=HELP["json"]
+    )
     group.addoption("--dfvc-out", dest="dfvc_out", default=".dfvc", metavar="DIR", help=HELP["out"])
-    group.addoption("--dfvc-jobs", dest="dfvc_jobs", type=int, default=None, metavar="N", help=HELP["jobs"])
+    group.addoption(
+        "--dfvc-jobs", dest="dfvc_jobs", type=int, default=None, metavar="N", help=HELP["jobs"]
+    )
     group.addoption("--dfvc-list", dest="dfvc_list", action="store_true", help=HELP["list"])
     group.addoption(
-        "--dfvc-timeout", dest="dfvc_timeout", type=float, default=None, metavar="SECONDS", help=HELP["timeout"]
+        "--dfvc-timeout",
+        dest="dfvc_timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=HELP["timeout"],
     )
 
 
@@ -97,9 +107,8 @@ def _cell_pytest_args(args: tuple[str, ...] | list[str]) -> list[str]:
         if "=" in arg:
             continue
         following = args[i + 1] if i + 1 < len(args) else None
-        if name in _VALUED_OPTIONS:
-            skip_next = True
-        elif name in _OPTIONAL_VALUE and following is not None and not following.startswith("-"):
+        if name in _VALUED_OPTIONS or (
+            name in _OPTIONAL_VALUE and following is not None and not following.startswith("-")
+        ):
             skip_next = True
     return kept
-

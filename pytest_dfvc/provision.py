@@ -119,16 +119,22 @@ def locked_requirements(workspace: Workspace, cell: Cell) -> Path:
         uv = _uv_path() or "uv"
         result = subprocess.run(
             [uv, "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-header"],
-            cwd=workspace.project, capture_output=True, text=True, check=False,
+            cwd=workspace.project,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise LockMissing(f"uv export of {lock} failed: {result.stderr.strip()[:300]}")
         write_text_atomic(exported, result.stdout)
     matrix_names = {canonicalize_name(n) for n, _ in cell.packages}
     kept = [
-        line for line in exported.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-        and canonicalize_name(re.split(r"[=<>!~\[; ]", line.strip(), maxsplit=1)[0]) not in matrix_names
+        line
+        for line in exported.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+        and not line.lstrip().startswith("#")
+        and canonicalize_name(re.split(r"[=<>!~\[; ]", line.strip(), maxsplit=1)[0])
+        not in matrix_names
     ]
     target = workspace.cell_dir(cell.matrix, cell) / "locked.txt"
     write_text_atomic(target, "".join(line + "\n" for line in kept))
@@ -326,7 +332,8 @@ _NO_WHEEL = re.compile(
     r"Python (?:ABI|version|implementation) tag(?: \(e\.g\., `(?P<tag>\w+)`\))?"
 )
 _ONLY_SDIST = re.compile(
-    r"(?P<name>[\w.-]+)==(?P<version>[\w.+!-]+) (?:has no usable wheels|is only available as a source)"
+    r"(?P<name>[\w.-]+)==(?P<version>[\w.+!-]+) "
+    r"(?:has no usable wheels|is only available as a source)"
 )
 _PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
 
@@ -342,8 +349,14 @@ def install_cause(log: str, python_minor: str | None = None) -> Cause:
     match = _NO_WHEEL.search(log)
     if match:
         tag = match.group("tag") or ""
-        target = f"CPython {tag[2]}.{tag[3:]}" if tag.startswith("cp") and len(tag) > 3 else "this Python"
-        return Cause("python-version", f"{match['name']} {match['version']} has no wheel for {target}")
+        target = (
+            f"CPython {tag[2]}.{tag[3:]}"
+            if tag.startswith("cp") and len(tag) > 3
+            else "this Python"
+        )
+        return Cause(
+            "python-version", f"{match['name']} {match['version']} has no wheel for {target}"
+        )
     match = _ONLY_SDIST.search(log)
     if match:
         target = f"CPython {python_minor}" if python_minor else "this Python"
@@ -357,7 +370,10 @@ def _uv_error(log: str) -> str:
     lines = log.splitlines()
     for i, line in enumerate(lines):
         stripped = line.strip()
-        if stripped.startswith(("×", "error:")) or "No solution found" in stripped:
-            kept = [re.sub(r"^[\s×╰─▶│]+", "", s).strip() for s in lines[i : i + 6]]
+        if stripped.startswith(("\u00d7", "error:")) or "No solution found" in stripped:
+            kept = [
+                re.sub(r"^[\s\u00d7\u2570\u2500\u25b6\u2502]+", "", s).strip()
+                for s in lines[i : i + 6]
+            ]
             return " ".join(s for s in kept if s and not s.startswith("nox >"))[:600]
     return _tail(log) or "the environment could not be built"

@@ -89,11 +89,15 @@ def _range(good: list[Version], bad: list[Version], width: int | None) -> Versio
     return result
 
 
-def _render(version_range: VersionRange, good: list[Version], bad: list[Version], width: int | None) -> str:
+def _render(
+    version_range: VersionRange, good: list[Version], bad: list[Version], width: int | None
+) -> str:
     spec = version_range.to_specifier_set()
     if spec is None:  # pragma: no cover - our ranges are always one interval minus points
         raise AssertionError(f"no PEP 440 form for {version_range!r}")
-    parts = sorted(spec, key=lambda s: (_OPERATOR_ORDER.get(s.operator, 9), Version(s.version.rstrip(".*"))))
+    parts = sorted(
+        spec, key=lambda s: (_OPERATOR_ORDER.get(s.operator, 9), Version(s.version.rstrip(".*")))
+    )
     return ",".join(str(p) for p in parts)
 
 
@@ -166,7 +170,9 @@ def axis_range(
     )
 
 
-def considered_cells(axis: str, observations: Sequence[Observation], ignored: set[str]) -> list[Observation]:
+def considered_cells(
+    axis: str, observations: Sequence[Observation], ignored: set[str]
+) -> list[Observation]:
     """Cells that tell about ``axis``: those whose other axes sit at viable values.
 
     A value is viable when some cell with it passed. Without this, a Python on which the

@@ -29,7 +29,8 @@ _DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(dist|egg)-info$")
 
 class Recorder:
     def __init__(self, path, rootdir):
-        self._file = open(path, "a", encoding="utf-8")
+        # Held open for the whole session and closed in pytest_unconfigure.
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._rootdir = rootdir
         self._phases = {}
         self._exceptions = {}
@@ -129,8 +130,12 @@ class Recorder:
             described["module"] = exc.name
         if isinstance(exc, SyntaxError) and exc.filename:
             described["frames"].append(
-                {"file": self._relative(exc.filename), "line": exc.lineno or 0,
-                 "function": "<module>", "code": (exc.text or "").strip()}
+                {
+                    "file": self._relative(exc.filename),
+                    "line": exc.lineno or 0,
+                    "function": "<module>",
+                    "code": (exc.text or "").strip(),
+                }
             )
         return described
 
@@ -218,8 +223,10 @@ def qualified_type(exc):
     return cls.__name__ if module in ("builtins", "exceptions") else module + "." + cls.__name__
 
 
-_EXC_LINE = re.compile(r"^E\s+(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
-                       r"(?::\s*(?P<message>.*))?$")
+_EXC_LINE = re.compile(
+    r"^E\s+(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
+    r"(?::\s*(?P<message>.*))?$"
+)
 _FRAME_LINE = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):\s+(?:in\s+)?(?P<function>\S+)$")
 
 
@@ -233,10 +240,19 @@ def exception_from_text(longrepr):
             continue
         match = _FRAME_LINE.match(line)
         if match:
-            frames.append({"file": match.group("file"), "line": int(match.group("line")),
-                           "function": match.group("function"), "code": ""})
-    return {"type": exc_type or "unknown", "message": message[:_MAX_MESSAGE],
-            "frames": frames[-_MAX_FRAMES:]}
+            frames.append(
+                {
+                    "file": match.group("file"),
+                    "line": int(match.group("line")),
+                    "function": match.group("function"),
+                    "code": "",
+                }
+            )
+    return {
+        "type": exc_type or "unknown",
+        "message": message[:_MAX_MESSAGE],
+        "frames": frames[-_MAX_FRAMES:],
+    }
 
 
 def skip_reason(report):
@@ -248,9 +264,8 @@ def skip_reason(report):
     return str(longrepr or "")
 
 
-def installed_distributions():
-    """Name -> version of every distribution importable here, read from dist-info folders."""
-    found = {}
+def _dist_infos():
+    """(distribution, version, dist-info folder) for everything importable here."""
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
             continue
@@ -262,7 +277,14 @@ def installed_distributions():
             match = _DIST_INFO.match(name)
             if match:
                 dist = re.sub(r"[-_.]+", "-", match.group("name")).lower()
-                found.setdefault(dist, match.group("version"))
+                yield dist, match.group("version"), os.path.join(entry, name)
+
+
+def installed_distributions():
+    """Name -> version of every distribution importable here (the first one on sys.path)."""
+    found = {}
+    for dist, version, _ in _dist_infos():
+        found.setdefault(dist, version)
     return found
 
 
@@ -273,20 +295,9 @@ def top_level_modules():
     (``sklearn`` is scikit-learn, ``PIL`` is pillow).
     """
     owners = {}
-    for entry in sys.path:
-        if not entry or not os.path.isdir(entry):
-            continue
-        try:
-            names = os.listdir(entry)
-        except OSError:
-            continue
-        for name in names:
-            match = _DIST_INFO.match(name)
-            if not match:
-                continue
-            dist = re.sub(r"[-_.]+", "-", match.group("name")).lower()
-            for module in _dist_modules(os.path.join(entry, name)):
-                owners.setdefault(module, dist)
+    for dist, _, info_dir in _dist_infos():
+        for module in _dist_modules(info_dir):
+            owners.setdefault(module, dist)
     return owners
 
 
@@ -295,50 +306,8 @@ def _dist_modules(info_dir):
     if os.path.exists(top_level):
         with open(top_level, encoding="utf-8") as f:
             return [line.strip() for line in f if line.strip()]
-    record = os.path.join(info_dir, "RECORD")
     modules = set()
-    if os.path.exists(record):
-        with open(record, encoding="utf-8") as f:
-            for line in f:
-                first = line.split(",", 1)[0].split("/", 1)[0]
-                if first.endswith(".py"):
-                    first = first[:-3]
-                if not first.endswith((".dist-info", ".data", ".pth")):
-                    modules.add(first)
-    return sorted(m for m in modules if m.isidentifier() and m != "__pycache__")
-
-
-def top_level_modules():
-    """Import name -> distribution, from each dist-info's top_level.txt or RECORD.
-
-    Diagnosis needs it to tell which distribution a traceback frame or an import belongs to
-    (``sklearn`` is scikit-learn, ``PIL`` is pillow).
-    """
-    owners = {}
-    for entry in sys.path:
-        if not entry or not os.path.isdir(entry):
-            continue
-        try:
-            names = os.listdir(entry)
-        except OSError:
-            continue
-        for name in names:
-            match = _DIST_INFO.match(name)
-            if not match:
-                continue
-            dist = re.sub(r"[-_.]+", "-", match.group("name")).lower()
-            for module in _dist_modules(os.path.join(entry, name)):
-                owners.setdefault(module, dist)
-    return owners
-
-
-def _dist_modules(info_dir):
-    top_level = os.path.join(info_dir, "top_level.txt")
-    if os.path.exists(top_level):
-        with open(top_level, encoding="utf-8") as f:
-            return [line.strip() for line in f if line.strip()]
     record = os.path.join(info_dir, "RECORD")
-    modules = set()
     if os.path.exists(record):
         with open(record, encoding="utf-8") as f:
             for line in f:

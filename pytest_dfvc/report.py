@@ -19,10 +19,10 @@ def render_matrix(matrix: dict[str, Any]) -> list[str]:
     """The whole terminal report of one matrix."""
     lines = [f"matrix {matrix['name']} ({len(matrix['cells'])} cells)", ""]
     lines += render_table(matrix["cells"])
-    lines += [""] + render_ranges(matrix)
+    lines += ["", *render_ranges(matrix)]
     causes = render_causes(matrix["cells"])
     if causes:
-        lines += ["", "why cells are red:"] + causes
+        lines += ["", "why cells are red:", *causes]
     return lines
 
 
@@ -42,7 +42,11 @@ def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
         row = []
         for cell in cells:
             outcome = next((t["outcome"] for t in cell["tests"] if t["nodeid"] == nodeid), None)
-            symbol = SYMBOLS.get(outcome, "?") if outcome else ("-" if cell["status"] == "unavailable" else " ")
+            symbol = (
+                SYMBOLS.get(outcome, "?")
+                if outcome
+                else ("-" if cell["status"] == "unavailable" else " ")
+            )
             row.append(symbol.rjust(col))
         lines.append(nodeid.ljust(width) + "  " + " ".join(row))
     status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in cells]
@@ -58,11 +62,16 @@ def render_ranges(matrix: dict[str, Any]) -> list[str]:
     for axis, entry in matrix.get("ranges", {}).items():
         lines.append(f"  {axis}: {_range_text(entry)}")
         for nodeid, test in entry.get("tests", {}).items():
-            if test["specifier"] != entry["specifier"] or test["incompatible"] != entry["incompatible"]:
+            if (
+                test["specifier"] != entry["specifier"]
+                or test["incompatible"] != entry["incompatible"]
+            ):
                 lines.append(f"      {nodeid}: {_range_text(test)}")
     ignored = matrix.get("not_version_related") or []
     if ignored:
-        lines.append("  not version-related (failed on every version tried, left out of the ranges):")
+        lines.append(
+            "  not version-related (failed on every version tried, left out of the ranges):"
+        )
         lines += [f"      {nodeid}" for nodeid in ignored]
     return lines
 
@@ -94,13 +103,13 @@ def render_causes(cells: Sequence[dict[str, Any]]) -> list[str]:
     groups: dict[tuple[str, ...], list[str]] = {}
     for cell in cells:
         if cell["status"] in ("unavailable", "error") and cell.get("cause"):
-            key = (cell["cause"]["category"], cell["cause"]["reason"])
-            groups.setdefault(key, []).append(cell["id"])
+            cell_key: tuple[str, ...] = (cell["cause"]["category"], cell["cause"]["reason"])
+            groups.setdefault(cell_key, []).append(cell["id"])
         for test in cell["tests"]:
             cause = test.get("cause")
             if not cause:
                 continue
-            key = (
+            key: tuple[str, ...] = (
                 cause["category"],
                 cause.get("api") or "",
                 cause.get("exception") or "",
@@ -112,8 +121,8 @@ def render_causes(cells: Sequence[dict[str, Any]]) -> list[str]:
             if label not in groups[key]:
                 groups[key].append(label)
     lines = []
-    for key, where in groups.items():
-        text = " — ".join(part for part in key if part)
+    for parts, where in groups.items():
+        text = " — ".join(part for part in parts if part)
         shown = ", ".join(where[:4]) + (f" and {len(where) - 4} more" if len(where) > 4 else "")
         lines.append(f"  {text}")
         lines.append(f"      in {shown}")

@@ -78,11 +78,9 @@ def cell_json(
     env = next((r for r in records if r.get("kind") == "env"), {})
     resolved: dict[str, str] = dict(env.get("distributions", {}))
     top_level: dict[str, str] = dict(env.get("top_level", {}))
-    frameworks = {canonicalize_name(n): v for n, v in cell.packages}
+    frameworks = {str(canonicalize_name(n)): v for n, v in cell.packages}
     tests = [
-        _test_json(r, frameworks, top_level, resolved)
-        for r in records
-        if r.get("kind") == "test"
+        _test_json(r, frameworks, top_level, resolved) for r in records if r.get("kind") == "test"
     ]
     data: dict[str, Any] = {
         "id": cell.id,

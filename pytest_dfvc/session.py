@@ -17,7 +17,9 @@ from .report import render_matrix
 
 
 class MatrixSession:
-    def __init__(self, config: pytest.Config, matrices: list[Matrix], pytest_args: list[str]) -> None:
+    def __init__(
+        self, config: pytest.Config, matrices: list[Matrix], pytest_args: list[str]
+    ) -> None:
         self.config = config
         self.matrices = matrices
         self.pytest_args = pytest_args

@@ -22,8 +22,28 @@ HERE = Path(__file__).parent
 # pytest and its dependencies as wheels, for cells that may not reach an index. Kept between
 # runs: the first run on a machine downloads them (CI has the index), later runs are offline.
 TOOLING = {
-    "py39": ["pytest>=8,<9", "exceptiongroup", "tomli", "typing-extensions", "iniconfig", "pluggy", "packaging", "pygments"],
-    "py37": ["pytest==6.2.5", "py", "attrs", "toml", "iniconfig", "pluggy<1", "packaging<24", "importlib-metadata<7", "zipp<3.16", "typing-extensions<4.8"],
+    "py39": [
+        "pytest>=8,<9",
+        "exceptiongroup",
+        "tomli",
+        "typing-extensions",
+        "iniconfig",
+        "pluggy",
+        "packaging",
+        "pygments",
+    ],
+    "py37": [
+        "pytest==6.2.5",
+        "py",
+        "attrs",
+        "toml",
+        "iniconfig",
+        "pluggy<1",
+        "packaging<24",
+        "importlib-metadata<7",
+        "zipp<3.16",
+        "typing-extensions<4.8",
+    ],
 }
 
 
@@ -41,8 +61,20 @@ def tooling_wheels(tag: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     python_version = {"py39": "3.9", "py37": "3.7"}[tag]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--no-deps",
-         "--python-version", python_version, "--dest", str(folder), *TOOLING[tag]],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary=:all:",
+            "--no-deps",
+            "--python-version",
+            python_version,
+            "--dest",
+            str(folder),
+            *TOOLING[tag],
+        ],
         check=True,
     )
     stamp.write_text("ok")

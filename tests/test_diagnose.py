@@ -11,7 +11,12 @@ from pytest_dfvc.diagnose import CATEGORIES, RULES, diagnose, module_of
 SITE = "/venv/lib/python3.9/site-packages"
 
 
-def exc(type_: str, message: str, frames: list[tuple[str, int, str]], names: dict[str, str] | None = None) -> dict[str, Any]:
+def exc(
+    type_: str,
+    message: str,
+    frames: list[tuple[str, int, str]],
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         "type": type_,
         "message": message,
@@ -22,77 +27,211 @@ def exc(type_: str, message: str, frames: list[tuple[str, int, str]], names: dic
 
 CASES = [
     pytest.param(
-        exc("AttributeError", "module 'tensorflow' has no attribute 'Session'",
-            [("tests/test_model.py", 5, "test_run"), ("model.py", 12, "run")], {"tf.Session": "tensorflow.Session"}),
-        {"tensorflow": "2.0.0"}, "missing-api", "tensorflow.Session", "model.py:12", id="tf.Session in TF 2",
+        exc(
+            "AttributeError",
+            "module 'tensorflow' has no attribute 'Session'",
+            [("tests/test_model.py", 5, "test_run"), ("model.py", 12, "run")],
+            {"tf.Session": "tensorflow.Session"},
+        ),
+        {"tensorflow": "2.0.0"},
+        "missing-api",
+        "tensorflow.Session",
+        "model.py:12",
+        id="tf.Session in TF 2",
     ),
     pytest.param(
-        exc("TypeError", "conv2d() got an unexpected keyword argument 'filters'",
-            [("main.py", 202, "<module>"), ("src/model.py", 72, "setup_cnn")], {"tf.nn.conv2d": "tensorflow.nn.conv2d"}),
-        {"tensorflow": "1.13.1"}, "parameter", "tensorflow.nn.conv2d", "src/model.py:72", id="conv2d(filters=) in TF 1.13",
+        exc(
+            "TypeError",
+            "conv2d() got an unexpected keyword argument 'filters'",
+            [("main.py", 202, "<module>"), ("src/model.py", 72, "setup_cnn")],
+            {"tf.nn.conv2d": "tensorflow.nn.conv2d"},
+        ),
+        {"tensorflow": "1.13.1"},
+        "parameter",
+        "tensorflow.nn.conv2d",
+        "src/model.py:72",
+        id="conv2d(filters=) in TF 1.13",
     ),
     pytest.param(
-        exc("TypeError", "reduce_max() got an unexpected keyword argument 'keepdims'",
-            [("model.py", 17, "DecomNet")], {"tf.reduce_max": "tensorflow.reduce_max"}),
-        {"tensorflow": "1.4.0"}, "parameter", "tensorflow.reduce_max", "model.py:17", id="reduce_max(keepdims=) in TF 1.4",
+        exc(
+            "TypeError",
+            "reduce_max() got an unexpected keyword argument 'keepdims'",
+            [("model.py", 17, "DecomNet")],
+            {"tf.reduce_max": "tensorflow.reduce_max"},
+        ),
+        {"tensorflow": "1.4.0"},
+        "parameter",
+        "tensorflow.reduce_max",
+        "model.py:17",
+        id="reduce_max(keepdims=) in TF 1.4",
     ),
     pytest.param(
-        exc("TypeError", "sum() received an invalid combination of arguments - got (Tensor, axis=int), but expected one of",
-            [(f"{SITE}/torch/nn/modules/module.py", 493, "__call__"), ("pfld/loss.py", 13, "forward")],
-            {"torch.sum": "torch.sum", "torch.cos": "torch.cos"}),
-        {"torch": "1.1.0"}, "parameter", "torch.sum", "pfld/loss.py:13", id="torch.sum(axis=) in torch 1.1",
+        exc(
+            "TypeError",
+            "sum() received an invalid combination of arguments - got (Tensor, axis=int), but expected one of",
+            [
+                (f"{SITE}/torch/nn/modules/module.py", 493, "__call__"),
+                ("pfld/loss.py", 13, "forward"),
+            ],
+            {"torch.sum": "torch.sum", "torch.cos": "torch.cos"},
+        ),
+        {"torch": "1.1.0"},
+        "parameter",
+        "torch.sum",
+        "pfld/loss.py:13",
+        id="torch.sum(axis=) in torch 1.1",
     ),
     pytest.param(
-        exc("RuntimeError", "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.",
-            [("train.py", 329, "validate"), ("utils/eval.py", 16, "accuracy")], {"correct": "torch.Tensor"}),
-        {"torch": "1.7.0"}, "usage-constraint", "torch.Tensor", "utils/eval.py:16", id="view() on a non-contiguous tensor",
+        exc(
+            "RuntimeError",
+            "view size is not compatible with input tensor's size and stride (at least one dimension spans across two contiguous subspaces). Use .reshape(...) instead.",
+            [("train.py", 329, "validate"), ("utils/eval.py", 16, "accuracy")],
+            {"correct": "torch.Tensor"},
+        ),
+        {"torch": "1.7.0"},
+        "usage-constraint",
+        "torch.Tensor",
+        "utils/eval.py:16",
+        id="view() on a non-contiguous tensor",
     ),
     pytest.param(
-        exc("RuntimeError", "cublas runtime error : the GPU program failed to execute at /pytorch/aten/src/THC/THCBlas.cu:450",
-            [(f"{SITE}/torch/nn/modules/module.py", 493, "__call__"), ("lib/non_local.py", 85, "forward")], {"torch.matmul": "torch.matmul"}),
-        {"torch": "1.0.0"}, "resource", "torch.matmul", "lib/non_local.py:85", id="cuBLAS runtime error",
+        exc(
+            "RuntimeError",
+            "cublas runtime error : the GPU program failed to execute at /pytorch/aten/src/THC/THCBlas.cu:450",
+            [
+                (f"{SITE}/torch/nn/modules/module.py", 493, "__call__"),
+                ("lib/non_local.py", 85, "forward"),
+            ],
+            {"torch.matmul": "torch.matmul"},
+        ),
+        {"torch": "1.0.0"},
+        "resource",
+        "torch.matmul",
+        "lib/non_local.py:85",
+        id="cuBLAS runtime error",
     ),
     pytest.param(
-        exc("ImportError", "Matplotlib requires numpy>=1.15; you have 1.14.5",
-            [("run.py", 22, "<module>"), ("visualize.py", 4, "<module>"), (f"{SITE}/matplotlib/__init__.py", 171, "_check_versions")]),
-        {"tensorflow": "1.10.0"}, "third-party", None, "visualize.py:4", id="matplotlib needs newer numpy",
+        exc(
+            "ImportError",
+            "Matplotlib requires numpy>=1.15; you have 1.14.5",
+            [
+                ("run.py", 22, "<module>"),
+                ("visualize.py", 4, "<module>"),
+                (f"{SITE}/matplotlib/__init__.py", 171, "_check_versions"),
+            ],
+        ),
+        {"tensorflow": "1.10.0"},
+        "third-party",
+        None,
+        "visualize.py:4",
+        id="matplotlib needs newer numpy",
     ),
     pytest.param(
-        exc("ValueError", "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 from PyObject",
-            [("tests/test_frame.py", 1, "<module>"), (f"{SITE}/pandas/__init__.py", 22, "<module>"), (f"{SITE}/pandas/_libs/__init__.py", 13, "<module>")]),
-        {"pandas": "1.3.5"}, "third-party", "pandas", "tests/test_frame.py:1", id="pandas 1.x beside numpy 2",
+        exc(
+            "ValueError",
+            "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 from PyObject",
+            [
+                ("tests/test_frame.py", 1, "<module>"),
+                (f"{SITE}/pandas/__init__.py", 22, "<module>"),
+                (f"{SITE}/pandas/_libs/__init__.py", 13, "<module>"),
+            ],
+        ),
+        {"pandas": "1.3.5"},
+        "third-party",
+        "pandas",
+        "tests/test_frame.py:1",
+        id="pandas 1.x beside numpy 2",
     ),
     pytest.param(
         exc("SyntaxError", "invalid syntax (mod.py, line 3)", [("src/mod.py", 3, "<module>")]),
-        {"numpy": "1.26.4"}, "python-version", None, "src/mod.py:3", id="match statement on 3.9",
+        {"numpy": "1.26.4"},
+        "python-version",
+        None,
+        "src/mod.py:3",
+        id="match statement on 3.9",
     ),
     pytest.param(
-        exc("ModuleNotFoundError", "No module named 'fakeframe.utils'", [("tests/test_utils.py", 1, "<module>")]),
-        {"fakeframe": "2.0.0"}, "import-path", "fakeframe.utils", "tests/test_utils.py:1", id="moved module",
+        exc(
+            "ModuleNotFoundError",
+            "No module named 'fakeframe.utils'",
+            [("tests/test_utils.py", 1, "<module>")],
+        ),
+        {"fakeframe": "2.0.0"},
+        "import-path",
+        "fakeframe.utils",
+        "tests/test_utils.py:1",
+        id="moved module",
     ),
     pytest.param(
-        exc("ImportError", "cannot import name 'float_' from 'numpy' (/venv/numpy/__init__.py)", [("src/pkg/mod.py", 1, "<module>")]),
-        {"numpy": "2.0.2"}, "import-path", "numpy.float_", "src/pkg/mod.py:1", id="name removed from a from-import",
+        exc(
+            "ImportError",
+            "cannot import name 'float_' from 'numpy' (/venv/numpy/__init__.py)",
+            [("src/pkg/mod.py", 1, "<module>")],
+        ),
+        {"numpy": "2.0.2"},
+        "import-path",
+        "numpy.float_",
+        "src/pkg/mod.py:1",
+        id="name removed from a from-import",
     ),
     pytest.param(
-        exc("AssertionError", "assert 2.0 == 1.0", [("tests/test_scale.py", 8, "test_scale")], {"fakeframe.scale": "fakeframe.scale"}),
-        {"fakeframe": "1.2.0"}, "behavior", "fakeframe.scale", "tests/test_scale.py:8", id="silent change of result",
+        exc(
+            "AssertionError",
+            "assert 2.0 == 1.0",
+            [("tests/test_scale.py", 8, "test_scale")],
+            {"fakeframe.scale": "fakeframe.scale"},
+        ),
+        {"fakeframe": "1.2.0"},
+        "behavior",
+        "fakeframe.scale",
+        "tests/test_scale.py:8",
+        id="silent change of result",
     ),
     pytest.param(
-        exc("ValueError", "bad input", [("tests/test_x.py", 3, "test_x"), (f"{SITE}/fakeframe/ops.py", 4, "conv")]),
-        {"fakeframe": "2.0.0"}, "parameter", "fakeframe.ops.conv", "tests/test_x.py:3", id="value rejected inside the framework",
+        exc(
+            "ValueError",
+            "bad input",
+            [("tests/test_x.py", 3, "test_x"), (f"{SITE}/fakeframe/ops.py", 4, "conv")],
+        ),
+        {"fakeframe": "2.0.0"},
+        "parameter",
+        "fakeframe.ops.conv",
+        "tests/test_x.py:3",
+        id="value rejected inside the framework",
     ),
     pytest.param(
         exc("KeyError", "'x'", [("tests/test_x.py", 3, "test_x")]),
-        {"fakeframe": "2.0.0"}, "unknown", None, "tests/test_x.py:3", id="nothing matches",
+        {"fakeframe": "2.0.0"},
+        "unknown",
+        None,
+        "tests/test_x.py:3",
+        id="nothing matches",
     ),
 ]
 
 
 @pytest.mark.parametrize(("exception", "frameworks", "category", "api", "location"), CASES)
-def test_diagnosis(exception: dict[str, Any], frameworks: dict[str, str], category: str, api: str | None, location: str) -> None:
-    top_level = {"matplotlib": "matplotlib", "pandas": "pandas", "numpy": "numpy", "torch": "torch", "tensorflow": "tensorflow", "fakeframe": "fakeframe"}
-    cause = diagnose(exception, frameworks=frameworks, top_level=top_level, resolved={"numpy": "2.1.3", "matplotlib": "3.3.4"})
+def test_diagnosis(
+    exception: dict[str, Any],
+    frameworks: dict[str, str],
+    category: str,
+    api: str | None,
+    location: str,
+) -> None:
+    top_level = {
+        "matplotlib": "matplotlib",
+        "pandas": "pandas",
+        "numpy": "numpy",
+        "torch": "torch",
+        "tensorflow": "tensorflow",
+        "fakeframe": "fakeframe",
+    }
+    cause = diagnose(
+        exception,
+        frameworks=frameworks,
+        top_level=top_level,
+        resolved={"numpy": "2.1.3", "matplotlib": "3.3.4"},
+    )
     assert cause["category"] == category
     assert cause.get("api") == api
     assert cause["location"] == location
@@ -101,7 +240,9 @@ def test_diagnosis(exception: dict[str, Any], frameworks: dict[str, str], catego
 
 def test_third_party_names_distribution_version_and_pin() -> None:
     cause = diagnose(
-        CASES[7].values[0], frameworks={"pandas": "1.3.5"}, top_level={"pandas": "pandas", "numpy": "numpy"},
+        CASES[7].values[0],
+        frameworks={"pandas": "1.3.5"},
+        top_level={"pandas": "pandas", "numpy": "numpy"},
         resolved={"numpy": "2.1.3", "pandas": "1.3.5"},
     )
     assert cause["distribution"] == "numpy"

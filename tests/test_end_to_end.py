@@ -27,7 +27,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fake_run(
-    tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+    tmp_path_factory: pytest.TempPathFactory,
+    wheelhouse: Path,
+    tooling: Path,
+    finder: InterpreterFinder,
 ) -> MatrixRunResult:
     require_pythons(finder, "3.9", "3.10")
     root = tmp_path_factory.mktemp("project")
@@ -165,27 +168,44 @@ def test_user_noxfile_lists_the_cells(fake_run: MatrixRunResult) -> None:
     )
     listing = subprocess.run(
         [sys.executable, "-m", "nox", "--list", "--json"],
-        cwd=root, capture_output=True, text=True, check=True,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     names = {s["session"] for s in json.loads(listing.stdout)}
     assert "dfvc-fake-py3.10-fakeframe1.1.0" in names
     # The cell nox cannot build on 3.9 is still a session; the pre-check is what skips it.
     assert len(names) == 10
     run = subprocess.run(
-        [sys.executable, "-m", "nox", "-s", "dfvc-fake-py3.10-fakeframe1.1.0", "--", "tests/test_api.py::test_conv"],
-        cwd=root, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "nox",
+            "-s",
+            "dfvc-fake-py3.10-fakeframe1.1.0",
+            "--",
+            "tests/test_api.py::test_conv",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout + run.stderr
 
 
-def test_old_python_and_old_pytest_cell(tmp_path: Path, wheelhouse: Path, finder: InterpreterFinder) -> None:
+def test_old_python_and_old_pytest_cell(
+    tmp_path: Path, wheelhouse: Path, finder: InterpreterFinder
+) -> None:
     """The recorder runs on Python 3.7 with pytest 6."""
     require_pythons(finder, "3.7")
     tooling = tooling_wheels("py37")
-    write_project(tmp_path, {
-        "conftest.py": "",
-        "tests/test_old.py": """
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_old.py": """
             import fakeframe
 
             def test_mean():
@@ -194,11 +214,13 @@ def test_old_python_and_old_pytest_cell(tmp_path: Path, wheelhouse: Path, finder
             def test_old_mean():
                 assert fakeframe.old_mean([1, 3]) == 2
             """,
-    })
+        },
+    )
     (tmp_path / "matrices").mkdir()
     (tmp_path / "matrices" / "old.toml").write_text(
         'python = ["3.7"]\n\n[packages.fakeframe]\nversions = ["1.2.0", "2.0.0"]\n\n'
-        + offline_install(wheelhouse, tooling) + 'constraints = ["pytest<7"]\n'
+        + offline_install(wheelhouse, tooling)
+        + 'constraints = ["pytest<7"]\n'
     )
     result = run_matrix(tmp_path)
     assert result.returncode == 0, result.output
@@ -217,9 +239,11 @@ def test_crashing_or_hanging_cell_is_an_error_of_the_run(
     """Exit status policy: failing cells are findings; a cell that cannot run to its end
     (a crash, a timeout) makes the run fail, and the other cells are still reported."""
     require_pythons(finder, "3.10")
-    write_project(tmp_path, {
-        "conftest.py": "",
-        "tests/test_x.py": """
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_x.py": """
             import os, time
             import fakeframe
 
@@ -234,7 +258,8 @@ def test_crashing_or_hanging_cell_is_an_error_of_the_run(
                 if fakeframe.__version__ == "1.2.0":
                     time.sleep(120)
             """,
-    })
+        },
+    )
     (tmp_path / "m.toml").write_text(
         'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0"]\n'
         + offline_install(wheelhouse, tooling)

@@ -60,7 +60,10 @@ def test_axis_versions_drops_prereleases_and_yanked() -> None:
 
 def test_cell_ids_are_stable_file_names() -> None:
     assert cell_id("3.9", [("numpy", "1.23.5")], None) == "py3.9-numpy1.23.5"
-    assert cell_id("3.11", [("torch", "2.1.2+cu121"), ("numpy", "1.26.4")], "cu121") == "py3.11-torch2.1.2_cu121-numpy1.26.4-cu121"
+    assert (
+        cell_id("3.11", [("torch", "2.1.2+cu121"), ("numpy", "1.26.4")], "cu121")
+        == "py3.11-torch2.1.2_cu121-numpy1.26.4-cu121"
+    )
     assert cell_id("3.9", [("x", "../../etc")], None) == "py3.9-x.._.._etc"
 
 
@@ -71,7 +74,9 @@ def _matrix(tmp_path: Path, text: str) -> Matrix:
 
 
 def test_expand_product_excludes_and_missing_interpreters(tmp_path: Path) -> None:
-    matrix = _matrix(tmp_path, """
+    matrix = _matrix(
+        tmp_path,
+        """
 python = ["3.9", "3.12", "3.13"]
 [packages.numpy]
 versions = ">=1.20"
@@ -79,13 +84,17 @@ select = "latest-minor"
 [[exclude]]
 python = ">=3.12"
 numpy = "<2"
-""")
+""",
+    )
     plan = expand(matrix, FakeFinder("3.9", "3.12"), lambda axis, m: releases(*V))
     by_id = {c.id: c for c in plan.cells}
     assert list(by_id) == [
-        "py3.9-numpy1.21.6", "py3.9-numpy2.0.2",
-        "py3.12-numpy1.21.6", "py3.12-numpy2.0.2",
-        "py3.13-numpy1.21.6", "py3.13-numpy2.0.2",
+        "py3.9-numpy1.21.6",
+        "py3.9-numpy2.0.2",
+        "py3.12-numpy1.21.6",
+        "py3.12-numpy2.0.2",
+        "py3.13-numpy1.21.6",
+        "py3.13-numpy2.0.2",
     ]
     assert by_id["py3.9-numpy1.21.6"].status is None
     assert by_id["py3.9-numpy1.21.6"].interpreter == "/py/3.9/bin/python"
@@ -106,7 +115,9 @@ def test_python_specifier_expands_to_interpreters_here(tmp_path: Path) -> None:
 
 def test_specifier_matching_nothing_is_an_error(tmp_path: Path) -> None:
     matrix = _matrix(tmp_path, 'python = ["3.9"]\n[packages.numpy]\nversions = ">=9"\n')
-    with pytest.raises(MatrixError, match=r"packages.numpy.versions = '>=9': matches no released version"):
+    with pytest.raises(
+        MatrixError, match=r"packages.numpy.versions = '>=9': matches no released version"
+    ):
         expand(matrix, FakeFinder("3.9"), lambda axis, m: releases(*V))
 
 
@@ -120,12 +131,17 @@ def test_find_links_folder_listing(tmp_path: Path) -> None:
 
 def test_yanked_only_when_every_file_is() -> None:
     files = {"a-1.0-py3-none-any.whl": True, "a-1.0.tar.gz": False, "a-2.0.tar.gz": True}
-    assert _releases_from_files("a", files) == [Release(Version("1.0"), False), Release(Version("2.0"), True)]
+    assert _releases_from_files("a", files) == [
+        Release(Version("1.0"), False),
+        Release(Version("2.0"), True),
+    ]
 
 
 def test_simple_html_page() -> None:
     parser = _AnchorParser()
-    parser.feed('<a href="../x/a-1.0.tar.gz#sha256=00">a-1.0.tar.gz</a><a href="a-2.0-py3-none-any.whl" data-yanked="">w</a>')
+    parser.feed(
+        '<a href="../x/a-1.0.tar.gz#sha256=00">a-1.0.tar.gz</a><a href="a-2.0-py3-none-any.whl" data-yanked="">w</a>'
+    )
     assert parser.files == {"a-1.0.tar.gz": False, "a-2.0-py3-none-any.whl": True}
 
 
@@ -146,7 +162,7 @@ def test_pyenv_versions_folder_is_searched(tmp_path: Path) -> None:
     bin_dir.mkdir(parents=True)
     # A real interpreter behind a pyenv-shaped path, reporting its own version.
     fake = bin_dir / "python3.77"
-    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'print(\"3.77.1\"); print(\"{fake}\")'\n")
+    fake.write_text(f'#!/bin/sh\nexec {sys.executable} -c \'print("3.77.1"); print("{fake}")\'\n')
     fake.chmod(0o755)
     found = InterpreterFinder(pyenv_root=str(tmp_path), uv_dir=str(tmp_path / "none")).find("3.77")
     assert found == Interpreter(minor="3.77", version="3.77.1", path=str(fake))

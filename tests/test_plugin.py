@@ -11,7 +11,9 @@ from pytest_dfvc.plugin import _cell_pytest_args
 
 def test_help_lists_the_dfvc_group(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
-    result.stdout.fnmatch_lines(["*framework version compatibility (pytest-dfvc)*", "*--dfvc-matrix*PATH*"])
+    result.stdout.fnmatch_lines(
+        ["*framework version compatibility (pytest-dfvc)*", "*--dfvc-matrix*PATH*"]
+    )
 
 
 def test_plain_run_is_untouched_and_marker_registered(pytester: pytest.Pytester) -> None:
@@ -31,12 +33,16 @@ def test_plain_run_is_untouched_and_marker_registered(pytester: pytest.Pytester)
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\nselect = "newest"',
-         "*m.toml: packages.numpy.select = 'newest': must be one of all, latest-patch, latest-minor"),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\nselect = "newest"',
+            "*m.toml: packages.numpy.select = 'newest': must be one of all, latest-patch, latest-minor",
+        ),
         ("python = [", "*m.toml: invalid TOML*"),
     ],
 )
-def test_bad_matrix_is_one_clean_usage_error(pytester: pytest.Pytester, text: str, message: str) -> None:
+def test_bad_matrix_is_one_clean_usage_error(
+    pytester: pytest.Pytester, text: str, message: str
+) -> None:
     pytester.mkdir("matrices")
     (pytester.path / "matrices" / "m.toml").write_text(text)
     result = pytester.runpytest("--dfvc-matrix")

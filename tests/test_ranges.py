@@ -32,12 +32,16 @@ from pytest_dfvc.ranges import (
         (["1.24.0"], ["1.24.1"], 2, ">=1.24.0,<1.24.1"),
     ],
 )
-def test_specifier_for(good: list[str], bad: list[str], width: int | None, expected: str | None) -> None:
+def test_specifier_for(
+    good: list[str], bad: list[str], width: int | None, expected: str | None
+) -> None:
     assert specifier_for(good, bad, width) == expected
 
 
 versions = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(0, 6)).map(lambda t: "%d.%d.%d" % t),
+    st.tuples(st.integers(0, 3), st.integers(0, 12), st.integers(0, 6)).map(
+        lambda t: ".".join(map(str, t))
+    ),
     min_size=1,
     max_size=12,
     unique=True,
@@ -46,8 +50,12 @@ versions = st.lists(
 
 @settings(max_examples=400, deadline=None)
 @given(versions, st.data(), st.sampled_from([None, 1, 2]))
-def test_range_admits_every_pass_and_no_failure(all_versions: list[str], data: st.DataObject, width: int | None) -> None:
-    passed = data.draw(st.lists(st.booleans(), min_size=len(all_versions), max_size=len(all_versions)))
+def test_range_admits_every_pass_and_no_failure(
+    all_versions: list[str], data: st.DataObject, width: int | None
+) -> None:
+    passed = data.draw(
+        st.lists(st.booleans(), min_size=len(all_versions), max_size=len(all_versions))
+    )
     good = [v for v, ok in zip(all_versions, passed) if ok]
     bad = [v for v, ok in zip(all_versions, passed) if not ok]
     spec = specifier_for(good, bad, width)
@@ -79,7 +87,12 @@ def test_not_version_related_needs_two_failures_and_some_pass() -> None:
     assert not_version_related(cells) == ["stale"]
     assert not_version_related(cells[:1]) == []
     # If everything always fails, nothing is singled out.
-    assert not_version_related([obs({"x": "1"}, "failed", a="failed"), obs({"x": "2"}, "failed", a="failed")]) == []
+    assert (
+        not_version_related(
+            [obs({"x": "1"}, "failed", a="failed"), obs({"x": "2"}, "failed", a="failed")]
+        )
+        == []
+    )
 
 
 def test_project_passed_ignores_stale_tests_and_unbuilt_cells() -> None:
@@ -97,10 +110,18 @@ def test_other_axes_restrict_to_viable_values() -> None:
         obs({"python": "3.12", "numpy": "2.0.2"}, "failed", t="failed"),
     ]
     considered = considered_cells("numpy", cells, set())
-    numpy = axis_range("numpy", ["1.26.4", "2.0.2"], considered, lambda o: project_passed(o, set()), width=2)
+    numpy = axis_range(
+        "numpy", ["1.26.4", "2.0.2"], considered, lambda o: project_passed(o, set()), width=2
+    )
     assert numpy.compatible == ["1.26.4"]
     assert numpy.specifier == ">=1.26,<2.0"
-    python = axis_range("python", ["3.9", "3.12"], considered_cells("python", cells, set()), lambda o: project_passed(o, set()), width=2)
+    python = axis_range(
+        "python",
+        ["3.9", "3.12"],
+        considered_cells("python", cells, set()),
+        lambda o: project_passed(o, set()),
+        width=2,
+    )
     assert python.specifier == ">=3.12"
     assert python.incompatible == ["3.9"]
 

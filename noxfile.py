@@ -1,0 +1,47 @@
+"""The one way to run things: tests, lint, type check, the demo, the built wheel."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite against the source tree."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def wheel(session: nox.Session) -> None:
+    """The test suite against the built wheel: catches a missing data file or py.typed."""
+    session.install("build")
+    tmp = session.create_tmp()
+    session.run("python", "-m", "build", "--wheel", "--outdir", tmp)
+    wheels = sorted(__import__("pathlib").Path(tmp).glob("pytest_dfvc-*.whl"))
+    session.install(f"{wheels[-1]}[test]")
+    session.run("pytest", "-p", "no:cacheprovider", "--import-mode=importlib", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff")
+    session.run("ruff", "check", "pytest_dfvc", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "pytest_dfvc", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's first command: the plugin on the bundled numpy example."""
+    session.install("-e", ".")
+    session.chdir("examples/numpy-demo")
+    session.run("pytest", "--dfvc-matrix", *session.posargs)

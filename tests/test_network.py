@@ -1,0 +1,56 @@
+"""Against the real package index: real releases listed and installed by uv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_dfvc.index import DEFAULT_INDEX, list_releases
+from pytest_dfvc.interpreters import InterpreterFinder
+
+from .conftest import require_pythons, run_matrix, write_project
+
+pytestmark = [pytest.mark.network, pytest.mark.slow]
+
+
+def test_pypi_listing_has_real_releases() -> None:
+    releases = {str(r.version): r.yanked for r in list_releases("iniconfig", index_url=DEFAULT_INDEX)}
+    assert {"1.1.1", "2.0.0"} <= set(releases)
+    assert releases["2.0.0"] is False
+
+
+def test_real_releases_end_to_end(tmp_path: Path, finder: InterpreterFinder) -> None:
+    """A test that parses passes on iniconfig 1.1.1 and 2.0.0; one that imports
+    ``iniconfig.exceptions``, a module 2.0 added, fails on 1.1.1 (import-path)."""
+    require_pythons(finder, "3.11")
+    write_project(tmp_path, {
+        "conftest.py": "",
+        "tests/test_ini.py": """
+            import iniconfig
+
+
+            def test_parse():
+                ini = iniconfig.IniConfig("x.ini", data="[a]\\nb = 1\\n")
+                assert ini["a"]["b"] == "1"
+
+
+            def test_exceptions_module():
+                from iniconfig.exceptions import ParseError
+
+                assert ParseError
+            """,
+    })
+    (tmp_path / "matrices").mkdir()
+    (tmp_path / "matrices" / "ini.toml").write_text(
+        'python = ["3.11"]\n[packages.iniconfig]\nversions = ">=1.1,<2.1"\nselect = "latest-minor"\n'
+    )
+    result = run_matrix(tmp_path)
+    assert result.returncode == 0, result.output
+    matrix = result.matrix("ini")
+    assert [c["id"] for c in matrix["cells"]] == ["py3.11-iniconfig1.1.1", "py3.11-iniconfig2.0.0"]
+    assert [c["status"] for c in matrix["cells"]] == ["failed", "passed"]
+    failing = next(t for t in matrix["cells"][0]["tests"] if t["nodeid"].endswith("test_exceptions_module"))
+    assert failing["cause"]["category"] == "import-path"
+    assert matrix["ranges"]["iniconfig"]["specifier"] == ">=2"
+    assert matrix["ranges"]["iniconfig"]["downgrade_boundary"] == "1.1.1"

@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 
 def test_pypi_listing_has_real_releases() -> None:
-    releases = {str(r.version): r.yanked for r in list_releases("iniconfig", index_url=DEFAULT_INDEX)}
+    releases = {
+        str(r.version): r.yanked for r in list_releases("iniconfig", index_url=DEFAULT_INDEX)
+    }
     assert {"1.1.1", "2.0.0"} <= set(releases)
     assert releases["2.0.0"] is False
 
@@ -24,9 +26,11 @@ def test_real_releases_end_to_end(tmp_path: Path, finder: InterpreterFinder) -> 
     """A test that parses passes on iniconfig 1.1.1 and 2.0.0; one that imports
     ``iniconfig.exceptions``, a module 2.0 added, fails on 1.1.1 (import-path)."""
     require_pythons(finder, "3.11")
-    write_project(tmp_path, {
-        "conftest.py": "",
-        "tests/test_ini.py": """
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_ini.py": """
             import iniconfig
 
 
@@ -40,7 +44,8 @@ def test_real_releases_end_to_end(tmp_path: Path, finder: InterpreterFinder) -> 
 
                 assert ParseError
             """,
-    })
+        },
+    )
     (tmp_path / "matrices").mkdir()
     (tmp_path / "matrices" / "ini.toml").write_text(
         'python = ["3.11"]\n[packages.iniconfig]\nversions = ">=1.1,<2.1"\nselect = "latest-minor"\n'
@@ -50,7 +55,9 @@ def test_real_releases_end_to_end(tmp_path: Path, finder: InterpreterFinder) -> 
     matrix = result.matrix("ini")
     assert [c["id"] for c in matrix["cells"]] == ["py3.11-iniconfig1.1.1", "py3.11-iniconfig2.0.0"]
     assert [c["status"] for c in matrix["cells"]] == ["failed", "passed"]
-    failing = next(t for t in matrix["cells"][0]["tests"] if t["nodeid"].endswith("test_exceptions_module"))
+    failing = next(
+        t for t in matrix["cells"][0]["tests"] if t["nodeid"].endswith("test_exceptions_module")
+    )
     assert failing["cause"]["category"] == "import-path"
     assert matrix["ranges"]["iniconfig"]["specifier"] == ">=2"
     assert matrix["ranges"]["iniconfig"]["downgrade_boundary"] == "1.1.1"

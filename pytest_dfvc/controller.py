@@ -13,7 +13,7 @@ from typing import Any
 from .interpreters import InterpreterFinder
 from .matrix import find_matrix_files, load_matrix
 from .plan import Cell, MatrixPlan, expand
-from .provision import CellOutcome, Workspace, run_cell
+from .provision import CellOutcome, RunningCells, Workspace, run_cell
 from .results import cell_json, matrix_json, planned_cell_json, results_json, write_json_atomic
 
 
@@ -57,6 +57,7 @@ class MatrixRun:
         self._write_line = write_line
         self._cells: dict[str, list[dict[str, Any]]] = {p.matrix.name: [] for p in plans}
         self._lock = threading.Lock()
+        self._running = RunningCells()
         runnable = sum(1 for p in plans for c in p.cells if c.status is None)
         self._progress = _Progress(total=runnable)
 
@@ -88,10 +89,12 @@ class MatrixRun:
                     for future in finished:
                         future.result()
             except BaseException:
-                # Ctrl-C: cells already written stay in results.json; stop queueing more.
+                # Ctrl-C: cells already written stay in results.json; stop the running
+                # ones (their results would be partial) and queue no more.
                 queue.clear()
                 for future in pending:
                     future.cancel()
+                self._running.stop_all()
                 raise
 
     def _run_one(self, plan: MatrixPlan, cell: Cell) -> None:
@@ -103,7 +106,10 @@ class MatrixRun:
             self.options.workspace,
             self.options.pytest_args,
             timeout=self.options.timeout,
+            running=self._running,
         )
+        if self._running.stopping:
+            return  # interrupted: a cell stopped half-way is not a result
         data = _outcome_json(cell, outcome)
         with self._lock:
             self._cells[plan.matrix.name].append(data)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,34 @@ class Workspace:
         text = source.read_text(encoding="utf-8")
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             write_text_atomic(target, text)
+
+
+class RunningCells:
+    """The process groups of the cells running now, so an interrupted run stops them all
+    instead of waiting for them (they run in sessions of their own, out of Ctrl-C's reach)."""
+
+    def __init__(self) -> None:
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self.stopping = False
+
+    def add(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.add(process)
+            stopping = self.stopping
+        if stopping:
+            _kill_tree(process)
+
+    def discard(self, process: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._processes.discard(process)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self.stopping = True
+            running = list(self._processes)
+        for process in running:
+            _kill_tree(process)
 
 
 @dataclass
@@ -180,6 +209,7 @@ def run_cell(
     pytest_args: list[str],
     *,
     timeout: float | None = None,
+    running: RunningCells | None = None,
 ) -> CellOutcome:
     """Build the cell's environment and run its tests through nox; never raises for a
     failure inside the cell."""
@@ -193,7 +223,9 @@ def run_cell(
     write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
     log_path = cell_dir / "log.txt"
     started = time.monotonic()
-    returncode, timed_out = _run_nox(spec["name"], cell_dir, workspace, log_path, timeout)
+    returncode, timed_out = _run_nox(
+        spec["name"], cell_dir, workspace, log_path, timeout, running or RunningCells()
+    )
     duration = time.monotonic() - started
     log = log_path.read_text(encoding="utf-8", errors="replace")
     records = read_records(cell_dir / "records.jsonl")
@@ -205,7 +237,12 @@ def run_cell(
 
 
 def _run_nox(
-    name: str, cell_dir: Path, workspace: Workspace, log_path: Path, timeout: float | None
+    name: str,
+    cell_dir: Path,
+    workspace: Workspace,
+    log_path: Path,
+    timeout: float | None,
+    running: RunningCells,
 ) -> tuple[int, bool]:
     command = [
         sys.executable,
@@ -227,6 +264,7 @@ def _run_nox(
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+        running.add(process)
         try:
             return process.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
@@ -235,6 +273,8 @@ def _run_nox(
         except BaseException:
             _kill_tree(process)
             raise
+        finally:
+            running.discard(process)
 
 
 def _uv_path() -> str | None:

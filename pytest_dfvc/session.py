@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +72,8 @@ class MatrixSession:
             f"dfvc: {len(cells)} cells in {len(self.plans)} matrix file(s), {runnable} to run, "
             f"{options.jobs} at a time"
         )
-        self.results = MatrixRun(self.plans, options, self._write_line).execute()
+        with _sigterm_as_interrupt():
+            self.results = MatrixRun(self.plans, options, self._write_line).execute()
         # Exit status: a failing cell is a finding; a cell that could not run to its end
         # is an error of the run.
         session.testsfailed = sum(
@@ -103,6 +107,25 @@ class MatrixSession:
         for status, count in counts.items():
             key = f"{'cell' if count == 1 else 'cells'} {status}"
             terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """CI stops jobs with SIGTERM: treat it like Ctrl-C, so running cells are stopped and
+    finished ones kept, instead of dying with cells running on in their own sessions."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _CellTally:

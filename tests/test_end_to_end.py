@@ -4,8 +4,11 @@ framework's wheels come from a local folder, and so does pytest."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +279,77 @@ def test_crashing_or_hanging_cell_is_an_error_of_the_run(
     assert hung["status"] == "error"
     assert hung["cause"]["category"] == "timeout"
     assert "--dfvc-timeout=20s" in hung["cause"]["reason"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_keeps_finished_cells_and_stops_the_rest(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder, signum: int
+) -> None:
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_x.py": """
+            import os, time
+            import fakeframe
+
+            def test_x():
+                if fakeframe.__version__ == "1.1.0":
+                    with open("hanging.pid", "w") as f:
+                        f.write(str(os.getpid()))
+                    time.sleep(300)
+            """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--dfvc-matrix=m.toml",
+            "--dfvc-jobs=1",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    pid_file = tmp_path / "hanging.pid"
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pid_file.exists(), "the hanging cell never started"
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
+    results = json.loads((tmp_path / ".dfvc" / "results.json").read_text())
+    cells = results["matrices"][0]["cells"]
+    assert [c["id"] for c in cells] == ["py3.10-fakeframe1.0.0"]
+    assert cells[0]["status"] == "passed"
+    assert results["complete"] is False
+    # The hanging test process was stopped with its cell, not left running.
+    hanging = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while _alive(hanging) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(hanging)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (not yet reaped by its parent) is as good as gone.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .diagnose import Rule
 from .interpreters import InterpreterFinder
 from .matrix import find_matrix_files, load_matrix
 from .plan import Cell, MatrixPlan, expand
@@ -37,6 +38,7 @@ class RunOptions:
     pytest_args: list[str]
     jobs: int = 1
     timeout: float | None = None
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass
@@ -110,7 +112,7 @@ class MatrixRun:
         )
         if self._running.stopping:
             return  # interrupted: a cell stopped half-way is not a result
-        data = _outcome_json(cell, outcome)
+        data = _outcome_json(cell, outcome, self.options.rules)
         with self._lock:
             self._cells[plan.matrix.name].append(data)
             self._write_partial()
@@ -140,7 +142,7 @@ class MatrixRun:
             self._write_line(line)
 
 
-def _outcome_json(cell: Cell, outcome: CellOutcome) -> dict[str, Any]:
+def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> dict[str, Any]:
     cause = None
     if outcome.cause is not None:
         cause = {"category": outcome.cause.category, "reason": outcome.cause.reason}
@@ -151,6 +153,7 @@ def _outcome_json(cell: Cell, outcome: CellOutcome) -> dict[str, Any]:
         cause=cause,
         duration=outcome.duration,
         log=outcome.log,
+        rules=rules,
     )
 
 

@@ -9,7 +9,7 @@ matrix package.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,11 +91,13 @@ def diagnose(
     frameworks: Mapping[str, str],
     top_level: Mapping[str, str],
     resolved: Mapping[str, str],
+    rules: Sequence[Rule] = (),
 ) -> dict[str, Any]:
     """The cause of one failing test.
 
     ``frameworks`` maps each matrix package to the version the cell pinned; ``top_level``
-    maps import names to distributions; ``resolved`` is what the cell installed.
+    maps import names to distributions; ``resolved`` is what the cell installed; ``rules``
+    (a project's, from the ``pytest_dfvc_rules`` hook) are tried before the built-in ones.
     """
     exc_type = str(exception.get("type") or "unknown")
     message = str(exception.get("message") or "")
@@ -103,7 +105,7 @@ def diagnose(
     owners = [_owner(f, top_level) for f in frames]
     framework_modules = _framework_modules(frameworks, top_level)
     raised_in = _raised_in(owners, frameworks, exc_type, exception, top_level)
-    rule = next((r for r in RULES if r.matches(exc_type, message, raised_in)), None)
+    rule = next((r for r in (*rules, *RULES) if r.matches(exc_type, message, raised_in)), None)
     category = rule.category if rule else "unknown"
     cause: dict[str, Any] = {
         "category": category,

@@ -145,7 +145,7 @@ def locked_requirements(workspace: Workspace, cell: Cell) -> Path:
         raise LockMissing(f'resolution = "locked" needs {lock}; run `uv lock` first')
     exported = workspace.runtime / "uv-lock-export.txt"
     if not exported.exists() or exported.stat().st_mtime < lock.stat().st_mtime:
-        uv = _uv_path() or "uv"
+        uv = uv_path() or "uv"
         result = subprocess.run(
             [uv, "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-header"],
             cwd=workspace.project,
@@ -277,7 +277,7 @@ def _run_nox(
             running.discard(process)
 
 
-def _uv_path() -> str | None:
+def uv_path() -> str | None:
     """The uv installed beside us (the ``uv`` dependency), else the one on PATH."""
     if os.environ.get("UV"):
         return os.environ["UV"]
@@ -287,7 +287,7 @@ def _uv_path() -> str | None:
 
 def _expose_uv(env: dict[str, str]) -> None:
     """nox finds uv through ``$UV`` or PATH; point it at the uv installed beside us."""
-    found = _uv_path()
+    found = uv_path()
     if found:
         env["UV"] = found
 

@@ -319,6 +319,20 @@ def _dist_modules(info_dir):
     return sorted(m for m in modules if m.isidentifier() and m != "__pycache__")
 
 
+class _DfvcHookspecs:
+    """The controller's hooks, declared in cells too: a project's conftest.py that
+    implements them must load in every cell, where pytest-dfvc itself is not installed."""
+
+    @pytest.hookspec
+    def pytest_dfvc_rules(self):
+        """See pytest_dfvc.hooks."""
+
+
+def pytest_addhooks(pluginmanager):
+    if not pluginmanager.hasplugin("dfvc"):
+        pluginmanager.add_hookspecs(_DfvcHookspecs)
+
+
 _recorder = None
 
 

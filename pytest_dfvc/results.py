@@ -15,7 +15,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .diagnose import diagnose
+from .diagnose import Rule, diagnose
 from .plan import Cell, MatrixPlan
 from .ranges import (
     Observation,
@@ -73,14 +73,18 @@ def cell_json(
     cause: Mapping[str, Any] | None = None,
     duration: float = 0.0,
     log: str | None = None,
+    rules: Sequence[Rule] = (),
 ) -> dict[str, Any]:
-    """A cell of the results file from the recorder's lines."""
+    """A cell of the results file from the recorder's lines; ``rules`` are tried before
+    the built-in diagnosis rules."""
     env = next((r for r in records if r.get("kind") == "env"), {})
     resolved: dict[str, str] = dict(env.get("distributions", {}))
     top_level: dict[str, str] = dict(env.get("top_level", {}))
     frameworks = {str(canonicalize_name(n)): v for n, v in cell.packages}
     tests = [
-        _test_json(r, frameworks, top_level, resolved) for r in records if r.get("kind") == "test"
+        _test_json(r, frameworks, top_level, resolved, rules)
+        for r in records
+        if r.get("kind") == "test"
     ]
     data: dict[str, Any] = {
         "id": cell.id,
@@ -103,6 +107,7 @@ def _test_json(
     frameworks: Mapping[str, str],
     top_level: Mapping[str, str],
     resolved: Mapping[str, str],
+    rules: Sequence[Rule],
 ) -> dict[str, Any]:
     test: dict[str, Any] = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
     if record.get("when") == "collect":
@@ -113,6 +118,7 @@ def _test_json(
             frameworks=frameworks,
             top_level=top_level,
             resolved=resolved,
+            rules=rules,
         )
     elif record["outcome"] == "skipped" and record.get("reason"):
         test["reason"] = record["reason"]

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from .controller import MatrixRun, RunOptions
+from .diagnose import Rule
 from .interpreters import InterpreterFinder
 from .matrix import Matrix, MatrixError
 from .plan import MatrixPlan, expand
+from .precheck import precheck
 from .provision import Workspace
 from .report import render_matrix
 
@@ -54,18 +56,20 @@ class MatrixSession:
             self.plans = [expand(m, finder) for m in self.matrices]
         except MatrixError as exc:
             raise pytest.UsageError(str(exc)) from None
-        cells = [c for p in self.plans for c in p.cells]
-        session.testscollected = len(cells)
-        if self.config.getoption("dfvc_list"):
-            self._list_plan()
-            return True
         options = RunOptions(
             workspace=Workspace(self.out, self.config.rootpath),
             json_path=self.json_path,
             pytest_args=self.pytest_args,
             jobs=self.config.getoption("dfvc_jobs") or os.cpu_count() or 1,
             timeout=self.config.getoption("dfvc_timeout"),
+            rules=self._project_rules(),
         )
+        self.plans = precheck(self.plans, options.workspace.runtime, options.jobs)
+        cells = [c for p in self.plans for c in p.cells]
+        session.testscollected = len(cells)
+        if self.config.getoption("dfvc_list"):
+            self._list_plan()
+            return True
         runnable = sum(1 for c in cells if c.status is None)
         self._write_line("")
         self._write_line(
@@ -80,6 +84,20 @@ class MatrixSession:
             1 for m in self.results["matrices"] for c in m["cells"] if c["status"] == "error"
         )
         return True
+
+    def _project_rules(self) -> tuple[Rule, ...]:
+        """Rules from ``pytest_dfvc_rules`` implementations, checked like matrix input."""
+        rules = []
+        for returned in self.config.hook.pytest_dfvc_rules():
+            for rule in returned or ():
+                try:
+                    rules.append(rule if isinstance(rule, Rule) else Rule(*rule))
+                except TypeError:
+                    raise pytest.UsageError(
+                        f"pytest_dfvc_rules returned {rule!r}: expected a Rule or a tuple "
+                        "(category, exception pattern, message pattern[, raised_in])"
+                    ) from None
+        return tuple(rules)
 
     def _list_plan(self) -> None:
         for plan in self.plans:

@@ -353,3 +353,33 @@ def _alive(pid: int) -> bool:
     # A zombie (not yet reaped by its parent) is as good as gone.
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_project_rules_through_the_hook(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """A project's conftest.py adds diagnosis rules, tried before the built-in ones."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": """
+            def pytest_dfvc_rules():
+                return [("resource", r"RuntimeError$", r"NCCL error")]
+            """,
+            "tests/test_x.py": """
+            import fakeframe
+
+            def test_collective():
+                raise RuntimeError("NCCL error: unhandled system error")
+            """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    (cell,) = result.matrix("m")["cells"]
+    assert _test(cell, "test_collective")["cause"]["category"] == "resource"
+    assert "resource: RuntimeError: NCCL error: unhandled system error" in result.output

@@ -67,8 +67,8 @@ def test_list_plans_without_running(pytester: pytest.Pytester, wheelhouse: Path)
     result.stdout.fnmatch_lines(
         [
             "matrix m (*m.toml):",
-            "  py3.9-fakeframe2.0.0  *",
-            "  py3.9-fakeframe2.1.0  *",
+            "  py3.9-fakeframe2.0.0  runnable *",
+            "  py3.9-fakeframe2.1.0  unavailable: fakeframe 2.1.0 requires Python>=3.10*",
             "  py3.98-fakeframe2.0.0  unavailable: no CPython 3.98 interpreter here*",
         ]
     )

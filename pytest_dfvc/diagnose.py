@@ -9,6 +9,7 @@ matrix package.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,6 +108,8 @@ def diagnose(
     raised_in = _raised_in(owners, frameworks, exc_type, exception, top_level)
     rule = next((r for r in (*rules, *RULES) if r.matches(exc_type, message, raised_in)), None)
     category = rule.category if rule else "unknown"
+    if rule not in rules and _missing_from_stdlib(exc_type, message):
+        category = "python-version"
     cause: dict[str, Any] = {
         "category": category,
         "exception": exc_type,
@@ -121,6 +124,43 @@ def diagnose(
     if category == "third-party":
         cause.update(_third_party(message, owners, exception, top_level, resolved, frameworks))
     return cause
+
+
+# Standard-library modules, including those newer than the controller's own Python.
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {
+    "tomllib",
+    "zoneinfo",
+    "graphlib",
+    "annotationlib",
+    "compression",
+    "typing",
+    "asyncio",
+    "importlib",
+    "functools",
+    "dataclasses",
+    "contextlib",
+    "collections",
+    "math",
+    "os",
+    "sys",
+    "enum",
+    "itertools",
+    "statistics",
+    "string",
+    "types",
+}
+
+
+def _missing_from_stdlib(exc_type: str, message: str) -> bool:
+    """A module or name of the standard library that this Python does not have yet
+    (``tomllib`` before 3.11, ``typing.Self`` before 3.11): the cell's Python is too old."""
+    if not exc_type.endswith(("ImportError", "ModuleNotFoundError", "AttributeError")):
+        return False
+    for pattern in (_NO_ATTRIBUTE, _CANNOT_IMPORT, _NO_MODULE):
+        match = pattern.search(message)
+        if match:
+            return match.group("module").split(".", 1)[0] in _STDLIB
+    return False
 
 
 def _first_line(message: str) -> str:
@@ -284,15 +324,15 @@ def _third_party(
     resolved: Mapping[str, str],
     frameworks: Mapping[str, str],
 ) -> dict[str, Any]:
-    """Name the distribution involved, the version the cell got, and a pin to try."""
+    """Name the other distribution involved, the version the cell got, and what to try."""
+    binary = re.search(_BINARY, message, re.IGNORECASE) is not None
     involved = None
-    if re.search(_BINARY, message, re.IGNORECASE) and "numpy" in resolved:
+    if binary and "numpy" in resolved and "numpy" not in frameworks:
         involved = "numpy"
     else:
         for owner in reversed(owners):
-            if (
-                owner not in (None, "python", "_pytest", "pytest", "pluggy")
-                and owner not in frameworks
+            if owner not in (None, "python", "_pytest", "pytest", "pluggy") and (
+                owner not in frameworks or binary
             ):
                 involved = owner
                 break
@@ -300,15 +340,16 @@ def _third_party(
         return {}
     extra: dict[str, Any] = {"distribution": involved}
     version = resolved.get(involved)
-    if version:
-        extra["version"] = version
-        extra["suggestion"] = f"add the constraint {involved}<{_release_floor(version)}"
+    if not version:
+        return extra
+    extra["version"] = version
+    if involved == "numpy" and binary:
+        # Compiled extensions break across numpy's ABI breaks, which come with majors.
+        extra["suggestion"] = f"add the constraint numpy<{version.split('.')[0]}"
+    else:
+        beside = ", ".join(f"{n} {v}" for n, v in frameworks.items())
+        extra["suggestion"] = (
+            f"{involved} {version} does not work beside {beside}: constrain {involved} to a "
+            "release made for it ([install] constraints)"
+        )
     return extra
-
-
-def _release_floor(version: str) -> str:
-    """The series to stay below: the major when it changed (``2.1.3`` -> ``2``), else X.Y."""
-    parts = version.split(".")
-    if len(parts) < 2 or not parts[0].isdigit():
-        return version
-    return parts[0] if int(parts[0]) >= 1 else ".".join(parts[:2])

@@ -74,6 +74,7 @@ class InstallOptions:
 
     extras: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
     constraints: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     index_url: str = ""
@@ -100,6 +101,7 @@ _PACKAGE_KEYS = ("versions", "select", "baseline", "prereleases", "yanked")
 _INSTALL_KEYS = (
     "extras",
     "groups",
+    "requirements",
     "constraints",
     "find-links",
     "index-url",
@@ -255,12 +257,8 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
     if not isinstance(table, dict):
         raise MatrixError(path, "install", table, "must be a table")
     _reject_unknown(table, _INSTALL_KEYS, "install.", path)
-    constraints = _string_list(table.get("constraints", []), "install.constraints", path)
-    for c in constraints:
-        try:
-            Requirement(c)
-        except InvalidRequirement:
-            raise MatrixError(path, "install.constraints", c, "not a valid requirement") from None
+    requirements = _requirements(table, "requirements", path)
+    constraints = _requirements(table, "constraints", path)
     extras = _string_list(table.get("extras", []), "install.extras", path)
     groups = _string_list(table.get("groups", []), "install.groups", path)
     for key, names in (("install.extras", extras), ("install.groups", groups)):
@@ -281,6 +279,7 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
     return InstallOptions(
         extras=extras,
         groups=groups,
+        requirements=requirements,
         constraints=constraints,
         # Relative find-links folders are relative to the matrix file, like any path in it.
         find_links=tuple(_resolve_link(link, path) for link in find_links),
@@ -289,6 +288,18 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         resolution=resolution,
         exclude_newer=exclude_newer,
     )
+
+
+def _requirements(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+    """PEP 508 requirements; anything else (a shell fragment, say) is refused here, never
+    passed on to uv."""
+    values = _string_list(table.get(key, []), f"install.{key}", path)
+    for value in values:
+        try:
+            Requirement(value)
+        except InvalidRequirement:
+            raise MatrixError(path, f"install.{key}", value, "not a valid requirement") from None
+    return values
 
 
 def _resolve_link(link: str, path: Path) -> str:

@@ -46,6 +46,7 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
         constraints = runtime / f"constraints-{matrix.name}.txt"
         write_text_atomic(constraints, "".join(c + "\n" for c in matrix.install.constraints))
     pins = "".join(f"{name}=={version}\n" for name, version in cell.packages)
+    pins += "".join(r + "\n" for r in matrix.install.requirements)
     try:
         result = subprocess.run(
             compile_command(matrix, cell, constraints),

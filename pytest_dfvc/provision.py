@@ -106,7 +106,7 @@ def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Pat
         extras = f"[{','.join(install.extras)}]" if install.extras else ""
         args += ["-e", f"{workspace.project}{extras}"]
     pins = [f"{name}=={version}" for name, version in cell.packages]
-    args += [*pins, "pytest"]
+    args += [*pins, *install.requirements, "pytest"]
     overrides = cell_dir / "overrides.txt"
     write_text_atomic(overrides, "".join(p + "\n" for p in pins))
     args += ["--override", str(overrides)]

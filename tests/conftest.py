@@ -136,6 +136,24 @@ PROJECT_FILES = {
         def test_stale():
             assert fakeframe.mean([1, 1]) == 2
         """,
+    "tests/test_more.py": """
+        import fakeframe
+        from fakeframe import ops
+
+
+        def test_flatten():
+            assert ops.flatten([(1, 2), (3,)]) == [1, 2, 3]
+
+
+        def test_device():
+            assert fakeframe.device() == "cpu"
+
+
+        def test_addon():
+            import fakeaddon
+
+            assert fakeaddon.extra() == 1.5
+        """,
     "tests/test_utils.py": """
         from fakeframe.utils import helper
 

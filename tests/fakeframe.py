@@ -5,9 +5,11 @@ Its history has the breaking changes of the DFVC study's table:
 ==========  ==========================================================================
 1.0.0       ``mean``, ``old_mean``, ``ops.conv(x, filters=)``, ``fakeframe.utils.helper``
 1.1.0       adds ``new_feature`` (tests using it fail on 1.0.0: a downgrade boundary)
-1.2.0       ``scale`` silently changes its result (behaviour)
+1.2.0       ``scale`` silently changes its result (behaviour); ``ops.flatten`` refuses
+            non-contiguous input (usage-constraint)
 2.0.0       removes ``old_mean`` (missing-api), renames ``filters`` to ``kernel``
-            (parameter), moves ``utils`` to ``tools`` (import-path)
+            (parameter), moves ``utils`` to ``tools`` (import-path), ``device()`` needs a
+            GPU (resource), and breaks ``fakeaddon`` (third-party)
 2.1.0       requires Python >= 3.10 (python-version)
 ==========  ==========================================================================
 """
@@ -33,6 +35,15 @@ def _sources(version: str) -> dict[str, str]:
         init += ["def new_feature():", "    return 42", ""]
     factor = "2.0" if (major, minor) >= (1, 2) else "1.0"
     init += ["def scale(xs):", f"    return [x * {factor} for x in xs]", ""]
+    if v2:
+        # 2.x targets GPUs only: on a machine without one it fails the way CUDA builds do.
+        init += [
+            "def device():",
+            '    raise RuntimeError("CUDA error: no CUDA GPUs are available")',
+            "",
+        ]
+    else:
+        init += ["def device():", '    return "cpu"', ""]
     keyword = "kernel" if v2 else "filters"
     ops = [
         f"def conv(x, {keyword}=1):",
@@ -40,7 +51,15 @@ def _sources(version: str) -> dict[str, str]:
         f'        raise TypeError("{keyword} must be an int")',
         f"    return [v * {keyword} for v in x]",
         "",
+        "def flatten(x):",
     ]
+    if (major, minor) >= (1, 2):
+        # From 1.2 a view needs contiguous input: a usage constraint on a valid call.
+        ops += [
+            "    if any(isinstance(v, tuple) for v in x):",
+            '        raise RuntimeError("view size is not compatible with input tensor\'s size and stride")',
+        ]
+    ops += ["    return [w for v in x for w in (v if isinstance(v, (list, tuple)) else [v])]", ""]
     helper_module = "tools" if v2 else "utils"
     return {
         f"{NAME}/__init__.py": "\n".join(init),
@@ -70,9 +89,34 @@ def build_wheel(version: str, dest: Path, name: str = NAME) -> Path:
         "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
     files[f"{dist_info}/top_level.txt"] = f"{name}\n"
+    return _write_wheel(dest, name, version, files)
+
+
+def build_addon(dest: Path) -> Path:
+    """``fakeaddon 1.0.0``: another distribution, built against fakeframe 1.x, whose import
+    fails beside fakeframe 2 (a third-party cause, like pandas 1.x beside numpy 2)."""
+    name, version = "fakeaddon", "1.0.0"
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": (
+            "import fakeframe\n\n"
+            "if int(fakeframe.__version__.split('.')[0]) >= 2:\n"
+            "    raise ImportError('fakeaddon was built against fakeframe 1.x; "
+            "fakeframe.dtype size changed')\n\n"
+            "def extra():\n    return fakeframe.mean([1, 2])\n"
+        ),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Dist: fakeframe\n",
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/top_level.txt": f"{name}\n",
+    }
+    return _write_wheel(dest, name, version, files)
+
+
+def _write_wheel(dest: Path, name: str, version: str, files: dict[str, str]) -> Path:
+    dist_info = f"{name}-{version}.dist-info"
     record = [_record_line(p, t.encode()) for p, t in files.items()]
     record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = "\n".join(record) + "\n"
+    files = {**files, f"{dist_info}/RECORD": "\n".join(record) + "\n"}
     dest.mkdir(parents=True, exist_ok=True)
     wheel = dest / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -82,4 +126,4 @@ def build_wheel(version: str, dest: Path, name: str = NAME) -> Path:
 
 
 def build_all(dest: Path, versions: tuple[str, ...] = VERSIONS) -> list[Path]:
-    return [build_wheel(v, dest) for v in versions]
+    return [build_wheel(v, dest) for v in versions] + [build_addon(dest)]

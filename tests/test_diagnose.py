@@ -200,6 +200,26 @@ CASES = [
         id="value rejected inside the framework",
     ),
     pytest.param(
+        exc("ModuleNotFoundError", "No module named 'tomllib'", [("src/cfg.py", 1, "<module>")]),
+        {"numpy": "1.26.4"},
+        "python-version",
+        None,
+        "src/cfg.py:1",
+        id="tomllib before 3.11",
+    ),
+    pytest.param(
+        exc(
+            "AttributeError",
+            "module 'typing' has no attribute 'Self'",
+            [("src/cfg.py", 3, "<module>")],
+        ),
+        {"numpy": "1.26.4"},
+        "python-version",
+        None,
+        "src/cfg.py:3",
+        id="typing.Self before 3.11",
+    ),
+    pytest.param(
         exc("KeyError", "'x'", [("tests/test_x.py", 3, "test_x")]),
         {"fakeframe": "2.0.0"},
         "unknown",
@@ -248,6 +268,19 @@ def test_third_party_names_distribution_version_and_pin() -> None:
     assert cause["distribution"] == "numpy"
     assert cause["version"] == "2.1.3"
     assert cause["suggestion"] == "add the constraint numpy<2"
+
+
+def test_binary_incompatibility_inside_a_matrix_package_names_the_package() -> None:
+    """Matrix over pandas, numpy 2 beside it: numpy is the third party."""
+    exception = CASES[7].values[0]
+    cause = diagnose(
+        exception,
+        frameworks={"numpy": "2.1.3"},
+        top_level={"pandas": "pandas", "numpy": "numpy"},
+        resolved={"numpy": "2.1.3", "pandas": "1.3.5"},
+    )
+    assert cause["category"] == "third-party"
+    assert cause["distribution"] == "pandas"
 
 
 def test_rules_use_known_categories() -> None:

@@ -42,6 +42,7 @@ def fake_run(
     (root / "matrices" / "fake.toml").write_text(
         'python = ["3.9", "3.10"]\n\n[packages.fakeframe]\nversions = ">=1.0"\n\n'
         + offline_install(wheelhouse, tooling)
+        + 'requirements = ["fakeaddon"]\n'
     )
     return run_matrix(root, "--dfvc-jobs=2")
 
@@ -60,7 +61,7 @@ def test_run_succeeds_and_reports(fake_run: MatrixRunResult) -> None:
     out = fake_run.output
     assert "py3.10-fakeframe1.2.0: provisioning and testing" in out
     assert "compatible ranges:" in out
-    assert "fakeframe: >=1.1.0,<2.0.0" in out
+    assert "fakeframe: >=1.1.0,<1.2.0" in out
     assert "python: >=3.10" in out
     assert "cells failed" in out
 
@@ -108,6 +109,9 @@ def test_every_failing_test_carries_a_cause(fake_run: MatrixRunResult) -> None:
         ("py3.10-fakeframe1.0.0", "test_new_feature", "missing-api", "fakeframe.new_feature"),
         ("py3.9-fakeframe1.2.0", "test_kind", "python-version", None),
         ("py3.10-fakeframe1.2.0", "test_stale", "behavior", None),
+        ("py3.10-fakeframe1.2.0", "test_flatten", "usage-constraint", "fakeframe.ops.flatten"),
+        ("py3.10-fakeframe2.0.0", "test_device", "resource", "fakeframe.device"),
+        ("py3.10-fakeframe2.0.0", "test_addon", "third-party", None),
     ],
 )
 def test_causes_of_the_fake_history(
@@ -118,6 +122,13 @@ def test_causes_of_the_fake_history(
     if api:
         assert cause["api"] == api
     assert cause["location"]
+
+
+def test_third_party_cause_names_the_distribution(fake_run: MatrixRunResult) -> None:
+    cause = _test(_cell(fake_run, "py3.10-fakeframe2.0.0"), "test_addon")["cause"]
+    assert cause["distribution"] == "fakeaddon"
+    assert cause["version"] == "1.0.0"
+    assert cause["suggestion"]
 
 
 def test_module_that_fails_to_import_fails_each_of_its_tests(fake_run: MatrixRunResult) -> None:
@@ -133,10 +144,11 @@ def test_module_that_fails_to_import_fails_each_of_its_tests(fake_run: MatrixRun
 def test_project_and_per_test_ranges(fake_run: MatrixRunResult) -> None:
     ranges = fake_run.matrix("fake")["ranges"]
     frame = ranges["fakeframe"]
-    assert frame["specifier"] == ">=1.1.0,<2.0.0"
-    assert frame["compatible"] == ["1.1.0", "1.2.0"]
-    assert frame["incompatible"] == ["1.0.0", "2.0.0", "2.1.0"]
-    assert frame["upgrade_boundary"] == "2.0.0"
+    # A staircase: one test lost at 1.2.0, most of the suite at 2.0.0.
+    assert frame["specifier"] == ">=1.1.0,<1.2.0"
+    assert frame["compatible"] == ["1.1.0"]
+    assert frame["incompatible"] == ["1.0.0", "1.2.0", "2.0.0", "2.1.0"]
+    assert frame["upgrade_boundary"] == "1.2.0"
     assert frame["downgrade_boundary"] == "1.0.0"
     tests = frame["tests"]
     assert tests["tests/test_api.py::test_conv"]["specifier"] == ">=1.0.0,<2.0.0"

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 SYMBOLS = {
     "passed": ".",
     "failed": "F",
@@ -22,7 +20,7 @@ def render_matrix(matrix: dict[str, Any]) -> list[str]:
     lines = [f"matrix {matrix['name']} ({len(matrix['cells'])} cells)", ""]
     lines += render_table(matrix["cells"])
     lines += ["", *render_ranges(matrix)]
-    causes = render_causes(matrix["cells"])
+    causes = render_causes(matrix.get("causes", []))
     if causes:
         lines += ["", "why cells are red:", *causes]
     return lines
@@ -100,64 +98,35 @@ def _range_text(entry: dict[str, Any]) -> str:
     return f"{text}" + (f"  ({'; '.join(details)})" if details else "")
 
 
-def render_causes(cells: Sequence[dict[str, Any]]) -> list[str]:
-    """Failures grouped by cause and API, each with the versions it shows up on, so the
-    report reads "numpy.float missing on numpy 1.24.4 ... 2.1.3" rather than a list of cells."""
-    groups: dict[tuple[str, ...], list[tuple[dict[str, Any], str | None]]] = {}
-    for cell in cells:
-        if cell["status"] in ("unavailable", "error") and cell.get("cause"):
-            cell_key: tuple[str, ...] = (cell["cause"]["category"], cell["cause"]["reason"])
-            groups.setdefault(cell_key, []).append((cell, None))
-        for test in cell["tests"]:
-            cause = test.get("cause")
-            if cause:
-                groups.setdefault(_cause_key(cause), []).append((cell, test["nodeid"]))
+def render_causes(groups: Sequence[dict[str, Any]]) -> list[str]:
+    """One entry per cause and API, with the tests and versions it shows up on, so the
+    report reads "numpy.float — numpy 1.24.4 ... 2.1.3" rather than a list of cells."""
     lines = []
-    for key, where in groups.items():
-        category, *details = key
-        lines.append(f"  {category}: " + " — ".join(d for d in details if d))
-        lines.append("      " + _where(where))
+    for group in groups:
+        exception = group.get("exception") or ""
+        message = group.get("message") or group.get("reason") or ""
+        details = [
+            group.get("api") or "",
+            f"{exception}: {message}" if exception else message,
+            f"at {group['location']}" if group.get("location") else "",
+        ]
+        lines.append(f"  {group['category']}: " + " — ".join(d for d in details if d))
+        lines.append("      " + _where(group))
     return lines
 
 
-def _cause_key(cause: dict[str, Any]) -> tuple[str, ...]:
-    exception = cause.get("exception") or ""
-    message = cause.get("message") or ""
-    return (
-        cause["category"],
-        cause.get("api") or "",
-        f"{exception}: {message}" if message else exception,
-        f"at {cause['location']}" if cause.get("location") else "",
-    )
-
-
-def _where(items: list[tuple[dict[str, Any], str | None]]) -> str:
-    """Which tests, and which values of each axis, a group of failures covers."""
-    cells = {cell["id"]: cell for cell, _ in items}.values()
-    tests = sorted({nodeid.rsplit("::", 1)[-1] for _, nodeid in items if nodeid})
-    axes: dict[str, list[str]] = {}
-    for cell in cells:
-        python = ".".join(str(cell["python"]).split(".")[:2])
-        for axis, value in (*cell["packages"].items(), ("python", python)):
-            if value not in axes.setdefault(axis, []):
-                axes[axis].append(value)
+def _where(group: dict[str, Any]) -> str:
+    tests = [nodeid.rsplit("::", 1)[-1] for nodeid in group["tests"]]
     parts = []
     if tests:
-        shown = ", ".join(tests[:3]) + (f" and {len(tests) - 3} more" if len(tests) > 3 else "")
-        parts.append(shown)
-    parts += [f"{axis} {_span(values)}" for axis, values in axes.items()]
-    count = len(cells)
+        parts.append(
+            ", ".join(tests[:3]) + (f" and {len(tests) - 3} more" if len(tests) > 3 else "")
+        )
+    parts += [f"{axis} {_span(values)}" for axis, values in group["versions"].items()]
+    count = len(group["cells"])
     parts.append(f"{count} cell{'s' if count != 1 else ''}")
     return " · ".join(parts)
 
 
 def _span(values: list[str]) -> str:
-    ordered = sorted(values, key=_version_key)
-    return ", ".join(ordered) if len(ordered) <= 3 else f"{ordered[0]} ... {ordered[-1]}"
-
-
-def _version_key(value: str) -> tuple[Any, ...]:
-    try:
-        return (0, Version(value))
-    except InvalidVersion:
-        return (1, value)
+    return ", ".join(values) if len(values) <= 3 else f"{values[0]} ... {values[-1]}"

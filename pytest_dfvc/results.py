@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from .diagnose import Rule, diagnose
 from .plan import Cell, MatrixPlan
@@ -230,6 +231,58 @@ def _only_unavailable(axis: str, values: Sequence[str], obs: Sequence[Observatio
     return [v for v in values if statuses.get(v) == {"unavailable"}]
 
 
+def cause_groups(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failures grouped by cause and API (and cells that could not be built or run, by
+    reason), each with its tests, cells, and the values of every axis it shows up on."""
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    for cell in cells:
+        if cell["status"] in ("unavailable", "error") and cell.get("cause"):
+            cause = cell["cause"]
+            _add(groups, (cause["category"], cause["reason"]), dict(cause), cell, None)
+        for test in cell["tests"]:
+            cause = test.get("cause")
+            if cause:
+                key = tuple(
+                    str(cause.get(k) or "")
+                    for k in ("category", "api", "exception", "message", "location")
+                )
+                fields = {k: cause[k] for k in _GROUP_FIELDS if cause.get(k)}
+                _add(groups, key, fields, cell, test["nodeid"])
+    for group in groups.values():
+        for values in group["versions"].values():
+            values.sort(key=_version_key)
+    return list(groups.values())
+
+
+_GROUP_FIELDS = ("category", "api", "exception", "message", "location", "distribution", "version")
+
+
+def _add(
+    groups: dict[tuple[str, ...], dict[str, Any]],
+    key: tuple[str, ...],
+    fields: dict[str, Any],
+    cell: dict[str, Any],
+    nodeid: str | None,
+) -> None:
+    group = groups.setdefault(key, {**fields, "tests": [], "cells": [], "versions": {}})
+    if nodeid and nodeid not in group["tests"]:
+        group["tests"].append(nodeid)
+    if cell["id"] not in group["cells"]:
+        group["cells"].append(cell["id"])
+        python = ".".join(str(cell["python"]).split(".")[:2])
+        for axis, value in (*cell["packages"].items(), ("python", python)):
+            values = group["versions"].setdefault(axis, [])
+            if value not in values:
+                values.append(value)
+
+
+def _version_key(value: str) -> tuple[Any, ...]:
+    try:
+        return (0, Version(value))
+    except InvalidVersion:
+        return (1, value)
+
+
 def matrix_json(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """A matrix of the results file: its cells, in plan order, and its ranges."""
     order = {c.id: i for i, c in enumerate(plan.cells)}
@@ -240,6 +293,7 @@ def matrix_json(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str, 
         "path": str(plan.matrix.path),
         "cells": ordered,
         **matrix_ranges(plan, ordered),
+        "causes": cause_groups(ordered),
         "drift": [],
     }
 

@@ -124,6 +124,18 @@ def test_causes_of_the_fake_history(
     assert cause["location"]
 
 
+def test_results_group_failures_by_cause_and_api(fake_run: MatrixRunResult) -> None:
+    groups = fake_run.matrix("fake")["causes"]
+    old_mean = next(g for g in groups if g.get("api") == "fakeframe.old_mean")
+    assert old_mean["category"] == "missing-api"
+    assert old_mean["tests"] == ["tests/test_api.py::test_average"]
+    assert old_mean["versions"]["fakeframe"] == ["2.0.0", "2.1.0"]
+    assert old_mean["versions"]["python"] == ["3.9", "3.10"]
+    assert "missing-api: fakeframe.old_mean — AttributeError" in fake_run.output
+    unavailable = next(g for g in groups if g["category"] == "python-version" and "reason" in g)
+    assert unavailable["cells"] == ["py3.9-fakeframe2.1.0"]
+
+
 def test_third_party_cause_names_the_distribution(fake_run: MatrixRunResult) -> None:
     cause = _test(_cell(fake_run, "py3.10-fakeframe2.0.0"), "test_addon")["cause"]
     assert cause["distribution"] == "fakeaddon"

@@ -6,16 +6,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .cache import ResultCache, cell_key, project_fingerprint
 from .diagnose import Rule
 from .interpreters import InterpreterFinder
 from .matrix import find_matrix_files, load_matrix
-from .plan import Cell, MatrixPlan, expand
-from .provision import CellOutcome, RunningCells, Workspace, run_cell
+from .plan import Cause, Cell, MatrixPlan, expand
+from .precheck import precheck_cell
+from .provision import RECORDER_MODULE, CellOutcome, RunningCells, Workspace, run_cell
 from .results import cell_json, matrix_json, planned_cell_json, results_json, write_json_atomic
+from .strategy import Line, build_lines, next_cells
 
 
 def plan_matrices(target: Path, finder: InterpreterFinder | None = None) -> list[MatrixPlan]:
@@ -39,17 +42,25 @@ class RunOptions:
     jobs: int = 1
     timeout: float | None = None
     rules: tuple[Rule, ...] = ()
+    strategy: str = "grid"
+    # Reuse the results of cells whose inputs did not change (--dfvc-rerun turns it off).
+    reuse: bool = True
+    baselines: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass
-class _Progress:
-    total: int
-    done: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class _Task:
+    plan: MatrixPlan
+    cell: Cell
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.plan.matrix.name, self.cell.id)
 
 
 class MatrixRun:
-    """Runs the planned cells and writes results.json after every finished cell."""
+    """Runs the cells the strategy asks for, reusing unchanged ones, and writes
+    results.json after every finished cell."""
 
     def __init__(
         self, plans: Sequence[MatrixPlan], options: RunOptions, write_line: Callable[[str], None]
@@ -60,70 +71,165 @@ class MatrixRun:
         self._cells: dict[str, list[dict[str, Any]]] = {p.matrix.name: [] for p in plans}
         self._lock = threading.Lock()
         self._running = RunningCells()
-        runnable = sum(1 for p in plans for c in p.cells if c.status is None)
-        self._progress = _Progress(total=runnable)
+        self._cache = ResultCache(options.workspace.out / "cache" / "cells")
+        self._fingerprint = ""
+        self._recorder = ""
+        self._started = 0
+        self.stats = {"run": 0, "reused": 0, "not_run": 0}
 
     def execute(self) -> dict[str, Any]:
-        """Run every runnable cell; returns the final results document."""
+        """Run the cells; returns the final results document."""
         for plan in self.plans:
             for cell in plan.cells:
                 if cell.status is not None:
                     self._cells[plan.matrix.name].append(planned_cell_json(cell))
-        work = [(p, c) for p in self.plans for c in p.cells if c.status is None]
-        if work:
-            self.options.workspace.install_recorder()
-        self._run_all(work)
+        tasks = {
+            t.key: t for p in self.plans for c in p.cells if c.status is None for t in [_Task(p, c)]
+        }
+        if tasks:
+            workspace = self.options.workspace
+            workspace.install_recorder()
+            self._fingerprint = project_fingerprint(workspace.project, workspace.out)
+            self._recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_text(
+                encoding="utf-8"
+            )
+        self._schedule(tasks)
+        self._mark_not_run(tasks)
         document = results_json([matrix_json(p, self._cells[p.matrix.name]) for p in self.plans])
         write_json_atomic(self.options.json_path, document)
         return document
 
-    def _run_all(self, work: list[tuple[MatrixPlan, Cell]]) -> None:
+    # --- scheduling ----------------------------------------------------------------------
+
+    def _schedule(self, tasks: dict[tuple[str, str], _Task]) -> None:
+        """Ask the strategy for cells, run them (jobs at a time), and ask again after each
+        finished cell, until it asks for nothing more."""
+        lines = {p.matrix.name: self._lines(p) for p in self.plans}
+        runnable = {p.matrix.name: [c.id for c in p.cells if c.status is None] for p in self.plans}
+        outcomes: dict[str, dict[str, dict[str, bool | None]]] = {n: {} for n in runnable}
+        started: set[tuple[str, str]] = set()
+        queue: list[_Task] = []
+        pending: dict[Future[dict[str, Any] | None], _Task] = {}
         jobs = max(1, self.options.jobs)
+
+        def ask() -> list[_Task]:
+            asked = []
+            for name in runnable:
+                wanted = next_cells(
+                    self.options.strategy, lines[name], outcomes[name], runnable[name]
+                )
+                for cell_id in sorted(wanted, key=self._order(name)):
+                    if (name, cell_id) not in started:
+                        started.add((name, cell_id))
+                        asked.append(tasks[(name, cell_id)])
+            return asked
+
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfvc-cell") as pool:
-            pending: set[Future[None]] = set()
-            queue = list(reversed(work))
             try:
-                while queue or pending:
+                while True:
+                    # Reused cells answer at once and may make the strategy ask for more.
+                    while asked := ask():
+                        for task in asked:
+                            reused = self._reuse(task)
+                            if reused is None:
+                                queue.append(task)
+                                continue
+                            self._finish(task, reused, reused=True)
+                            outcomes[task.plan.matrix.name][task.cell.id] = _verdicts(reused)
+                    if not queue and not pending:
+                        break
                     while queue and len(pending) < jobs:
-                        plan, cell = queue.pop()
-                        pending.add(pool.submit(self._run_one, plan, cell))
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        task = queue.pop(0)
+                        pending[pool.submit(self._run_one, task)] = task
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        future.result()
+                        task = pending.pop(future)
+                        outcomes[task.plan.matrix.name][task.cell.id] = _verdicts(future.result())
             except BaseException:
                 # Ctrl-C: cells already written stay in results.json; stop the running
-                # ones (their results would be partial) and queue no more.
-                queue.clear()
+                # ones (their results would be partial) and start no more.
                 for future in pending:
                     future.cancel()
                 self._running.stop_all()
                 raise
 
-    def _run_one(self, plan: MatrixPlan, cell: Cell) -> None:
+    def _order(self, matrix: str) -> Callable[[str], int]:
+        order = {
+            c.id: i for p in self.plans if p.matrix.name == matrix for i, c in enumerate(p.cells)
+        }
+        return lambda cell_id: order.get(cell_id, 0)
+
+    def _lines(self, plan: MatrixPlan) -> list[Line]:
+        axes = [a.name for a in plan.matrix.packages if len(plan.versions[a.name]) > 1]
+        cells = [(c.id, _values(c)) for c in plan.cells if c.status is None]
+        baselines = self.options.baselines.get(plan.matrix.name, {})
+        return build_lines(cells, axes, baselines)
+
+    def _mark_not_run(self, tasks: dict[tuple[str, str], _Task]) -> None:
+        """Cells the strategy never asked for: skipped, and said so."""
+        ran = {(name, c["id"]) for name, cells in self._cells.items() for c in cells}
+        for key, task in tasks.items():
+            if key not in ran:
+                reason = f"not run by the {self.options.strategy} strategy"
+                cell = replace(task.cell, status="skipped", cause=Cause("strategy", reason))
+                self._cells[task.plan.matrix.name].append(planned_cell_json(cell))
+                self.stats["not_run"] += 1
+
+    # --- one cell ------------------------------------------------------------------------
+
+    def _key(self, task: _Task) -> str:
+        return cell_key(
+            task.plan.matrix,
+            task.cell,
+            interpreter_version=task.cell.interpreter_version or "",
+            fingerprint=self._fingerprint,
+            pytest_args=self.options.pytest_args,
+            recorder=self._recorder,
+        )
+
+    def _reuse(self, task: _Task) -> dict[str, Any] | None:
+        if not self.options.reuse:
+            return None
+        return self._cache.get(task.plan.matrix.name, task.cell, self._key(task))
+
+    def _run_one(self, task: _Task) -> dict[str, Any] | None:
+        plan, cell = task.plan, task.cell
         started = time.monotonic()
-        self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing")
-        outcome = run_cell(
-            plan.matrix,
-            cell,
-            self.options.workspace,
-            self.options.pytest_args,
-            timeout=self.options.timeout,
-            running=self._running,
-        )
-        if self._running.stopping:
-            return  # interrupted: a cell stopped half-way is not a result
-        data = _outcome_json(cell, outcome, self.options.rules)
+        cause = precheck_cell(plan.matrix, cell, self.options.workspace.runtime)
+        if cause is not None:
+            data = cell_json(
+                cell, "unavailable", [], cause={"category": cause.category, "reason": cause.reason}
+            )
+        else:
+            self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing")
+            outcome = run_cell(
+                plan.matrix,
+                cell,
+                self.options.workspace,
+                self.options.pytest_args,
+                timeout=self.options.timeout,
+                running=self._running,
+            )
+            if self._running.stopping:
+                return None  # interrupted: a cell stopped half-way is not a result
+            data = _outcome_json(cell, outcome, self.options.rules)
+        if data["status"] in ("passed", "failed", "unavailable"):
+            # Errors (crashes, timeouts) may not happen again: never reuse them.
+            self._cache.put(plan.matrix.name, cell, self._key(task), data)
+        self._finish(task, data, reused=False, elapsed=time.monotonic() - started)
+        return data
+
+    def _finish(
+        self, task: _Task, data: dict[str, Any], *, reused: bool, elapsed: float = 0.0
+    ) -> None:
         with self._lock:
-            self._cells[plan.matrix.name].append(data)
+            self._cells[task.plan.matrix.name].append(data)
             self._write_partial()
-        with self._progress.lock:
-            self._progress.done += 1
-            done = self._progress.done
-        elapsed = time.monotonic() - started
-        self._say(
-            f"[{done}/{self._progress.total}] {plan.matrix.name} {cell.id}: "
-            f"{_describe(data)} ({elapsed:.1f}s)"
-        )
+            self.stats["reused" if reused else "run"] += 1
+            self._started += 1
+            count = self._started
+        how = "unchanged, result reused" if reused else f"{elapsed:.1f}s"
+        self._say(f"[{count}] {task.plan.matrix.name} {task.cell.id}: {_describe(data)} ({how})")
 
     def _write_partial(self) -> None:
         """Cells so far, without ranges: what survives an interrupted run."""
@@ -140,6 +246,23 @@ class MatrixRun:
     def _say(self, line: str) -> None:
         with self._lock:
             self._write_line(line)
+
+
+def _values(cell: Cell) -> dict[str, str]:
+    return dict(cell.packages)
+
+
+def _verdicts(data: dict[str, Any] | None) -> dict[str, bool | None]:
+    """Each test's verdict in a finished cell: True passed, False failed, None neither."""
+    if data is None:
+        return {}
+    verdicts: dict[str, bool | None] = {}
+    for test in data["tests"]:
+        outcome = test["outcome"]
+        verdicts[test["nodeid"]] = (
+            True if outcome == "passed" else False if outcome in ("failed", "error") else None
+        )
+    return verdicts
 
 
 def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> dict[str, Any]:

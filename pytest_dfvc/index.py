@@ -3,6 +3,7 @@ and local find-links folders."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -48,12 +49,21 @@ def default_index_url() -> str:
 
 
 def list_releases(
-    name: str, *, index_url: str | None, find_links: tuple[str, ...] = ()
+    name: str,
+    *,
+    index_url: str | None,
+    find_links: tuple[str, ...] = (),
+    cache_dir: Path | None = None,
+    max_age: float = 600.0,
 ) -> list[Release]:
-    """All releases of ``name`` on the index (``None``: no index) and in find-links folders."""
+    """All releases of ``name`` on the index (``None``: no index) and in find-links folders.
+
+    With ``cache_dir``, the index's answer is kept for ``max_age`` seconds, so a warm re-run
+    does not wait on the network; local folders are always read afresh.
+    """
     files: dict[str, bool] = {}
     if index_url is not None:
-        files.update(_index_files(name, index_url))
+        files.update(_cached_index_files(name, index_url, cache_dir, max_age))
     for link in find_links:
         files.update((f, False) for f in _folder_files(link))
     return _releases_from_files(name, files)
@@ -90,6 +100,32 @@ def _folder_files(link: str) -> list[str]:
     if not folder.is_dir():
         return []
     return [p.name for p in folder.iterdir() if p.is_file()]
+
+
+def _cached_index_files(
+    name: str, index_url: str, cache_dir: Path | None, max_age: float
+) -> dict[str, bool]:
+    if cache_dir is None:
+        return _index_files(name, index_url)
+    key = hashlib.sha256(f"{index_url}\0{canonicalize_name(name)}".encode()).hexdigest()[:24]
+    path = cache_dir / f"{canonicalize_name(name)}-{key}.json"
+    try:
+        if time.time() - path.stat().st_mtime < max_age:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(cached, dict):
+                return {str(k): bool(v) for k, v in cached.items()}
+    except (OSError, ValueError):
+        pass  # missing or damaged: ask the index
+    files = _index_files(name, index_url)
+    _write_atomic(path, json.dumps(files))
+    return files
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _index_files(name: str, index_url: str) -> dict[str, bool]:

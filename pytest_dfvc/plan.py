@@ -6,6 +6,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from packaging.version import Version
 
@@ -37,6 +38,7 @@ class Cell:
     packages: tuple[tuple[str, str], ...]
     cuda: str | None = None
     interpreter: str | None = None
+    interpreter_version: str | None = None
     # Set when the cell is known not to run before anything is built.
     status: str | None = None
     cause: Cause | None = None
@@ -90,12 +92,16 @@ def axis_versions(axis: PackageAxis, releases: list[Release]) -> list[str]:
     return [str(v) for v in select_versions(chosen, axis.select)]
 
 
-def index_releases(axis: PackageAxis, matrix: Matrix) -> list[Release]:
+def index_releases(
+    axis: PackageAxis, matrix: Matrix, cache_dir: Path | None = None
+) -> list[Release]:
     """The default release lister: the matrix's index (if any) and its find-links."""
     install = matrix.install
     index = None if install.no_index else (install.index_url or default_index_url())
     try:
-        return list_releases(axis.name, index_url=index, find_links=install.find_links)
+        return list_releases(
+            axis.name, index_url=index, find_links=install.find_links, cache_dir=cache_dir
+        )
     except IndexUnavailable as exc:
         raise MatrixError(
             matrix.path, f"packages.{axis.name}.versions", str(axis.versions), str(exc)
@@ -160,7 +166,7 @@ def _plan_cell(
     if interpreter is None:
         reason = f"no CPython {python} interpreter here (looked on PATH, in pyenv and uv)"
         return replace(base, status="unavailable", cause=Cause("install", reason))
-    return replace(base, interpreter=interpreter.path)
+    return replace(base, interpreter=interpreter.path, interpreter_version=interpreter.version)
 
 
 def _excluded(

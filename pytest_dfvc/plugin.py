@@ -24,10 +24,14 @@ HELP = {
     "jobs": "cells run at once (default: the CPU count)",
     "list": "print the planned cells of the matrix and their availability; run nothing",
     "timeout": "limit in seconds for one cell's test run; a cell past it is an error",
+    "strategy": "which cells to run: grid (all), walk (from the baseline up and down to the "
+    "first failure), bisect (binary search of the boundaries); default: grid",
+    "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
+    "package index",
 }
 
 # Options whose value the cells' pytest must not see (it is a plain pytest run).
-_VALUED_OPTIONS = ("--dfvc-json", "--dfvc-out", "--dfvc-jobs", "--dfvc-timeout")
+_VALUED_OPTIONS = ("--dfvc-json", "--dfvc-out", "--dfvc-jobs", "--dfvc-timeout", "--dfvc-strategy")
 _OPTIONAL_VALUE = ("--dfvc-matrix",)
 
 # The run's state: one plugin object, present only in a --dfvc-matrix run.
@@ -53,6 +57,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--dfvc-jobs", dest="dfvc_jobs", type=int, default=None, metavar="N", help=HELP["jobs"]
     )
     group.addoption("--dfvc-list", dest="dfvc_list", action="store_true", help=HELP["list"])
+    group.addoption(
+        "--dfvc-strategy",
+        dest="dfvc_strategy",
+        choices=("grid", "walk", "bisect"),
+        default="grid",
+        help=HELP["strategy"],
+    )
+    group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
     group.addoption(
         "--dfvc-timeout",
         dest="dfvc_timeout",

@@ -39,9 +39,11 @@ class AxisRange:
     specifier: str | None
     upgrade_boundary: str | None = None
     downgrade_boundary: str | None = None
+    inferred: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "inferred": self.inferred,
             "specifier": self.specifier,
             "compatible": self.compatible,
             "incompatible": self.incompatible,
@@ -146,6 +148,7 @@ def axis_range(
     *,
     width: int | None,
     baseline: str | None = None,
+    not_run: Sequence[str] = (),
 ) -> AxisRange:
     """Classify each value of ``axis``: compatible when every considered cell passed.
 
@@ -167,7 +170,28 @@ def axis_range(
         specifier=specifier_for(compatible, incompatible, width),
         upgrade_boundary=up,
         downgrade_boundary=down,
+        inferred=infer([v for v in untested if v in set(not_run)], compatible, incompatible),
     )
+
+
+def infer(
+    candidates: Sequence[str], compatible: Sequence[str], incompatible: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """What a search strategy's untested versions would be if compatibility is monotone:
+    a version between two tested ones with the same verdict shares it. Said as inferred,
+    with the versions it rests on; nothing is inferred past the tested ends."""
+    tested = sorted(
+        [(Version(v), True, v) for v in compatible] + [(Version(v), False, v) for v in incompatible]
+    )
+    inferred: dict[str, dict[str, Any]] = {}
+    for value in candidates:
+        version = Version(value)
+        below = [t for t in tested if t[0] < version]
+        above = [t for t in tested if t[0] > version]
+        if below and above and below[-1][1] == above[0][1]:
+            verdict = "compatible" if below[-1][1] else "incompatible"
+            inferred[value] = {"verdict": verdict, "between": [below[-1][2], above[0][2]]}
+    return inferred
 
 
 def considered_cells(

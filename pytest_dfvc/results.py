@@ -192,6 +192,7 @@ def matrix_ranges(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str
     ranges: dict[str, Any] = {}
     for axis, values, width, baseline in axes:
         considered = considered_cells(axis, obs, ignored)
+        not_run = _left_out_by_strategy(axis, values, cells, plan)
         project = axis_range(
             axis,
             values,
@@ -199,18 +200,47 @@ def matrix_ranges(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str
             lambda o: project_passed(o, ignored),
             width=width,
             baseline=baseline,
+            not_run=not_run,
         )
         entry = project.to_json()
         entry["unavailable"] = _only_unavailable(axis, values, obs)
         entry["tests"] = {
             nodeid: axis_range(
-                axis, values, considered, _test_verdict(nodeid), width=width, baseline=baseline
+                axis,
+                values,
+                considered,
+                _test_verdict(nodeid),
+                width=width,
+                baseline=baseline,
+                not_run=not_run,
             ).to_json()
             for nodeid in nodeids
         }
         ranges[axis] = entry
     ranges_notes = {"not_version_related": sorted(ignored)}
     return {"ranges": ranges, **ranges_notes}
+
+
+def _left_out_by_strategy(
+    axis: str, values: Sequence[str], cells: Sequence[dict[str, Any]], plan: MatrixPlan
+) -> list[str]:
+    """Values of ``axis`` whose every cell the strategy chose not to run."""
+    by_value: dict[str, list[bool]] = {}
+    for cell in cells:
+        value = _axis_value(cell, axis)
+        skipped = (
+            cell["status"] == "skipped" and (cell.get("cause") or {}).get("category") == "strategy"
+        )
+        by_value.setdefault(value, []).append(skipped)
+    return [v for v in values if by_value.get(v) and all(by_value[v])]
+
+
+def _axis_value(cell: dict[str, Any], axis: str) -> str:
+    if axis == "python":
+        return ".".join(str(cell["python"]).split(".")[:2])
+    if axis == "cuda":
+        return str(cell.get("cuda"))
+    return str(cell["packages"].get(axis))
 
 
 def _test_verdict(nodeid: str) -> Any:

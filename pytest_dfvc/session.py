@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import signal
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from .controller import MatrixRun, RunOptions
 from .diagnose import Rule
 from .interpreters import InterpreterFinder
 from .matrix import Matrix, MatrixError
-from .plan import MatrixPlan, expand
+from .plan import MatrixPlan, expand, index_releases
 from .precheck import precheck
 from .provision import Workspace
 from .report import render_matrix
@@ -33,6 +34,7 @@ class MatrixSession:
         json_option = config.getoption("dfvc_json")
         self.json_path = Path(root, json_option) if json_option else self.out / "results.json"
         self.results: dict[str, Any] | None = None
+        self.stats: dict[str, int] = {}
         self.plans: list[MatrixPlan] = []
 
     @property
@@ -52,10 +54,16 @@ class MatrixSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         finder = InterpreterFinder()
+        rerun = bool(self.config.getoption("dfvc_rerun"))
+        index_cache = None if rerun else self.out / "cache" / "index"
         try:
-            self.plans = [expand(m, finder) for m in self.matrices]
+            self.plans = [
+                expand(m, finder, lambda axis, matrix: index_releases(axis, matrix, index_cache))
+                for m in self.matrices
+            ]
         except MatrixError as exc:
             raise pytest.UsageError(str(exc)) from None
+        strategy = self.config.getoption("dfvc_strategy")
         options = RunOptions(
             workspace=Workspace(self.out, self.config.rootpath),
             json_path=self.json_path,
@@ -63,21 +71,26 @@ class MatrixSession:
             jobs=self.config.getoption("dfvc_jobs") or os.cpu_count() or 1,
             timeout=self.config.getoption("dfvc_timeout"),
             rules=self._project_rules(),
+            strategy=strategy,
+            reuse=not rerun,
+            baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
         )
-        self.plans = precheck(self.plans, options.workspace.runtime, options.jobs)
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)
         if self.config.getoption("dfvc_list"):
+            self.plans = precheck(self.plans, options.workspace.runtime, options.jobs)
             self._list_plan()
             return True
         runnable = sum(1 for c in cells if c.status is None)
         self._write_line("")
         self._write_line(
-            f"dfvc: {len(cells)} cells in {len(self.plans)} matrix file(s), {runnable} to run, "
-            f"{options.jobs} at a time"
+            f"dfvc: {len(cells)} cells in {len(self.plans)} matrix file(s), {runnable} runnable, "
+            f"strategy {strategy}, {options.jobs} at a time"
         )
+        run = MatrixRun(self.plans, options, self._write_line)
         with _sigterm_as_interrupt():
-            self.results = MatrixRun(self.plans, options, self._write_line).execute()
+            self.results = run.execute()
+        self.stats = run.stats
         # Exit status: a failing cell is a finding; a cell that could not run to its end
         # is an error of the run.
         session.testsfailed = sum(
@@ -111,6 +124,12 @@ class MatrixSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is None:
             return
+        stats = self.stats
+        terminalreporter.write_line(
+            f"dfvc: {stats['run']} cells run, {stats['reused']} unchanged and reused"
+            + (f", {stats['not_run']} left out by the strategy" if stats["not_run"] else "")
+            + (" (--dfvc-rerun runs them all again)" if stats["reused"] else "")
+        )
         for matrix in self.results["matrices"]:
             terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
             for line in render_matrix(matrix):
@@ -125,6 +144,21 @@ class MatrixSession:
         for status, count in counts.items():
             key = f"{'cell' if count == 1 else 'cells'} {status}"
             terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
+
+
+def baselines(matrix: Matrix, strategy: str) -> dict[str, str | None]:
+    """Where the walk starts on each axis: the matrix's baseline, else (for walk) the version
+    installed here, else None (the newest version)."""
+    found: dict[str, str | None] = {}
+    for axis in matrix.packages:
+        baseline = axis.baseline
+        if baseline is None and strategy == "walk":
+            try:
+                baseline = importlib.metadata.version(axis.name)
+            except importlib.metadata.PackageNotFoundError:
+                baseline = None
+        found[axis.name] = baseline
+    return found
 
 
 @contextlib.contextmanager

@@ -127,3 +127,22 @@ def _write_wheel(dest: Path, name: str, version: str, files: dict[str, str]) -> 
 
 def build_all(dest: Path, versions: tuple[str, ...] = VERSIONS) -> list[Path]:
     return [build_wheel(v, dest) for v in versions] + [build_addon(dest)]
+
+
+def build_history(dest: Path, count: int = 24, removed_at: int = 17) -> list[str]:
+    """``longframe`` 1.0 … 1.<count-1>: ``api()`` exists before 1.<removed_at>, a long history
+    with one upgrade boundary, for the search strategies."""
+    versions = [f"1.{i}" for i in range(count)]
+    for i, version in enumerate(versions):
+        body = f'__version__ = "{version}"\n'
+        if i < removed_at:
+            body += "\ndef api():\n    return 1\n"
+        dist_info = f"longframe-{version}.dist-info"
+        files = {
+            "longframe/__init__.py": body,
+            f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: longframe\nVersion: {version}\n",
+            f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            f"{dist_info}/top_level.txt": "longframe\n",
+        }
+        _write_wheel(dest, "longframe", version, files)
+    return versions

@@ -1,0 +1,182 @@
+"""Which cells to run next: all of them (grid), the study's walk from a baseline, or a binary
+search of the boundaries (bisect).
+
+Strategies are pure functions of what is known so far. A *line* is the cells that differ only
+in one package's version, sorted by it; for each line and each test, a strategy proposes the
+indices to run next from the verdicts found so far (True passed, False failed; a cell that ran
+but told nothing, such as one that could not be installed, is done without a verdict).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.version import Version
+
+STRATEGIES = ("grid", "walk", "bisect")
+
+
+@dataclass(frozen=True)
+class Line:
+    """Cells (by id) along one package axis, the other axes held fixed."""
+
+    axis: str
+    cells: tuple[str, ...]
+    baseline: int | None = None
+
+
+def _between(low: int, high: int, done: set[int]) -> int | None:
+    """The not-yet-run index strictly between ``low`` and ``high`` nearest their middle."""
+    middle = (low + high) / 2
+    candidates = [i for i in range(low + 1, high) if i not in done]
+    return min(candidates, key=lambda i: (abs(i - middle), i)) if candidates else None
+
+
+def bisect_probes(
+    n: int, verdicts: Mapping[int, bool], done: set[int], baseline: int | None = None
+) -> set[int]:
+    """Next indices for one test on a line of ``n`` versions, assuming compatibility is
+    monotone between tested points and checking it at the boundaries.
+
+    With one boundary this runs the two ends, then halves the gap: at most
+    ⌈log2 n⌉ + 2 cells. A failure between two passes (a hole) is refined on both sides.
+    """
+    if n == 0:
+        return set()
+    anchors = {0, n - 1} | ({baseline} if baseline is not None else set())
+    todo = {i for i in anchors if i not in done}
+    if todo:
+        return todo
+    passing = sorted(i for i, ok in verdicts.items() if ok)
+    if not passing:
+        # Failing at both ends: look once in the middle for a passing region; a test that
+        # fails there too is most likely not version-related, and searching on would be a grid.
+        if any(0 < i < n - 1 for i in done):
+            return set()
+        middle = _between(0, n - 1, done)
+        return {middle} if middle is not None else set()
+    probes: set[int] = set()
+    failing = sorted(i for i, ok in verdicts.items() if not ok)
+    top, bottom = passing[-1], passing[0]
+    above = [i for i in failing if i > top]
+    if above:
+        probes.add(_between(top, above[0], done) or -1)
+    below = [i for i in failing if i < bottom]
+    if below:
+        probes.add(_between(below[-1], bottom, done) or -1)
+    for hole in (i for i in failing if bottom < i < top):
+        left = max(i for i in passing if i < hole)
+        right = min(i for i in passing if i > hole)
+        probes.add(_between(left, hole, done) or -1)
+        probes.add(_between(hole, right, done) or -1)
+    probes.discard(-1)
+    return probes
+
+
+def walk_probes(
+    n: int, verdicts: Mapping[int, bool], done: set[int], baseline: int | None = None
+) -> set[int]:
+    """The study's method for one test: from the baseline (default: the newest version), step
+    up release by release until the first failure, and down likewise."""
+    if n == 0:
+        return set()
+    start = n - 1 if baseline is None else baseline
+    if start not in done:
+        return {start}
+    probes = set()
+    for direction in (1, -1):
+        i = start + direction
+        while 0 <= i < n:
+            if i not in done:
+                probes.add(i)
+                break
+            if verdicts.get(i) is False:
+                break
+            i += direction
+    return probes
+
+
+_PROBES = {"bisect": bisect_probes, "walk": walk_probes}
+
+
+def next_cells(
+    strategy: str,
+    lines: Sequence[Line],
+    outcomes: Mapping[str, Mapping[str, bool | None]],
+    runnable: Iterable[str],
+) -> set[str]:
+    """Cell ids to run next. ``outcomes`` maps every finished cell to its tests' verdicts
+    (an empty map when it told nothing); ``runnable`` are the cells that may run."""
+    allowed = set(runnable)
+    if strategy == "grid":
+        return allowed - set(outcomes)
+    probe = _PROBES[strategy]
+    wanted: set[str] = set()
+    for line in lines:
+        index = {cell: i for i, cell in enumerate(line.cells)}
+        done = {index[c] for c in line.cells if c in outcomes or c not in allowed}
+        if strategy == "bisect":
+            verdict_sets = _per_test(line, outcomes, index)
+        else:
+            verdict_sets = [_regressions(line, outcomes, index)]
+        for verdicts in verdict_sets:
+            for i in probe(len(line.cells), verdicts, done, line.baseline):
+                wanted.add(line.cells[i])
+    return (wanted & allowed) - set(outcomes)
+
+
+def _per_test(
+    line: Line, outcomes: Mapping[str, Mapping[str, bool | None]], index: Mapping[str, int]
+) -> list[dict[int, bool]]:
+    """Bisect searches every test's own boundaries: one verdict map per test."""
+    tests = sorted({t for c in line.cells if c in outcomes for t in outcomes[c]})
+    maps = []
+    for test in tests:
+        verdicts = {}
+        for cell in line.cells:
+            verdict = outcomes.get(cell, {}).get(test)
+            if verdict is not None:
+                verdicts[index[cell]] = verdict
+        maps.append(verdicts)
+    return maps or [{}]
+
+
+def _regressions(
+    line: Line, outcomes: Mapping[str, Mapping[str, bool | None]], index: Mapping[str, int]
+) -> dict[int, bool]:
+    """The walk's verdict: a version fails when a test that passed at the baseline fails
+    there. Tests already failing at the baseline (stale ones) do not stop the walk."""
+    start = line.cells[len(line.cells) - 1 if line.baseline is None else line.baseline]
+    tracked = [t for t, ok in outcomes.get(start, {}).items() if ok]
+    verdicts = {}
+    for cell in line.cells:
+        if cell in outcomes and (outcomes[cell] or cell == start):
+            verdicts[index[cell]] = not any(outcomes[cell].get(t) is False for t in tracked)
+    return verdicts
+
+
+def build_lines(
+    cells: Sequence[tuple[str, Mapping[str, str]]],
+    axes: Sequence[str],
+    baselines: Mapping[str, str | None],
+) -> list[Line]:
+    """The lines of a matrix: for each package axis, the cells sharing every other value."""
+    lines = []
+    for axis in axes:
+        groups: dict[tuple[tuple[str, str], ...], list[tuple[Version, str]]] = {}
+        for cell_id, values in cells:
+            others = tuple(sorted((k, v) for k, v in values.items() if k != axis))
+            groups.setdefault(others, []).append((Version(values[axis]), cell_id))
+        for members in groups.values():
+            members.sort()
+            versions = [v for v, _ in members]
+            baseline = baselines.get(axis)
+            index = None
+            if baseline is not None:
+                wanted = Version(baseline)
+                # The baseline, or the newest version below it when it is not in the matrix.
+                below = [i for i, v in enumerate(versions) if v <= wanted]
+                index = below[-1] if below else 0
+            lines.append(Line(axis=axis, cells=tuple(c for _, c in members), baseline=index))
+    return lines

@@ -1,0 +1,124 @@
+"""Strategies and warm re-runs with real cells: a long fake history, run three ways."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from pytest_dfvc.interpreters import InterpreterFinder
+
+from . import fakeframe
+from .conftest import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
+
+pytestmark = pytest.mark.slow
+COUNT, REMOVED_AT = 24, 17
+
+
+@pytest.fixture(scope="module")
+def history_project(
+    tmp_path_factory: pytest.TempPathFactory, tooling: Path, finder: InterpreterFinder
+) -> Path:
+    require_pythons(finder, "3.11")
+    wheels = tmp_path_factory.mktemp("history-wheels")
+    fakeframe.build_history(wheels, COUNT, REMOVED_AT)
+    root = tmp_path_factory.mktemp("history")
+    write_project(
+        root,
+        {
+            "conftest.py": "",
+            "tests/test_api.py": """
+            import longframe
+
+            def test_api():
+                assert longframe.api() == 1
+
+            def test_version():
+                assert longframe.__version__.startswith("1.")
+            """,
+        },
+    )
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.longframe]\nversions = ">=1.0"\n'
+        + offline_install(wheels, tooling)
+    )
+    return root
+
+
+def _ran(result: MatrixRunResult) -> list[dict]:
+    return [c for c in result.matrix("m")["cells"] if c["status"] != "skipped"]
+
+
+def test_bisect_runs_few_cells_and_finds_the_grid_boundary(history_project: Path) -> None:
+    grid = run_matrix(
+        history_project, "--dfvc-matrix=m.toml", "--dfvc-rerun", "--dfvc-json=.dfvc/grid.json"
+    )
+    assert grid.returncode == 0, grid.output
+    bisect = run_matrix(
+        history_project, "--dfvc-matrix=m.toml", "--dfvc-strategy=bisect", "--dfvc-rerun"
+    )
+    assert bisect.returncode == 0, bisect.output
+    grid_range = __import__("json").loads((history_project / ".dfvc" / "grid.json").read_text())[
+        "matrices"
+    ][0]["ranges"]["longframe"]
+    bisect_range = bisect.matrix("m")["ranges"]["longframe"]
+    assert len(_ran(bisect)) <= 2 * math.ceil(math.log2(COUNT)) + 2
+    assert bisect_range["upgrade_boundary"] == grid_range["upgrade_boundary"] == f"1.{REMOVED_AT}"
+    assert bisect_range["specifier"] == grid_range["specifier"] == f">=1.0,<1.{REMOVED_AT}"
+    skipped = [c for c in bisect.matrix("m")["cells"] if c["status"] == "skipped"]
+    assert skipped and all(c["cause"]["category"] == "strategy" for c in skipped)
+    # Versions bisect skipped are untested, never passed or failed; inferred says from what.
+    assert set(bisect_range["untested"]) == {c["packages"]["longframe"] for c in skipped}
+    inferred = bisect_range["inferred"]
+    assert inferred["1.5"]["verdict"] == "compatible"
+    assert inferred["1.20"]["verdict"] == "incompatible"
+    assert "left out by the strategy" in bisect.output
+
+
+def test_walk_stops_at_the_first_failure_above_the_baseline(history_project: Path) -> None:
+    matrix = history_project / "walk.toml"
+    matrix.write_text(
+        (history_project / "m.toml")
+        .read_text()
+        .replace('versions = ">=1.0"', 'versions = ">=1.0"\nbaseline = "1.12"')
+    )
+    result = run_matrix(
+        history_project, "--dfvc-matrix=walk.toml", "--dfvc-strategy=walk", "--dfvc-rerun"
+    )
+    assert result.returncode == 0, result.output
+    ran = sorted(
+        int(c["packages"]["longframe"].split(".")[1])
+        for c in result.matrix("walk")["cells"]
+        if c["status"] != "skipped"
+    )
+    # Up from 1.12 to the first failure (1.17); down to 1.0, where nothing failed.
+    assert ran == list(range(0, REMOVED_AT + 1))
+    assert result.matrix("walk")["ranges"]["longframe"]["upgrade_boundary"] == f"1.{REMOVED_AT}"
+
+
+def test_warm_rerun_reuses_unchanged_cells_and_notices_changes(history_project: Path) -> None:
+    args = ("--dfvc-matrix=m.toml", "--dfvc-strategy=bisect")
+    first = run_matrix(history_project, *args)
+    assert first.returncode == 0
+    again = run_matrix(history_project, *args)
+    ran = _ran(again)
+    assert "0 cells run" in again.output and f"{len(ran)} unchanged and reused" in again.output
+    assert again.matrix("m")["ranges"] == first.matrix("m")["ranges"]
+    # A changed test, a changed constraint, changed pytest arguments: all run again.
+    test_file = history_project / "tests" / "test_api.py"
+    test_file.write_text(test_file.read_text() + "\n\ndef test_more():\n    pass\n")
+    assert f"{len(ran)} cells run, 0 unchanged" in run_matrix(history_project, *args).output
+    assert "0 cells run" in run_matrix(history_project, *args).output
+    assert (
+        f"{len(ran)} cells run, 0 unchanged"
+        in run_matrix(history_project, *args, "-k", "api").output
+    )
+    matrix = history_project / "m.toml"
+    matrix.write_text(matrix.read_text() + 'constraints = ["iniconfig>=1"]\n')
+    assert f"{len(ran)} cells run, 0 unchanged" in run_matrix(history_project, *args).output
+    # A damaged cache entry is a miss, not a crash.
+    entry = next((history_project / ".dfvc" / "cache" / "cells" / "m").glob("*.json"))
+    entry.write_text("{not json")
+    damaged = run_matrix(history_project, *args)
+    assert damaged.returncode == 0 and "1 cells run" in damaged.output

@@ -1,0 +1,127 @@
+"""Strategies as pure functions over synthetic pass/fail histories."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_dfvc.ranges import boundaries
+from pytest_dfvc.strategy import Line, bisect_probes, build_lines, next_cells, walk_probes
+
+
+def simulate(
+    strategy: str, history: list[bool | None], baseline: int | None = None
+) -> dict[int, bool | None]:
+    """Run a strategy on one line with one test; None in the history is a cell that cannot
+    be installed (done, no verdict). Returns what was run."""
+    cells = [f"c{i}" for i in range(len(history))]
+    line = Line(axis="x", cells=tuple(cells), baseline=baseline)
+    outcomes: dict[str, dict[str, bool | None]] = {}
+    for _ in range(10 * len(history) + 10):
+        wanted = next_cells(strategy, [line], outcomes, cells)
+        if not wanted:
+            break
+        for cell in wanted:
+            verdict = history[int(cell[1:])]
+            outcomes[cell] = {} if verdict is None else {"t": verdict}
+    else:  # pragma: no cover
+        raise AssertionError("the strategy never settled")
+    return {int(c[1:]): history[int(c[1:])] for c in outcomes}
+
+
+def found_boundaries(ran: dict[int, bool | None]) -> tuple[str | None, str | None]:
+    good = [f"1.{i}" for i, v in ran.items() if v]
+    bad = [f"1.{i}" for i, v in ran.items() if v is False]
+    return boundaries(good, bad, None)
+
+
+@pytest.mark.parametrize(
+    ("history", "most"),
+    [
+        ([True] * 20, 2),  # all pass: the two ends
+        ([True] * 12 + [False] * 8, 2 + math.ceil(math.log2(20))),  # one upgrade boundary
+        ([False] * 5 + [True] * 15, 2 + math.ceil(math.log2(20))),  # one downgrade boundary
+        ([True], 1),
+        ([False] * 6, 3),  # all fail: the ends and one look in the middle
+    ],
+)
+def test_bisect_cost_and_boundary(history: list[bool], most: int) -> None:
+    ran = simulate("bisect", list(history))
+    assert len(ran) <= most
+    grid = {i: v for i, v in enumerate(history)}
+    assert found_boundaries(ran) == found_boundaries(grid)
+
+
+def test_bisect_refines_a_hole() -> None:
+    history = [True] * 6 + [False] + [True] * 6 + [False] * 3
+    ran = simulate("bisect", history)
+    # The hole is found only if a probe lands on it; when one does, both its sides are run.
+    if 6 in ran:
+        assert ran.get(5) is True and ran.get(7) is True
+    assert found_boundaries(ran)[0] == "1.13"
+
+
+def test_bisect_steps_over_cells_that_cannot_be_installed() -> None:
+    history: list[bool | None] = [True] * 8 + [None, None] + [False] * 6
+    ran = simulate("bisect", history)
+    assert found_boundaries(ran) == ("1.10", None)
+    assert ran[7] is True
+
+
+def test_walk_goes_up_and_down_from_the_baseline_to_the_first_failures() -> None:
+    history = [False, False, True, True, True, True, False, False]
+    ran = simulate("walk", history, baseline=3)
+    assert sorted(ran) == [1, 2, 3, 4, 5, 6]
+    assert found_boundaries(ran) == ("1.6", "1.1")
+
+
+def test_walk_default_baseline_is_the_newest() -> None:
+    ran = simulate("walk", [False, True, True, True])
+    assert sorted(ran) == [0, 1, 2, 3]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 40), st.data())
+def test_bisect_finds_the_grid_boundary_on_monotone_histories(n: int, data: st.DataObject) -> None:
+    """One upgrade boundary anywhere (or none): bisect finds the grid's, within its bound."""
+    cut = data.draw(st.integers(1, n))
+    history = [i < cut for i in range(n)]
+    ran = simulate("bisect", history)
+    assert len(ran) <= 2 * math.ceil(math.log2(max(n, 2))) + 2
+    assert found_boundaries(ran) == found_boundaries(dict(enumerate(history)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([True, False, None]), min_size=1, max_size=30))
+def test_bisect_never_reports_a_boundary_grid_would_not(history: list[bool | None]) -> None:
+    """Whatever the history (holes, uninstallable cells), a boundary bisect reports is a
+    real failing version next to passing ones in the grid, never an invention."""
+    ran = simulate("bisect", history)
+    up, down = found_boundaries(ran)
+    for boundary in (up, down):
+        if boundary is not None:
+            assert history[int(boundary.split(".")[1])] is False
+
+
+def test_lines_group_cells_by_the_other_axes() -> None:
+    cells = [
+        ("a", {"python": "3.9", "numpy": "1.2"}),
+        ("b", {"python": "3.9", "numpy": "1.10"}),
+        ("c", {"python": "3.10", "numpy": "1.2"}),
+    ]
+    lines = build_lines(cells, ["numpy"], {"numpy": "1.5"})
+    assert [line.cells for line in lines] == [("a", "b"), ("c",)]
+    # The baseline 1.5 is not in the matrix: the newest version below it.
+    assert lines[0].baseline == 0
+
+
+def test_grid_asks_for_everything_not_yet_run() -> None:
+    assert next_cells("grid", [], {"a": {}}, ["a", "b", "c"]) == {"b", "c"}
+
+
+def test_probe_functions_with_nothing() -> None:
+    assert bisect_probes(0, {}, set()) == set()
+    assert walk_probes(0, {}, set()) == set()

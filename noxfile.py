@@ -45,3 +45,10 @@ def demo(session: nox.Session) -> None:
     session.install("-e", ".")
     session.chdir("examples/numpy-demo")
     session.run("pytest", "--dfvc-matrix", *session.posargs)
+
+
+@nox.session
+def benchmark(session: nox.Session) -> None:
+    """Cold, warm and search-strategy timings against a hand uv loop, nox+pip and tox-uv."""
+    session.install("-e", ".", "tox", "tox-uv", "virtualenv")
+    session.run("python", "benchmarks/bench.py")

@@ -55,6 +55,8 @@ _BINARY = (
 )
 
 RULES: tuple[Rule, ...] = (
+    # The controller's own marker for a test during which the test process died.
+    Rule("crash", r"^dfvc\.Crash$"),
     Rule("python-version", r"(^|\.)SyntaxError$|(^|\.)IndentationError$"),
     Rule("python-version", r"TypeError$", r"object is not subscriptable", "project"),
     Rule("third-party", r".", _BINARY),

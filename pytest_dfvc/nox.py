@@ -36,6 +36,8 @@ def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
         session.chdir(spec["project"])
         write_phase(spec["phase"], PHASE_INSTALL)
         session.install(*spec["install"], env=spec.get("install_env") or None)
+        # Where the environment's executables are: a crashed test run restarts from there.
+        Path(spec["phase"]).with_name("bin").write_text(str(session.bin), encoding="utf-8")
         write_phase(spec["phase"], PHASE_TEST)
         args = list(session.posargs) if session.posargs else list(spec["pytest"])
         session.run(

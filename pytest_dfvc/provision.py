@@ -202,6 +202,9 @@ def session_spec(
     }
 
 
+MAX_RESTARTS = 20
+
+
 def run_cell(
     matrix: Matrix,
     cell: Cell,
@@ -212,39 +215,129 @@ def run_cell(
     running: RunningCells | None = None,
 ) -> CellOutcome:
     """Build the cell's environment and run its tests through nox; never raises for a
-    failure inside the cell."""
+    failure inside the cell. A test that kills the test process costs only itself: pytest
+    restarts without the tests that already have an outcome, as pytest-xdist replaces a
+    crashed worker."""
     try:
         spec = session_spec(matrix, cell, workspace, pytest_args)
     except LockMissing as exc:
         return CellOutcome("unavailable", cause=Cause("install", str(exc)))
+    running = running or RunningCells()
     cell_dir = workspace.cell_dir(matrix.name, cell)
-    for stale in ("records.jsonl", "phase"):
+    for stale in ("records.jsonl", "phase", "deselect.txt"):
         (cell_dir / stale).unlink(missing_ok=True)
+    _discard_broken_environment(cell_dir)
     write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
     log_path = cell_dir / "log.txt"
+    deadline = None if timeout is None else time.monotonic() + timeout
     started = time.monotonic()
-    returncode, timed_out = _run_nox(
-        spec["name"], cell_dir, workspace, log_path, timeout, running or RunningCells()
+    env = dict(os.environ, DFVC_SESSIONS=str(cell_dir / "session.json"))
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    _expose_uv(env)
+    returncode, timed_out = _run_logged(
+        _nox_command(spec["name"], workspace), env, None, log_path, deadline, running
     )
-    duration = time.monotonic() - started
-    log = log_path.read_text(encoding="utf-8", errors="replace")
     records = read_records(cell_dir / "records.jsonl")
+    restarts = 0
+    while (
+        not timed_out
+        and _read(cell_dir / "phase") == "test"
+        and not _finished(records)
+        and restarts < MAX_RESTARTS
+        and not running.stopping
+    ):
+        crashed = _crashed_test(records)
+        if crashed is None:
+            break  # died outside any test (at collection, say): nothing to step over
+        # nox reports the test process's status in its log; a restart is run directly.
+        code = _exit_code(returncode, log_path) if restarts == 0 else returncode
+        _record_crash(cell_dir / "records.jsonl", crashed, code)
+        returncode, timed_out = _restart_pytest(spec, cell_dir, log_path, deadline, running)
+        records = read_records(cell_dir / "records.jsonl")
+        restarts += 1
+    log = log_path.read_text(encoding="utf-8", errors="replace")
     phase = _read(cell_dir / "phase")
     outcome = judge(cell, phase, records, returncode, timed_out, timeout, log)
-    outcome.duration = duration
+    outcome.duration = time.monotonic() - started
     outcome.log = str(log_path)
     return outcome
 
 
-def _run_nox(
-    name: str,
+def _finished(records: list[dict[str, Any]]) -> bool:
+    return any(r.get("kind") == "finish" for r in records)
+
+
+def _crashed_test(records: list[dict[str, Any]]) -> str | None:
+    """The test that was running when the process died: started, with no outcome."""
+    started = [r["nodeid"] for r in records if r.get("kind") == "start"]
+    done = {r["nodeid"] for r in records if r.get("kind") == "test"}
+    return started[-1] if started and started[-1] not in done else None
+
+
+def _exit_code(returncode: int, log_path: Path) -> int:
+    """The test process's own exit status: nox reports it in its log."""
+    found = re.findall(r"failed with exit code (-?\d+)", log_path.read_text(errors="replace"))
+    return int(found[-1]) if found else returncode
+
+
+def _record_crash(records: Path, nodeid: str, code: int) -> None:
+    how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    record = {
+        "kind": "test",
+        "nodeid": nodeid,
+        "outcome": "error",
+        "when": "call",
+        "exception": {
+            "type": "dfvc.Crash",
+            "message": f"the test process {how} during this test",
+            "frames": [],
+        },
+    }
+    with records.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _restart_pytest(
+    spec: dict[str, Any],
     cell_dir: Path,
-    workspace: Workspace,
     log_path: Path,
-    timeout: float | None,
+    deadline: float | None,
     running: RunningCells,
 ) -> tuple[int, bool]:
-    command = [
+    """Run the cell's pytest again in its environment, without the tests already done."""
+    records = read_records(cell_dir / "records.jsonl")
+    done = sorted({r["nodeid"] for r in records if r.get("kind") == "test"})
+    deselect = cell_dir / "deselect.txt"
+    write_text_atomic(deselect, "".join(n + "\n" for n in done))
+    python = Path(_read(cell_dir / "bin") or "", "python")
+    command = [str(python), "-m", "pytest", *spec["pytest_plugins"], *spec["pytest"]]
+    env = dict(os.environ, **spec["env"], DFVC_DESELECT=str(deselect))
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"dfvc > restarting pytest after a crash, without {len(done)} finished tests\n")
+    return _run_logged(command, env, spec["project"], log_path, deadline, running, append=True)
+
+
+def _discard_broken_environment(cell_dir: Path) -> None:
+    """An environment whose interpreter no longer runs (a half-deleted folder, an upgraded
+    base Python) is removed, so nox builds it again instead of failing inside it."""
+    bin_dir = _read(cell_dir / "bin")
+    if not bin_dir or not Path(bin_dir).parent.exists():
+        return
+    try:
+        ok = (
+            subprocess.run(
+                [str(Path(bin_dir, "python")), "-c", "pass"], capture_output=True, timeout=60
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        shutil.rmtree(Path(bin_dir).parent, ignore_errors=True)
+
+
+def _nox_command(name: str, workspace: Workspace) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "nox",
@@ -256,13 +349,24 @@ def _run_nox(
         name,
         "--no-color",
     ]
-    env = dict(os.environ, DFVC_SESSIONS=str(cell_dir / "session.json"))
-    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    _expose_uv(env)
-    with log_path.open("w", encoding="utf-8") as log:
+
+
+def _run_logged(
+    command: list[str],
+    env: dict[str, str],
+    cwd: str | None,
+    log_path: Path,
+    deadline: float | None,
+    running: RunningCells,
+    *,
+    append: bool = False,
+) -> tuple[int, bool]:
+    """Run ``command`` with its output in the log; returns (exit status, timed out)."""
+    timeout = None if deadline is None else max(deadline - time.monotonic(), 0.1)
+    with log_path.open("a" if append else "w", encoding="utf-8") as log:
         # A session of its own, so a timeout can stop the whole tree (nox, uv, pytest).
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
         )
         running.add(process)
         try:

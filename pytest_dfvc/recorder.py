@@ -21,6 +21,7 @@ import types
 import pytest
 
 RECORDS_ENV = "DFVC_RECORDS"
+DESELECT_ENV = "DFVC_DESELECT"
 SCHEMA = 1
 _MAX_MESSAGE = 2000
 _MAX_FRAMES = 40
@@ -77,6 +78,22 @@ class Recorder:
         if report.failed:
             record = self._outcome_record(report.nodeid or ".", "error", "collect", report)
             self.write(record)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        # If the process dies inside this test, the controller knows which test it was.
+        self.write({"kind": "start", "nodeid": nodeid})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        """After a crash the controller restarts the cell's pytest without the tests that
+        already have an outcome (and the one that crashed)."""
+        done = _read_lines(os.environ.get(DESELECT_ENV))
+        if not done:
+            return
+        kept = [item for item in items if item.nodeid not in done]
+        if len(kept) != len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i.nodeid in done])
+            items[:] = kept
 
     def pytest_runtest_logreport(self, report):
         phases = self._phases.setdefault(report.nodeid, [])
@@ -203,6 +220,13 @@ def resolve_name(dotted, frame):
     if not isinstance(base, str):
         return None
     return base + ("." + rest if rest else "")
+
+
+def _read_lines(path):
+    if not path or not os.path.exists(path):
+        return set()
+    with open(path, encoding="utf-8") as f:
+        return {line.rstrip("\n") for line in f if line.strip()}
 
 
 def innermost_cause(exc):

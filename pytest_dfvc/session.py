@@ -6,11 +6,16 @@ import contextlib
 import importlib.metadata
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from .controller import MatrixRun, RunOptions
 from .diagnose import Rule
@@ -88,8 +93,16 @@ class MatrixSession:
             f"strategy {strategy}, {options.jobs} at a time"
         )
         run = MatrixRun(self.plans, options, self._write_line)
-        with _sigterm_as_interrupt():
-            self.results = run.execute()
+        with run_lock(self.out, self._write_line), _sigterm_as_interrupt():
+            try:
+                self.results = run.execute()
+            except KeyboardInterrupt:
+                done = run.stats["run"] + run.stats["reused"]
+                self._write_line(
+                    f"dfvc: interrupted; {done} finished cells are kept in {self.json_path}. "
+                    "Run again to resume: finished cells are reused, not run again."
+                )
+                raise
         self.stats = run.stats
         # Exit status: a failing cell is a finding; a cell that could not run to its end
         # is an error of the run.
@@ -159,6 +172,35 @@ def baselines(matrix: Matrix, strategy: str) -> dict[str, str | None]:
                 baseline = None
         found[axis.name] = baseline
     return found
+
+
+@contextlib.contextmanager
+def run_lock(out: Path, say: Callable[[str], None]) -> Iterator[None]:
+    """One matrix run at a time per output folder: two would build the same environments
+    and rewrite the same results. A second run says whom it waits for, then waits."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "lock"
+    if fcntl is None:  # pragma: no cover - Windows: no advisory locks, run unguarded
+        yield
+        return
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            say(f"dfvc: {path} is held by {holder}: waiting for that run to finish...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -260,28 +260,35 @@ def test_old_python_and_old_pytest_cell(
     assert result.matrix("old")["ranges"]["fakeframe"]["specifier"] == ">=1.2.0,<2.0.0"
 
 
-def test_crashing_or_hanging_cell_is_an_error_of_the_run(
+def test_crashing_test_costs_only_itself_and_a_hang_is_an_error(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
-    """Exit status policy: failing cells are findings; a cell that cannot run to its end
-    (a crash, a timeout) makes the run fail, and the other cells are still reported."""
+    """A test that kills the test process is recorded as a crash and the cell's other tests
+    still run; a cell past --dfvc-timeout is an error of the run (exit 1), the rest kept."""
     require_pythons(finder, "3.10")
     write_project(
         tmp_path,
         {
             "conftest.py": "",
             "tests/test_x.py": """
-            import os, time
+            import os, signal, time
             import fakeframe
 
-            def test_ok():
+            def test_a_ok():
                 assert fakeframe.mean([1, 3]) == 2
 
-            def test_dies():
+            def test_b_exits():
                 if fakeframe.__version__ == "1.1.0":
                     os._exit(3)
 
-            def test_hangs():
+            def test_c_segfaults():
+                if fakeframe.__version__ == "1.1.0":
+                    os.kill(os.getpid(), signal.SIGSEGV)
+
+            def test_d_after():
+                pass
+
+            def test_e_hangs():
                 if fakeframe.__version__ == "1.2.0":
                     time.sleep(120)
             """,
@@ -291,18 +298,81 @@ def test_crashing_or_hanging_cell_is_an_error_of_the_run(
         'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0"]\n'
         + offline_install(wheelhouse, tooling)
     )
-    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-timeout=20")
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-timeout=25")
     assert result.returncode == 1, result.output
     cells = {c["id"]: c for c in result.matrix("m")["cells"]}
     assert cells["py3.10-fakeframe1.0.0"]["status"] == "passed"
     crashed = cells["py3.10-fakeframe1.1.0"]
-    assert crashed["status"] == "error"
-    assert crashed["cause"]["category"] == "crash"
-    assert {t["nodeid"].split("::")[1] for t in crashed["tests"]} >= {"test_ok"}
+    assert crashed["status"] == "failed"
+    outcomes = {t["nodeid"].split("::")[1]: t for t in crashed["tests"]}
+    assert {n: t["outcome"] for n, t in outcomes.items()} == {
+        "test_a_ok": "passed",
+        "test_b_exits": "error",
+        "test_c_segfaults": "error",
+        "test_d_after": "passed",
+        "test_e_hangs": "passed",
+    }
+    assert outcomes["test_b_exits"]["cause"]["category"] == "crash"
+    assert "exited with status 3" in outcomes["test_b_exits"]["cause"]["message"]
+    assert "killed by signal 11" in outcomes["test_c_segfaults"]["cause"]["message"]
     hung = cells["py3.10-fakeframe1.2.0"]
     assert hung["status"] == "error"
     assert hung["cause"]["category"] == "timeout"
-    assert "--dfvc-timeout=20s" in hung["cause"]["reason"]
+    assert "--dfvc-timeout=25s" in hung["cause"]["reason"]
+    assert [t["outcome"] for t in hung["tests"][:4]] == ["passed"] * 4
+
+
+def test_broken_environment_is_rebuilt(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {"conftest.py": "", "tests/test_x.py": "import fakeframe\n\ndef test_x():\n    pass\n"},
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    assert run_matrix(tmp_path, "--dfvc-matrix=m.toml").returncode == 0
+    (env,) = (p.parent for p in (tmp_path / ".dfvc" / "envs").glob("*/pyvenv.cfg"))
+    (env / "bin" / "python").unlink()
+    again = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-rerun")
+    assert again.returncode == 0, again.output
+    assert again.matrix("m")["cells"][0]["status"] == "passed"
+
+
+def test_second_run_waits_for_the_first(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    import fcntl
+
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    (tmp_path / ".dfvc").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))}
+    with (tmp_path / ".dfvc" / "lock").open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("pid 4242")
+        held.flush()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest", "--dfvc-matrix=m.toml", "-p", "no:cacheprovider"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        time.sleep(3)
+        assert proc.poll() is None, "the second run did not wait"
+        fcntl.flock(held, fcntl.LOCK_UN)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "lock is held by pid 4242: waiting for that run to finish" in output
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

@@ -1,0 +1,259 @@
+"""Speed of pytest-dfvc against what users run today, measured in one go on one machine.
+
+Run it with ``nox -s benchmark`` (it needs the package index, CPython 3.10 and 3.11, and
+tox, tox-uv and virtualenv, which the session installs). It copies the numpy example to a
+scratch folder, warms the download caches once (uncounted), then times:
+
+* pytest-dfvc cold (no environments, warm download cache) and warm (nothing changed);
+* a hand-written loop of ``uv venv`` + ``uv pip install`` + ``pytest``, two at a time;
+* the same cells as nox sessions on nox's default virtualenv + pip backend, two nox
+  processes at a time;
+* tox with tox-uv, ``tox p -p 2``, cold and warm;
+* bisect against grid on a long fake history with one boundary;
+* the controller's own overhead per cell and the recorder's cost inside a cell.
+
+Every figure printed is a ratio of runs made in the same invocation; absolute seconds are
+shown for context only (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+EXAMPLE = ROOT / "examples" / "numpy-demo"
+PYTHONS = ("3.10", "3.11")
+NUMPYS = ("1.23.5", "1.24.4", "1.25.2", "1.26.4", "2.0.2", "2.1.3")
+BIN = Path(sys.executable).parent
+
+sys.path.insert(0, str(ROOT))
+from pytest_dfvc.interpreters import InterpreterFinder  # noqa: E402
+from tests import fakeframe  # noqa: E402
+
+
+def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode not in (0, 1):
+        raise SystemExit(f"{command} failed ({result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return elapsed
+
+
+def interpreters() -> dict[str, str]:
+    finder = InterpreterFinder()
+    found = {m: finder.find(m) for m in PYTHONS}
+    missing = [m for m, i in found.items() if i is None]
+    if missing:
+        raise SystemExit(f"the benchmark needs CPython {', '.join(missing)}")
+    return {m: i.path for m, i in found.items() if i is not None}
+
+
+def prepare(scratch: Path) -> Path:
+    project = scratch / "project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".dfvc", ".nox", ".tox", "__pycache__"))
+    versions = ", ".join(f'"{v}"' for v in NUMPYS)
+    (project / "matrices" / "numpy.toml").write_text(
+        f'python = [{", ".join(repr(p).replace(chr(39), chr(34)) for p in PYTHONS)}]\n\n'
+        f"[packages.numpy]\nversions = [{versions}]\n"
+    )
+    return project
+
+
+def dfvc(project: Path, *extra: str) -> float:
+    return timed([str(BIN / "pytest"), "--dfvc-matrix", "--dfvc-jobs=2", "-p", "no:cacheprovider", *extra], project)
+
+
+def hand_loop(project: Path, pythons: dict[str, str]) -> float:
+    """What a careful user writes by hand: uv venv, uv pip install, pytest; two at a time."""
+    uv = str(BIN / "uv")
+    envs = project / ".hand"
+    shutil.rmtree(envs, ignore_errors=True)
+
+    def cell(args: tuple[str, str]) -> None:
+        python, numpy = args
+        env = envs / f"py{python}-np{numpy}"
+        subprocess.run([uv, "venv", "-q", "-p", pythons[python], str(env)], check=True)
+        subprocess.run(
+            [uv, "pip", "install", "-q", "-p", str(env / "bin" / "python"), "-e", str(project), f"numpy=={numpy}", "pytest"],
+            check=True,
+        )
+        subprocess.run([str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, capture_output=True)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(cell, [(p, n) for p in PYTHONS for n in NUMPYS]))
+    return time.perf_counter() - started
+
+
+NOXFILE = """
+import nox
+
+CELLS = {cells!r}
+
+
+def make(python, numpy):
+    def cell(session):
+        session.install("-e", ".", f"numpy=={{numpy}}", "pytest")
+        session.run("pytest", "-q", "-p", "no:cacheprovider", success_codes=[0, 1])
+    return cell
+
+
+for python, numpy, path in CELLS:
+    nox.session(name=f"cell-py{{python}}-np{{numpy}}", python=path, venv_backend="virtualenv")(make(python, numpy))
+"""
+
+
+def nox_virtualenv(project: Path, pythons: dict[str, str]) -> float:
+    """The same cells as plain nox sessions on nox's default backend (virtualenv + pip)."""
+    cells = [(p, n, pythons[p]) for p in PYTHONS for n in NUMPYS]
+    noxfile = project / "noxfile_bench.py"
+    noxfile.write_text(NOXFILE.format(cells=cells))
+    names = [f"cell-py{p}-np{n}" for p, n, _ in cells]
+    halves = [names[0::2], names[1::2]]
+    shutil.rmtree(project / ".nox", ignore_errors=True)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(
+            lambda half: subprocess.run(
+                [str(BIN / "nox"), "-f", str(noxfile), "--reuse-venv=never", "-s", *half],
+                cwd=project, capture_output=True, check=False,
+            ),
+            halves,
+        ))
+    return time.perf_counter() - started
+
+
+def tox_uv(project: Path, pythons: dict[str, str], *, cold: bool) -> float:
+    """tox with tox-uv, two environments at a time: the fastest tool users have today."""
+    lines = ["env_list = [" + ", ".join(f'"{_tox_env(p, n)}"' for p in PYTHONS for n in NUMPYS) + "]", ""]
+    lines += ["[env_run_base]", 'package = "editable"', 'commands = [["pytest", "-q", "-p", "no:cacheprovider"]]', ""]
+    for python in PYTHONS:
+        for numpy in NUMPYS:
+            lines += [
+                f'[env."{_tox_env(python, numpy)}"]',
+                f'base_python = ["{pythons[python]}"]',
+                f'deps = ["pytest", "numpy=={numpy}"]',
+                "",
+            ]
+    # tox.toml, not tox.ini: pytest reads tox.ini for its own settings.
+    (project / "tox.toml").write_text("\n".join(lines))
+    if cold:
+        shutil.rmtree(project / ".tox", ignore_errors=True)
+    return timed([str(BIN / "tox"), "p", "-p", "2"], project)
+
+
+def _tox_env(python: str, numpy: str) -> str:
+    return f"py{python.replace('.', '')}-np{numpy.replace('.', '')}"
+
+
+def recorder_cost(project: Path) -> tuple[float, float]:
+    """pytest in one cell's environment with and without the recorder (best of 5 each)."""
+    env_dir = next((project / ".dfvc" / "envs").iterdir())
+    python = str(env_dir / "bin" / "python")
+    runtime = project / ".dfvc" / "runtime"
+    env = dict(os.environ, PYTHONPATH=str(runtime), DFVC_RECORDS=str(project / ".dfvc" / "bench.jsonl"))
+    base = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    plain = min(timed(base, project, env) for _ in range(5))
+    recorded = min(timed([*base, "-p", "dfvc_recorder"], project, env) for _ in range(5))
+    return plain, recorded
+
+
+def bisect_vs_grid(scratch: Path) -> dict[str, float]:
+    count, removed_at = 40, 29
+    wheels = scratch / "history"
+    fakeframe.build_history(wheels, count, removed_at)
+    project = scratch / "history-project"
+    (project / "tests").mkdir(parents=True)
+    (project / "conftest.py").write_text("")
+    (project / "tests" / "test_api.py").write_text("import longframe\n\ndef test_api():\n    assert longframe.api() == 1\n")
+    (project / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.longframe]\nversions = ">=1.0"\n'
+        f'[install]\nno-index = true\nfind-links = ["{wheels}", "{tooling_wheels()}"]\n'
+    )
+    figures = {}
+    for strategy in ("grid", "bisect"):
+        figures[f"{strategy}_s"] = timed(
+            [str(BIN / "pytest"), "--dfvc-matrix=m.toml", f"--dfvc-strategy={strategy}", "--dfvc-rerun",
+             "--dfvc-jobs=2", "-p", "no:cacheprovider"], project)
+        results = json.loads((project / ".dfvc" / "results.json").read_text())
+        matrix = results["matrices"][0]
+        figures[f"{strategy}_cells"] = sum(1 for c in matrix["cells"] if c["status"] != "skipped")
+        figures[f"{strategy}_boundary"] = matrix["ranges"]["longframe"]["upgrade_boundary"]
+    figures["bound"] = 2 * math.ceil(math.log2(count)) + 2
+    return figures
+
+
+def tooling_wheels() -> Path:
+    from tests.conftest import tooling_wheels as get
+
+    return get("py39")
+
+
+def main() -> None:
+    pythons = interpreters()
+    with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
+        scratch = Path(tmp)
+        project = prepare(scratch)
+        print("warming download caches (uncounted)...", flush=True)
+        dfvc(project)
+        nox_virtualenv(project, pythons)
+        tox_uv(project, pythons, cold=True)
+
+        print("measuring...", flush=True)
+        shutil.rmtree(project / ".dfvc")
+        cold = dfvc(project)
+        warm = statistics.median(dfvc(project) for _ in range(3))
+        hand = hand_loop(project, pythons)
+        nox_pip = nox_virtualenv(project, pythons)
+        tox_cold = tox_uv(project, pythons, cold=True)
+        tox_warm = statistics.median(tox_uv(project, pythons, cold=False) for _ in range(3))
+        plain, recorded = recorder_cost(project)
+        startup = statistics.median(timed([str(BIN / "pytest"), "--version"], project) for _ in range(3))
+        history = bisect_vs_grid(scratch)
+
+    cells = len(PYTHONS) * len(NUMPYS)
+    figures = {
+        "cells": cells,
+        "dfvc_cold_s": cold,
+        "dfvc_warm_s": warm,
+        "hand_uv_loop_s": hand,
+        "nox_virtualenv_pip_s": nox_pip,
+        "tox_uv_cold_s": tox_cold,
+        "tox_uv_warm_s": tox_warm,
+        "warm_over_cold": warm / cold,
+        "cold_over_hand_loop": cold / hand,
+        "nox_pip_over_cold": nox_pip / cold,
+        "cold_over_tox_cold": cold / tox_cold,
+        "warm_over_tox_warm": warm / tox_warm,
+        "controller_overhead_per_cell_ms": 1000 * max(warm - startup, 0) / cells,
+        "recorder_overhead_ms": 1000 * (recorded - plain),
+        **{f"history_{k}": v for k, v in history.items()},
+    }
+    print(json.dumps(figures, indent=2))
+    print()
+    print(f"{cells} cells (numpy {NUMPYS[0]}..{NUMPYS[-1]} x Python {', '.join(PYTHONS)})")
+    print(f"  cold dfvc / hand uv loop          {figures['cold_over_hand_loop']:.2f}   (target <= 1)")
+    print(f"  nox virtualenv+pip / cold dfvc    {figures['nox_pip_over_cold']:.1f}x  (target >= 5)")
+    print(f"  cold dfvc / cold tox-uv           {figures['cold_over_tox_cold']:.2f}   (target <= 1)")
+    print(f"  warm dfvc / warm tox-uv           {figures['warm_over_tox_warm']:.2f}   (target < 0.33)")
+    print(f"  warm dfvc / cold dfvc             {figures['warm_over_cold']:.2f}   (target < 0.15)")
+    print(f"  controller overhead per cell      {figures['controller_overhead_per_cell_ms']:.0f} ms (target < 100)")
+    print(f"  recorder cost in a cell           {figures['recorder_overhead_ms']:.0f} ms")
+    print(f"  bisect vs grid on 40 releases     {history['bisect_cells']} vs {history['grid_cells']} cells "
+          f"(bound {history['bound']}), boundary {history['bisect_boundary']} vs {history['grid_boundary']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@ from typing import Any
 
 from .cache import ResultCache, cell_key, project_fingerprint
 from .diagnose import Rule
+from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .interpreters import InterpreterFinder
 from .matrix import find_matrix_files, load_matrix
 from .plan import Cause, Cell, MatrixPlan, expand
@@ -46,6 +47,8 @@ class RunOptions:
     # Reuse the results of cells whose inputs did not change (--dfvc-rerun turns it off).
     reuse: bool = True
     baselines: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    drift_rtol: float = DEFAULT_RTOL
+    drift_atol: float = DEFAULT_ATOL
 
 
 @dataclass
@@ -95,7 +98,17 @@ class MatrixRun:
             )
         self._schedule(tasks)
         self._mark_not_run(tasks)
-        document = results_json([matrix_json(p, self._cells[p.matrix.name]) for p in self.plans])
+        document = results_json(
+            [
+                matrix_json(
+                    p,
+                    self._cells[p.matrix.name],
+                    rtol=self.options.drift_rtol,
+                    atol=self.options.drift_atol,
+                )
+                for p in self.plans
+            ]
+        )
         write_json_atomic(self.options.json_path, document)
         return document
 

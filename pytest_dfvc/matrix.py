@@ -57,6 +57,8 @@ class PackageAxis:
     baseline: str | None = None
     prereleases: bool = False
     yanked: bool = False
+    # The versions the project claims to support: a failure inside is a violation.
+    expect: SpecifierSet | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Matrix:
 
 
 _TOP_KEYS = ("name", "python", "cuda", "packages", "install", "exclude")
-_PACKAGE_KEYS = ("versions", "select", "baseline", "prereleases", "yanked")
+_PACKAGE_KEYS = ("versions", "select", "baseline", "prereleases", "yanked", "expect")
 _INSTALL_KEYS = (
     "extras",
     "groups",
@@ -243,7 +245,11 @@ def _parse_package(name: object, table: object, path: Path) -> PackageAxis:
     baseline = table.get("baseline")
     if baseline is not None:
         baseline = _version(_string(baseline, key + ".baseline", path), key + ".baseline", path)
+    expect = table.get("expect")
+    if expect is not None:
+        expect = _specifier(_string(expect, key + ".expect", path), key + ".expect", path)
     return PackageAxis(
+        expect=expect,
         name=canonicalize_name(name),
         versions=versions,
         select=select,

@@ -26,12 +26,22 @@ HELP = {
     "timeout": "limit in seconds for one cell's test run; a cell past it is an error",
     "strategy": "which cells to run: grid (all), walk (from the baseline up and down to the "
     "first failure), bisect (binary search of the boundaries); default: grid",
+    "drift_rtol": "relative tolerance when comparing recorded numbers across cells (default: 1e-9)",
+    "drift_atol": "absolute tolerance when comparing recorded numbers across cells (default: 0)",
     "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
     "package index",
 }
 
 # Options whose value the cells' pytest must not see (it is a plain pytest run).
-_VALUED_OPTIONS = ("--dfvc-json", "--dfvc-out", "--dfvc-jobs", "--dfvc-timeout", "--dfvc-strategy")
+_VALUED_OPTIONS = (
+    "--dfvc-json",
+    "--dfvc-out",
+    "--dfvc-jobs",
+    "--dfvc-timeout",
+    "--dfvc-strategy",
+    "--dfvc-drift-rtol",
+    "--dfvc-drift-atol",
+)
 _OPTIONAL_VALUE = ("--dfvc-matrix",)
 
 # The run's state: one plugin object, present only in a --dfvc-matrix run.
@@ -66,6 +76,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
     group.addoption(
+        "--dfvc-drift-rtol",
+        dest="dfvc_drift_rtol",
+        type=float,
+        default=1e-9,
+        help=HELP["drift_rtol"],
+    )
+    group.addoption(
+        "--dfvc-drift-atol",
+        dest="dfvc_drift_atol",
+        type=float,
+        default=0.0,
+        help=HELP["drift_atol"],
+    )
+    group.addoption(
         "--dfvc-timeout",
         dest="dfvc_timeout",
         type=float,
@@ -73,6 +97,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SECONDS",
         help=HELP["timeout"],
     )
+
+
+# The fixture lives beside the in-cell recorder, so both sides share one implementation.
+from .recorder import dfvc_record  # noqa: E402, F401
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Outside a matrix run, ``@pytest.mark.dfvc`` is a plain skip condition against the
+    versions installed here (inside a cell, the recorder does the same)."""
+    if not config.pluginmanager.hasplugin("dfvc_recorder"):
+        from .recorder import apply_declared_ranges
+
+        apply_declared_ranges(items)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

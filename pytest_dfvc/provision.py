@@ -197,7 +197,11 @@ def session_spec(
             "--continue-on-collection-errors",
         ],
         "pytest": pytest_args,
-        "env": {"DFVC_RECORDS": str(cell_dir / "records.jsonl"), "PYTHONPATH": pythonpath},
+        "env": {
+            "DFVC_RECORDS": str(cell_dir / "records.jsonl"),
+            "DFVC_CELL": json.dumps({"packages": dict(cell.packages), "cuda": cell.cuda}),
+            "PYTHONPATH": pythonpath,
+        },
         "phase": str(cell_dir / "phase"),
     }
 

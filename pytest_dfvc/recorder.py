@@ -9,6 +9,7 @@ written, so a crash loses only the test that crashed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import linecache
 import os
@@ -123,6 +124,8 @@ class Recorder:
 
     def _outcome_record(self, nodeid, outcome, when, report):
         record = {"kind": "test", "nodeid": nodeid, "outcome": outcome, "when": when}
+        if nodeid in _DECLARED:
+            record["declared"], record["inside"] = _DECLARED[nodeid]
         if report is None:
             return record
         if outcome == "skipped":
@@ -282,7 +285,8 @@ def exception_from_text(longrepr):
 def skip_reason(report):
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2])
+        reason = str(longrepr[2])
+        return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
     if hasattr(report, "wasxfail"):
         return "xfail: " + str(report.wasxfail)
     return str(longrepr or "")
@@ -355,6 +359,129 @@ class _DfvcHookspecs:
 def pytest_addhooks(pluginmanager):
     if not pluginmanager.hasplugin("dfvc"):
         pluginmanager.add_hookspecs(_DfvcHookspecs)
+
+
+# --- declared ranges: @pytest.mark.dfvc(numpy=">=1.20,<2", python=">=3.9") ------------------
+
+CELL_ENV = "DFVC_CELL"
+# nodeid -> (declared ranges, whether this environment is inside them)
+_DECLARED = {}
+
+
+def environment_versions():
+    """What this environment is: the cell's pins when run by the controller, else what is
+    installed here; Python's full version either way."""
+    versions = dict(installed_distributions())
+    versions["python"] = platform.python_version()
+    cell = os.environ.get(CELL_ENV)
+    if cell:
+        data = json.loads(cell)
+        versions.update(data.get("packages", {}))
+        if data.get("cuda"):
+            versions["cuda"] = data["cuda"]
+    return versions
+
+
+def check_declared(declared, versions):
+    """(inside, reason): whether ``versions`` lie inside every declared range; the reason
+    names the first range that excludes them. Unknown names (a package not installed, no
+    CUDA variant) exclude nothing."""
+    from packaging.specifiers import SpecifierSet  # pytest's own dependency, in every cell
+
+    for name, spec in sorted(declared.items()):
+        key = "python" if name == "python" else ("cuda" if name == "cuda" else _normal(name))
+        have = versions.get(key)
+        if have is None:
+            continue
+        if key == "cuda":
+            allowed = [spec] if isinstance(spec, str) else list(spec)
+            if have not in allowed:
+                return False, f"dfvc: declared cuda in {allowed}; this cell has {have}"
+            continue
+        if not SpecifierSet(spec).contains(have, prereleases=True):
+            return False, f"dfvc: declared {name}{spec}; this environment has {name} {have}"
+    return True, ""
+
+
+def _normal(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def declared_ranges(item):
+    declared = {}
+    for mark in item.iter_markers(name="dfvc"):
+        for name, spec in mark.kwargs.items():
+            declared.setdefault(name, spec)  # the closest marker wins
+    return declared
+
+
+def apply_declared_ranges(items: list) -> None:  # type: ignore[type-arg]
+    """Skip each test outside its declared range, with a reason naming the range."""
+    versions = None
+    for item in items:
+        declared = declared_ranges(item)
+        if not declared:
+            continue
+        if versions is None:
+            versions = environment_versions()
+        inside, reason = check_declared(declared, versions)
+        _DECLARED[item.nodeid] = (dict((k, str(v)) for k, v in declared.items()), inside)
+        if not inside:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    apply_declared_ranges(items)
+
+
+# --- recorded values: dfvc_record(key, value) ---------------------------------------------
+
+_MAX_ITEMS = 20
+
+
+def summarise(value):
+    """A JSON-able stand-in for a recorded value: numbers, strings and small lists as they
+    are; an array (anything with shape, dtype and tolist) by shape, dtype, min, max, mean."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tolist"):
+        summary = {"shape": list(getattr(value, "shape", ())), "dtype": str(value.dtype)}
+        # An empty or non-numeric array has no min or mean: shape and dtype say enough.
+        with contextlib.suppress(Exception):
+            summary.update(min=float(value.min()), max=float(value.max()), mean=float(value.mean()))
+        return summary
+    if hasattr(value, "item") and callable(value.item):  # a numpy scalar
+        try:
+            return {
+                "value": value.item(),
+                "dtype": str(getattr(value, "dtype", type(value).__name__)),
+            }
+        except Exception:
+            pass
+    if isinstance(value, (list, tuple)) and len(value) <= _MAX_ITEMS:
+        return [summarise(v) for v in value]
+    if isinstance(value, dict) and len(value) <= _MAX_ITEMS:
+        return {str(k): summarise(v) for k, v in value.items()}
+    return repr(value)[:200]
+
+
+@pytest.fixture
+def dfvc_record(request):
+    """``dfvc_record(key, value)`` records a value of this test in each cell, so the controller
+    can report drift between versions; outside a matrix run it does nothing."""
+    recorder = request.config.pluginmanager.get_plugin("dfvc-recorder")
+    nodeid = request.node.nodeid
+
+    def record(key, value):
+        if not isinstance(key, str):
+            raise TypeError(f"dfvc_record: the key must be a string, got {key!r}")
+        if recorder is not None:
+            recorder.write(
+                {"kind": "value", "nodeid": nodeid, "key": key, "value": summarise(value)}
+            )
+
+    return record
 
 
 _recorder = None

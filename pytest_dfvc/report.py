@@ -23,6 +23,47 @@ def render_matrix(matrix: dict[str, Any]) -> list[str]:
     causes = render_causes(matrix.get("causes", []))
     if causes:
         lines += ["", "why cells are red:", *causes]
+    declared = render_declared(matrix)
+    if declared:
+        lines += ["", "declared ranges:", *declared]
+    drift = render_drift(matrix.get("drift", []))
+    if drift:
+        lines += ["", "behaviour drift (recorded values that changed):", *drift]
+    return lines
+
+
+def render_declared(matrix: dict[str, Any]) -> list[str]:
+    """Violations first (they fail the run), then what the matrix's expect could say."""
+    lines = []
+    for v in matrix.get("violations", []):
+        spec = ", ".join(f"{name}{s}" for name, s in v["declared"].items())
+        why = v["cause"]["category"] if v.get("cause") else v.get("outcome", "failed")
+        where = f"fails in {v['cell']} ({why})"
+        lines.append(f"  VIOLATION {v['nodeid']} {where}, inside its declared {spec} ({v['by']})")
+    for note in matrix.get("declared", []):
+        name, spec = note["package"], note["declared"]
+        if note["fails_inside"]:
+            lines.append(
+                f"  {name}: declared {spec} but fails on {', '.join(note['fails_inside'])}"
+            )
+        if note["also_passes"]:
+            widen = ", ".join(note["also_passes"])
+            lines.append(f"  {name}: declared {spec} but also passes on {widen} (could widen)")
+        if not note["fails_inside"] and not note["also_passes"]:
+            lines.append(f"  {name}: declared {spec}, observed {note['observed']}: consistent")
+    return lines
+
+
+def render_drift(entries: Sequence[dict[str, Any]]) -> list[str]:
+    lines = []
+    for entry in entries:
+        lines.append(f"  {entry['nodeid']} [{entry['key']}]")
+        for change in entry["changes"][:6]:
+            held = ", ".join(f"{k} {v}" for k, v in change["with"].items())
+            lines.append(
+                f"      {change['axis']} {change['from']} -> {change['to']}: "
+                f"{change['old']!r} -> {change['new']!r}" + (f"  ({held})" if held else "")
+            )
     return lines
 
 

@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .diagnose import Rule, diagnose
+from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .plan import Cell, MatrixPlan
 from .ranges import (
     Observation,
@@ -82,8 +83,12 @@ def cell_json(
     resolved: dict[str, str] = dict(env.get("distributions", {}))
     top_level: dict[str, str] = dict(env.get("top_level", {}))
     frameworks = {str(canonicalize_name(n)): v for n, v in cell.packages}
+    values: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r.get("kind") == "value":
+            values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
     tests = [
-        _test_json(r, frameworks, top_level, resolved, rules)
+        _test_json(r, frameworks, top_level, resolved, rules, values.get(r["nodeid"]))
         for r in records
         if r.get("kind") == "test"
     ]
@@ -109,8 +114,14 @@ def _test_json(
     top_level: Mapping[str, str],
     resolved: Mapping[str, str],
     rules: Sequence[Rule],
+    values: dict[str, Any] | None,
 ) -> dict[str, Any]:
     test: dict[str, Any] = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
+    if values:
+        test["records"] = values
+    if record.get("declared"):
+        test["declared"] = record["declared"]
+        test["inside"] = bool(record.get("inside"))
     if record.get("when") == "collect":
         test["collect_error"] = True
     if record["outcome"] in ("failed", "error"):
@@ -313,18 +324,85 @@ def _version_key(value: str) -> tuple[Any, ...]:
         return (1, value)
 
 
-def matrix_json(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """A matrix of the results file: its cells, in plan order, and its ranges."""
+def violations(
+    plan: MatrixPlan, cells: Sequence[dict[str, Any]], ignored: set[str]
+) -> list[dict[str, Any]]:
+    """Failures inside a declared range: a test's ``@pytest.mark.dfvc`` range, or the
+    matrix's ``expect`` (leaving out tests that fail on every version)."""
+    expects = {a.name: a.expect for a in plan.matrix.packages if a.expect is not None}
+    found = []
+    for cell in cells:
+        pins = cell["packages"]
+        inside_expect = bool(expects) and all(
+            spec.contains(pins[name], prereleases=True) for name, spec in expects.items()
+        )
+        for test in cell["tests"]:
+            if test["outcome"] not in ("failed", "error"):
+                continue
+            declared = None
+            if test.get("inside"):
+                declared, by = test["declared"], "marker"
+            elif inside_expect and test["nodeid"] not in ignored:
+                declared, by = {n: str(s) for n, s in expects.items()}, "expect"
+            if declared is not None:
+                found.append(
+                    {
+                        "nodeid": test["nodeid"],
+                        "cell": cell["id"],
+                        "declared": declared,
+                        "by": by,
+                        "cause": test.get("cause"),
+                    }
+                )
+    return found
+
+
+def declared_vs_observed(plan: MatrixPlan, ranges: dict[str, Any]) -> list[dict[str, Any]]:
+    """The matrix's ``expect`` against what was observed: versions that pass outside it
+    (the claim could widen) and versions that fail inside it (violations)."""
+    notes = []
+    for axis in plan.matrix.packages:
+        if axis.expect is None or axis.name not in ranges:
+            continue
+        observed = ranges[axis.name]
+        widen = [v for v in observed["compatible"] if not axis.expect.contains(v, prereleases=True)]
+        inside = [v for v in observed["incompatible"] if axis.expect.contains(v, prereleases=True)]
+        notes.append(
+            {
+                "package": axis.name,
+                "declared": str(axis.expect),
+                "observed": observed["specifier"],
+                "also_passes": widen,
+                "fails_inside": inside,
+            }
+        )
+    return notes
+
+
+def matrix_json(
+    plan: MatrixPlan,
+    cells: Sequence[dict[str, Any]],
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+) -> dict[str, Any]:
+    """A matrix of the results file: its cells, in plan order, ranges, causes, declared
+    ranges checked, and drift."""
     order = {c.id: i for i, c in enumerate(plan.cells)}
     ordered = sorted(cells, key=lambda c: order.get(c["id"], len(order)))
     expand_module_errors(ordered)
+    ranges = matrix_ranges(plan, ordered)
+    ignored = set(ranges["not_version_related"])
+    axes = [a.name for a in plan.matrix.packages] + ["python"]
     return {
         "name": plan.matrix.name,
         "path": str(plan.matrix.path),
         "cells": ordered,
-        **matrix_ranges(plan, ordered),
+        **ranges,
         "causes": cause_groups(ordered),
-        "drift": [],
+        "violations": violations(plan, ordered, ignored),
+        "declared": declared_vs_observed(plan, ranges["ranges"]),
+        "drift": drift(ordered, axes, rtol=rtol, atol=atol),
     }
 
 

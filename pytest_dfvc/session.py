@@ -79,6 +79,8 @@ class MatrixSession:
             strategy=strategy,
             reuse=not rerun,
             baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
+            drift_rtol=self.config.getoption("dfvc_drift_rtol"),
+            drift_atol=self.config.getoption("dfvc_drift_atol"),
         )
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)
@@ -106,9 +108,10 @@ class MatrixSession:
         self.stats = run.stats
         # Exit status: a failing cell is a finding; a cell that could not run to its end
         # is an error of the run.
+        # A failure inside a declared range (marker or matrix expect) is an error too.
         session.testsfailed = sum(
             1 for m in self.results["matrices"] for c in m["cells"] if c["status"] == "error"
-        )
+        ) + sum(len(m["violations"]) for m in self.results["matrices"])
         return True
 
     def _project_rules(self) -> tuple[Rule, ...]:

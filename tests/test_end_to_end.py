@@ -233,6 +233,7 @@ def test_old_python_and_old_pytest_cell(
         {
             "conftest.py": "",
             "tests/test_old.py": """
+            import pytest
             import fakeframe
 
             def test_mean():
@@ -240,6 +241,10 @@ def test_old_python_and_old_pytest_cell(
 
             def test_old_mean():
                 assert fakeframe.old_mean([1, 3]) == 2
+
+            @pytest.mark.dfvc(fakeframe="<2")
+            def test_marked(dfvc_record):
+                dfvc_record("version", fakeframe.__version__)
             """,
         },
     )
@@ -258,6 +263,11 @@ def test_old_python_and_old_pytest_cell(
     assert failing["cause"]["category"] == "missing-api"
     assert failing["cause"]["api"] == "fakeframe.old_mean"
     assert result.matrix("old")["ranges"]["fakeframe"]["specifier"] == ">=1.2.0,<2.0.0"
+    # Markers and recorded values work on pytest 6 too.
+    marked = _test(cells[1], "test_marked")
+    assert marked["outcome"] == "skipped"
+    assert marked["reason"].startswith("dfvc: declared fakeframe<2")
+    assert _test(cells[0], "test_marked")["records"] == {"version": "1.2.0"}
 
 
 def test_crashing_test_costs_only_itself_and_a_hang_is_an_error(

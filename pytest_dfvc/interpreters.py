@@ -89,3 +89,11 @@ def _probe(path: str) -> Interpreter | None:
     minor = ".".join(version.split(".")[:2])
     # Hand nox the real executable, not a shim that may resolve differently later.
     return Interpreter(minor=minor, version=version, path=str(Path(lines[1]).resolve()))
+
+
+class AssumedInterpreters(InterpreterFinder):
+    """For plans made for other machines (the GitHub Actions plan and merge jobs): every
+    Python is taken to exist there, with no path here."""
+
+    def find(self, minor: str) -> Interpreter | None:
+        return Interpreter(minor=minor, version=minor, path="")

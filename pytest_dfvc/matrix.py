@@ -86,6 +86,15 @@ class InstallOptions:
 
 
 @dataclass(frozen=True)
+class GhaOptions:
+    """Where GitHub Actions runs the cells: a runner label (or list of labels), per CUDA
+    variant if needed."""
+
+    runs_on: str | tuple[str, ...] = "ubuntu-latest"
+    cuda_runs_on: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Matrix:
     """One matrix file, validated."""
 
@@ -96,9 +105,10 @@ class Matrix:
     cuda: tuple[str, ...] = ()
     install: InstallOptions = field(default_factory=InstallOptions)
     exclude: tuple[Exclude, ...] = ()
+    gha: GhaOptions = field(default_factory=GhaOptions)
 
 
-_TOP_KEYS = ("name", "python", "cuda", "packages", "install", "exclude")
+_TOP_KEYS = ("name", "python", "cuda", "packages", "install", "exclude", "gha")
 _PACKAGE_KEYS = ("versions", "select", "baseline", "prereleases", "yanked", "expect")
 _INSTALL_KEYS = (
     "extras",
@@ -162,6 +172,28 @@ def parse_matrix(data: dict[str, Any], path: Path) -> Matrix:
         cuda=_string_list(data.get("cuda", []), "cuda", path),
         install=_parse_install(data.get("install", {}), path),
         exclude=_parse_excludes(data.get("exclude", []), {p.name for p in packages}, path),
+        gha=_parse_gha(data.get("gha", {}), path),
+    )
+
+
+def _labels(value: object, key: str, path: Path) -> str | tuple[str, ...]:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise MatrixError(path, key, value, "must be a runner label or a list of labels")
+
+
+def _parse_gha(table: object, path: Path) -> GhaOptions:
+    if not isinstance(table, dict):
+        raise MatrixError(path, "gha", table, "must be a table")
+    _reject_unknown(table, ("runs-on", "cuda"), "gha.", path)
+    cuda = table.get("cuda", {})
+    if not isinstance(cuda, dict):
+        raise MatrixError(path, "gha.cuda", cuda, "must be a table of variant = runner label(s)")
+    return GhaOptions(
+        runs_on=_labels(table.get("runs-on", "ubuntu-latest"), "gha.runs-on", path),
+        cuda_runs_on={k: _labels(v, f"gha.cuda.{k}", path) for k, v in cuda.items()},
     )
 
 

@@ -28,6 +28,11 @@ HELP = {
     "first failure), bisect (binary search of the boundaries); default: grid",
     "drift_rtol": "relative tolerance when comparing recorded numbers across cells (default: 1e-9)",
     "drift_atol": "absolute tolerance when comparing recorded numbers across cells (default: 0)",
+    "gha": 'print only a GitHub Actions matrix ({"include": [...]}) of the runnable cells, for '
+    "fromJSON, write the shards of the cells found not installable, and exit",
+    "cell": "run only these cells (matrix/cell-id, comma-separated) and write each one's shard "
+    "to <dfvc-out>/shards/ (one CI job)",
+    "merge": "merge the shards found under DIR into results and reports, as a local run",
     "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
     "package index",
 }
@@ -41,6 +46,8 @@ _VALUED_OPTIONS = (
     "--dfvc-strategy",
     "--dfvc-drift-rtol",
     "--dfvc-drift-atol",
+    "--dfvc-cell",
+    "--dfvc-merge",
 )
 _OPTIONAL_VALUE = ("--dfvc-matrix",)
 
@@ -75,6 +82,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=HELP["strategy"],
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
+    group.addoption("--dfvc-gha", dest="dfvc_gha", action="store_true", help=HELP["gha"])
+    group.addoption("--dfvc-cell", dest="dfvc_cell", default=None, metavar="ID", help=HELP["cell"])
+    group.addoption(
+        "--dfvc-merge", dest="dfvc_merge", default=None, metavar="DIR", help=HELP["merge"]
+    )
     group.addoption(
         "--dfvc-drift-rtol",
         dest="dfvc_drift_rtol",
@@ -124,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "dfvc(**ranges): the versions this test claims to support, e.g. "
         "dfvc(numpy='>=1.20,<2', python='>=3.9') (pytest-dfvc)",
     )
-    target = config.getoption("dfvc_matrix")
+    target = _matrix_target(config)
     if target is None or hasattr(config, "workerinput"):
         return
     from .session import MatrixSession
@@ -133,6 +145,27 @@ def pytest_configure(config: pytest.Config) -> None:
     session = MatrixSession(config, matrices, _cell_pytest_args(config.invocation_params.args))
     config.stash[session_key] = session
     config.pluginmanager.register(session, "dfvc-session")
+
+
+def _matrix_target(config: pytest.Config) -> str | None:
+    """The matrix path of this run; --dfvc-cell, --dfvc-merge and --dfvc-gha imply the
+    default one."""
+    target: str | None = config.getoption("dfvc_matrix")
+    implied = any(config.getoption(o) for o in ("dfvc_cell", "dfvc_merge", "dfvc_gha"))
+    return target or ("matrices" if implied else None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--dfvc-gha`` prints the matrix JSON and nothing else, so no session is started:
+    its output goes straight into ``$GITHUB_OUTPUT``."""
+    if not config.getoption("dfvc_gha"):
+        return None
+    from .session import print_gha_matrix
+
+    target = _matrix_target(config)
+    assert target is not None
+    return print_gha_matrix(config, _load_matrices(config, target))
 
 
 def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:

@@ -22,8 +22,11 @@ from .results import write_text_atomic
 def compile_command(matrix: Matrix, cell: Cell, constraints: Path | None) -> list[str]:
     install = matrix.install
     command = [uv_path() or "uv", "pip", "compile", "-", "--no-header", "--quiet"]
-    assert cell.interpreter is not None
-    command += ["--python", cell.interpreter]
+    if cell.interpreter:
+        command += ["--python", cell.interpreter]
+    else:
+        # Planning for other machines (GitHub Actions jobs set up their own Python).
+        command += ["--python-version", cell.python]
     for name, _ in cell.packages:
         command += ["--only-binary", name]
     if constraints is not None:

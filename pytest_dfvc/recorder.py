@@ -286,7 +286,7 @@ def skip_reason(report):
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         reason = str(longrepr[2])
-        return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+        return reason[len("Skipped: ") :] if reason.startswith("Skipped: ") else reason
     if hasattr(report, "wasxfail"):
         return "xfail: " + str(report.wasxfail)
     return str(longrepr or "")

@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,22 @@ except ImportError:  # pragma: no cover - Windows
 
 from .controller import MatrixRun, RunOptions
 from .diagnose import Rule
-from .interpreters import InterpreterFinder
+from .gha import (
+    ShardError,
+    cell_ref,
+    gha_matrix,
+    load_shards,
+    parse_cell_refs,
+    print_matrix,
+    write_shard,
+)
+from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
-from .plan import MatrixPlan, expand, index_releases
+from .plan import Cause, Cell, MatrixPlan, expand, index_releases
 from .precheck import precheck
 from .provision import Workspace
 from .report import render_matrix
+from .results import matrix_json, planned_cell_json, results_json, write_json_atomic
 
 
 class MatrixSession:
@@ -58,16 +69,15 @@ class MatrixSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        finder = InterpreterFinder()
+        merge = self.config.getoption("dfvc_merge")
         rerun = bool(self.config.getoption("dfvc_rerun"))
-        index_cache = None if rerun else self.out / "cache" / "index"
-        try:
-            self.plans = [
-                expand(m, finder, lambda axis, matrix: index_releases(axis, matrix, index_cache))
-                for m in self.matrices
-            ]
-        except MatrixError as exc:
-            raise pytest.UsageError(str(exc)) from None
+        finder = AssumedInterpreters() if merge else InterpreterFinder()
+        self.plans = make_plans(self.matrices, finder, None if rerun else self.out)
+        if merge:
+            return self._merge(session, Path(self.config.invocation_params.dir, merge))
+        cells_option = self.config.getoption("dfvc_cell")
+        if cells_option:
+            self.plans = select_cells(self.plans, cells_option)
         strategy = self.config.getoption("dfvc_strategy")
         options = RunOptions(
             workspace=Workspace(self.out, self.config.rootpath),
@@ -106,13 +116,57 @@ class MatrixSession:
                 )
                 raise
         self.stats = run.stats
-        # Exit status: a failing cell is a finding; a cell that could not run to its end
-        # is an error of the run.
-        # A failure inside a declared range (marker or matrix expect) is an error too.
-        session.testsfailed = sum(
-            1 for m in self.results["matrices"] for c in m["cells"] if c["status"] == "error"
-        ) + sum(len(m["violations"]) for m in self.results["matrices"])
+        if cells_option:
+            self._write_shards()
+        session.testsfailed = _failures(self.results)
         return True
+
+    def _write_shards(self) -> None:
+        assert self.results is not None
+        for plan, matrix in zip(self.plans, self.results["matrices"]):
+            for cell in matrix["cells"]:
+                path = write_shard(self.out, plan.matrix, cell)
+                self._write_line(f"dfvc: shard written to {path}")
+
+    def _merge(self, session: pytest.Session, folder: Path) -> bool:
+        """Results, ranges and reports from the shards of a GitHub Actions run."""
+        try:
+            found, notes = load_shards(folder, self.plans)
+        except ShardError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        matrices = []
+        for plan in self.plans:
+            shard_ids = {c["id"] for c in found[plan.matrix.name]}
+            cells = list(found[plan.matrix.name])
+            for cell in plan.cells:
+                if cell.id in shard_ids:
+                    continue
+                if cell.status is None:
+                    cell = replace(
+                        cell,
+                        status="skipped",
+                        cause=Cause("missing-shard", "no shard was found for this cell"),
+                    )
+                cells.append(planned_cell_json(cell))
+            matrices.append(matrix_json(plan, cells, rtol=self._rtol, atol=self._atol))
+        self.results = results_json(matrices)
+        write_json_atomic(self.json_path, self.results)
+        session.testscollected = sum(len(p.cells) for p in self.plans)
+        count = sum(len(v) for v in found.values())
+        self._write_line(f"dfvc: merged {count} shards from {folder}")
+        for note in notes:
+            self._write_line(f"dfvc: {note}")
+        self.stats = {"run": 0, "reused": 0, "not_run": 0, "merged": count}
+        session.testsfailed = _failures(self.results)
+        return True
+
+    @property
+    def _rtol(self) -> float:
+        return float(self.config.getoption("dfvc_drift_rtol"))
+
+    @property
+    def _atol(self) -> float:
+        return float(self.config.getoption("dfvc_drift_atol"))
 
     def _project_rules(self) -> tuple[Rule, ...]:
         """Rules from ``pytest_dfvc_rules`` implementations, checked like matrix input."""
@@ -141,11 +195,12 @@ class MatrixSession:
         if self.results is None:
             return
         stats = self.stats
-        terminalreporter.write_line(
-            f"dfvc: {stats['run']} cells run, {stats['reused']} unchanged and reused"
-            + (f", {stats['not_run']} left out by the strategy" if stats["not_run"] else "")
-            + (" (--dfvc-rerun runs them all again)" if stats["reused"] else "")
-        )
+        if "merged" not in stats:
+            terminalreporter.write_line(
+                f"dfvc: {stats['run']} cells run, {stats['reused']} unchanged and reused"
+                + (f", {stats['not_run']} left out by the strategy" if stats["not_run"] else "")
+                + (" (--dfvc-rerun runs them all again)" if stats["reused"] else "")
+            )
         for matrix in self.results["matrices"]:
             terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
             for line in render_matrix(matrix):
@@ -160,6 +215,63 @@ class MatrixSession:
         for status, count in counts.items():
             key = f"{'cell' if count == 1 else 'cells'} {status}"
             terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
+
+
+def _failures(results: dict[str, Any]) -> int:
+    """Exit status: a failing cell is a finding; a cell that could not run to its end, or a
+    failure inside a declared range (marker or matrix expect), is an error of the run."""
+    errors = sum(1 for m in results["matrices"] for c in m["cells"] if c["status"] == "error")
+    return errors + sum(len(m["violations"]) for m in results["matrices"])
+
+
+def make_plans(
+    matrices: list[Matrix], finder: InterpreterFinder, out: Path | None
+) -> list[MatrixPlan]:
+    """Expand the matrices; ``out`` keeps the index's release lists for a while."""
+    index_cache = None if out is None else out / "cache" / "index"
+    try:
+        return [
+            expand(m, finder, lambda axis, matrix: index_releases(axis, matrix, index_cache))
+            for m in matrices
+        ]
+    except MatrixError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def select_cells(plans: list[MatrixPlan], value: str) -> list[MatrixPlan]:
+    """The plans cut down to the cells named by --dfvc-cell; an unknown name is an error."""
+    wanted = parse_cell_refs(value)
+    kept: dict[str, list[Cell]] = {p.matrix.name: [] for p in plans}
+    for matrix, cell_id in wanted:
+        matches = [
+            (p, c)
+            for p in plans
+            for c in p.cells
+            if c.id == cell_id and matrix in (None, p.matrix.name)
+        ]
+        if len(matches) != 1:
+            problem = (
+                "matches no cell" if not matches else "is in several matrices: write matrix/cell"
+            )
+            raise pytest.UsageError(f"--dfvc-cell {cell_ref(matrix or '?', cell_id)}: {problem}")
+        plan, cell = matches[0]
+        kept[plan.matrix.name].append(cell)
+    return [replace(p, cells=tuple(kept[p.matrix.name])) for p in plans if kept[p.matrix.name]]
+
+
+def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
+    """``--dfvc-gha``: the matrix JSON on stdout and nothing else. Cells the pre-check finds
+    not installable get no job: their shards are written here, for the merge."""
+    out = Path(config.rootpath, config.getoption("dfvc_out"))
+    plans = make_plans(matrices, AssumedInterpreters(), out)
+    jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
+    plans = precheck(plans, out / "runtime", jobs)
+    for plan in plans:
+        for cell in plan.cells:
+            if cell.status == "unavailable":
+                write_shard(out, plan.matrix, planned_cell_json(cell))
+    print_matrix(gha_matrix(plans))
+    return 0
 
 
 def baselines(matrix: Matrix, strategy: str) -> dict[str, str | None]:

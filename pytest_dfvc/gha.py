@@ -1,0 +1,214 @@
+"""GitHub Actions: the matrix for ``fromJSON``, one shard per cell, and the merge.
+
+A plan job prints the matrix (``--dfvc-gha``), each matrix job runs its cells
+(``--dfvc-cell=ID``) and uploads ``<dfvc-out>/shards/``, and a merge job downloads every shard
+into one folder and rebuilds the results (``--dfvc-merge=DIR``), identical to a local run of
+the same cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .matrix import Matrix
+from .plan import Cell, MatrixPlan
+from .results import write_json_atomic
+
+SHARD_SCHEMA = 1
+SHARD_KIND = "dfvc-shard"
+# GitHub runs at most 256 jobs per matrix; past that, jobs take several cells each.
+MAX_JOBS = 256
+_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+class ShardError(Exception):
+    """A shard that cannot be merged."""
+
+
+def cell_ref(matrix: str, cell_id: str) -> str:
+    """How a cell is named on the command line and in the GHA matrix: ``matrix/cell-id``."""
+    return f"{matrix}/{cell_id}"
+
+
+def matrix_digest(matrix: Matrix) -> str:
+    """Shards record which version of the matrix file made them."""
+    return hashlib.sha256(matrix.path.read_bytes()).hexdigest()
+
+
+def runs_on(matrix: Matrix, cell: Cell) -> str | list[str]:
+    labels = matrix.gha.cuda_runs_on.get(cell.cuda or "", matrix.gha.runs_on)
+    return labels if isinstance(labels, str) else list(labels)
+
+
+def gha_matrix(plans: Sequence[MatrixPlan], max_jobs: int = MAX_JOBS) -> dict[str, Any]:
+    """``{"include": [...]}`` with one job per runnable cell, or several cells per job when
+    there are more than ``max_jobs``; cells that share a runner are grouped together."""
+    entries = []
+    for plan in plans:
+        for cell in plan.cells:
+            if cell.status is None:
+                entries.append((plan.matrix, cell))
+    per_job = max(1, math.ceil(len(entries) / max_jobs))
+    by_runner: dict[str, list[tuple[Matrix, Cell]]] = {}
+    for matrix, cell in entries:
+        by_runner.setdefault(json.dumps(runs_on(matrix, cell)), []).append((matrix, cell))
+    include = []
+    for runner, members in by_runner.items():
+        for start in range(0, len(members), per_job):
+            group = members[start : start + per_job]
+            refs = [cell_ref(m.name, c.id) for m, c in group]
+            first_matrix, first = group[0]
+            include.append(
+                {
+                    "cell": ",".join(refs),
+                    "name": refs[0] if len(refs) == 1 else f"{refs[0]} (+{len(refs) - 1})",
+                    "python": first.python,
+                    "runs-on": json.loads(runner),
+                    "artifact": _artifact(first_matrix.name, first.id, len(refs)),
+                }
+            )
+    return {"include": include}
+
+
+def _artifact(matrix: str, cell_id: str, count: int) -> str:
+    suffix = f"-and-{count - 1}" if count > 1 else ""
+    return f"dfvc-{matrix}-{cell_id}{suffix}"
+
+
+def device_facts() -> dict[str, Any]:
+    """The GPU the cell ran on, read with nvidia-smi when it exists (no GPU library is
+    imported); otherwise "no device"."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return {"device": "no device"}
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {"device": "no device", "note": "nvidia-smi did not answer"}
+    gpus = [line.split(",") for line in out.stdout.strip().splitlines() if "," in line]
+    if out.returncode != 0 or not gpus:
+        return {"device": "no device", "note": "nvidia-smi found no GPU"}
+    return {
+        "device": "gpu",
+        "gpus": [g[0].strip() for g in gpus],
+        "driver": gpus[0][1].strip(),
+    }
+
+
+def runner_facts() -> dict[str, Any]:
+    return {
+        "os": platform.platform(),
+        "machine": platform.machine(),
+        "controller_python": platform.python_version(),
+        "plugin": __version__,
+        **device_facts(),
+    }
+
+
+def write_shard(out: Path, matrix: Matrix, cell_data: dict[str, Any]) -> Path:
+    """``<out>/shards/<matrix>-<cell id>.json``, atomically; the name is checked, never a path."""
+    name = f"{matrix.name}-{cell_data['id']}"
+    if not _SAFE.match(name):
+        raise ShardError(f"refusing to write a shard named {name!r}")
+    shard = {
+        "schema": SHARD_SCHEMA,
+        "kind": SHARD_KIND,
+        "matrix": matrix.name,
+        "matrix_digest": matrix_digest(matrix),
+        "runner": runner_facts(),
+        "cell": cell_data,
+    }
+    path = out / "shards" / f"{name}.json"
+    write_json_atomic(path, shard)
+    return path
+
+
+def load_shards(
+    folder: Path, plans: Sequence[MatrixPlan]
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Every shard under ``folder``, checked against the matrices; returns the cells per
+    matrix and the notes to report (duplicates, missing cells). A shard of another schema,
+    another matrix, or another version of a matrix file is an error."""
+    if not folder.is_dir():
+        raise ShardError(f"{folder}: no such folder of shards")
+    known = {p.matrix.name: p for p in plans}
+    digests = {name: matrix_digest(p.matrix) for name, p in known.items()}
+    cells: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in known}
+    notes: list[str] = []
+    for path in sorted(folder.rglob("*.json")):
+        shard = _read_shard(path)
+        if shard is None:
+            continue
+        name = shard.get("matrix")
+        if name not in known:
+            raise ShardError(
+                f"{path}: a shard of matrix {name!r}, which is not among {sorted(known)}"
+            )
+        if shard.get("matrix_digest") != digests[name]:
+            raise ShardError(f"{path}: made from another version of {known[name].matrix.path}")
+        cell = shard.get("cell")
+        if not isinstance(cell, dict) or not _SAFE.match(str(cell.get("id", ""))):
+            raise ShardError(f"{path}: the shard's cell has no valid id")
+        planned = {c.id for c in known[name].cells}
+        if cell["id"] not in planned:
+            raise ShardError(f"{path}: cell {cell['id']} is not in the plan of matrix {name}")
+        if cell["id"] in cells[name]:
+            notes.append(
+                f"duplicate shard for {cell_ref(name, cell['id'])}: {path} (kept the first)"
+            )
+            continue
+        cells[name][cell["id"]] = cell
+    for plan in plans:
+        for cell in plan.cells:
+            if cell.status is None and cell.id not in cells[plan.matrix.name]:
+                notes.append(
+                    f"missing shard: {cell_ref(plan.matrix.name, cell.id)} (reported as skipped)"
+                )
+    return {name: list(found.values()) for name, found in cells.items()}, notes
+
+
+def _read_shard(path: Path) -> dict[str, Any] | None:
+    """The shard in ``path``; None for JSON files that are not shards (a results file)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ShardError(f"{path}: not readable JSON ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != SHARD_KIND:
+        return None
+    if data.get("schema") != SHARD_SCHEMA:
+        raise ShardError(
+            f"{path}: shard schema {data.get('schema')!r}, this pytest-dfvc reads {SHARD_SCHEMA}"
+        )
+    return data
+
+
+def parse_cell_refs(value: str) -> list[tuple[str | None, str]]:
+    """``numpy/py3.9-numpy1.23.5,py3.10-numpy2.0.2`` -> [(matrix or None, cell id), ...]."""
+    refs = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        matrix, _, cell_id = part.rpartition("/")
+        refs.append((matrix or None, cell_id))
+    return refs
+
+
+def print_matrix(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")

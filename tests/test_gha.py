@@ -1,0 +1,192 @@
+"""GitHub Actions: the matrix JSON, shards, and a merge that equals a local run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dfvc.gha import MAX_JOBS, gha_matrix, parse_cell_refs
+from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.matrix import load_matrix
+from pytest_dfvc.plan import Cell, MatrixPlan
+
+from .conftest import offline_install, require_pythons, run_matrix, write_project
+
+ROOT = Path(__file__).parent.parent
+
+
+def _plan(tmp_path: Path, count: int, extra: str = "") -> MatrixPlan:
+    path = tmp_path / "m.toml"
+    path.write_text(
+        f'python = ["3.10"]\ncuda = ["cpu", "cu121"]\n[packages.x]\nversions = ["1.0"]\n{extra}'
+    )
+    matrix = load_matrix(path)
+    cells = tuple(
+        Cell(
+            matrix="m",
+            id=f"c{i}",
+            python="3.10",
+            packages=(("x", "1.0"),),
+            cuda="cu121" if i % 2 else "cpu",
+        )
+        for i in range(count)
+    )
+    return MatrixPlan(matrix=matrix, cells=cells, versions={"x": ("1.0",)}, pythons=("3.10",))
+
+
+def test_one_job_per_cell_with_runner_labels(tmp_path: Path) -> None:
+    plan = _plan(
+        tmp_path, 4, '[gha]\nruns-on = "ubuntu-24.04"\n[gha.cuda]\ncu121 = ["self-hosted", "gpu"]\n'
+    )
+    include = gha_matrix([plan])["include"]
+    assert [(e["cell"], e["runs-on"]) for e in include] == [
+        ("m/c0", "ubuntu-24.04"),
+        ("m/c2", "ubuntu-24.04"),
+        ("m/c1", ["self-hosted", "gpu"]),
+        ("m/c3", ["self-hosted", "gpu"]),
+    ]
+    assert include[0]["python"] == "3.10"
+    assert include[0]["artifact"] == "dfvc-m-c0"
+    assert len({e["artifact"] for e in include}) == 4
+
+
+def test_past_256_jobs_cells_are_grouped(tmp_path: Path) -> None:
+    plan = _plan(tmp_path, 600)
+    include = gha_matrix([plan])["include"]
+    assert len(include) <= MAX_JOBS
+    cells = [c for e in include for c in e["cell"].split(",")]
+    assert sorted(cells) == sorted(f"m/c{i}" for i in range(600))
+    assert len({e["artifact"] for e in include}) == len(include)
+
+
+def test_cell_refs() -> None:
+    assert parse_cell_refs("numpy/py3.9-numpy1.0, py3.10-numpy2.0") == [
+        ("numpy", "py3.9-numpy1.0"),
+        (None, "py3.10-numpy2.0"),
+    ]
+
+
+@pytest.mark.parametrize("workflow", ["docs/github-actions/dfvc.yml", ".github/workflows/ci.yml"])
+def test_workflows_pass_actionlint(workflow: str) -> None:
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    if not Path(actionlint).exists():
+        pytest.skip("actionlint is not installed (pip install -e '.[test]')")
+    result = subprocess.run([actionlint, workflow], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _pytest(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _comparable(matrix: dict[str, Any]) -> dict[str, Any]:
+    """What must match between a merge and a local run (logs and timings differ)."""
+    cells = {
+        c["id"]: (
+            c["status"],
+            c.get("cause"),
+            [(t["nodeid"], t["outcome"], t.get("cause")) for t in c["tests"]],
+        )
+        for c in matrix["cells"]
+    }
+    return {
+        "cells": cells,
+        "ranges": matrix["ranges"],
+        "causes": matrix["causes"],
+        "drift": matrix["drift"],
+    }
+
+
+@pytest.mark.slow
+def test_cells_run_one_by_one_then_merged_equal_a_local_run(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.9", "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_x.py": """
+            import fakeframe
+
+            def test_old(dfvc_record):
+                dfvc_record("scaled", fakeframe.scale([1.0])[0])
+                assert fakeframe.old_mean([2]) == 2
+            """,
+        },
+    )
+    (tmp_path / "matrices").mkdir()
+    (tmp_path / "matrices" / "fake.toml").write_text(
+        'python = ["3.9", "3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "1.2.0", "2.0.0", "2.1.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    local = run_matrix(tmp_path, "--dfvc-out=.local")
+    assert local.returncode == 0, local.output
+    local_results = json.loads((tmp_path / ".local" / "results.json").read_text())
+
+    plan = _pytest(tmp_path, "--dfvc-gha", "--dfvc-out=.plan")
+    assert plan.returncode == 0, plan.stderr
+    matrix = json.loads(plan.stdout)  # only the JSON on stdout
+    cells = [e["cell"] for e in matrix["include"]]
+    assert "fake/py3.9-fakeframe2.1.0" not in cells  # not installable: no job...
+    assert len(cells) == 7
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for shard in (tmp_path / ".plan" / "shards").glob(
+        "*.json"
+    ):  # ...its shard comes from the plan job
+        shutil.copy(shard, downloads)
+    for i, cell in enumerate(cells):
+        job = _pytest(tmp_path, f"--dfvc-cell={cell}", f"--dfvc-out=.job{i}")
+        assert job.returncode == 0, job.stdout
+        for shard in (tmp_path / f".job{i}" / "shards").glob("*.json"):
+            shutil.copy(shard, downloads)
+    merged = _pytest(tmp_path, "--dfvc-merge=downloads", "--dfvc-out=.merged")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert "merged 8 shards" in merged.stdout
+    merged_results = json.loads((tmp_path / ".merged" / "results.json").read_text())
+    assert _comparable(merged_results["matrices"][0]) == _comparable(local_results["matrices"][0])
+    shard = json.loads(next(downloads.glob("fake-py3.10-fakeframe1.1.0.json")).read_text())
+    assert shard["runner"]["device"] == "no device" or shard["runner"]["device"] == "gpu"
+    assert shard["runner"]["os"]
+
+    # Missing and duplicate shards are reported, not fatal.
+    (downloads / "fake-py3.10-fakeframe1.1.0.json").unlink()
+    (downloads / "copy").mkdir()
+    shutil.copy(downloads / "fake-py3.10-fakeframe1.2.0.json", downloads / "copy")
+    partial = _pytest(tmp_path, "--dfvc-merge=downloads", "--dfvc-out=.partial")
+    assert "missing shard: fake/py3.10-fakeframe1.1.0" in partial.stdout
+    assert "duplicate shard for fake/py3.10-fakeframe1.2.0" in partial.stdout
+
+    # Bad shards are refused with a clear message.
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    good = json.loads((downloads / "fake-py3.10-fakeframe1.2.0.json").read_text())
+    for name, change, message in [
+        ("schema", {"schema": 99}, "shard schema 99"),
+        ("other", {"matrix": "other"}, "a shard of matrix 'other'"),
+        ("edited", {"matrix_digest": "0" * 64}, "made from another version of"),
+        (
+            "escape",
+            {"cell": {**good["cell"], "id": "../../etc"}},
+            "the shard's cell has no valid id",
+        ),
+    ]:
+        for old in bad.glob("*.json"):
+            old.unlink()
+        (bad / f"{name}.json").write_text(json.dumps({**good, **change}))
+        refused = _pytest(tmp_path, "--dfvc-merge=bad", "--dfvc-out=.bad")
+        assert refused.returncode == pytest.ExitCode.USAGE_ERROR
+        assert message in refused.stderr, refused.stderr
+    assert not (tmp_path / "etc").exists()

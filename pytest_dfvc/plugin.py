@@ -127,7 +127,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from . import hooks
 
-    pluginmanager.add_hookspecs(hooks)
+    # Inside a cell the recorder may have declared them already.
+    if not hasattr(pluginmanager.hook, "pytest_dfvc_rules"):
+        pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_configure(config: pytest.Config) -> None:

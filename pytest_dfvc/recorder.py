@@ -357,7 +357,8 @@ class _DfvcHookspecs:
 
 
 def pytest_addhooks(pluginmanager):
-    if not pluginmanager.hasplugin("dfvc"):
+    # pytest-dfvc itself may be installed in the cell too: declare the hooks once.
+    if not hasattr(pluginmanager.hook, "pytest_dfvc_rules"):
         pluginmanager.add_hookspecs(_DfvcHookspecs)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,31 @@ def test_real_releases_end_to_end(tmp_path: Path, finder: InterpreterFinder) -> 
     assert failing["cause"]["category"] == "import-path"
     assert matrix["ranges"]["iniconfig"]["specifier"] == ">=2"
     assert matrix["ranges"]["iniconfig"]["downgrade_boundary"] == "1.1.1"
+
+
+def test_the_projects_own_matrix(tmp_path: Path, finder: InterpreterFinder) -> None:
+    """pytest-dfvc on itself: pytest 7, 8, 9 x Python 3.10, 3.12, with pytest-dfvc installed
+    inside every cell (the recorder and the plugin side by side)."""
+    require_pythons(finder, "3.10", "3.12")
+    root = Path(__file__).parent.parent
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--dfvc-matrix=matrices/pytest.toml",
+            f"--dfvc-out={out}",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_ranges.py",
+            "tests/test_strategy.py",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    matrix = json.loads((out / "results.json").read_text())["matrices"][0]
+    assert {c["status"] for c in matrix["cells"]} == {"passed"}
+    assert matrix["ranges"]["pytest"]["specifier"] == ">=7"

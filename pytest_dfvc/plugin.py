@@ -33,6 +33,8 @@ HELP = {
     "cell": "run only these cells (matrix/cell-id, comma-separated) and write each one's shard "
     "to <dfvc-out>/shards/ (one CI job)",
     "merge": "merge the shards found under DIR into results and reports, as a local run",
+    "suggest": "print the requirement specifiers the results support, compared with "
+    "pyproject.toml (they are always in report.md)",
     "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
     "package index",
 }
@@ -83,6 +85,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
     group.addoption("--dfvc-gha", dest="dfvc_gha", action="store_true", help=HELP["gha"])
+    group.addoption(
+        "--dfvc-suggest", dest="dfvc_suggest", action="store_true", help=HELP["suggest"]
+    )
     group.addoption("--dfvc-cell", dest="dfvc_cell", default=None, metavar="ID", help=HELP["cell"])
     group.addoption(
         "--dfvc-merge", dest="dfvc_merge", default=None, metavar="DIR", help=HELP["merge"]

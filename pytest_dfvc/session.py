@@ -34,8 +34,10 @@ from .matrix import Matrix, MatrixError
 from .plan import Cause, Cell, MatrixPlan, expand, index_releases
 from .precheck import precheck
 from .provision import Workspace
+from .publish import publish
 from .report import render_matrix
 from .results import matrix_json, planned_cell_json, results_json, write_json_atomic
+from .suggest import classifier_notes, declared_in_pyproject, suggestions
 
 
 class MatrixSession:
@@ -51,6 +53,8 @@ class MatrixSession:
         self.json_path = Path(root, json_option) if json_option else self.out / "results.json"
         self.results: dict[str, Any] | None = None
         self.stats: dict[str, int] = {}
+        self.suggestions: dict[str, list[str]] = {}
+        self.badges: list[str] = []
         self.plans: list[MatrixPlan] = []
 
     @property
@@ -118,6 +122,7 @@ class MatrixSession:
         self.stats = run.stats
         if cells_option:
             self._write_shards()
+        self._publish()
         session.testsfailed = _failures(self.results)
         return True
 
@@ -151,6 +156,7 @@ class MatrixSession:
             matrices.append(matrix_json(plan, cells, rtol=self._rtol, atol=self._atol))
         self.results = results_json(matrices)
         write_json_atomic(self.json_path, self.results)
+        self._publish()
         session.testscollected = sum(len(p.cells) for p in self.plans)
         count = sum(len(v) for v in found.values())
         self._write_line(f"dfvc: merged {count} shards from {folder}")
@@ -159,6 +165,24 @@ class MatrixSession:
         self.stats = {"run": 0, "reused": 0, "not_run": 0, "merged": count}
         session.testsfailed = _failures(self.results)
         return True
+
+    def _publish(self) -> None:
+        """report.md, report.html, badges, and the suggested specifiers."""
+        assert self.results is not None
+        declared = declared_in_pyproject(self.config.rootpath)
+        self.suggestions = {}
+        for matrix in self.results["matrices"]:
+            lines = suggestions(matrix, declared)
+            lines += classifier_notes(matrix, declared.get("classifiers", []))
+            self.suggestions[matrix["name"]] = lines
+        widths = {
+            p.matrix.name: {a.name: _WIDTHS.get(a.select) for a in p.matrix.packages}
+            | {"python": 2}
+            for p in self.plans
+        }
+        self.badges = publish(
+            self.results, self.out, widths, self.suggestions, self.config.rootpath
+        )
 
     @property
     def _rtol(self) -> float:
@@ -205,8 +229,19 @@ class MatrixSession:
             terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
             for line in render_matrix(matrix):
                 terminalreporter.write_line(line)
+        if self.config.getoption("dfvc_suggest"):
+            for name, lines in self.suggestions.items():
+                terminalreporter.section(f"dfvc: suggested specifiers ({name})", sep="-")
+                for line in lines:
+                    terminalreporter.write_line(line)
         terminalreporter.write_line("")
         terminalreporter.write_line(f"results: {self.json_path}")
+        terminalreporter.write_line(
+            f"reports: {self.out / 'report.md'}, {self.out / 'report.html'}; "
+            f"badges in {self.out / 'badges'} (Markdown to paste:)"
+        )
+        for line in self.badges:
+            terminalreporter.write_line(f"  {line}")
         # Count cells in pytest's closing line instead of "no tests ran".
         counts: dict[str, int] = {}
         for matrix in self.results["matrices"]:
@@ -215,6 +250,9 @@ class MatrixSession:
         for status, count in counts.items():
             key = f"{'cell' if count == 1 else 'cells'} {status}"
             terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
+
+
+_WIDTHS = {"latest-patch": 2, "latest-minor": 1}
 
 
 def _failures(results: dict[str, Any]) -> int:

@@ -1,0 +1,243 @@
+"""Files a run leaves for people: report.md (fits GitHub's job summary), report.html (one
+self-contained heat map), and the badges."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from .badges import write_badges
+from .report import render_causes, render_declared, render_drift
+from .results import write_text_atomic
+
+MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "unavailable": "➖"}
+
+
+def publish(
+    results: dict[str, Any],
+    out: Path,
+    widths: dict[str, dict[str, int | None]],
+    suggestions: dict[str, list[str]],
+    base: Path,
+) -> list[str]:
+    """Write the reports and badges; returns the Markdown badge lines to show the user."""
+    write_text_atomic(out / "report.md", markdown(results, suggestions))
+    write_text_atomic(out / "report.html", html_report(results))
+    return write_badges(results, out, widths, base)
+
+
+def _tests(cells: list[dict[str, Any]]) -> list[str]:
+    seen: list[str] = []
+    for cell in cells:
+        for test in cell["tests"]:
+            if test["nodeid"] not in seen:
+                seen.append(test["nodeid"])
+    return seen
+
+
+def _outcome(cell: dict[str, Any], nodeid: str) -> dict[str, Any] | None:
+    return next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
+
+
+def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
+    lines = ["# pytest-dfvc report", ""]
+    for matrix in results["matrices"]:
+        cells = matrix["cells"]
+        lines += [f"## Matrix `{matrix['name']}` ({len(cells)} cells)", ""]
+        lines += ["| test | " + " | ".join(str(i + 1) for i in range(len(cells))) + " |"]
+        lines += ["|---|" + "---|" * len(cells)]
+        for nodeid in _tests(cells):
+            row = []
+            for cell in cells:
+                test = _outcome(cell, nodeid)
+                outcome = (
+                    test["outcome"]
+                    if test
+                    else ("unavailable" if cell["status"] == "unavailable" else "")
+                )
+                row.append(MD_SYMBOLS.get(outcome, " "))
+            lines.append(f"| `{nodeid}` | " + " | ".join(row) + " |")
+        lines += ["", "<details><summary>Cells</summary>", ""]
+        lines += [f"{i + 1}. `{c['id']}` — {c['status']}" for i, c in enumerate(cells)]
+        lines += ["", "</details>", "", "### Compatible ranges", ""]
+        for axis, entry in matrix.get("ranges", {}).items():
+            spec = entry["specifier"] or "none"
+            lines.append(
+                f"- **{axis}**: `{spec}` — passes {', '.join(entry['compatible']) or 'nothing'}"
+            )
+            if entry["incompatible"]:
+                lines.append(f"  - fails: {', '.join(entry['incompatible'])}")
+            if entry.get("upgrade_boundary") or entry.get("downgrade_boundary"):
+                lines.append(
+                    f"  - boundaries: upgrade {entry.get('upgrade_boundary') or '—'}, "
+                    f"downgrade {entry.get('downgrade_boundary') or '—'}"
+                )
+            if entry.get("untested"):
+                lines.append(f"  - untested: {', '.join(entry['untested'])}")
+        if matrix.get("not_version_related"):
+            lines += [
+                "",
+                "Not version-related (failed everywhere, left out of the ranges): "
+                + ", ".join(f"`{n}`" for n in matrix["not_version_related"]),
+            ]
+        for title, body in (
+            ("Why cells are red", render_causes(matrix.get("causes", []))),
+            ("Declared ranges", render_declared(matrix)),
+            ("Behaviour drift", render_drift(matrix.get("drift", []))),
+            ("Suggested specifiers", suggestions.get(matrix["name"], [])),
+        ):
+            if body:
+                lines += ["", f"### {title}", "", "```", *[b.rstrip() for b in body], "```"]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+_CSS = """
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:2em}
+.filters{margin:.8em 0;display:flex;gap:1em;flex-wrap:wrap}
+.filters label{font-size:.9em}
+.wrap{overflow:auto;max-height:75vh;border:1px solid #ddd}
+table.heat{border-collapse:collapse;font-size:12px}
+.heat th.test{position:sticky;left:0;background:#fff;text-align:left;padding:2px 8px;
+  white-space:nowrap;font-weight:normal;font-family:monospace;z-index:1}
+.heat thead th{position:sticky;top:0;background:#fff;z-index:2}
+.heat th.cell{height:150px;width:16px;vertical-align:bottom;padding:0}
+.heat th.cell div{transform:rotate(-60deg);transform-origin:left bottom;width:16px;
+  white-space:nowrap;font-family:monospace;font-weight:normal;margin-left:10px}
+.heat td{width:16px;height:16px;border:1px solid #fff;cursor:pointer;padding:0}
+td.passed{background:#4c1}td.failed{background:#e05d44}td.error{background:#8b0000}
+td.skipped{background:#ccc}td.unavailable{background:#eee;
+  background-image:repeating-linear-gradient(45deg,#ddd 0 3px,#f6f6f6 3px 6px)}
+td.none{background:#fff}
+td.dim{opacity:.15}
+[id$=-detail]{margin-top:1em;padding:.6em;border:1px solid #ccc;background:#fafafa;
+  white-space:pre-wrap;font-family:monospace;min-height:2em}
+table.ranges{border-collapse:collapse;margin-top:.5em}
+table.ranges td,table.ranges th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
+"""
+
+_JS = """
+function applyFilters(id){
+  const root=document.getElementById(id);
+  const sel=[...root.querySelectorAll('select')];
+  const want={};sel.forEach(s=>{if(s.value)want[s.dataset.axis]=s.value});
+  root.querySelectorAll('[data-cell]').forEach(el=>{
+    const v=JSON.parse(el.closest('table').dataset.values)[el.dataset.cell];
+    let show=true;
+    for(const k in want){if(k!=='cause'&&v[k]!==want[k])show=false}
+    el.style.display=show?'':'none';
+    if(el.tagName==='TD'){el.classList.toggle('dim',!!want.cause&&el.dataset.cause!==want.cause)}
+  });
+}
+function detail(el){
+  document.getElementById(el.closest('section').id+'-detail').textContent=el.title;
+}
+"""
+
+
+def html_report(results: dict[str, Any]) -> str:
+    """One self-contained page: no CDN, no external file."""
+    sections = [_matrix_section(i, m) for i, m in enumerate(results["matrices"])]
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>pytest-dfvc report</title>"
+        f"<style>{_CSS}</style><script>{_JS}</script></head><body>"
+        "<h1>pytest-dfvc report</h1>"
+        "<p class='legend'>cells:<span style='background:#4c1'></span>passed"
+        "<span style='background:#e05d44'></span>failed<span style='background:#8b0000'></span>error"
+        "<span style='background:#ccc'></span>skipped<span style='background:#eee'></span>not installable"
+        " — hover or click a square for its cause</p>" + "".join(sections) + "</body></html>\n"
+    )
+
+
+def _describe(cell: dict[str, Any], test: dict[str, Any] | None, nodeid: str) -> str:
+    if test is None:
+        cause = cell.get("cause") or {}
+        return f"{cell['id']} · {nodeid}\n{cell['status']}: {cause.get('reason', 'not run')}"
+    text = f"{cell['id']} · {nodeid}\n{test['outcome']}"
+    cause = test.get("cause")
+    if cause:
+        parts = [
+            cause.get("category"),
+            cause.get("api"),
+            cause.get("exception"),
+            cause.get("message"),
+            cause.get("location"),
+        ]
+        text += " — " + " — ".join(str(p) for p in parts if p)
+    elif test.get("reason"):
+        text += f" — {test['reason']}"
+    return text
+
+
+def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
+    sid = f"m{index}"
+    cells = matrix["cells"]
+    values = {
+        c["id"]: {**c["packages"], "python": ".".join(str(c["python"]).split(".")[:2])}
+        for c in cells
+    }
+    axes: dict[str, list[str]] = {}
+    for v in values.values():
+        for k, x in v.items():
+            if x not in axes.setdefault(k, []):
+                axes[k].append(x)
+    categories = sorted(
+        {t["cause"]["category"] for c in cells for t in c["tests"] if t.get("cause")}
+        | {c["cause"]["category"] for c in cells if c.get("cause")}
+    )
+    filters = "".join(
+        f"<label>{html.escape(k)} <select data-axis='{html.escape(k)}' onchange=\"applyFilters('{sid}')\">"
+        "<option value=''>all</option>"
+        + "".join(f"<option>{html.escape(x)}</option>" for x in vs)
+        + "</select></label>"
+        for k, vs in axes.items()
+    )
+    filters += (
+        f"<label>cause <select data-axis='cause' onchange=\"applyFilters('{sid}')\"><option value=''>all</option>"
+        + "".join(f"<option>{html.escape(c)}</option>" for c in categories)
+        + "</select></label>"
+    )
+    head = "".join(
+        f"<th class='cell' data-cell='{html.escape(c['id'])}' title='{html.escape(c['id'] + ': ' + c['status'])}'>"
+        f"<div>{html.escape(c['id'])}</div></th>"
+        for c in cells
+    )
+    rows = []
+    for nodeid in _tests(cells) or ["(no tests ran)"]:
+        tds = []
+        for cell in cells:
+            test = _outcome(cell, nodeid)
+            outcome = (
+                test["outcome"]
+                if test
+                else ("unavailable" if cell["status"] == "unavailable" else "none")
+            )
+            cause = (test or {}).get("cause") or (cell.get("cause") if test is None else None) or {}
+            tds.append(
+                f"<td class='{outcome}' data-cell='{html.escape(cell['id'])}' "
+                f"data-cause='{html.escape(str(cause.get('category', '')))}' "
+                f"title='{html.escape(_describe(cell, test, nodeid))}' onclick='detail(this)'></td>"
+            )
+        rows.append(f"<tr><th class='test'>{html.escape(nodeid)}</th>{''.join(tds)}</tr>")
+    ranges = "".join(
+        f"<tr><td>{html.escape(axis)}</td><td><code>{html.escape(str(e['specifier']))}</code></td>"
+        f"<td>{html.escape(', '.join(e['compatible']))}</td><td>{html.escape(', '.join(e['incompatible']))}</td>"
+        f"<td>{html.escape(str(e.get('upgrade_boundary') or ''))}</td>"
+        f"<td>{html.escape(str(e.get('downgrade_boundary') or ''))}</td></tr>"
+        for axis, e in matrix.get("ranges", {}).items()
+    )
+    return (
+        f"<section id='{sid}'><h2>Matrix {html.escape(matrix['name'])} ({len(cells)} cells)</h2>"
+        f"<div class='filters'>{filters}</div>"
+        f"<div class='wrap'><table class='heat' data-values='{html.escape(json.dumps(values))}'>"
+        f"<thead><tr><th class='test'>test</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f"<div id='{sid}-detail'>click a square</div>"
+        "<h2>Compatible ranges</h2><table class='ranges'><tr><th>axis</th><th>specifier</th>"
+        "<th>passes</th><th>fails</th><th>upgrade boundary</th><th>downgrade boundary</th></tr>"
+        f"{ranges}</table></section>"
+    )

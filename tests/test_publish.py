@@ -1,0 +1,266 @@
+"""Badges, reports and suggested specifiers, from results built by hand."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dfvc.badges import Badge, axis_badge, render_svg, text_width, write_badges
+from pytest_dfvc.publish import html_report, markdown, publish
+from pytest_dfvc.suggest import classifier_notes, compare, declared_in_pyproject, suggestions
+
+
+def entry(
+    compatible: list[str], incompatible: list[str], spec: str | None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "compatible": compatible,
+        "incompatible": incompatible,
+        "untested": [],
+        "specifier": spec,
+        "upgrade_boundary": None,
+        "downgrade_boundary": None,
+        "inferred": {},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "width", "message", "color"),
+    [
+        (
+            "numpy",
+            entry(["1.19.5", "1.23.5"], ["1.24.4"], ">=1.19,<1.24"),
+            2,
+            "1.19 – 1.23",
+            "brightgreen",
+        ),
+        (
+            "numpy",
+            entry(["1.19.5", "1.23.5"], ["1.21.6"], ">=1.19,!=1.21.*"),
+            2,
+            "1.19 – 1.23",
+            "yellowgreen",
+        ),
+        (
+            "numpy",
+            entry(["1.19.5", "1.23.5"], [], ">=1.19", inferred={"1.20.3": {}}),
+            2,
+            "1.19 – 1.23",
+            "blue",
+        ),
+        ("numpy", entry([], ["1.24.4"], None), 2, "none compatible", "red"),
+        ("numpy", entry([], [], None), 2, "untested", "red"),
+        (
+            "python",
+            entry(["3.10", "3.11", "3.12"], ["3.9"], ">=3.10"),
+            2,
+            "3.10 | 3.11 | 3.12",
+            "brightgreen",
+        ),
+        ("torch", entry(["2.1.2"], [], ">=2.1.2"), None, "2.1.2", "brightgreen"),
+    ],
+)
+def test_badge_text_and_colour(
+    name: str, data: dict[str, Any], width: int | None, message: str, color: str
+) -> None:
+    badge = axis_badge(name, data, width=width)
+    assert (badge.label, badge.message, badge.color) == (name, message, color)
+
+
+def test_cuda_variants_in_the_message() -> None:
+    badge = axis_badge(
+        "torch", entry(["2.1.2", "2.4.1"], [], ">=2.1"), width=2, cudas=["cpu", "cu121"]
+    )
+    assert badge.message == "2.1 – 2.4 (cpu, cu121)"
+
+
+def test_svg_is_well_formed_and_sized_by_its_text() -> None:
+    short = ET.fromstring(render_svg(Badge("python", "3.10", "blue")))
+    long = ET.fromstring(render_svg(Badge("python", "3.10 | 3.11 | 3.12 | 3.13", "blue")))
+    assert short.tag.endswith("svg") and float(long.get("width")) > float(short.get("width"))
+    texts = [t.text for t in long.iter("{http://www.w3.org/2000/svg}text")]
+    assert "3.10 | 3.11 | 3.12 | 3.13" in texts
+    # Verdana 11px: "python" is about 40px wide, as shields.io draws it.
+    assert 35 < text_width("python") < 45
+    escaped = ET.fromstring(render_svg(Badge("a<b", "x&y", "red")))
+    assert escaped.get("aria-label") == "a<b: x&y"
+
+
+def results_fixture(cells: int = 3) -> dict[str, Any]:
+    made = []
+    for i in range(cells):
+        version = f"1.{i}.0"
+        failed = i == cells - 1
+        made.append(
+            {
+                "id": f"py3.10-x{version}",
+                "python": "3.10.13",
+                "packages": {"x": version},
+                "cuda": None,
+                "status": "failed" if failed else "passed",
+                "cause": None,
+                "resolved": {},
+                "tests": [
+                    {
+                        "nodeid": "t.py::a",
+                        "outcome": "failed" if failed else "passed",
+                        **(
+                            {
+                                "cause": {
+                                    "category": "missing-api",
+                                    "api": "x.f",
+                                    "exception": "AttributeError",
+                                    "message": "module 'x' has no attribute 'f'",
+                                    "location": "t.py:3",
+                                }
+                            }
+                            if failed
+                            else {}
+                        ),
+                    },
+                    {"nodeid": "t.py::b", "outcome": "passed"},
+                ],
+            }
+        )
+    versions = [c["packages"]["x"] for c in made]
+    return {
+        "schema": 1,
+        "matrices": [
+            {
+                "name": "m",
+                "cells": made,
+                "ranges": {
+                    "x": entry(
+                        versions[:-1],
+                        versions[-1:],
+                        f">=1.0.0,<{versions[-1]}",
+                        upgrade_boundary=versions[-1],
+                    ),
+                    "python": entry(["3.10"], [], ">=3.10"),
+                },
+                "not_version_related": [],
+                "causes": [
+                    {
+                        "category": "missing-api",
+                        "api": "x.f",
+                        "exception": "AttributeError",
+                        "message": "module 'x' has no attribute 'f'",
+                        "location": "t.py:3",
+                        "tests": ["t.py::a"],
+                        "cells": [made[-1]["id"]],
+                        "versions": {"x": versions[-1:]},
+                    }
+                ],
+                "violations": [],
+                "declared": [],
+                "drift": [],
+            }
+        ],
+    }
+
+
+def test_markdown_report() -> None:
+    text = markdown(results_fixture(), {"m": ["x>=1.0.0,<1.2.0"]})
+    assert "## Matrix `m` (3 cells)" in text
+    assert "| `t.py::a` | ✅ | ✅ | ❌ |" in text
+    assert "**x**: `>=1.0.0,<1.2.0`" in text
+    assert "missing-api: x.f — AttributeError: module 'x' has no attribute 'f' — at t.py:3" in text
+    assert "x>=1.0.0,<1.2.0" in text.split("### Suggested specifiers")[1]
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tds: list[dict[str, str | None]] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "td":
+            self.tds.append(found)
+        for key in ("src", "href"):
+            if found.get(key):
+                self.external.append(str(found[key]))
+
+
+def test_html_heat_map_is_self_contained_and_explains_red() -> None:
+    page = html_report(results_fixture())
+    parser = _Collect()
+    parser.feed(page)
+    assert parser.external == []  # no CDN, no external file
+    cells = [td for td in parser.tds if td.get("data-cell")]
+    assert len(cells) == 2 * 3
+    red = next(td for td in cells if td["class"] == "failed")
+    assert "missing-api — x.f — AttributeError" in str(red["title"])
+    assert red["data-cause"] == "missing-api"
+
+
+def test_html_with_200_cells_stays_small() -> None:
+    page = html_report(results_fixture(200))
+    assert page.count("<td class=") == 400
+    assert len(page) < 400_000
+
+
+def test_publish_writes_reports_and_badges(tmp_path: Path) -> None:
+    snippets = publish(
+        results_fixture(), tmp_path / "out", {"m": {"x": None, "python": 2}}, {}, tmp_path
+    )
+    assert (tmp_path / "out" / "report.md").exists() and (tmp_path / "out" / "report.html").exists()
+    endpoint = json.loads((tmp_path / "out" / "badges" / "m-x.json").read_text())
+    assert set(endpoint) == {"schemaVersion", "label", "message", "color"}
+    assert endpoint == {
+        "schemaVersion": 1,
+        "label": "x",
+        "message": "1.0.0 – 1.1.0",
+        "color": "brightgreen",
+    }
+    assert snippets[0] == "![x: 1.0.0 – 1.1.0](out/badges/m-x.svg)"
+
+
+def test_suggestions_against_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nrequires-python = ">=3.8"\ndependencies = ["numpy>=1.17", "pandas"]\n'
+        'classifiers = ["Programming Language :: Python :: 3.9", "Programming Language :: Python :: 3.10"]\n'
+    )
+    declared = declared_in_pyproject(tmp_path)
+    assert declared == {
+        "python": ">=3.8",
+        "numpy": ">=1.17",
+        "pandas": "",
+        "classifiers": ["3.9", "3.10"],
+    }
+    numpy = entry(
+        ["1.19.5", "1.20.3", "1.23.5"],
+        ["1.21.6", "1.24.4"],
+        ">=1.19,!=1.21.*,<1.24",
+        upgrade_boundary="1.24.4",
+    )
+    notes = compare("numpy", numpy, declared["numpy"])
+    assert "declares numpy>=1.17 but fails on 1.21.6, 1.24.4" in notes
+    assert "declares numpy>=1.17 but nothing below 1.19.5 was tested" in notes
+    assert "declares numpy with no upper bound but fails from 1.24.4 on" in notes
+    matrix = {"ranges": {"numpy": numpy, "python": entry(["3.10", "3.11"], ["3.9"], ">=3.10")}}
+    lines = suggestions(matrix, declared)
+    assert lines[0] == "numpy>=1.19,!=1.21.*,<1.24"
+    assert 'requires-python = ">=3.10"' in lines
+    assert "    declares requires-python>=3.8 but fails on 3.9" in lines
+    assert classifier_notes(matrix, declared["classifiers"]) == [
+        "classifiers name Python 3.9, which failed",
+        "Python 3.11 passed but has no classifier",
+    ]
+
+
+def test_write_badges_names_files_by_matrix_and_axis(tmp_path: Path) -> None:
+    write_badges(results_fixture(), tmp_path, {}, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "badges").iterdir()) == [
+        "m-python.json",
+        "m-python.svg",
+        "m-x.json",
+        "m-x.svg",
+    ]

@@ -52,3 +52,24 @@ def benchmark(session: nox.Session) -> None:
     """Cold, warm and search-strategy timings against a hand uv loop, nox+pip and tox-uv."""
     session.install("-e", ".", "tox", "tox-uv", "virtualenv")
     session.run("python", "benchmarks/bench.py")
+
+
+@nox.session
+def badges(session: nox.Session) -> None:
+    """The project's own compatibility badges for README.md: its pure-logic tests under the
+    pytest versions and Pythons of matrices/pytest.toml, badges copied to docs/badges/."""
+    import shutil
+    from pathlib import Path
+
+    session.install("-e", ".")
+    session.run(
+        "pytest",
+        "--dfvc-matrix=matrices/pytest.toml",
+        "tests/test_ranges.py",
+        "tests/test_strategy.py",
+        "tests/test_diagnose.py",
+    )
+    target = Path("docs/badges")
+    target.mkdir(parents=True, exist_ok=True)
+    for badge in Path(".dfvc/badges").glob("pytest-*"):
+        shutil.copy(badge, target / badge.name)

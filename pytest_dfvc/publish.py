@@ -104,9 +104,9 @@ table.heat{border-collapse:collapse;font-size:12px}
 .heat th.test{position:sticky;left:0;background:#fff;text-align:left;padding:2px 8px;
   white-space:nowrap;font-weight:normal;font-family:monospace;z-index:1}
 .heat thead th{position:sticky;top:0;background:#fff;z-index:2}
-.heat th.cell{height:150px;width:16px;vertical-align:bottom;padding:0}
-.heat th.cell div{transform:rotate(-60deg);transform-origin:left bottom;width:16px;
-  white-space:nowrap;font-family:monospace;font-weight:normal;margin-left:10px}
+.heat th.cell{width:16px;vertical-align:bottom;padding:0 0 4px 0}
+.heat th.cell div{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;
+  font-family:monospace;font-weight:normal;font-size:11px;margin:0 auto}
 .heat td{width:16px;height:16px;border:1px solid #fff;cursor:pointer;padding:0}
 td.passed{background:#4c1}td.failed{background:#e05d44}td.error{background:#8b0000}
 td.skipped{background:#ccc}td.unavailable{background:#eee;

@@ -13,6 +13,7 @@ from typing import Any
 from .cache import ResultCache, cell_key, project_fingerprint
 from .diagnose import Rule
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
+from .gha import device_facts
 from .interpreters import InterpreterFinder
 from .matrix import find_matrix_files, load_matrix
 from .plan import Cause, Cell, MatrixPlan, expand
@@ -79,6 +80,7 @@ class MatrixRun:
         self._recorder = ""
         self._started = 0
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
+        self._device = device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
 
     def execute(self) -> dict[str, Any]:
         """Run the cells; returns the final results document."""
@@ -226,6 +228,12 @@ class MatrixRun:
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
             data = _outcome_json(cell, outcome, self.options.rules)
+        data["device"] = self._device
+        if cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
+            data["note"] = (
+                f"a {cell.cuda} build tested on a host without a GPU: tests marked dfvc_gpu "
+                "were skipped; this is not a GPU pass"
+            )
         if data["status"] in ("passed", "failed", "unavailable"):
             # Errors (crashes, timeouts) may not happen again: never reuse them.
             self._cache.put(plan.matrix.name, cell, self._key(task), data)

@@ -71,6 +71,18 @@ class Exclude:
 
 
 @dataclass(frozen=True)
+class CudaVariant:
+    """How one CUDA variant installs: its own index or wheel folders, uv's torch backend,
+    and package substitutions (``tensorflow = "tensorflow-cpu"``, ``jax = "jax[cuda12]"``)."""
+
+    index_url: str = ""
+    find_links: tuple[str, ...] = ()
+    # None: automatic (uv's --torch-backend for the PyTorch family when no index is given).
+    torch_backend: str | None = None
+    packages: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class InstallOptions:
     """How each cell's environment is built."""
 
@@ -83,6 +95,10 @@ class InstallOptions:
     no_index: bool = False
     resolution: str = "highest"
     exclude_newer: str = ""
+    cuda: tuple[tuple[str, CudaVariant], ...] = ()
+
+    def variant(self, cuda: str | None) -> CudaVariant:
+        return dict(self.cuda).get(cuda or "", CudaVariant())
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,7 @@ _INSTALL_KEYS = (
     "no-index",
     "resolution",
     "exclude-newer",
+    "cuda",
 )
 
 
@@ -325,7 +342,57 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         no_index=_bool(table.get("no-index", False), "install.no-index", path),
         resolution=resolution,
         exclude_newer=exclude_newer,
+        cuda=_parse_variants(table.get("cuda", {}), path),
     )
+
+
+def _parse_variants(table: object, path: Path) -> tuple[tuple[str, CudaVariant], ...]:
+    if not isinstance(table, dict):
+        raise MatrixError(path, "install.cuda", table, "must be a table of [install.cuda.VARIANT]")
+    variants = []
+    for name, spec in table.items():
+        key = f"install.cuda.{name}"
+        if not isinstance(spec, dict):
+            raise MatrixError(path, key, spec, "must be a table")
+        _reject_unknown(
+            spec, ("index-url", "find-links", "torch-backend", "packages"), key + ".", path
+        )
+        backend = spec.get("torch-backend")
+        if backend is not None and not isinstance(backend, (str, bool)):
+            raise MatrixError(
+                path, key + ".torch-backend", backend, "must be a backend name or false"
+            )
+        packages = spec.get("packages", {})
+        if not isinstance(packages, dict):
+            raise MatrixError(
+                path, key + ".packages", packages, "must be a table of NAME = requirement"
+            )
+        for package, replacement in packages.items():
+            try:
+                Requirement(_string(replacement, f"{key}.packages.{package}", path))
+            except InvalidRequirement:
+                raise MatrixError(
+                    path, f"{key}.packages.{package}", replacement, "not a valid requirement"
+                ) from None
+        variants.append(
+            (
+                name,
+                CudaVariant(
+                    index_url=_string(spec.get("index-url", ""), key + ".index-url", path),
+                    find_links=tuple(
+                        _resolve_link(link, path)
+                        for link in _string_list(
+                            spec.get("find-links", []), key + ".find-links", path
+                        )
+                    ),
+                    torch_backend=""
+                    if backend is False
+                    else (name if backend is True else backend),
+                    packages=tuple((canonicalize_name(k), v) for k, v in packages.items()),
+                ),
+            )
+        )
+    return tuple(variants)
 
 
 def _requirements(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:

@@ -124,9 +124,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Outside a matrix run, ``@pytest.mark.dfvc`` is a plain skip condition against the
     versions installed here (inside a cell, the recorder does the same)."""
     if not config.pluginmanager.hasplugin("dfvc_recorder"):
-        from .recorder import apply_declared_ranges
+        from .recorder import apply_declared_ranges, apply_gpu_marks
 
         apply_declared_ranges(items)
+        apply_gpu_marks(items)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -142,6 +143,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "dfvc(**ranges): the versions this test claims to support, e.g. "
         "dfvc(numpy='>=1.20,<2', python='>=3.9') (pytest-dfvc)",
+    )
+    config.addinivalue_line(
+        "markers", "dfvc_gpu: the test needs a GPU; skipped with a reason on hosts without one"
     )
     target = _matrix_target(config)
     if target is None or hasattr(config, "workerinput"):

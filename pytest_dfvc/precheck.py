@@ -15,31 +15,20 @@ from pathlib import Path
 
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
-from .provision import install_cause, uv_path
+from .provision import install_cause, pin_requirements, source_args, uv_path
 from .results import write_text_atomic
 
 
 def compile_command(matrix: Matrix, cell: Cell, constraints: Path | None) -> list[str]:
-    install = matrix.install
     command = [uv_path() or "uv", "pip", "compile", "-", "--no-header", "--quiet"]
     if cell.interpreter:
         command += ["--python", cell.interpreter]
     else:
         # Planning for other machines (GitHub Actions jobs set up their own Python).
         command += ["--python-version", cell.python]
-    for name, _ in cell.packages:
-        command += ["--only-binary", name]
     if constraints is not None:
         command += ["--constraint", str(constraints)]
-    for link in install.find_links:
-        command += ["--find-links", link]
-    if install.no_index:
-        command.append("--no-index")
-    elif install.index_url:
-        command += ["--index-url", install.index_url]
-    if install.exclude_newer:
-        command += ["--exclude-newer", install.exclude_newer]
-    return command
+    return command + source_args(matrix, cell)
 
 
 def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
@@ -48,8 +37,9 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
     if matrix.install.constraints:
         constraints = runtime / f"constraints-{matrix.name}.txt"
         write_text_atomic(constraints, "".join(c + "\n" for c in matrix.install.constraints))
-    pins = "".join(f"{name}=={version}\n" for name, version in cell.packages)
-    pins += "".join(r + "\n" for r in matrix.install.requirements)
+    pins = "".join(
+        p + "\n" for p in (*pin_requirements(matrix, cell), *matrix.install.requirements)
+    )
     try:
         result = subprocess.run(
             compile_command(matrix, cell, constraints),
@@ -63,7 +53,7 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
         return Cause("install", f"the pre-check could not run uv: {exc}")
     if result.returncode == 0:
         return None
-    return install_cause(result.stderr, cell.python)
+    return install_cause(result.stderr, cell.python, cell.cuda)
 
 
 def precheck(plans: Sequence[MatrixPlan], runtime: Path, jobs: int) -> list[MatrixPlan]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .matrix import Matrix
@@ -96,6 +97,52 @@ def session_name(matrix: str, cell: Cell) -> str:
     return f"dfvc-{matrix}-{cell.id}"
 
 
+# uv's --torch-backend knows these; other frameworks take an index or a package per variant.
+TORCH_FAMILY = frozenset({"torch", "torchvision", "torchaudio"})
+
+
+def pin_requirements(matrix: Matrix, cell: Cell) -> list[str]:
+    """``numpy==1.23.5``; with a CUDA variant's substitution, ``tensorflow-cpu==2.15.0`` or
+    ``jax[cuda12]==0.4.30``."""
+    replaced = dict(matrix.install.variant(cell.cuda).packages)
+    pins = []
+    for name, version in cell.packages:
+        if name in replaced:
+            requirement = Requirement(replaced[name])
+            extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
+            pins.append(f"{requirement.name}{extras}=={version}")
+        else:
+            pins.append(f"{name}=={version}")
+    return pins
+
+
+def source_args(matrix: Matrix, cell: Cell) -> list[str]:
+    """Where packages come from, shared by the pre-check and the install: wheels only for
+    the matrix packages, the indexes and folders of the matrix and of the cell's variant."""
+    install = matrix.install
+    variant = install.variant(cell.cuda)
+    args: list[str] = []
+    for pin in pin_requirements(matrix, cell):
+        args += ["--only-binary", Requirement(pin).name]
+    for link in (*install.find_links, *variant.find_links):
+        args += ["--find-links", link]
+    if install.no_index:
+        args.append("--no-index")
+    elif install.index_url:
+        args += ["--index-url", install.index_url]
+    if variant.index_url and not install.no_index:
+        # Searched before the default index: the variant's builds win (uv's first-index rule).
+        args += ["--extra-index-url", variant.index_url]
+    backend = variant.torch_backend
+    if backend is None and cell.cuda and not variant.index_url and not variant.find_links:
+        backend = cell.cuda if any(n in TORCH_FAMILY for n, _ in cell.packages) else ""
+    if backend:
+        args += ["--torch-backend", backend]
+    if install.exclude_newer:
+        args += ["--exclude-newer", install.exclude_newer]
+    return args
+
+
 def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Path) -> list[str]:
     """``uv pip install`` arguments: the project with its extras, the cell's pins (as
     overrides too, so the project's own bounds cannot veto a version under test), the
@@ -105,7 +152,7 @@ def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Pat
     if any((workspace.project / f).exists() for f in _PROJECT_FILES):
         extras = f"[{','.join(install.extras)}]" if install.extras else ""
         args += ["-e", f"{workspace.project}{extras}"]
-    pins = [f"{name}=={version}" for name, version in cell.packages]
+    pins = pin_requirements(matrix, cell)
     args += [*pins, *install.requirements, "pytest"]
     overrides = cell_dir / "overrides.txt"
     write_text_atomic(overrides, "".join(p + "\n" for p in pins))
@@ -114,22 +161,13 @@ def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Pat
         constraints = cell_dir / "constraints.txt"
         write_text_atomic(constraints, "".join(c + "\n" for c in install.constraints))
         args += ["--constraint", str(constraints)]
-    for name, _ in cell.packages:
-        args += ["--only-binary", name]
     for group in install.groups:
         args += ["--group", group]
-    for link in install.find_links:
-        args += ["--find-links", link]
-    if install.no_index:
-        args.append("--no-index")
-    elif install.index_url:
-        args += ["--index-url", install.index_url]
+    args += source_args(matrix, cell)
     if install.resolution == "lowest-direct":
         args += ["--resolution", "lowest-direct"]
     elif install.resolution == "locked":
         args += ["--requirements", str(locked_requirements(workspace, cell))]
-    if install.exclude_newer:
-        args += ["--exclude-newer", install.exclude_newer]
     return args
 
 
@@ -447,7 +485,7 @@ def judge(
         reason = f"the cell ran past --dfvc-timeout={timeout:g}s and was stopped"
         return CellOutcome("error", records, Cause("timeout", reason))
     if phase in (None, "install") and returncode != 0:
-        return CellOutcome("unavailable", records, install_cause(log, cell.python))
+        return CellOutcome("unavailable", records, install_cause(log, cell.python, cell.cuda))
     finished = [r for r in records if r.get("kind") == "finish"]
     if not finished:
         return CellOutcome("error", records, Cause("crash", _crash_reason(returncode, log)))
@@ -486,8 +524,16 @@ _ONLY_SDIST = re.compile(
 _PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
 
 
-def install_cause(log: str, python_minor: str | None = None) -> Cause:
+_NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<version>[^\s,]+)")
+
+
+def install_cause(log: str, python_minor: str | None = None, cuda: str | None = None) -> Cause:
     """Why an environment could not be built, from uv's explanation in the session log."""
+    missing = _NO_VERSION.search(log)
+    if missing and cuda:
+        name, version = missing["name"], missing["version"]
+        reason = f"{name} {version} has no {cuda} build where this variant installs from"
+        return Cause("install", reason)
     python = _PYTHON_VERSION.search(log)
     match = _REQUIRES_PYTHON.search(log)
     if match:

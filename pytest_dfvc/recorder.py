@@ -431,9 +431,41 @@ def apply_declared_ranges(items: list) -> None:  # type: ignore[type-arg]
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+_GPU = []
+
+
+def gpu_present():
+    """Whether nvidia-smi lists a GPU here (asked once per process; no GPU library is
+    imported, so a CPU-only cell stays fast)."""
+    if not _GPU:
+        import shutil
+        import subprocess
+
+        smi = shutil.which("nvidia-smi")
+        found = False
+        if smi:
+            try:
+                out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30)
+                found = out.returncode == 0 and "GPU" in out.stdout
+            except (OSError, subprocess.TimeoutExpired):
+                found = False
+        _GPU.append(found)
+    return _GPU[0]
+
+
+def apply_gpu_marks(items: list) -> None:  # type: ignore[type-arg]
+    """Tests marked ``dfvc_gpu`` are skipped, with the reason, on hosts without a GPU."""
+    for item in items:
+        if item.get_closest_marker("dfvc_gpu") is not None and not gpu_present():
+            item.add_marker(
+                pytest.mark.skip(reason="dfvc_gpu: no GPU on this host (nvidia-smi lists none)")
+            )
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     apply_declared_ranges(items)
+    apply_gpu_marks(items)
 
 
 # --- recorded values: dfvc_record(key, value) ---------------------------------------------
@@ -490,6 +522,8 @@ _recorder = None
 
 def pytest_configure(config):
     global _recorder
+    config.addinivalue_line("markers", "dfvc(**ranges): versions this test claims to support")
+    config.addinivalue_line("markers", "dfvc_gpu: needs a GPU; skipped on hosts without one")
     path = os.environ.get(RECORDS_ENV)
     # Only the main process records: an xdist worker's reports reach the controller anyway.
     if not path or hasattr(config, "workerinput"):

@@ -94,7 +94,8 @@ def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
     lines.append("cell status".ljust(width) + "  " + " ".join(status_row))
     lines.append(LEGEND)
     for number, cell in zip(numbers, cells):
-        lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell['status']}")
+        note = f"  ({cell['note']})" if cell.get("note") else ""
+        lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell['status']}{note}")
     return lines
 
 

@@ -203,9 +203,12 @@ class MatrixRunResult:
         return next(m for m in self.results["matrices"] if m["name"] == name)
 
 
-def run_matrix(root: Path, *args: str, timeout: float = 600) -> MatrixRunResult:
+def run_matrix(
+    root: Path, *args: str, timeout: float = 600, env_extra: dict[str, str] | None = None
+) -> MatrixRunResult:
     """``pytest --dfvc-matrix`` in a subprocess, as a user runs it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))}
+    env.update(env_extra or {})
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--dfvc-matrix", "-p", "no:cacheprovider", *args],
         cwd=root,

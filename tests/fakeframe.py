@@ -146,3 +146,24 @@ def build_history(dest: Path, count: int = 24, removed_at: int = 17) -> list[str
         }
         _write_wheel(dest, "longframe", version, files)
     return versions
+
+
+def build_variants(dest: Path) -> dict[str, Path]:
+    """Per-variant wheel folders, as PyTorch's indexes serve them: ``fakeframe 2.0.0+cpu``,
+    ``2.1.0+cpu`` and ``2.1.0+cu121`` (2.0.0 has no cu121 build)."""
+    folders = {}
+    for variant, versions in (("cpu", ("2.0.0", "2.1.0")), ("cu121", ("2.1.0",))):
+        folder = dest / variant
+        for version in versions:
+            local = f"{version}+{variant}"
+            body = f'__version__ = "{local}"\n\ndef device():\n    return "{"cuda" if variant != "cpu" else "cpu"}"\n'
+            dist_info = f"fakeframe-{local}.dist-info"
+            files = {
+                "fakeframe/__init__.py": body,
+                f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: fakeframe\nVersion: {local}\n",
+                f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+                f"{dist_info}/top_level.txt": "fakeframe\n",
+            }
+            _write_wheel(folder, "fakeframe", local, files)
+        folders[variant] = folder
+    return folders

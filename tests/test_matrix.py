@@ -197,3 +197,18 @@ def test_any_text_gives_a_matrix_or_a_clean_error(text: str) -> None:
         return
     with contextlib.suppress(MatrixError):
         parse_matrix(data, Path("random.toml"))
+
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted([*ROOT.glob("matrices/*.toml"), *ROOT.glob("examples/**/*.toml")], key=str),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_shipped_matrices_are_valid(path: Path) -> None:
+    if path.name == "pyproject.toml":
+        return
+    matrix = load_matrix(path)
+    assert matrix.packages

@@ -487,3 +487,30 @@ def test_project_rules_through_the_hook(
     (cell,) = result.matrix("m")["cells"]
     assert _test(cell, "test_collective")["cause"]["category"] == "resource"
     assert "resource: RuntimeError: NCCL error: unhandled system error" in result.output
+
+
+def test_unreachable_index_is_reported_per_cell_not_fatal(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """An index nobody answers on: with explicit versions every cell is unavailable with
+    cause install and uv's reason, and the run still ends cleanly; listing releases from it
+    is retried, then stops the run with one message."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    dead = "http://127.0.0.1:9/simple"
+    (tmp_path / "m.toml").write_text(
+        f'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0"]\n[install]\nindex-url = "{dead}"\n'
+    )
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", env_extra={"UV_HTTP_RETRIES": "1"})
+    assert result.returncode == 0, result.output
+    cells = result.matrix("m")["cells"]
+    assert [c["status"] for c in cells] == ["unavailable", "unavailable"]
+    assert all(
+        c["cause"]["category"] == "install" and "127.0.0.1:9" in c["cause"]["reason"] for c in cells
+    )
+    (tmp_path / "m.toml").write_text(
+        f'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n[install]\nindex-url = "{dead}"\n'
+    )
+    listing = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-rerun")
+    assert listing.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "index unreachable after 3 tries" in listing.output

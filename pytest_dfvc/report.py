@@ -49,7 +49,9 @@ def render_declared(matrix: dict[str, Any]) -> list[str]:
         if note["also_passes"]:
             widen = ", ".join(note["also_passes"])
             lines.append(f"  {name}: declared {spec} but also passes on {widen} (could widen)")
-        if not note["fails_inside"] and not note["also_passes"]:
+        if note["observed"] is None and not note["fails_inside"]:
+            lines.append(f"  {name}: declared {spec}, but no version passed or was tested")
+        elif not note["fails_inside"] and not note["also_passes"]:
             lines.append(f"  {name}: declared {spec}, observed {note['observed']}: consistent")
     return lines
 

@@ -177,6 +177,9 @@ PROJECT_FILES = {
 
 
 def write_project(root: Path, files: dict[str, str] = PROJECT_FILES) -> None:
+    # A config file makes the project's folder pytest's rootdir even when the temporary
+    # folder lies inside another project (nox puts TMPDIR inside this repository).
+    files = {"pytest.ini": "[pytest]\n", **files}
     for name, text in files.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)

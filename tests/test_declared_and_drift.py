@@ -155,6 +155,7 @@ def declared_run(
     return run_matrix(root, "--dfvc-matrix=m.toml")
 
 
+@pytest.mark.slow
 def test_outside_the_declared_range_the_test_is_skipped(declared_run: MatrixRunResult) -> None:
     cell = next(c for c in declared_run.matrix("m")["cells"] if c["id"] == "py3.10-fakeframe1.0.0")
     test = next(t for t in cell["tests"] if t["nodeid"].endswith("test_new_feature"))
@@ -163,6 +164,7 @@ def test_outside_the_declared_range_the_test_is_skipped(declared_run: MatrixRunR
     assert test["declared"] == {"fakeframe": ">=1.1"} and test["inside"] is False
 
 
+@pytest.mark.slow
 def test_failure_inside_a_declared_range_is_a_violation(declared_run: MatrixRunResult) -> None:
     assert declared_run.returncode == 1, declared_run.output
     violations = declared_run.matrix("m")["violations"]
@@ -176,6 +178,7 @@ def test_failure_inside_a_declared_range_is_a_violation(declared_run: MatrixRunR
     )
 
 
+@pytest.mark.slow
 def test_matrix_expect_compared_with_observed(declared_run: MatrixRunResult) -> None:
     (note,) = declared_run.matrix("m")["declared"]
     assert note["declared"] == "<2,>=1.1" or note["declared"] == ">=1.1,<2"
@@ -185,6 +188,7 @@ def test_matrix_expect_compared_with_observed(declared_run: MatrixRunResult) -> 
     assert "but also passes on 1.0.0 (could widen)" in declared_run.output
 
 
+@pytest.mark.slow
 def test_drift_between_versions(declared_run: MatrixRunResult) -> None:
     (entry,) = declared_run.matrix("m")["drift"]
     assert entry["key"] == "scaled"
@@ -200,6 +204,7 @@ def test_drift_between_versions(declared_run: MatrixRunResult) -> None:
     assert "fakeframe 1.1.0 -> 1.2.0: 1.5 -> 3.0" in declared_run.output
 
 
+@pytest.mark.slow
 def test_expect_violation_fails_the_run(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:

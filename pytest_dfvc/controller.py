@@ -15,7 +15,7 @@ from .diagnose import Rule
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .gha import device_facts
 from .interpreters import InterpreterFinder
-from .matrix import find_matrix_files, load_matrix
+from .matrix import load_matrices
 from .plan import Cause, Cell, MatrixPlan, expand
 from .precheck import precheck_cell
 from .provision import RECORDER_MODULE, CellOutcome, RunningCells, Workspace, run_cell
@@ -26,14 +26,7 @@ from .strategy import Line, build_lines, next_cells
 def plan_matrices(target: Path, finder: InterpreterFinder | None = None) -> list[MatrixPlan]:
     """Read, validate and expand every matrix at ``target`` (a file or a folder)."""
     finder = finder or InterpreterFinder()
-    matrices = [load_matrix(path) for path in find_matrix_files(target)]
-    names = [m.name for m in matrices]
-    for m in matrices:
-        if names.count(m.name) > 1:
-            from .matrix import MatrixError
-
-            raise MatrixError(m.path, "name", m.name, "another matrix file has the same name")
-    return [expand(m, finder) for m in matrices]
+    return [expand(m, finder) for m in load_matrices(target)]
 
 
 @dataclass

@@ -152,6 +152,19 @@ def find_matrix_files(target: Path) -> list[Path]:
     return [target]
 
 
+def load_matrices(target: Path) -> list[Matrix]:
+    """Every matrix at ``target`` (a file or a folder), validated; names must be unique."""
+    matrices = [load_matrix(path) for path in find_matrix_files(target)]
+    seen: dict[str, Path] = {}
+    for matrix in matrices:
+        if matrix.name in seen:
+            raise MatrixError(
+                matrix.path, "name", matrix.name, f"{seen[matrix.name].name} has the same name"
+            )
+        seen[matrix.name] = matrix.path
+    return matrices
+
+
 def load_matrix(path: Path) -> Matrix:
     """Read and validate one matrix file."""
     try:

@@ -182,11 +182,11 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
 def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:
     """Validate every matrix file before anything else happens; a bad one stops the run
     with one message naming the file, key and value."""
-    from .matrix import MatrixError, find_matrix_files, load_matrix
+    from .matrix import MatrixError, load_matrices
 
     path = Path(config.invocation_params.dir, target)
     try:
-        return [load_matrix(p) for p in find_matrix_files(path)]
+        return load_matrices(path)
     except MatrixError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
-from pytest_dfvc.matrix import MatrixError, find_matrix_files, load_matrix, parse_matrix
+from pytest_dfvc.matrix import (
+    MatrixError,
+    find_matrix_files,
+    load_matrices,
+    load_matrix,
+    parse_matrix,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -214,3 +220,11 @@ ROOT = Path(__file__).parent.parent
 def test_shipped_matrices_are_valid(path: Path) -> None:
     matrix = load_matrix(path)
     assert matrix.packages
+
+
+def test_two_matrix_files_with_one_name(tmp_path: Path) -> None:
+    body = 'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n'
+    write(tmp_path, body, "a.toml")
+    write(tmp_path, 'name = "a"\n' + body, "b.toml")
+    with pytest.raises(MatrixError, match=r"b.toml: name = 'a': a.toml has the same name"):
+        load_matrices(tmp_path)

@@ -524,11 +524,18 @@ _ONLY_SDIST = re.compile(
 _PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
 
 
+_UNREACHABLE = re.compile(r"Failed to fetch: `?(?P<url>[^\s`]+)`?")
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<version>[^\s,]+)")
 
 
 def install_cause(log: str, python_minor: str | None = None, cuda: str | None = None) -> Cause:
     """Why an environment could not be built, from uv's explanation in the session log."""
+    unreachable = _UNREACHABLE.search(log)
+    if unreachable:
+        # uv explains with indented "cause:" (or "Caused by:") lines; the last is the root.
+        why = re.findall(r"(?:cause|Caused by): ([^\n]+)", log[unreachable.end() :])
+        detail = f" ({why[-1].strip()})" if why else ""
+        return Cause("install", f"index unreachable: {unreachable['url']}{detail}")
     missing = _NO_VERSION.search(log)
     if missing and cuda:
         name, version = missing["name"], missing["version"]
@@ -559,6 +566,10 @@ def install_cause(log: str, python_minor: str | None = None, cuda: str | None = 
     return Cause("install", _uv_error(log))
 
 
+# The box-drawing and cross marks uv draws its explanations with.
+_TREE = r"^[\s\u00d7\u2570\u2500\u25b6\u2502]+"
+
+
 def _uv_error(log: str) -> str:
     """uv's own words, shortened: the lines from its first error marker."""
     lines = log.splitlines()
@@ -566,7 +577,7 @@ def _uv_error(log: str) -> str:
         stripped = line.strip()
         if stripped.startswith(("\u00d7", "error:")) or "No solution found" in stripped:
             kept = [
-                re.sub(r"^[\s\u00d7\u2570\u2500\u25b6\u2502]+", "", s).strip()
+                re.sub(r"^(error|cause|Caused by|hint):\s*", "", re.sub(_TREE, "", s).strip())
                 for s in lines[i : i + 6]
             ]
             return " ".join(s for s in kept if s and not s.startswith("nox >"))[:600]

@@ -298,3 +298,56 @@ def test_rules_use_known_categories() -> None:
 )
 def test_module_of(path: str, module: str | None) -> None:
     assert module_of(path) == module
+
+
+@pytest.mark.parametrize(
+    ("log", "python", "cuda", "category", "reason"),
+    [
+        (
+            "  cause: Because numpy==1.23.5 has no usable wheels and you require numpy==1.23.5, we can conclude",
+            "3.12",
+            None,
+            "python-version",
+            "numpy 1.23.5 has no wheel for CPython 3.12 on this platform",
+        ),
+        (
+            "  cause: Because the current Python version (3.9.18) does not satisfy Python>=3.10 and "
+            "fakeframe==2.1.0 depends on Python>=3.10, we can conclude",
+            "3.9",
+            None,
+            "python-version",
+            "fakeframe 2.1.0 requires Python>=3.10 (this cell has 3.9.18)",
+        ),
+        (
+            "error: Failed to fetch: https://download.pytorch.org/whl/cu121/torch/\n"
+            "  cause: client error (Connect)\n  cause: dns error\n",
+            "3.11",
+            "cu121",
+            "install",
+            "index unreachable: https://download.pytorch.org/whl/cu121/torch/ (dns error)",
+        ),
+        (
+            "  cause: Because there is no version of torch==2.0.1 and you require torch==2.0.1, we can conclude",
+            "3.11",
+            "cu121",
+            "install",
+            "torch 2.0.1 has no cu121 build where this variant installs from",
+        ),
+        (
+            "error: No solution found when resolving dependencies:\n  cause: Because pandas==1.5.3 depends on numpy>=1.21 and you require numpy<1.20, we can conclude",
+            "3.11",
+            None,
+            "install",
+            "No solution found when resolving dependencies:",
+        ),
+    ],
+    ids=["no-wheel", "requires-python", "unreachable", "no-variant-build", "conflict"],
+)
+def test_install_causes_from_uv(
+    log: str, python: str, cuda: str | None, category: str, reason: str
+) -> None:
+    from pytest_dfvc.provision import install_cause
+
+    cause = install_cause(log, python, cuda)
+    assert cause.category == category
+    assert cause.reason.startswith(reason)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .badges import write_badges
-from .report import render_causes, render_declared, render_drift
+from .report import render_causes, render_declared, render_drift, square, test_ids
 from .results import write_text_atomic
 
 MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "unavailable": "➖"}
@@ -28,19 +28,6 @@ def publish(
     return write_badges(results, out, widths, base)
 
 
-def _tests(cells: list[dict[str, Any]]) -> list[str]:
-    seen: list[str] = []
-    for cell in cells:
-        for test in cell["tests"]:
-            if test["nodeid"] not in seen:
-                seen.append(test["nodeid"])
-    return seen
-
-
-def _outcome(cell: dict[str, Any], nodeid: str) -> dict[str, Any] | None:
-    return next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
-
-
 def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
     lines = ["# pytest-dfvc report", ""]
     for matrix in results["matrices"]:
@@ -48,16 +35,8 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
         lines += [f"## Matrix `{matrix['name']}` ({len(cells)} cells)", ""]
         lines += ["| test | " + " | ".join(str(i + 1) for i in range(len(cells))) + " |"]
         lines += ["|---|" + "---|" * len(cells)]
-        for nodeid in _tests(cells):
-            row = []
-            for cell in cells:
-                test = _outcome(cell, nodeid)
-                outcome = (
-                    test["outcome"]
-                    if test
-                    else ("unavailable" if cell["status"] == "unavailable" else "")
-                )
-                row.append(MD_SYMBOLS.get(outcome, " "))
+        for nodeid in test_ids(cells):
+            row = [MD_SYMBOLS.get(square(cell, nodeid)[0], " ") for cell in cells]
             lines.append(f"| `{nodeid}` | " + " | ".join(row) + " |")
         lines += ["", "<details><summary>Cells</summary>", ""]
         lines += [f"{i + 1}. `{c['id']}` — {c['status']}" for i, c in enumerate(cells)]
@@ -208,15 +187,11 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
         for c in cells
     )
     rows = []
-    for nodeid in _tests(cells) or ["(no tests ran)"]:
+    for nodeid in test_ids(cells) or ["(no tests ran)"]:
         tds = []
         for cell in cells:
-            test = _outcome(cell, nodeid)
-            outcome = (
-                test["outcome"]
-                if test
-                else ("unavailable" if cell["status"] == "unavailable" else "none")
-            )
+            outcome, test = square(cell, nodeid)
+            outcome = outcome or "none"
             cause = (test or {}).get("cause") or (cell.get("cause") if test is None else None) or {}
             tds.append(
                 f"<td class='{outcome}' data-cell='{html.escape(cell['id'])}' "

@@ -69,28 +69,34 @@ def render_drift(entries: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
-    """Tests down, cells across (numbered, keyed below), one symbol per outcome."""
-    nodeids: list[str] = []
+def test_ids(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """Every test any cell ran, in first-seen order: the rows of every table."""
+    seen: dict[str, None] = {}
     for cell in cells:
         for test in cell["tests"]:
-            if test["nodeid"] not in nodeids:
-                nodeids.append(test["nodeid"])
+            seen.setdefault(test["nodeid"], None)
+    return list(seen)
+
+
+def square(cell: dict[str, Any], nodeid: str) -> tuple[str, dict[str, Any] | None]:
+    """One test in one cell: its outcome ("unavailable" when the cell was not installable,
+    "" when it did not run there) and its record."""
+    test = next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
+    if test is not None:
+        return test["outcome"], test
+    return ("unavailable" if cell["status"] == "unavailable" else ""), None
+
+
+def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """Tests down, cells across (numbered, keyed below), one symbol per outcome."""
+    nodeids = test_ids(cells)
     width = max([len("cell status"), *(len(n) for n in nodeids)])
     numbers = [str(i + 1) for i in range(len(cells))]
     col = max(len(n) for n in numbers) if numbers else 1
     header = " " * width + "  " + " ".join(n.rjust(col) for n in numbers)
     lines = [header]
     for nodeid in nodeids:
-        row = []
-        for cell in cells:
-            outcome = next((t["outcome"] for t in cell["tests"] if t["nodeid"] == nodeid), None)
-            symbol = (
-                SYMBOLS.get(outcome, "?")
-                if outcome
-                else ("-" if cell["status"] == "unavailable" else " ")
-            )
-            row.append(symbol.rjust(col))
+        row = [SYMBOLS.get(square(cell, nodeid)[0], " ").rjust(col) for cell in cells]
         lines.append(nodeid.ljust(width) + "  " + " ".join(row))
     status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in cells]
     lines.append("cell status".ljust(width) + "  " + " ".join(status_row))

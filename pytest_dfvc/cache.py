@@ -78,13 +78,13 @@ def cell_key(
     interpreter_version: str,
     fingerprint: str,
     pytest_args: list[str],
-    recorder: str,
+    recorder_digest: str,
 ) -> str:
     """The hash of every input of one cell's result."""
     inputs = {
         "schema": CACHE_SCHEMA,
         "plugin": __version__,
-        "recorder": hashlib.sha256(recorder.encode()).hexdigest(),
+        "recorder": recorder_digest,
         "interpreter": [cell.interpreter, interpreter_version],
         "packages": list(cell.packages),
         "cuda": cell.cuda,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -70,7 +71,7 @@ class MatrixRun:
         self._running = RunningCells()
         self._cache = ResultCache(options.workspace.out / "cache" / "cells")
         self._fingerprint = ""
-        self._recorder = ""
+        self._recorder_digest = ""
         self._started = 0
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
         self._device = device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
@@ -88,9 +89,9 @@ class MatrixRun:
             workspace = self.options.workspace
             workspace.install_recorder()
             self._fingerprint = project_fingerprint(workspace.project, workspace.out)
-            self._recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_text(
-                encoding="utf-8"
-            )
+            recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
+            # Hashed once: every cell's key includes it.
+            self._recorder_digest = hashlib.sha256(recorder).hexdigest()
         self._schedule(tasks)
         self._mark_not_run(tasks)
         document = results_json(
@@ -192,7 +193,7 @@ class MatrixRun:
             interpreter_version=task.cell.interpreter_version or "",
             fingerprint=self._fingerprint,
             pytest_args=self.options.pytest_args,
-            recorder=self._recorder,
+            recorder_digest=self._recorder_digest,
         )
 
     def _reuse(self, task: _Task) -> dict[str, Any] | None:

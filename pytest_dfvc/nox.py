@@ -19,10 +19,7 @@ from typing import Any
 
 import nox
 
-# The session writes how far it got, so the controller can tell an environment that could
-# not be built (unavailable) from a test run that broke (error).
-PHASE_INSTALL = "install"
-PHASE_TEST = "test"
+from .phases import PHASE_INSTALL, PHASE_TEST
 
 
 def write_phase(path: str, phase: str) -> None:

@@ -43,10 +43,6 @@ class Cell:
     status: str | None = None
     cause: Cause | None = None
 
-    @property
-    def pins(self) -> dict[str, str]:
-        return dict(self.packages)
-
 
 @dataclass(frozen=True)
 class MatrixPlan:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from .strategy import STRATEGIES
+
 if TYPE_CHECKING:
     from .matrix import Matrix
     from .session import MatrixSession
@@ -79,7 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--dfvc-strategy",
         dest="dfvc_strategy",
-        choices=("grid", "walk", "bisect"),
+        choices=STRATEGIES,
         default="grid",
         help=HELP["strategy"],
     )

@@ -19,6 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .matrix import Matrix
+from .phases import PHASE_INSTALL, PHASE_TEST
 from .plan import Cause, Cell
 from .results import write_text_atomic
 
@@ -283,7 +284,7 @@ def run_cell(
     restarts = 0
     while (
         not timed_out
-        and _read(cell_dir / "phase") == "test"
+        and _read(cell_dir / "phase") == PHASE_TEST
         and not _finished(records)
         and restarts < MAX_RESTARTS
         and not running.stopping
@@ -484,7 +485,7 @@ def judge(
     if timed_out:
         reason = f"the cell ran past --dfvc-timeout={timeout:g}s and was stopped"
         return CellOutcome("error", records, Cause("timeout", reason))
-    if phase in (None, "install") and returncode != 0:
+    if phase in (None, PHASE_INSTALL) and returncode != 0:
         return CellOutcome("unavailable", records, install_cause(log, cell.python, cell.cuda))
     finished = [r for r in records if r.get("kind") == "finish"]
     if not finished:

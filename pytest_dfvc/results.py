@@ -30,10 +30,6 @@ from .ranges import (
 SCHEMA = 1
 
 
-class ResultsError(Exception):
-    """A results file that is not ours to read."""
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder and rename it into place, so a
     reader (or a crash) never sees half a file."""
@@ -52,16 +48,6 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def load_results(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"{path}: not a readable results file ({exc})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise ResultsError(f"{path}: results schema {data.get('schema')!r}, expected {SCHEMA}")
-    return data
 
 
 # --- one cell --------------------------------------------------------------------------

@@ -93,8 +93,8 @@ class MatrixSession:
             strategy=strategy,
             reuse=not rerun,
             baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
-            drift_rtol=self.config.getoption("dfvc_drift_rtol"),
-            drift_atol=self.config.getoption("dfvc_drift_atol"),
+            drift_rtol=self._rtol,
+            drift_atol=self._atol,
         )
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.matrix import Matrix, load_matrix
 
 from . import fakeframe
 
@@ -174,6 +175,13 @@ PROJECT_FILES = {
             assert kind(1) == "one"
         """,
 }
+
+
+def matrix_from_text(folder: Path, text: str) -> Matrix:
+    """A matrix file ``m.toml`` with this text, loaded and validated."""
+    path = folder / "m.toml"
+    path.write_text(text)
+    return load_matrix(path)
 
 
 def write_project(root: Path, files: dict[str, str] = PROJECT_FILES) -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.matrix import load_matrix
 from pytest_dfvc.plan import Cell
 from pytest_dfvc.provision import pin_requirements, source_args
 
 from . import fakeframe
-from .conftest import MatrixRunResult, require_pythons, run_matrix, write_project
+from .conftest import MatrixRunResult, matrix_from_text, require_pythons, run_matrix, write_project
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +25,8 @@ echo "NVIDIA H200, 550.54.15"
 """
 
 
-def _matrix(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
-    path = tmp_path / "m.toml"
-    path.write_text(text)
-    return load_matrix(path)
-
-
 def test_install_rules_per_variant(tmp_path: Path) -> None:
-    matrix = _matrix(
+    matrix = matrix_from_text(
         tmp_path,
         """
 python = ["3.11"]

@@ -9,10 +9,11 @@ from packaging.version import Version
 
 from pytest_dfvc.index import Release, _AnchorParser, _releases_from_files, list_releases
 from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
-from pytest_dfvc.matrix import Matrix, MatrixError, PackageAxis, load_matrix
+from pytest_dfvc.matrix import MatrixError, PackageAxis
 from pytest_dfvc.plan import axis_versions, cell_id, expand, select_versions
 
 from . import fakeframe
+from .conftest import matrix_from_text
 
 
 class FakeFinder(InterpreterFinder):
@@ -67,14 +68,8 @@ def test_cell_ids_are_stable_file_names() -> None:
     assert cell_id("3.9", [("x", "../../etc")], None) == "py3.9-x.._.._etc"
 
 
-def _matrix(tmp_path: Path, text: str) -> Matrix:
-    path = tmp_path / "m.toml"
-    path.write_text(text)
-    return load_matrix(path)
-
-
 def test_expand_product_excludes_and_missing_interpreters(tmp_path: Path) -> None:
-    matrix = _matrix(
+    matrix = matrix_from_text(
         tmp_path,
         """
 python = ["3.9", "3.12", "3.13"]
@@ -106,7 +101,7 @@ numpy = "<2"
 
 
 def test_python_specifier_expands_to_interpreters_here(tmp_path: Path) -> None:
-    matrix = _matrix(tmp_path, 'python = ">=3.10"\n[packages.numpy]\nversions = ["1.0"]\n')
+    matrix = matrix_from_text(tmp_path, 'python = ">=3.10"\n[packages.numpy]\nversions = ["1.0"]\n')
     plan = expand(matrix, FakeFinder("3.9", "3.10", "3.12"))
     assert plan.pythons == ("3.10", "3.12")
     with pytest.raises(MatrixError, match="no matching interpreter"):
@@ -114,7 +109,7 @@ def test_python_specifier_expands_to_interpreters_here(tmp_path: Path) -> None:
 
 
 def test_specifier_matching_nothing_is_an_error(tmp_path: Path) -> None:
-    matrix = _matrix(tmp_path, 'python = ["3.9"]\n[packages.numpy]\nversions = ">=9"\n')
+    matrix = matrix_from_text(tmp_path, 'python = ["3.9"]\n[packages.numpy]\nversions = ">=9"\n')
     with pytest.raises(
         MatrixError, match=r"packages.numpy.versions = '>=9': matches no released version"
     ):

@@ -226,8 +226,8 @@ class MatrixRun:
         ran = data["status"] in ("passed", "failed")
         if ran and cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
             data["note"] = (
-                f"a {cell.cuda} build tested on a host without a GPU: tests marked dfvc_gpu "
-                "were skipped; this is not a GPU pass"
+                f"a {data.get('build') or cell.cuda} build tested on a host without a GPU: "
+                "tests marked dfvc_gpu were skipped; this is not a GPU pass"
             )
         if data["status"] in ("passed", "failed", "unavailable"):
             # Errors (crashes, timeouts) may not happen again: never reuse them.

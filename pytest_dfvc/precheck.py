@@ -2,7 +2,9 @@
 
 ``uv pip compile`` resolves the cell's pins and constraints for the cell's own interpreter,
 wheels only for the matrix packages. It needs no environment and, with uv's cache, takes tens
-of milliseconds; a cell that cannot resolve is ``unavailable`` with uv's reason.
+of milliseconds; a cell that cannot resolve is ``unavailable`` with uv's reason. A cell of a
+CUDA variant whose sources resolve to another variant's build (PyPI's torch is a CUDA build;
+a ``cpu`` cell must not test it) is ``unavailable`` too, with the build that was found.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from .builds import mismatch, pinned
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
 from .provision import install_cause, pin_requirements, source_args, uv_path
@@ -51,9 +54,17 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return Cause("install", f"the pre-check could not run uv: {exc}")
-    if result.returncode == 0:
+    if result.returncode != 0:
+        return install_cause(result.stderr, cell.python, cell.cuda)
+    build = mismatch(cell.cuda, pinned(result.stdout))
+    if build is None:
         return None
-    return install_cause(result.stderr, cell.python, cell.cuda)
+    what = ", ".join(f"{n} {v}" for n, v in cell.packages)
+    return Cause(
+        "install",
+        f"{what} has no {cell.cuda} build where this variant installs from: "
+        f"it resolves to a {build.variant} build ({build.evidence})",
+    )
 
 
 def precheck(plans: Sequence[MatrixPlan], runtime: Path, jobs: int) -> list[MatrixPlan]:

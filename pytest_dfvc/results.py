@@ -16,6 +16,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .builds import build_of
 from .diagnose import Rule, diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .plan import Cell, MatrixPlan
@@ -89,6 +90,10 @@ def cell_json(
         "tests": tests,
         "duration": round(duration, 3),
     }
+    if cell.cuda and resolved:
+        # What was installed, which may say more than the variant's name (cu12 -> cu124).
+        build = build_of(resolved)
+        data["build"] = build.variant if build else None
     if log:
         data["log"] = log
     return data

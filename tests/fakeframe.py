@@ -22,6 +22,9 @@ import zipfile
 from pathlib import Path
 
 NAME = "fakeframe"
+_WHEEL = (
+    "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+)
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0")
 
 
@@ -85,9 +88,7 @@ def build_wheel(version: str, dest: Path, name: str = NAME) -> Path:
         f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
         f"Requires-Python: {_requires_python(version)}\nSummary: fake framework for tests\n"
     )
-    files[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
+    files[f"{dist_info}/WHEEL"] = _WHEEL
     files[f"{dist_info}/top_level.txt"] = f"{name}\n"
     return _write_wheel(dest, name, version, files)
 
@@ -106,7 +107,7 @@ def build_addon(dest: Path) -> Path:
             "def extra():\n    return fakeframe.mean([1, 2])\n"
         ),
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Dist: fakeframe\n",
-        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": _WHEEL,
         f"{dist_info}/top_level.txt": f"{name}\n",
     }
     return _write_wheel(dest, name, version, files)
@@ -125,6 +126,39 @@ def _write_wheel(dest: Path, name: str, version: str, files: dict[str, str]) -> 
     return wheel
 
 
+def build_unlabelled(dest: Path) -> Path:
+    """One folder as PyPI serves GPU frameworks: no local label, the CUDA release pinned
+    through NVIDIA's runtime wheels (2.0.0 a CUDA 12.1 build, 2.1.0 a CUDA 13.0 one)."""
+    runtimes = (("nvidia-cuda-runtime-cu12", "12.1.105"), ("nvidia-cuda-runtime", "13.0.96"))
+    for version, (runtime, runtime_version) in zip(("2.0.0", "2.1.0"), runtimes):
+        dist_info = f"fakeframe-{version}.dist-info"
+        metadata = (
+            f"Metadata-Version: 2.1\nName: fakeframe\nVersion: {version}\n"
+            f"Requires-Dist: {runtime}=={runtime_version}\n"
+        )
+        files = {
+            "fakeframe/__init__.py": f'__version__ = "{version}"\n',
+            f"{dist_info}/METADATA": metadata,
+            f"{dist_info}/WHEEL": _WHEEL,
+        }
+        _write_wheel(dest, "fakeframe", version, files)
+        module = runtime.replace("-", "_")
+        runtime_info = f"{module}-{runtime_version}.dist-info"
+        _write_wheel(
+            dest,
+            module,
+            runtime_version,
+            {
+                f"{module}/__init__.py": "",
+                f"{runtime_info}/METADATA": (
+                    f"Metadata-Version: 2.1\nName: {runtime}\nVersion: {runtime_version}\n"
+                ),
+                f"{runtime_info}/WHEEL": _WHEEL,
+            },
+        )
+    return dest
+
+
 def build_all(dest: Path, versions: tuple[str, ...] = VERSIONS) -> list[Path]:
     return [build_wheel(v, dest) for v in versions] + [build_addon(dest)]
 
@@ -141,7 +175,7 @@ def build_history(dest: Path, count: int = 24, removed_at: int = 17) -> list[str
         files = {
             "longframe/__init__.py": body,
             f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: longframe\nVersion: {version}\n",
-            f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            f"{dist_info}/WHEEL": _WHEEL,
             f"{dist_info}/top_level.txt": "longframe\n",
         }
         _write_wheel(dest, "longframe", version, files)
@@ -161,7 +195,7 @@ def build_variants(dest: Path) -> dict[str, Path]:
             files = {
                 "fakeframe/__init__.py": body,
                 f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: fakeframe\nVersion: {local}\n",
-                f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: pytest-dfvc-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+                f"{dist_info}/WHEEL": _WHEEL,
                 f"{dist_info}/top_level.txt": "fakeframe\n",
             }
             _write_wheel(folder, "fakeframe", local, files)

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.plan import Cell
+from pytest_dfvc.precheck import precheck_cell
 from pytest_dfvc.provision import pin_requirements, source_args
 
 from . import fakeframe
@@ -118,6 +119,7 @@ def test_cpu_only_host(variants: Path) -> None:
     )
     gpu_build = cells["py3.10-fakeframe2.1.0-cu121"]
     assert gpu_build["resolved"]["fakeframe"] == "2.1.0+cu121"  # the installed build is recorded
+    assert gpu_build["build"] == "cu121"
     assert cells["py3.10-fakeframe2.1.0-cpu"]["resolved"]["fakeframe"] == "2.1.0+cpu"
     skipped = next(t for t in gpu_build["tests"] if t["nodeid"].endswith("test_on_the_gpu"))
     assert skipped["outcome"] == "skipped"
@@ -168,3 +170,31 @@ def test_variants_map_to_runners(variants: Path) -> None:
         "m/py3.10-fakeframe2.1.0-cu121": ["self-hosted", "gpu"],
     }
     assert (variants / ".gha" / "shards" / "m-py3.10-fakeframe2.0.0-cu121.json").exists()
+
+
+def test_precheck_knows_builds_without_a_label(tmp_path: Path) -> None:
+    """PyPI's GPU wheels carry no +cuXYZ label: the runtime wheel they pin tells the build,
+    so a variant fed from such an index gets only its own builds."""
+    folder = fakeframe.build_unlabelled(tmp_path / "pypi-like")
+    matrix = matrix_from_text(
+        tmp_path,
+        'python = ["3.11"]\ncuda = ["cpu", "cu130", "cu12"]\n'
+        '[packages.fakeframe]\nversions = ["2.0.0", "2.1.0"]\n'
+        f'[install]\nno-index = true\nfind-links = ["{folder}"]\n',
+    )
+
+    def cause(version: str, cuda: str) -> str | None:
+        cell = Cell("m", "x", "3.11", (("fakeframe", version),), cuda=cuda)
+        found = precheck_cell(matrix, cell, tmp_path / "runtime")
+        return found.reason if found else None
+
+    assert cause("2.1.0", "cu130") is None
+    assert cause("2.0.0", "cu12") is None
+    assert cause("2.0.0", "cu130") == (
+        "fakeframe 2.0.0 has no cu130 build where this variant installs from: it resolves to "
+        "a cu121 build (nvidia-cuda-runtime-cu12 12.1.105)"
+    )
+    assert cause("2.1.0", "cpu") == (
+        "fakeframe 2.1.0 has no cpu build where this variant installs from: it resolves to "
+        "a cu130 build (nvidia-cuda-runtime 13.0.96)"
+    )

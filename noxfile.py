@@ -39,8 +39,8 @@ def wheel(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "pytest_dfvc", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "pytest_dfvc", "tests", "noxfile.py")
+    session.run("ruff", "check", "pytest_dfvc", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "pytest_dfvc", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

@@ -47,7 +47,8 @@ def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> f
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode not in (0, 1):
-        raise SystemExit(f"{command} failed ({result.returncode}):\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        output = result.stdout[-3000:] + result.stderr[-3000:]
+        raise SystemExit(f"{command} failed ({result.returncode}):\n{output}")
     return elapsed
 
 
@@ -62,17 +63,22 @@ def interpreters() -> dict[str, str]:
 
 def prepare(scratch: Path) -> Path:
     project = scratch / "project"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".dfvc", ".nox", ".tox", "__pycache__"))
+    shutil.copytree(
+        EXAMPLE, project, ignore=shutil.ignore_patterns(".dfvc", ".nox", ".tox", "__pycache__")
+    )
     versions = ", ".join(f'"{v}"' for v in NUMPYS)
     (project / "matrices" / "numpy.toml").write_text(
-        f'python = [{", ".join(repr(p).replace(chr(39), chr(34)) for p in PYTHONS)}]\n\n'
+        f"python = [{', '.join(repr(p).replace(chr(39), chr(34)) for p in PYTHONS)}]\n\n"
         f"[packages.numpy]\nversions = [{versions}]\n"
     )
     return project
 
 
 def dfvc(project: Path, *extra: str) -> float:
-    return timed([str(BIN / "pytest"), "--dfvc-matrix", "--dfvc-jobs=2", "-p", "no:cacheprovider", *extra], project)
+    return timed(
+        [str(BIN / "pytest"), "--dfvc-matrix", "--dfvc-jobs=2", "-p", "no:cacheprovider", *extra],
+        project,
+    )
 
 
 def hand_loop(project: Path, pythons: dict[str, str]) -> float:
@@ -86,10 +92,25 @@ def hand_loop(project: Path, pythons: dict[str, str]) -> float:
         env = envs / f"py{python}-np{numpy}"
         subprocess.run([uv, "venv", "-q", "-p", pythons[python], str(env)], check=True)
         subprocess.run(
-            [uv, "pip", "install", "-q", "-p", str(env / "bin" / "python"), "-e", str(project), f"numpy=={numpy}", "pytest"],
+            [
+                uv,
+                "pip",
+                "install",
+                "-q",
+                "-p",
+                str(env / "bin" / "python"),
+                "-e",
+                str(project),
+                f"numpy=={numpy}",
+                "pytest",
+            ],
             check=True,
         )
-        subprocess.run([str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project, capture_output=True)
+        subprocess.run(
+            [str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=project,
+            capture_output=True,
+        )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
@@ -111,7 +132,8 @@ def make(python, numpy):
 
 
 for python, numpy, path in CELLS:
-    nox.session(name=f"cell-py{{python}}-np{{numpy}}", python=path, venv_backend="virtualenv")(make(python, numpy))
+    name = f"cell-py{{python}}-np{{numpy}}"
+    nox.session(name=name, python=path, venv_backend="virtualenv")(make(python, numpy))
 """
 
 
@@ -125,20 +147,32 @@ def nox_virtualenv(project: Path, pythons: dict[str, str]) -> float:
     shutil.rmtree(project / ".nox", ignore_errors=True)
     started = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(
-            lambda half: subprocess.run(
-                [str(BIN / "nox"), "-f", str(noxfile), "--reuse-venv=never", "-s", *half],
-                cwd=project, capture_output=True, check=False,
-            ),
-            halves,
-        ))
+        list(
+            pool.map(
+                lambda half: subprocess.run(
+                    [str(BIN / "nox"), "-f", str(noxfile), "--reuse-venv=never", "-s", *half],
+                    cwd=project,
+                    capture_output=True,
+                    check=False,
+                ),
+                halves,
+            )
+        )
     return time.perf_counter() - started
 
 
 def tox_uv(project: Path, pythons: dict[str, str], *, cold: bool) -> float:
     """tox with tox-uv, two environments at a time: the fastest tool users have today."""
-    lines = ["env_list = [" + ", ".join(f'"{_tox_env(p, n)}"' for p in PYTHONS for n in NUMPYS) + "]", ""]
-    lines += ["[env_run_base]", 'package = "editable"', 'commands = [["pytest", "-q", "-p", "no:cacheprovider"]]', ""]
+    lines = [
+        "env_list = [" + ", ".join(f'"{_tox_env(p, n)}"' for p in PYTHONS for n in NUMPYS) + "]",
+        "",
+    ]
+    lines += [
+        "[env_run_base]",
+        'package = "editable"',
+        'commands = [["pytest", "-q", "-p", "no:cacheprovider"]]',
+        "",
+    ]
     for python in PYTHONS:
         for numpy in NUMPYS:
             lines += [
@@ -163,7 +197,9 @@ def recorder_cost(project: Path) -> tuple[float, float]:
     env_dir = next((project / ".dfvc" / "envs").iterdir())
     python = str(env_dir / "bin" / "python")
     runtime = project / ".dfvc" / "runtime"
-    env = dict(os.environ, PYTHONPATH=str(runtime), DFVC_RECORDS=str(project / ".dfvc" / "bench.jsonl"))
+    env = dict(
+        os.environ, PYTHONPATH=str(runtime), DFVC_RECORDS=str(project / ".dfvc" / "bench.jsonl")
+    )
     base = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     plain = min(timed(base, project, env) for _ in range(5))
     recorded = min(timed([*base, "-p", "dfvc_recorder"], project, env) for _ in range(5))
@@ -177,7 +213,9 @@ def bisect_vs_grid(scratch: Path) -> dict[str, float]:
     project = scratch / "history-project"
     (project / "tests").mkdir(parents=True)
     (project / "conftest.py").write_text("")
-    (project / "tests" / "test_api.py").write_text("import longframe\n\ndef test_api():\n    assert longframe.api() == 1\n")
+    (project / "tests" / "test_api.py").write_text(
+        "import longframe\n\ndef test_api():\n    assert longframe.api() == 1\n"
+    )
     (project / "m.toml").write_text(
         'python = ["3.11"]\n[packages.longframe]\nversions = ">=1.0"\n'
         f'[install]\nno-index = true\nfind-links = ["{wheels}", "{tooling_wheels()}"]\n'
@@ -185,8 +223,17 @@ def bisect_vs_grid(scratch: Path) -> dict[str, float]:
     figures = {}
     for strategy in ("grid", "bisect"):
         figures[f"{strategy}_s"] = timed(
-            [str(BIN / "pytest"), "--dfvc-matrix=m.toml", f"--dfvc-strategy={strategy}", "--dfvc-rerun",
-             "--dfvc-jobs=2", "-p", "no:cacheprovider"], project)
+            [
+                str(BIN / "pytest"),
+                "--dfvc-matrix=m.toml",
+                f"--dfvc-strategy={strategy}",
+                "--dfvc-rerun",
+                "--dfvc-jobs=2",
+                "-p",
+                "no:cacheprovider",
+            ],
+            project,
+        )
         results = json.loads((project / ".dfvc" / "results.json").read_text())
         matrix = results["matrices"][0]
         figures[f"{strategy}_cells"] = sum(1 for c in matrix["cells"] if c["status"] != "skipped")
@@ -202,6 +249,10 @@ def tooling_wheels() -> Path:
 
 
 def main() -> None:
+    # Every tool runs as on a user's machine: some sandboxes set this, and then each Python
+    # start compiles every module it imports again, which weighs on the Python-heavy tools
+    # (nox, tox, pytest-dfvc's controller) far more than on uv.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     pythons = interpreters()
     with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
         scratch = Path(tmp)
@@ -220,7 +271,9 @@ def main() -> None:
         tox_cold = tox_uv(project, pythons, cold=True)
         tox_warm = statistics.median(tox_uv(project, pythons, cold=False) for _ in range(3))
         plain, recorded = recorder_cost(project)
-        startup = statistics.median(timed([str(BIN / "pytest"), "--version"], project) for _ in range(3))
+        startup = statistics.median(
+            timed([str(BIN / "pytest"), "--version"], project) for _ in range(3)
+        )
         history = bisect_vs_grid(scratch)
 
     cells = len(PYTHONS) * len(NUMPYS)
@@ -244,15 +297,27 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
     print()
     print(f"{cells} cells (numpy {NUMPYS[0]}..{NUMPYS[-1]} x Python {', '.join(PYTHONS)})")
-    print(f"  cold dfvc / hand uv loop          {figures['cold_over_hand_loop']:.2f}   (target <= 1)")
+    print(
+        f"  cold dfvc / hand uv loop          {figures['cold_over_hand_loop']:.2f}   (target <= 1)"
+    )
     print(f"  nox virtualenv+pip / cold dfvc    {figures['nox_pip_over_cold']:.1f}x  (target >= 5)")
-    print(f"  cold dfvc / cold tox-uv           {figures['cold_over_tox_cold']:.2f}   (target <= 1)")
-    print(f"  warm dfvc / warm tox-uv           {figures['warm_over_tox_warm']:.2f}   (target < 0.33)")
+    print(
+        f"  cold dfvc / cold tox-uv           {figures['cold_over_tox_cold']:.2f}   (target <= 1)"
+    )
+    print(
+        f"  warm dfvc / warm tox-uv           {figures['warm_over_tox_warm']:.2f}   (target < 0.33)"
+    )
     print(f"  warm dfvc / cold dfvc             {figures['warm_over_cold']:.2f}   (target < 0.15)")
-    print(f"  controller overhead per cell      {figures['controller_overhead_per_cell_ms']:.0f} ms (target < 100)")
+    print(
+        "  controller overhead per cell      "
+        f"{figures['controller_overhead_per_cell_ms']:.0f} ms (target < 100)"
+    )
     print(f"  recorder cost in a cell           {figures['recorder_overhead_ms']:.0f} ms")
-    print(f"  bisect vs grid on 40 releases     {history['bisect_cells']} vs {history['grid_cells']} cells "
-          f"(bound {history['bound']}), boundary {history['bisect_boundary']} vs {history['grid_boundary']}")
+    print(
+        f"  bisect vs grid on 40 releases     {history['bisect_cells']} vs "
+        f"{history['grid_cells']} cells (bound {history['bound']}), "
+        f"boundary {history['bisect_boundary']} vs {history['grid_boundary']}"
+    )
 
 
 if __name__ == "__main__":

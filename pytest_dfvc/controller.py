@@ -161,6 +161,8 @@ class MatrixRun:
                     future.cancel()
                 self._running.stop_all()
                 raise
+            finally:
+                self._running.close()
 
     def _order(self, matrix: str) -> Callable[[str], int]:
         order = {
@@ -204,7 +206,12 @@ class MatrixRun:
     def _run_one(self, task: _Task) -> dict[str, Any] | None:
         plan, cell = task.plan, task.cell
         started = time.monotonic()
-        cause = precheck_cell(plan.matrix, cell, self.options.workspace.runtime)
+        # A cell about to be built learns from its own install what the pre-check would say,
+        # with uv's same explanation; only a CUDA variant needs the resolution first, to
+        # refuse another variant's build before its tests pass under the wrong name.
+        cause = (
+            precheck_cell(plan.matrix, cell, self.options.workspace.runtime) if cell.cuda else None
+        )
         if cause is not None:
             data = cell_json(
                 cell, "unavailable", [], cause={"category": cause.category, "reason": cause.reason}

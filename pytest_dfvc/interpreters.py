@@ -58,7 +58,10 @@ class InterpreterFinder:
         on_path = shutil.which(f"python{minor}")
         pyenv = os.path.expanduser(self._pyenv_root)
         uv_dir = os.path.expanduser(self._uv_dir)
-        candidates = [on_path] if on_path else []
+        # A pyenv shim costs a dozen shell scripts per call (0.3 s) only to end in the
+        # versions folder, which is searched next anyway.
+        shim = on_path and Path(on_path).parent == Path(pyenv, "shims")
+        candidates = [on_path] if on_path and not shim else []
         candidates += sorted(
             glob.glob(f"{pyenv}/versions/{minor}.*/bin/python{minor}"), key=_newest, reverse=True
         )

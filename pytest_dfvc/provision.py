@@ -6,7 +6,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from .matrix import Matrix
+from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
 from .plan import Cause, Cell
 from .results import write_text_atomic
@@ -56,22 +56,24 @@ class Workspace:
 
 
 class RunningCells:
-    """The process groups of the cells running now, so an interrupted run stops them all
-    instead of waiting for them (they run in sessions of their own, out of Ctrl-C's reach)."""
+    """The processes of the cells running now, so an interrupted run stops them all instead
+    of waiting for them (they run in sessions of their own, out of Ctrl-C's reach); and the
+    nox workers idle between cells, so the next cell reuses one."""
 
     def __init__(self) -> None:
-        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._processes: set[subprocess.Popen[Any]] = set()
+        self._idle: list[NoxWorker] = []
         self._lock = threading.Lock()
         self.stopping = False
 
-    def add(self, process: subprocess.Popen[bytes]) -> None:
+    def add(self, process: subprocess.Popen[Any]) -> None:
         with self._lock:
             self._processes.add(process)
             stopping = self.stopping
         if stopping:
-            _kill_tree(process)
+            kill_tree(process)
 
-    def discard(self, process: subprocess.Popen[bytes]) -> None:
+    def discard(self, process: subprocess.Popen[Any]) -> None:
         with self._lock:
             self._processes.discard(process)
 
@@ -79,8 +81,54 @@ class RunningCells:
         with self._lock:
             self.stopping = True
             running = list(self._processes)
+            idle, self._idle = self._idle, []
         for process in running:
-            _kill_tree(process)
+            kill_tree(process)
+        for worker in idle:
+            worker.kill()
+
+    def run_nox(
+        self, argv: list[str], env: dict[str, str], log_path: Path, deadline: float | None
+    ) -> tuple[int, bool]:
+        """One nox command line in an idle worker (or a new one); returns (exit status,
+        timed out). A worker that ran out of time or died is not used again."""
+        worker = self._take(env)
+        self.add(worker.process)
+        timeout = None if deadline is None else max(deadline - time.monotonic(), 0.1)
+        try:
+            code = worker.run(argv, env, str(Path.cwd()), log_path, timeout)
+        except BaseException:
+            worker.kill()
+            raise
+        finally:
+            self.discard(worker.process)
+        if code is not None:
+            self._give(worker)
+            return code, False
+        timed_out = worker.alive()
+        return worker.kill(), timed_out
+
+    def _take(self, env: dict[str, str]) -> NoxWorker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+        return NoxWorker(env)
+
+    def _give(self, worker: NoxWorker) -> None:
+        with self._lock:
+            if not self.stopping:
+                self._idle.append(worker)
+                return
+        worker.kill()
+
+    def close(self) -> None:
+        """End the idle workers (the run is over)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
 
 
 @dataclass
@@ -242,6 +290,7 @@ def session_spec(
             "PYTHONPATH": pythonpath,
         },
         "phase": str(cell_dir / "phase"),
+        "envdir": str(workspace.envdir),
     }
 
 
@@ -265,8 +314,22 @@ def run_cell(
         spec = session_spec(matrix, cell, workspace, pytest_args)
     except LockMissing as exc:
         return CellOutcome("unavailable", cause=Cause("install", str(exc)))
+    owned = running is None
     running = running or RunningCells()
-    cell_dir = workspace.cell_dir(matrix.name, cell)
+    try:
+        return _run_cell(spec, cell, workspace.cell_dir(matrix.name, cell), timeout, running)
+    finally:
+        if owned:
+            running.close()
+
+
+def _run_cell(
+    spec: dict[str, Any],
+    cell: Cell,
+    cell_dir: Path,
+    timeout: float | None,
+    running: RunningCells,
+) -> CellOutcome:
     for stale in ("records.jsonl", "phase", "deselect.txt"):
         (cell_dir / stale).unlink(missing_ok=True)
     _discard_broken_environment(cell_dir)
@@ -277,8 +340,9 @@ def run_cell(
     env = dict(os.environ, DFVC_SESSIONS=str(cell_dir / "session.json"))
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     _expose_uv(env)
-    returncode, timed_out = _run_logged(
-        _nox_command(spec["name"], workspace), env, None, log_path, deadline, running
+    log_path.write_text("", encoding="utf-8")
+    returncode, timed_out = running.run_nox(
+        _nox_arguments(spec["name"], spec["envdir"]), env, log_path, deadline
     )
     records = read_records(cell_dir / "records.jsonl")
     restarts = 0
@@ -379,15 +443,12 @@ def _discard_broken_environment(cell_dir: Path) -> None:
         shutil.rmtree(Path(bin_dir).parent, ignore_errors=True)
 
 
-def _nox_command(name: str, workspace: Workspace) -> list[str]:
+def _nox_arguments(name: str, envdir: str) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "nox",
         "--noxfile",
         str(Path(__file__).with_name("_noxfile.py")),
         "--envdir",
-        str(workspace.envdir),
+        envdir,
         "--sessions",
         name,
         "--no-color",
@@ -415,10 +476,10 @@ def _run_logged(
         try:
             return process.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
-            _kill_tree(process)
+            kill_tree(process)
             return process.wait(), True
         except BaseException:
-            _kill_tree(process)
+            kill_tree(process)
             raise
         finally:
             running.discard(process)
@@ -437,17 +498,6 @@ def _expose_uv(env: dict[str, str]) -> None:
     found = uv_path()
     if found:
         env["UV"] = found
-
-
-def _kill_tree(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _read(path: Path) -> str | None:

@@ -14,8 +14,18 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        [sys.executable, "-m", "ruff", "check", "pytest_dfvc", "tests", "noxfile.py"],
-        [sys.executable, "-m", "ruff", "format", "--check", "pytest_dfvc", "tests", "noxfile.py"],
+        [sys.executable, "-m", "ruff", "check", "pytest_dfvc", "tests", "benchmarks", "noxfile.py"],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "format",
+            "--check",
+            "pytest_dfvc",
+            "tests",
+            "benchmarks",
+            "noxfile.py",
+        ],
         [sys.executable, "-m", "mypy"],
     ],
     ids=["ruff-check", "ruff-format", "mypy"],

@@ -17,14 +17,14 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .matrix import Matrix
+from . import editable
+from .matrix import InstallOptions, Matrix
 from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
 from .plan import Cause, Cell
 from .results import write_text_atomic
 
 RECORDER_MODULE = "dfvc_recorder"
-_PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 
 
 @dataclass(frozen=True)
@@ -173,12 +173,9 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
     args: list[str] = []
     for pin in pin_requirements(matrix, cell):
         args += ["--only-binary", Requirement(pin).name]
-    for link in (*install.find_links, *variant.find_links):
+    args += index_args(install)
+    for link in variant.find_links:
         args += ["--find-links", link]
-    if install.no_index:
-        args.append("--no-index")
-    elif install.index_url:
-        args += ["--index-url", install.index_url]
     if variant.index_url and not install.no_index:
         # Searched before the default index: the variant's builds win (uv's first-index rule).
         args += ["--extra-index-url", variant.index_url]
@@ -187,20 +184,47 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
         backend = cell.cuda if any(n in TORCH_FAMILY for n, _ in cell.packages) else ""
     if backend:
         args += ["--torch-backend", backend]
+    return args
+
+
+def index_args(install: InstallOptions) -> list[str]:
+    """Where the matrix's packages, and the project's build requirements, come from."""
+    args: list[str] = []
+    for link in install.find_links:
+        args += ["--find-links", link]
+    if install.no_index:
+        args.append("--no-index")
+    elif install.index_url:
+        args += ["--index-url", install.index_url]
     if install.exclude_newer:
         args += ["--exclude-newer", install.exclude_newer]
     return args
 
 
-def install_args(matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Path) -> list[str]:
+def install_args(
+    matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Path, *, prebuilt: bool = False
+) -> list[str]:
     """``uv pip install`` arguments: the project with its extras, the cell's pins (as
     overrides too, so the project's own bounds cannot veto a version under test), the
-    constraints, and pytest. Matrix packages come from wheels only."""
+    constraints, and pytest. Matrix packages come from wheels only. With ``prebuilt``, the
+    project is the editable wheel built once for the cell's interpreter, when it builds."""
     install = matrix.install
     args: list[str] = []
-    if any((workspace.project / f).exists() for f in _PROJECT_FILES):
-        extras = f"[{','.join(install.extras)}]" if install.extras else ""
-        args += ["-e", f"{workspace.project}{extras}"]
+    if any((workspace.project / f).exists() for f in editable.BUILD_FILES):
+        wheel = None
+        if prebuilt and cell.interpreter:
+            wheel = editable.editable_wheel(
+                workspace.project,
+                cell.interpreter,
+                workspace.runtime,
+                uv_path() or "uv",
+                index_args(install),
+            )
+        if wheel is not None:
+            args.append(editable.requirement(wheel, install.extras))
+        else:
+            extras = f"[{','.join(install.extras)}]" if install.extras else ""
+            args += ["-e", f"{workspace.project}{extras}"]
     pins = pin_requirements(matrix, cell)
     args += [*pins, *install.requirements, "pytest"]
     overrides = cell_dir / "overrides.txt"
@@ -258,9 +282,15 @@ def locked_requirements(workspace: Workspace, cell: Cell) -> Path:
 
 
 def session_spec(
-    matrix: Matrix, cell: Cell, workspace: Workspace, pytest_args: list[str]
+    matrix: Matrix,
+    cell: Cell,
+    workspace: Workspace,
+    pytest_args: list[str],
+    *,
+    prebuilt: bool = False,
 ) -> dict[str, Any]:
-    """Everything nox needs to build and test one cell, as plain JSON."""
+    """Everything nox needs to build and test one cell, as plain JSON (``prebuilt``: see
+    ``install_args``)."""
     cell_dir = workspace.cell_dir(matrix.name, cell)
     cell_dir.mkdir(parents=True, exist_ok=True)
     workspace.install_recorder()
@@ -272,7 +302,7 @@ def session_spec(
         "description": f"{matrix.name}: {cell.id}",
         "python": cell.interpreter,
         "project": str(workspace.project),
-        "install": install_args(matrix, cell, workspace, cell_dir),
+        "install": install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt),
         "install_env": {"UV_PYTHON_DOWNLOADS": "never"},
         # The cache provider would race between cells sharing the project folder; a module
         # that fails to import is a finding, so the other modules must still run.
@@ -311,7 +341,7 @@ def run_cell(
     restarts without the tests that already have an outcome, as pytest-xdist replaces a
     crashed worker."""
     try:
-        spec = session_spec(matrix, cell, workspace, pytest_args)
+        spec = session_spec(matrix, cell, workspace, pytest_args, prebuilt=True)
     except LockMissing as exc:
         return CellOutcome("unavailable", cause=Cause("install", str(exc)))
     owned = running is None

@@ -1,0 +1,185 @@
+"""The project as a PEP 660 editable wheel, built once per interpreter instead of once per cell.
+
+``uv pip install -e PROJECT`` builds the editable wheel again in every environment: a fresh
+build environment, the backend run twice, about half a second for a small project, which on a
+matrix of small cells is a third of the work. The wheel does not depend on the cell: it holds
+the project's metadata and a pointer back to its source folder (a ``.pth`` file or an import
+hook), so every cell of one interpreter can install the same one. It is built by the same
+hooks uv calls (``get_requires_for_build_editable``, ``build_editable``), in an isolated
+environment with the project's ``build-system.requires``, and kept under the run's folder,
+keyed by the interpreter and the project's build files; a change to those builds it again.
+
+When the project cannot be built this way (no PEP 660 hook, a failing build), the cells fall
+back to ``uv pip install -e`` and show the build's error in their own logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+# What pip and uv assume of a project without a [build-system] table.
+_LEGACY = {"requires": ["setuptools>=40.8.0"], "build-backend": "setuptools.build_meta:__legacy__"}
+
+# Run inside the build environment: one hook, its answer as JSON in a file (backends print).
+_HOOK = """
+import importlib, json, os, sys
+hook, backend, backend_path, answer = sys.argv[1:5]
+paths = [os.path.abspath(p) for p in json.loads(backend_path)]
+sys.path[:0] = paths
+module, _, attribute = backend.partition(":")
+obj = importlib.import_module(module)
+for part in filter(None, attribute.split(".")):
+    obj = getattr(obj, part)
+function = getattr(obj, hook, None)
+if hook == "get_requires_for_build_editable":
+    result = function() if function else []
+elif function is None:
+    sys.exit("the build backend has no build_editable hook (PEP 660)")
+else:
+    result = function(sys.argv[5])
+with open(answer, "w") as f:
+    json.dump(result, f)
+"""
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_lock = threading.Lock()
+# Builds that failed in this process: the other cells go straight to ``-e`` (and a later
+# run tries again, in case what was missing is there by then).
+_failed: set[Path] = set()
+
+
+def editable_wheel(
+    project: Path, interpreter: str, runtime: Path, uv: str, index_args: Sequence[str]
+) -> Path | None:
+    """The project's editable wheel for ``interpreter``: built on first use, then reused;
+    None when it cannot be built (the caller installs with ``-e`` instead)."""
+    config = build_config(project)
+    if config is None:
+        return None
+    folder = runtime / "editable" / _key(project, interpreter, config)
+    with _lock(folder):
+        found = sorted(folder.glob("*.whl"))
+        if found:
+            return found[0]
+        if folder in _failed:
+            return None
+        wheel = _build(project, interpreter, folder, config, uv, index_args)
+        if wheel is None:
+            _failed.add(folder)
+        return wheel
+
+
+def build_config(project: Path) -> dict[str, Any] | None:
+    """``[build-system]``, with PEP 517's fallbacks to setuptools; None for a folder that is
+    not a project, or a pyproject.toml that cannot be read (uv will say why)."""
+    if not any((project / f).exists() for f in BUILD_FILES):
+        return None
+    table: Any = {}
+    pyproject = project / "pyproject.toml"
+    if pyproject.exists():
+        try:
+            table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("build-system", {})
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+    if not isinstance(table, dict):
+        return None
+    return {
+        "requires": list(table.get("requires", _LEGACY["requires"])),
+        "build-backend": table.get("build-backend", _LEGACY["build-backend"]),
+        "backend-path": list(table.get("backend-path", [])),
+    }
+
+
+def _key(project: Path, interpreter: str, config: dict[str, Any]) -> str:
+    """The build files' contents, and the packages and modules at the top of the project and
+    of ``src/``: a new one can change what an editable wheel maps (setuptools lists them)."""
+    top = sorted(
+        str(p.relative_to(project))
+        for folder in (project, project / "src")
+        if folder.is_dir()
+        for p in folder.iterdir()
+        if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".py")
+    )
+    digest = hashlib.sha256()
+    digest.update(json.dumps([str(project), interpreter, config, top], sort_keys=True).encode())
+    for name in BUILD_FILES:
+        path = project / name
+        if path.exists():
+            digest.update(name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _lock(folder: Path) -> threading.Lock:
+    with _locks_lock:
+        return _locks.setdefault(folder, threading.Lock())
+
+
+def _build(
+    project: Path,
+    interpreter: str,
+    folder: Path,
+    config: dict[str, Any],
+    uv: str,
+    index_args: Sequence[str],
+) -> Path | None:
+    staging = folder.with_name(folder.name + ".building")
+    shutil.rmtree(staging, ignore_errors=True)
+    env = staging / "env"
+    python = str(env / "bin" / "python")
+    log = folder.parent / f"{folder.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w", encoding="utf-8") as out:
+
+        def run(*command: str) -> bool:
+            done = subprocess.run(command, cwd=project, stdout=out, stderr=subprocess.STDOUT)
+            return done.returncode == 0
+
+        def hook(name: str, *args: str) -> Any:
+            answer = staging / f"{name}.json"
+            backend_path = json.dumps(config["backend-path"])
+            command = [python, "-c", _HOOK, name, config["build-backend"], backend_path]
+            if not run(*command, str(answer), *args):
+                return None
+            return json.loads(answer.read_text(encoding="utf-8"))
+
+        install = [uv, "pip", "install", "--python", python, *index_args]
+        if not run(uv, "venv", "--quiet", "--python", interpreter, str(env)):
+            return None
+        if config["requires"] and not run(*install, *config["requires"]):
+            return None
+        extra = hook("get_requires_for_build_editable")
+        if extra is None or (extra and not run(*install, *extra)):
+            return None
+        wheels = staging / "wheels"
+        wheels.mkdir()
+        name = hook("build_editable", str(wheels))
+        if not isinstance(name, str) or not (wheels / name).exists():
+            return None
+    # Complete or not at all: the folder appears with its wheel in one rename.
+    shutil.rmtree(env, ignore_errors=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    (wheels / name).rename(staging / name)
+    shutil.rmtree(wheels, ignore_errors=True)
+    staging.rename(folder)
+    return folder / name
+
+
+def requirement(wheel: Path, extras: Sequence[str]) -> str:
+    """``name[extras] @ file:///…/name-1.0-py3-none-any.whl``, as uv takes it."""
+    name = wheel.name.split("-", 1)[0]
+    suffix = f"[{','.join(extras)}]" if extras else ""
+    return f"{name}{suffix} @ {wheel.as_uri()}"

@@ -1,0 +1,162 @@
+"""The project built once per interpreter as a PEP 660 editable wheel, and installed from it
+in every cell. The project here has an in-tree build backend (``backend-path``), so the real
+hooks run offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_dfvc.editable import build_config, editable_wheel, requirement
+from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.provision import uv_path
+
+from .conftest import offline_install, require_pythons, run_matrix, write_project
+
+# A PEP 517 backend with the PEP 660 hooks, standard library only: the editable wheel is a
+# .pth file pointing back at the source folder, as hatchling's and setuptools' lenient mode are.
+BACKEND = """
+import base64, hashlib, os, zipfile
+
+NAME, VERSION = "demoproj", "0.1.0"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _wheel(directory, files):
+    dist = f"{NAME}-{VERSION}.dist-info"
+    files = dict(files)
+    files[f"{dist}/METADATA"] = (
+        f"Metadata-Version: 2.1\\nName: {NAME}\\nVersion: {VERSION}\\nRequires-Dist: fakeframe\\n"
+    )
+    files[f"{dist}/WHEEL"] = "Wheel-Version: 1.0\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    files[f"{dist}/RECORD"] = "\\n".join(record + [f"{dist}/RECORD,,"]) + "\\n"
+    name = f"{NAME}-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(directory, name), "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    with open(os.path.join(ROOT, "builds.txt"), "a") as log:
+        log.write("built\\n")
+    return name
+
+
+def get_requires_for_build_editable(config_settings=None):
+    return []
+
+
+def build_editable(wheel_directory, config_settings=None, metadata_directory=None):
+    return _wheel(wheel_directory, {f"_{NAME}.pth": os.path.join(ROOT, "src") + "\\n"})
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    raise RuntimeError("only editable builds here")
+"""
+
+PYPROJECT = """
+[build-system]
+requires = []
+build-backend = "backend"
+backend-path = ["_build"]
+
+[project]
+name = "demoproj"
+version = "0.1.0"
+"""
+
+
+def _project(root: Path) -> Path:
+    write_project(
+        root,
+        {
+            "pyproject.toml": PYPROJECT,
+            "_build/backend.py": BACKEND,
+            "src/demoproj/__init__.py": "import fakeframe\n\ndef answer():\n    return 42\n",
+            "tests/test_demo.py": """
+                import demoproj
+
+                def test_answer():
+                    assert demoproj.answer() == 42
+                """,
+        },
+    )
+    return root
+
+
+def test_build_config_follows_pep_517(tmp_path: Path) -> None:
+    assert build_config(tmp_path) is None  # tests without packaging: nothing to build
+    (tmp_path / "setup.py").write_text("")
+    assert build_config(tmp_path) == {
+        "requires": ["setuptools>=40.8.0"],
+        "build-backend": "setuptools.build_meta:__legacy__",
+        "backend-path": [],
+    }
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    assert build_config(tmp_path) == {
+        "requires": [],
+        "build-backend": "backend",
+        "backend-path": ["_build"],
+    }
+
+
+def test_built_once_then_reused(tmp_path: Path, finder: InterpreterFinder) -> None:
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    python = finder.find("3.10")
+    assert python is not None
+    runtime = tmp_path / "runtime"
+    uv = uv_path() or "uv"
+    wheel = editable_wheel(project, python.path, runtime, uv, ["--no-index"])
+    assert wheel is not None and wheel.name == "demoproj-0.1.0-py3-none-any.whl"
+    assert editable_wheel(project, python.path, runtime, uv, ["--no-index"]) == wheel
+    assert (project / "builds.txt").read_text() == "built\n"
+    assert requirement(wheel, ("gpu",)) == f"demoproj[gpu] @ {wheel.as_uri()}"
+    # A new build file (or a change to one) builds it again.
+    (project / "setup.cfg").write_text("[metadata]\n")
+    assert editable_wheel(project, python.path, runtime, uv, ["--no-index"]) != wheel
+    assert (project / "builds.txt").read_text() == "built\nbuilt\n"
+
+
+def test_a_project_that_does_not_build_falls_back(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    (project / "_build" / "backend.py").write_text("raise ImportError('broken backend')\n")
+    python = finder.find("3.10")
+    assert python is not None
+    uv = uv_path() or "uv"
+    assert editable_wheel(project, python.path, tmp_path / "runtime", uv, ["--no-index"]) is None
+    logs = list((tmp_path / "runtime" / "editable").glob("*.log"))
+    assert "broken backend" in logs[0].read_text()
+
+
+@pytest.mark.slow
+def test_cells_install_the_prebuilt_wheel(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    (project / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "1.2.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    result = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-jobs=2")
+    assert result.returncode == 0, result.output
+    cells = result.matrix("m")["cells"]
+    assert [c["status"] for c in cells] == ["passed", "passed"]
+    assert (project / "builds.txt").read_text() == "built\n"  # once for both cells
+    log = (project / ".dfvc" / "cells" / "m" / cells[0]["id"] / "log.txt").read_text()
+    assert "demoproj @ file://" in log
+    # Editable: a change to the source is what the next run tests, without a new build.
+    init = project / "src" / "demoproj" / "__init__.py"
+    init.write_text(init.read_text().replace("42", "41"))
+    again = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-rerun")
+    outcomes = {c["id"]: c["status"] for c in again.matrix("m")["cells"]}
+    assert set(outcomes.values()) == {"failed"}, again.output
+    assert (project / "builds.txt").read_text() == "built\n"
+    assert json.loads((project / ".dfvc" / "results.json").read_text())["schema"] == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -148,7 +148,7 @@ class MatrixRun:
                     if not queue and not pending:
                         break
                     while queue and len(pending) < jobs:
-                        task = queue.pop(0)
+                        task = queue.pop(_next_start(queue, pending.values()))
                         pending[pool.submit(self._run_one, task)] = task
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
@@ -311,3 +311,12 @@ def _describe(cell: dict[str, Any]) -> str:
         counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
     summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no tests"
     return f"{cell['status']} ({summary})"
+
+
+def _next_start(queue: Sequence[_Task], running: Iterable[_Task]) -> int:
+    """Which queued cell to start: the first whose interpreter no running cell uses, so the
+    slots share out the Pythons. The project's editable wheel is built once per interpreter
+    by the first cell that needs it, and the others wait for it; spread this way, the builds
+    for two Pythons run side by side instead of one slot idling behind the other's build."""
+    busy = {t.cell.interpreter for t in running}
+    return next((i for i, t in enumerate(queue) if t.cell.interpreter not in busy), 0)

@@ -29,26 +29,28 @@ from typing import IO, Any
 
 def serve(requests: IO[str], replies: IO[str]) -> None:
     """The worker's loop: run each requested nox command line, answer its exit status."""
-    # Imported here: only the worker process pays for nox.
-    import nox.registry
-    from nox.__main__ import main
-
     for line in requests:
         job = json.loads(line)
         os.environ.clear()
         os.environ.update(job["env"])
         os.chdir(job["cwd"])
-        # Each run registers its own cell again; the last cell's sessions must not linger.
-        nox.registry.reset()
         sys.argv = ["nox", *job["argv"]]
         with _output_to(job["log"]):
-            rc = _run(main)
+            rc = _run()
         replies.write(json.dumps({"rc": rc}) + "\n")
         replies.flush()
 
 
-def _run(main: Any) -> int:
+def _run() -> int:
+    """nox's command line in this process; what goes wrong, nox's import included, is in
+    the cell's log."""
     try:
+        # Imported here, once (the module cache keeps it): only the worker pays for nox.
+        import nox.registry
+        from nox.__main__ import main
+
+        # Each run registers its own cell again; the last cell's sessions must not linger.
+        nox.registry.reset()
         main()
     except SystemExit as exc:
         code = exc.code

@@ -62,3 +62,15 @@ def test_a_session_past_its_time_gets_no_answer(tmp_path: Path) -> None:
     finally:
         worker.kill()
     assert not worker.alive()
+
+
+def test_what_breaks_nox_itself_is_in_the_log(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow" / "nox"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('this nox is broken')\n")
+    worker = NoxWorker(dict(os.environ, PYTHONPATH=str(shadow.parent)))
+    try:
+        assert _worker_run(worker, tmp_path, "greet") == 1
+    finally:
+        worker.close()
+    assert "ImportError: this nox is broken" in (tmp_path / "greet.log").read_text()

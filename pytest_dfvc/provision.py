@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
-from . import editable
+from . import editable, locks
 from .matrix import InstallOptions, Matrix
 from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
@@ -240,44 +239,24 @@ def install_args(
     if install.resolution == "lowest-direct":
         args += ["--resolution", "lowest-direct"]
     elif install.resolution == "locked":
-        args += ["--requirements", str(locked_requirements(workspace, cell))]
+        args += ["--requirements", str(locked_requirements(workspace, cell, install))]
     return args
 
 
-class LockMissing(Exception):
-    """``resolution = "locked"`` in a project without a uv.lock."""
-
-
-def locked_requirements(workspace: Workspace, cell: Cell) -> Path:
-    """The project's uv.lock as pinned requirements, minus the matrix packages (the cell
-    pins those), exported once per run."""
-    lock = workspace.project / "uv.lock"
-    if not lock.exists():
-        raise LockMissing(f'resolution = "locked" needs {lock}; run `uv lock` first')
-    exported = workspace.runtime / "uv-lock-export.txt"
-    if not exported.exists() or exported.stat().st_mtime < lock.stat().st_mtime:
-        uv = uv_path() or "uv"
-        result = subprocess.run(
-            [uv, "export", "--frozen", "--no-hashes", "--no-emit-project", "--no-header"],
-            cwd=workspace.project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise LockMissing(f"uv export of {lock} failed: {result.stderr.strip()[:300]}")
-        write_text_atomic(exported, result.stdout)
-    matrix_names = {canonicalize_name(n) for n, _ in cell.packages}
-    kept = [
-        line
-        for line in exported.read_text(encoding="utf-8").splitlines()
-        if line.strip()
-        and not line.lstrip().startswith("#")
-        and canonicalize_name(re.split(r"[=<>!~\[; ]", line.strip(), maxsplit=1)[0])
-        not in matrix_names
-    ]
+def locked_requirements(workspace: Workspace, cell: Cell, install: InstallOptions) -> Path:
+    """The project's lock as pinned requirements for this cell, minus the matrix packages
+    (the cell pins those): a requirements file in the cell's folder."""
+    lines = locks.locked_pins(
+        workspace.project,
+        workspace.runtime,
+        uv_path() or "uv",
+        cell.interpreter_version or cell.python,
+        [n for n, _ in cell.packages],
+        install.extras,
+        install.groups,
+    )
     target = workspace.cell_dir(cell.matrix, cell) / "locked.txt"
-    write_text_atomic(target, "".join(line + "\n" for line in kept))
+    write_text_atomic(target, "".join(line + "\n" for line in lines))
     return target
 
 
@@ -342,7 +321,7 @@ def run_cell(
     crashed worker."""
     try:
         spec = session_spec(matrix, cell, workspace, pytest_args, prebuilt=True)
-    except LockMissing as exc:
+    except locks.LockMissing as exc:
         return CellOutcome("unavailable", cause=Cause("install", str(exc)))
     owned = running is None
     running = running or RunningCells()

@@ -112,6 +112,24 @@ CASES = [
     ),
     pytest.param(
         exc(
+            "RuntimeError",
+            "The NVIDIA driver on your system is too old (found version 11040). Please update your "
+            "GPU driver by downloading and installing a new version from the URL: "
+            "http://www.nvidia.com/Download/index.aspx",
+            [
+                (f"{SITE}/torch/cuda/__init__.py", 302, "_lazy_init"),
+                ("tests/test_gpu.py", 7, "test_kernel"),
+            ],
+            {"torch.ones": "torch.ones"},
+        ),
+        {"torch": "2.5.1"},
+        "resource",
+        "torch.ones",
+        "tests/test_gpu.py:7",
+        id="driver too old for the CUDA build",
+    ),
+    pytest.param(
+        exc(
             "ImportError",
             "Matplotlib requires numpy>=1.15; you have 1.14.5",
             [
@@ -258,9 +276,14 @@ def test_diagnosis(
     assert cause["exception"] == exception["type"]
 
 
+def _case(name: str) -> dict[str, Any]:
+    exception: dict[str, Any] = next(c.values[0] for c in CASES if c.id == name)
+    return exception
+
+
 def test_third_party_names_distribution_version_and_pin() -> None:
     cause = diagnose(
-        CASES[7].values[0],
+        _case("pandas 1.x beside numpy 2"),
         frameworks={"pandas": "1.3.5"},
         top_level={"pandas": "pandas", "numpy": "numpy"},
         resolved={"numpy": "2.1.3", "pandas": "1.3.5"},
@@ -272,7 +295,7 @@ def test_third_party_names_distribution_version_and_pin() -> None:
 
 def test_binary_incompatibility_inside_a_matrix_package_names_the_package() -> None:
     """Matrix over pandas, numpy 2 beside it: numpy is the third party."""
-    exception = CASES[7].values[0]
+    exception = _case("pandas 1.x beside numpy 2")
     cause = diagnose(
         exception,
         frameworks={"numpy": "2.1.3"},

@@ -172,6 +172,8 @@ def _matrix_target(config: pytest.Config) -> str | None:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--dfvc-gha`` prints the matrix JSON and nothing else, so no session is started:
     its output goes straight into ``$GITHUB_OUTPUT``."""
+    if _matrix_target(config) is not None:
+        _no_test_workers_here(config)
     if not config.getoption("dfvc_gha"):
         return None
     from .session import print_gha_matrix
@@ -179,6 +181,24 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     target = _matrix_target(config)
     assert target is not None
     return print_gha_matrix(config, _load_matrices(config, target))
+
+
+# pytest-xdist's options, and the value that keeps its workers from starting.
+_XDIST_OFF: tuple[tuple[str, object], ...] = (
+    ("numprocesses", None),
+    ("dist", "no"),
+    ("distload", False),
+    ("tx", []),
+)
+
+
+def _no_test_workers_here(config: pytest.Config) -> None:
+    """``-n 4`` (on the command line or in addopts) is for the cells' pytest, which gets it;
+    the controller runs no test, so pytest-xdist must not start workers for it. Runs before
+    xdist reads the options (its pytest_cmdline_main is trylast)."""
+    for name, off in _XDIST_OFF:
+        if hasattr(config.option, name):
+            setattr(config.option, name, off)
 
 
 def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:

@@ -35,7 +35,6 @@ class Recorder:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._rootdir = rootdir
         self._phases = {}
-        self._exceptions = {}
 
     def write(self, record):
         self._file.write(json.dumps(record, sort_keys=True, default=str) + "\n")
@@ -62,19 +61,6 @@ class Recorder:
 
     # --- outcomes ----------------------------------------------------------------------
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        outcome = yield
-        report = outcome.get_result()
-        if report.failed and call.excinfo is not None:
-            self._exceptions[(item.nodeid, call.when)] = self.describe(call.excinfo.value)
-
-    def pytest_exception_interact(self, node, call, report):
-        # Collection errors reach us only here: pytest wraps the real exception (an
-        # ImportError, a SyntaxError) in a CollectError, so describe the innermost cause.
-        if getattr(report, "when", "collect") == "collect" and call.excinfo is not None:
-            self._exceptions[(node.nodeid, "collect")] = self.describe(call.excinfo.value)
-
     def pytest_collectreport(self, report):
         if report.failed:
             record = self._outcome_record(report.nodeid or ".", "error", "collect", report)
@@ -97,6 +83,8 @@ class Recorder:
             items[:] = kept
 
     def pytest_runtest_logreport(self, report):
+        for key, value in getattr(report, "dfvc_values", None) or ():
+            self.write({"kind": "value", "nodeid": report.nodeid, "key": key, "value": value})
         phases = self._phases.setdefault(report.nodeid, [])
         phases.append(report)
         if report.when == "teardown":
@@ -119,13 +107,14 @@ class Recorder:
             if rep.skipped:
                 outcome, when, failing = "skipped", rep.when, rep
         record = self._outcome_record(nodeid, outcome, when, failing)
+        declared = next((r.dfvc_declared for r in phases if hasattr(r, "dfvc_declared")), None)
+        if declared is not None:
+            record["declared"], record["inside"] = declared
         record["duration"] = round(sum(getattr(r, "duration", 0.0) for r in phases), 6)
         return record
 
     def _outcome_record(self, nodeid, outcome, when, report):
         record = {"kind": "test", "nodeid": nodeid, "outcome": outcome, "when": when}
-        if nodeid in _DECLARED:
-            record["declared"], record["inside"] = _DECLARED[nodeid]
         if report is None:
             return record
         if outcome == "skipped":
@@ -133,69 +122,107 @@ class Recorder:
             return record
         longrepr = str(report.longrepr or "")
         record["longrepr"] = longrepr[-8000:]
-        exception = self._exceptions.pop((nodeid, when), None)
+        exception = getattr(report, "dfvc_exception", None)
         record["exception"] = exception or exception_from_text(longrepr)
         return record
 
-    def describe(self, exc):
-        exc = innermost_cause(exc)
-        frames = traceback.extract_tb(exc.__traceback__)[-_MAX_FRAMES:]
-        described = {
-            "type": qualified_type(exc),
-            "message": str(exc)[:_MAX_MESSAGE],
-            "frames": [self._frame(f) for f in frames],
-            "names": self._project_names(exc.__traceback__),
-        }
-        if isinstance(exc, ImportError) and getattr(exc, "name", None):
-            described["module"] = exc.name
-        if isinstance(exc, SyntaxError) and exc.filename:
-            described["frames"].append(
-                {
-                    "file": self._relative(exc.filename),
-                    "line": exc.lineno or 0,
-                    "function": "<module>",
-                    "code": (exc.text or "").strip(),
-                }
-            )
-        return described
 
-    def _project_names(self, tb):
-        """What the dotted names on the project's failing lines refer to.
+# --- failures, described where the test ran ------------------------------------------------
+#
+# In the process that ran the test (the main one, or a pytest-xdist worker), the failure is
+# described and put on the report, with the test's declared ranges and recorded values: pytest
+# (and xdist, when it sends reports to the main process) carries a report's attributes along.
 
-        The study names "the framework API called by the client code closest to the error";
-        ``ops.conv`` on a line means nothing later, ``fakeframe.ops.conv`` does. Only the
-        frames of the project's own files are read, the last one first.
-        """
-        names = {}
-        while tb is not None:
-            frame = tb.tb_frame
-            filename = frame.f_code.co_filename
-            if self._is_project(filename):
-                line = linecache.getline(filename, tb.tb_lineno).strip()
-                for dotted in set(_DOTTED.findall(line)):
-                    resolved = resolve_name(dotted, frame)
-                    if resolved:
-                        names[dotted] = resolved
-            tb = tb.tb_next
-        return names
 
-    def _is_project(self, filename):
-        absolute = os.path.abspath(filename)
-        return absolute.startswith(self._rootdir + os.sep) and "site-packages" not in absolute
+def describe(exc, rootdir):
+    exc = innermost_cause(exc)
+    frames = traceback.extract_tb(exc.__traceback__)[-_MAX_FRAMES:]
+    described = {
+        "type": qualified_type(exc),
+        "message": str(exc)[:_MAX_MESSAGE],
+        "frames": [_frame(f, rootdir) for f in frames],
+        "names": _project_names(exc.__traceback__, rootdir),
+    }
+    if isinstance(exc, ImportError) and getattr(exc, "name", None):
+        described["module"] = exc.name
+    if isinstance(exc, SyntaxError) and exc.filename:
+        described["frames"].append(
+            {
+                "file": _relative(exc.filename, rootdir),
+                "line": exc.lineno or 0,
+                "function": "<module>",
+                "code": (exc.text or "").strip(),
+            }
+        )
+    return described
 
-    def _frame(self, frame):
-        return {
-            "file": self._relative(frame.filename),
-            "line": frame.lineno,
-            "function": frame.name,
-            "code": (frame.line or "").strip(),
-        }
 
-    def _relative(self, filename):
-        absolute = os.path.abspath(filename)
-        if absolute.startswith(self._rootdir + os.sep) and "site-packages" not in absolute:
-            return os.path.relpath(absolute, self._rootdir).replace(os.sep, "/")
-        return absolute
+def _project_names(tb, rootdir):
+    """What the dotted names on the project's failing lines refer to.
+
+    The study names "the framework API called by the client code closest to the error";
+    ``ops.conv`` on a line means nothing later, ``fakeframe.ops.conv`` does. Only the
+    frames of the project's own files are read, the last one first.
+    """
+    names = {}
+    while tb is not None:
+        frame = tb.tb_frame
+        filename = frame.f_code.co_filename
+        if _is_project(filename, rootdir):
+            line = linecache.getline(filename, tb.tb_lineno).strip()
+            for dotted in set(_DOTTED.findall(line)):
+                resolved = resolve_name(dotted, frame)
+                if resolved:
+                    names[dotted] = resolved
+        tb = tb.tb_next
+    return names
+
+
+def _is_project(filename, rootdir):
+    absolute = os.path.abspath(filename)
+    return absolute.startswith(rootdir + os.sep) and "site-packages" not in absolute
+
+
+def _frame(frame, rootdir):
+    return {
+        "file": _relative(frame.filename, rootdir),
+        "line": frame.lineno,
+        "function": frame.name,
+        "code": (frame.line or "").strip(),
+    }
+
+
+def _relative(filename, rootdir):
+    absolute = os.path.abspath(filename)
+    if absolute.startswith(rootdir + os.sep) and "site-packages" not in absolute:
+        return os.path.relpath(absolute, rootdir).replace(os.sep, "/")
+    return absolute
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if not os.environ.get(RECORDS_ENV):
+        return
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None:
+        report.dfvc_exception = describe(call.excinfo.value, str(item.config.rootdir))
+    if item.nodeid in _DECLARED:
+        declared, inside = _DECLARED[item.nodeid]
+        report.dfvc_declared = [declared, inside]
+    if call.when == "teardown":
+        values = item.__dict__.pop("_dfvc_values", None)
+        if values:
+            report.dfvc_values = values
+
+
+def pytest_exception_interact(node, call, report):
+    # Collection errors reach us only here: pytest wraps the real exception (an ImportError,
+    # a SyntaxError) in a CollectError, so describe the innermost cause.
+    if not os.environ.get(RECORDS_ENV) or call.excinfo is None:
+        return
+    if getattr(report, "when", "collect") == "collect":
+        report.dfvc_exception = describe(call.excinfo.value, str(node.config.rootdir))
 
 
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*)(?=\s*\(|\.|\b)")
@@ -503,16 +530,15 @@ def summarise(value):
 def dfvc_record(request):
     """``dfvc_record(key, value)`` records a value of this test in each cell, so the controller
     can report drift between versions; outside a matrix run it does nothing."""
-    recorder = request.config.pluginmanager.get_plugin("dfvc-recorder")
-    nodeid = request.node.nodeid
+    node = request.node
+    recording = bool(os.environ.get(RECORDS_ENV))
 
     def record(key, value):
         if not isinstance(key, str):
             raise TypeError(f"dfvc_record: the key must be a string, got {key!r}")
-        if recorder is not None:
-            recorder.write(
-                {"kind": "value", "nodeid": nodeid, "key": key, "value": summarise(value)}
-            )
+        if recording:
+            # Sent with the test's teardown report, from an xdist worker too.
+            node.__dict__.setdefault("_dfvc_values", []).append([key, summarise(value)])
 
     return record
 

@@ -32,6 +32,9 @@ TOOLING = {
         "pluggy",
         "packaging",
         "pygments",
+        # For cells that run their tests with -n (pytest-xdist).
+        "pytest-xdist",
+        "execnet",
     ],
     "py37": [
         "pytest==6.2.5",
@@ -56,8 +59,10 @@ def _cache_root() -> Path:
 def tooling_wheels(tag: str) -> Path:
     """A folder of wheels that installs pytest offline for that Python generation."""
     folder = _cache_root() / f"tooling-{tag}"
+    # The stamp holds the list it was downloaded for: a changed list downloads again.
     stamp = folder / ".complete"
-    if stamp.exists():
+    wanted = json.dumps(TOOLING[tag])
+    if stamp.exists() and stamp.read_text() == wanted:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     python_version = {"py39": "3.9", "py37": "3.7"}[tag]
@@ -78,7 +83,7 @@ def tooling_wheels(tag: str) -> Path:
         ],
         check=True,
     )
-    stamp.write_text("ok")
+    stamp.write_text(wanted)
     return folder
 
 

@@ -117,13 +117,17 @@ def test_marker_is_a_skip_condition_outside_the_matrix(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(["*dfvc: declared python>=3.99; this environment has python 3.*"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["serial", "xdist"])
 def declared_run(
+    request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     wheelhouse: Path,
     tooling: Path,
     finder: InterpreterFinder,
 ) -> MatrixRunResult:
+    """The same run twice: once plain, once with the cells' tests spread over pytest-xdist
+    workers (``-n 2``), where failures, declared ranges and values are recorded in the
+    workers and must reach the results all the same."""
     require_pythons(finder, "3.10")
     root = tmp_path_factory.mktemp("declared")
     write_project(
@@ -152,7 +156,11 @@ def declared_run(
         'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0", "2.0.0"]\n'
         'expect = ">=1.1,<2"\n' + offline_install(wheelhouse, tooling)
     )
-    return run_matrix(root, "--dfvc-matrix=m.toml")
+    if request.param == "serial":
+        return run_matrix(root, "--dfvc-matrix=m.toml")
+    with (root / "m.toml").open("a") as matrix:
+        matrix.write('requirements = ["pytest-xdist"]\n')
+    return run_matrix(root, "--dfvc-matrix=m.toml", "-n", "2")
 
 
 @pytest.mark.slow
@@ -172,6 +180,9 @@ def test_failure_inside_a_declared_range_is_a_violation(declared_run: MatrixRunR
         ("test_conv_claims_everything", "py3.10-fakeframe2.0.0", "marker"),
     ]
     assert violations[0]["cause"]["category"] == "parameter"
+    # Named from what ``ops.conv`` was in the failing frame: only the process that ran the
+    # test can tell, an xdist worker included.
+    assert violations[0]["cause"]["api"] == "fakeframe.ops.conv"
     assert (
         "VIOLATION tests/test_d.py::test_conv_claims_everything fails in py3.10-fakeframe2.0.0"
         in declared_run.output

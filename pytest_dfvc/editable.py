@@ -31,6 +31,9 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+# A build that hangs (an index that never answers) must not hold up the run: past this, the
+# cells build the project themselves, under --dfvc-timeout.
+BUILD_TIMEOUT = 900
 # What pip and uv assume of a project without a [build-system] table.
 _LEGACY = {"requires": ["setuptools>=40.8.0"], "build-backend": "setuptools.build_meta:__legacy__"}
 
@@ -145,7 +148,17 @@ def _build(
     with log.open("w", encoding="utf-8") as out:
 
         def run(*command: str) -> bool:
-            done = subprocess.run(command, cwd=project, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                done = subprocess.run(
+                    command,
+                    cwd=project,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=BUILD_TIMEOUT,
+                )
+            except subprocess.TimeoutExpired:
+                out.write(f"\ndfvc: stopped after {BUILD_TIMEOUT} s\n")
+                return False
             return done.returncode == 0
 
         def hook(name: str, *args: str) -> Any:

@@ -1,4 +1,5 @@
-"""Provision and run one cell: a nox session (uv backend) in a subprocess of its own."""
+"""Provision and run one cell: a nox session (uv backend), run by a nox worker in a process
+group of its own."""
 
 from __future__ import annotations
 

@@ -127,6 +127,9 @@ def test_cpu_only_host(variants: Path) -> None:
     assert gpu_build["device"] == {"device": "no device"}
     assert "not a GPU pass" in gpu_build["note"]
     assert "not a GPU pass" in result.output
+    # The job summary on CI must not read as a GPU pass either.
+    report = (variants / ".dfvc" / "report.md").read_text()
+    assert "`py3.10-fakeframe2.1.0-cu121` — passed (build cu121; a cu121 build tested" in report
 
 
 def test_host_with_a_gpu(variants: Path, tmp_path: Path) -> None:

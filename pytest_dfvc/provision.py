@@ -586,6 +586,12 @@ _PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
 
 
 _UNREACHABLE = re.compile(r"Failed to fetch: `?(?P<url>[^\s`]+)`?")
+# Old releases whose metadata uv refuses (pandas <= 0.24: ``pytz (>=2011k)``).
+_BAD_METADATA = re.compile(
+    r"(?P<name>[\w.-]+)==(?P<version>\S+) has invalid metadata.*?could not be parsed:\s*\n"
+    r"\s*(?P<why>[^\n]+)\n\s*(?P<requirement>[^\n]+)",
+    re.DOTALL,
+)
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<version>[^\s,]+)")
 
 
@@ -597,6 +603,13 @@ def install_cause(log: str, python_minor: str | None = None, cuda: str | None = 
         why = re.findall(r"(?:cause|Caused by): ([^\n]+)", log[unreachable.end() :])
         detail = f" ({why[-1].strip()})" if why else ""
         return Cause("install", f"index unreachable: {unreachable['url']}{detail}")
+    bad = _BAD_METADATA.search(log)
+    if bad:
+        reason = (
+            f"{bad['name']} {bad['version']} has metadata uv cannot read "
+            f"({bad['requirement'].strip()}: {bad['why'].strip()})"
+        )
+        return Cause("install", reason)
     missing = _NO_VERSION.search(log)
     if missing and cuda:
         name, version = missing["name"], missing["version"]

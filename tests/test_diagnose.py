@@ -363,8 +363,29 @@ def test_module_of(path: str, module: str | None) -> None:
             "install",
             "No solution found when resolving dependencies:",
         ),
+        (
+            # uv's words for pandas 0.24.2 (its metadata says pytz (>=2011k)), from a real run.
+            "error: No solution found when resolving dependencies\n"
+            "  cause: Because pandas==0.24.2 has invalid metadata and you require "
+            "pandas==0.24.2, we can conclude that your requirements are unsatisfiable.\n\n"
+            "hint: Metadata for `pandas` (v0.24.2) could not be parsed:\n"
+            "  after parsing `2011`, found `k`, which is not part of a valid version\n"
+            "  pytz (>=2011k)\n        ^^^^^^^\n",
+            "3.7",
+            None,
+            "install",
+            "pandas 0.24.2 has metadata uv cannot read (pytz (>=2011k): after parsing `2011`, "
+            "found `k`, which is not part of a valid version)",
+        ),
     ],
-    ids=["no-wheel", "requires-python", "unreachable", "no-variant-build", "conflict"],
+    ids=[
+        "no-wheel",
+        "requires-python",
+        "unreachable",
+        "no-variant-build",
+        "conflict",
+        "bad-metadata",
+    ],
 )
 def test_install_causes_from_uv(
     log: str, python: str, cuda: str | None, category: str, reason: str

@@ -49,8 +49,13 @@ def _run() -> int:
         import nox.registry
         from nox.__main__ import main
 
-        # Each run registers its own cell again; the last cell's sessions must not linger.
-        nox.registry.reset()
+        # Each run registers its own cell; the last cell's sessions must not linger (older
+        # nox has no reset(): clearing its registry is what reset() does).
+        reset = getattr(nox.registry, "reset", None)
+        if reset is not None:
+            reset()
+        else:
+            getattr(nox.registry, "_REGISTRY", {}).clear()
         main()
     except SystemExit as exc:
         code = exc.code

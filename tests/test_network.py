@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,9 @@ import pytest
 
 from pytest_dfvc.index import DEFAULT_INDEX, list_releases
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.provision import uv_path
 
-from .conftest import require_pythons, run_matrix, write_project
+from .conftest import offline_install, require_pythons, run_matrix, write_project
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
@@ -92,3 +94,46 @@ def test_the_projects_own_matrix(tmp_path: Path, finder: InterpreterFinder) -> N
     matrix = json.loads((out / "results.json").read_text())["matrices"][0]
     assert {c["status"] for c in matrix["cells"]} == {"passed"}
     assert matrix["ranges"]["pytest"]["specifier"] == ">=7"
+
+
+def test_the_oldest_nox_we_support(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """pyproject.toml's floor for nox, installed from the index beside pytest-dfvc in a venv
+    that is not activated (its bin folder not on PATH): the cells still find uv and run."""
+    require_pythons(finder, "3.10")
+    root = Path(__file__).parent.parent
+    floor = next(
+        line.split('"')[1]
+        for line in (root / "pyproject.toml").read_text().splitlines()
+        if line.strip().startswith('"nox>=')
+    )
+    venv = tmp_path / "venv"
+    uv = uv_path() or "uv"
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    pinned = floor.replace(">=", "==")
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", python, str(root), pinned], check=True
+    )
+    project = tmp_path / "project"
+    write_project(project)
+    (project / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "2.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_", "UV"))}
+    env["PATH"] = "/usr/bin:/bin"
+    result = subprocess.run(
+        [python, "-m", "pytest", "--dfvc-matrix=m.toml", "-p", "no:cacheprovider"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    cells = json.loads((project / ".dfvc" / "results.json").read_text())["matrices"][0]["cells"]
+    # Built and run (the fake project has a stale test, so no cell is all green).
+    assert [c["status"] for c in cells] == ["failed", "failed"], result.stdout
+    outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in cells[0]["tests"]}
+    assert outcomes["test_new_feature"] == "passed"

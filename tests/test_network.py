@@ -96,25 +96,25 @@ def test_the_projects_own_matrix(tmp_path: Path, finder: InterpreterFinder) -> N
     assert matrix["ranges"]["pytest"]["specifier"] == ">=7"
 
 
-def test_the_oldest_nox_we_support(
+def test_the_oldest_nox_and_uv_we_support(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
-    """pyproject.toml's floor for nox, installed from the index beside pytest-dfvc in a venv
-    that is not activated (its bin folder not on PATH): the cells still find uv and run."""
+    """pyproject.toml's floors for nox and uv, installed from the index beside pytest-dfvc in
+    a venv that is not activated (its bin folder not on PATH): the cells find uv and run."""
     require_pythons(finder, "3.10")
     root = Path(__file__).parent.parent
-    floor = next(
-        line.split('"')[1]
+    floors = [
+        line.split('"')[1].replace(">=", "==")
         for line in (root / "pyproject.toml").read_text().splitlines()
-        if line.strip().startswith('"nox>=')
-    )
+        if line.strip().startswith(('"nox>=', '"uv>='))
+    ]
+    assert len(floors) == 2
     venv = tmp_path / "venv"
     uv = uv_path() or "uv"
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    pinned = floor.replace(">=", "==")
     subprocess.run(
-        [uv, "pip", "install", "--quiet", "--python", python, str(root), pinned], check=True
+        [uv, "pip", "install", "--quiet", "--python", python, str(root), *floors], check=True
     )
     project = tmp_path / "project"
     write_project(project)

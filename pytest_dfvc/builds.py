@@ -50,7 +50,9 @@ def build_of(distributions: Mapping[str, str]) -> Build | None:
 
 def matches(variant: str, build: str) -> bool:
     """Whether a cell of ``variant`` may run ``build``: the same variant, or a build of a
-    family the variant names (``cu12`` takes ``cu124``). Unknown variant names take any."""
+    family the variant names (``cu12`` takes ``cu124``; JAX's ``cuda12`` spelling too).
+    Unknown variant names take any."""
+    variant = re.sub(r"^cuda(?=\d)", "cu", variant)
     if not _CHECKABLE.fullmatch(variant):
         return True
     if variant == "cpu" or build == "cpu":

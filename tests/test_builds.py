@@ -35,7 +35,9 @@ def test_build_of(distributions: dict[str, str], expected: Build | None) -> None
     ("variant", "build", "expected"),
     [
         ("cu124", "cu124", True),
-        ("cu12", "cu124", True),  # a family name takes any of its builds (JAX's cuda12)
+        ("cu12", "cu124", True),  # a family name takes any of its builds
+        ("cuda12", "cu126", True),  # JAX's spelling of it
+        ("cuda12", "cpu", False),
         ("cu121", "cu124", False),
         ("cu12", "cu130", False),
         ("cpu", "cu130", False),

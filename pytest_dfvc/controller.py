@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -73,6 +74,7 @@ class MatrixRun:
         self._fingerprint = ""
         self._recorder_digest = ""
         self._started = 0
+        self._per_interpreter: Counter[str | None] = Counter()
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
         self._device = device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
 
@@ -85,6 +87,7 @@ class MatrixRun:
         tasks = {
             t.key: t for p in self.plans for c in p.cells if c.status is None for t in [_Task(p, c)]
         }
+        self._per_interpreter = Counter(t.cell.interpreter for t in tasks.values())
         if tasks:
             workspace = self.options.workspace
             workspace.install_recorder()
@@ -225,6 +228,9 @@ class MatrixRun:
                 self.options.pytest_args,
                 timeout=self.options.timeout,
                 running=self._running,
+                # One build of the project's editable wheel pays off from a second cell of
+                # the same Python on; for a single cell, its own install builds it as fast.
+                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
             )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result

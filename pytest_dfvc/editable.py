@@ -66,10 +66,17 @@ _failed: set[Path] = set()
 
 
 def editable_wheel(
-    project: Path, interpreter: str, runtime: Path, uv: str, index_args: Sequence[str]
+    project: Path,
+    interpreter: str,
+    runtime: Path,
+    uv: str,
+    index_args: Sequence[str],
+    *,
+    build: bool = True,
 ) -> Path | None:
-    """The project's editable wheel for ``interpreter``: built on first use, then reused;
-    None when it cannot be built (the caller installs with ``-e`` instead)."""
+    """The project's editable wheel for ``interpreter``: built on first use (unless
+    ``build`` is false), then reused; None when there is none (the caller installs with
+    ``-e`` instead)."""
     config = build_config(project)
     if config is None:
         return None
@@ -78,7 +85,7 @@ def editable_wheel(
         found = sorted(folder.glob("*.whl"))
         if found:
             return found[0]
-        if folder in _failed:
+        if folder in _failed or not build:
             return None
         wheel = _build(project, interpreter, folder, config, uv, index_args)
         if wheel is None:

@@ -108,6 +108,14 @@ class RunningCells:
         timed_out = worker.alive()
         return worker.kill(), timed_out
 
+    def warm(self, env: dict[str, str]) -> None:
+        """Start a worker now when none is idle, so that its start-up overlaps other work."""
+        with self._lock:
+            if self._idle or self.stopping:
+                return
+        worker = NoxWorker(env)
+        self._give(worker)
+
     def _take(self, env: dict[str, str]) -> NoxWorker:
         with self._lock:
             while self._idle:
@@ -202,12 +210,19 @@ def index_args(install: InstallOptions) -> list[str]:
 
 
 def install_args(
-    matrix: Matrix, cell: Cell, workspace: Workspace, cell_dir: Path, *, prebuilt: bool = False
+    matrix: Matrix,
+    cell: Cell,
+    workspace: Workspace,
+    cell_dir: Path,
+    *,
+    prebuilt: bool = False,
+    build: bool = True,
 ) -> list[str]:
     """``uv pip install`` arguments: the project with its extras, the cell's pins (as
     overrides too, so the project's own bounds cannot veto a version under test), the
     constraints, and pytest. Matrix packages come from wheels only. With ``prebuilt``, the
-    project is the editable wheel built once for the cell's interpreter, when it builds."""
+    project is the editable wheel built once for the cell's interpreter, when it builds
+    (``build=False``: only when an earlier cell or run built it already)."""
     install = matrix.install
     args: list[str] = []
     if any((workspace.project / f).exists() for f in editable.BUILD_FILES):
@@ -219,6 +234,7 @@ def install_args(
                 workspace.runtime,
                 uv_path() or "uv",
                 index_args(install),
+                build=build,
             )
         if wheel is not None:
             args.append(editable.requirement(wheel, install.extras))
@@ -268,9 +284,10 @@ def session_spec(
     pytest_args: list[str],
     *,
     prebuilt: bool = False,
+    build: bool = True,
 ) -> dict[str, Any]:
-    """Everything nox needs to build and test one cell, as plain JSON (``prebuilt``: see
-    ``install_args``)."""
+    """Everything nox needs to build and test one cell, as plain JSON (``prebuilt`` and
+    ``build``: see ``install_args``)."""
     cell_dir = workspace.cell_dir(matrix.name, cell)
     cell_dir.mkdir(parents=True, exist_ok=True)
     workspace.install_recorder()
@@ -282,7 +299,7 @@ def session_spec(
         "description": f"{matrix.name}: {cell.id}",
         "python": cell.interpreter,
         "project": str(workspace.project),
-        "install": install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt),
+        "install": install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build),
         "install_env": {"UV_PYTHON_DOWNLOADS": "never"},
         # The cache provider would race between cells sharing the project folder; a module
         # that fails to import is a finding, so the other modules must still run.
@@ -315,18 +332,24 @@ def run_cell(
     *,
     timeout: float | None = None,
     running: RunningCells | None = None,
+    share_build: bool = True,
 ) -> CellOutcome:
     """Build the cell's environment and run its tests through nox; never raises for a
     failure inside the cell. A test that kills the test process costs only itself: pytest
     restarts without the tests that already have an outcome, as pytest-xdist replaces a
-    crashed worker."""
-    try:
-        spec = session_spec(matrix, cell, workspace, pytest_args, prebuilt=True)
-    except locks.LockMissing as exc:
-        return CellOutcome("unavailable", cause=Cause("install", str(exc)))
+    crashed worker. ``share_build``: build the project's editable wheel for the cells of
+    this interpreter (else use one only if an earlier run built it)."""
     owned = running is None
     running = running or RunningCells()
+    # A worker starts (Python, nox's import) while the editable wheel builds, not after.
+    running.warm(_nox_env())
     try:
+        try:
+            spec = session_spec(
+                matrix, cell, workspace, pytest_args, prebuilt=True, build=share_build
+            )
+        except locks.LockMissing as exc:
+            return CellOutcome("unavailable", cause=Cause("install", str(exc)))
         return _run_cell(spec, cell, workspace.cell_dir(matrix.name, cell), timeout, running)
     finally:
         if owned:
@@ -347,9 +370,7 @@ def _run_cell(
     log_path = cell_dir / "log.txt"
     deadline = None if timeout is None else time.monotonic() + timeout
     started = time.monotonic()
-    env = dict(os.environ, DFVC_SESSIONS=str(cell_dir / "session.json"))
-    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
-    _expose_uv(env)
+    env = _nox_env(DFVC_SESSIONS=str(cell_dir / "session.json"))
     log_path.write_text("", encoding="utf-8")
     returncode, timed_out = running.run_nox(
         _nox_arguments(spec["name"], spec["envdir"]), env, log_path, deadline
@@ -501,6 +522,14 @@ def uv_path() -> str | None:
         return os.environ["UV"]
     candidate = Path(sys.executable).with_name("uv")
     return str(candidate) if candidate.exists() else shutil.which("uv")
+
+
+def _nox_env(**extra: str) -> dict[str, str]:
+    """nox's environment: ours, no interpreter downloads, uv found beside us."""
+    env = dict(os.environ, **extra)
+    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    _expose_uv(env)
+    return env
 
 
 def _expose_uv(env: dict[str, str]) -> None:

@@ -160,3 +160,27 @@ def test_cells_install_the_prebuilt_wheel(
     assert set(outcomes.values()) == {"failed"}, again.output
     assert (project / "builds.txt").read_text() == "built\n"
     assert json.loads((project / ".dfvc" / "results.json").read_text())["schema"] == 1
+
+
+@pytest.mark.slow
+def test_a_lone_cell_builds_nothing_extra(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """One cell of a Python gains nothing from a shared build: its own install builds the
+    project, as fast. A wheel an earlier run built is used all the same."""
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+
+    def run(versions: str) -> str:
+        (project / "m.toml").write_text(
+            f'python = ["3.10"]\n[packages.fakeframe]\nversions = {versions}\n'
+            + offline_install(wheelhouse, tooling)
+        )
+        result = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-rerun")
+        assert result.returncode == 0, result.output
+        return (project / ".dfvc" / "cells" / "m" / "py3.10-fakeframe1.2.0" / "log.txt").read_text()
+
+    assert f"uv pip install -e {project}" in run('["1.2.0"]')
+    assert not (project / ".dfvc" / "runtime" / "editable").exists()
+    assert "demoproj @ file://" in run('["1.1.0", "1.2.0"]')
+    assert "demoproj @ file://" in run('["1.2.0"]')

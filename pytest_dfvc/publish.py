@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .badges import write_badges
-from .report import render_causes, render_declared, render_drift, square, test_ids
+from .report import cell_status, render_causes, render_declared, render_drift, square, test_ids
 from .results import write_text_atomic
 
 MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "unavailable": "➖"}
@@ -28,14 +28,6 @@ def publish(
     return write_badges(results, out, widths, base)
 
 
-def _status(cell: dict[str, Any]) -> str:
-    """``passed``, with what a reader must not miss: the CUDA build it ran, and a note such
-    as "not a GPU pass"."""
-    extra = [f"build {cell['build']}"] if cell.get("build") else []
-    extra += [cell["note"]] if cell.get("note") else []
-    return str(cell["status"]) + (f" ({'; '.join(extra)})" if extra else "")
-
-
 def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
     lines = ["# pytest-dfvc report", ""]
     for matrix in results["matrices"]:
@@ -47,7 +39,7 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
             row = [MD_SYMBOLS.get(square(cell, nodeid)[0], " ") for cell in cells]
             lines.append(f"| `{nodeid}` | " + " | ".join(row) + " |")
         lines += ["", "<details><summary>Cells</summary>", ""]
-        lines += [f"{i + 1}. `{c['id']}` — {_status(c)}" for i, c in enumerate(cells)]
+        lines += [f"{i + 1}. `{c['id']}` — {cell_status(c)}" for i, c in enumerate(cells)]
         lines += ["", "</details>", "", "### Compatible ranges", ""]
         for axis, entry in matrix.get("ranges", {}).items():
             spec = entry["specifier"] or "none"
@@ -190,7 +182,7 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
         + "</select></label>"
     )
     head = "".join(
-        f"<th class='cell' data-cell='{html.escape(c['id'])}' title='{html.escape(c['id'] + ': ' + _status(c))}'>"
+        f"<th class='cell' data-cell='{html.escape(c['id'])}' title='{html.escape(c['id'] + ': ' + cell_status(c))}'>"
         f"<div>{html.escape(c['id'])}</div></th>"
         for c in cells
     )

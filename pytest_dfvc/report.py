@@ -102,9 +102,16 @@ def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
     lines.append("cell status".ljust(width) + "  " + " ".join(status_row))
     lines.append(LEGEND)
     for number, cell in zip(numbers, cells):
-        note = f"  ({cell['note']})" if cell.get("note") else ""
-        lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell['status']}{note}")
+        lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell_status(cell)}")
     return lines
+
+
+def cell_status(cell: dict[str, Any]) -> str:
+    """``passed``, with what a reader must not miss: the CUDA build it ran, and a note such
+    as "not a GPU pass"."""
+    extra = [f"build {cell['build']}"] if cell.get("build") else []
+    extra += [cell["note"]] if cell.get("note") else []
+    return str(cell["status"]) + (f" ({'; '.join(extra)})" if extra else "")
 
 
 def render_ranges(matrix: dict[str, Any]) -> list[str]:

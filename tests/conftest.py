@@ -220,13 +220,20 @@ class MatrixRunResult:
 
 
 def run_matrix(
-    root: Path, *args: str, timeout: float = 600, env_extra: dict[str, str] | None = None
+    root: Path,
+    *args: str,
+    timeout: float = 600,
+    env_extra: dict[str, str] | None = None,
+    python: str = sys.executable,
 ) -> MatrixRunResult:
-    """``pytest --dfvc-matrix`` in a subprocess, as a user runs it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))}
+    """``pytest --dfvc-matrix`` in a subprocess, as a user runs it (with the pytest-dfvc
+    installed for ``python``, and the uv installed beside it: not one named by $UV)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_")) and k != "UV"
+    }
     env.update(env_extra or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--dfvc-matrix", "-p", "no:cacheprovider", *args],
+        [python, "-m", "pytest", "--dfvc-matrix", "-p", "no:cacheprovider", *args],
         cwd=root,
         capture_output=True,
         text=True,

@@ -96,21 +96,31 @@ def build_wheel(version: str, dest: Path, name: str = NAME) -> Path:
 def build_addon(dest: Path) -> Path:
     """``fakeaddon 1.0.0``: another distribution, built against fakeframe 1.x, whose import
     fails beside fakeframe 2 (a third-party cause, like pandas 1.x beside numpy 2)."""
-    name, version = "fakeaddon", "1.0.0"
-    dist_info = f"{name}-{version}.dist-info"
+    body = (
+        "import fakeframe\n\n"
+        "if int(fakeframe.__version__.split('.')[0]) >= 2:\n"
+        "    raise ImportError('fakeaddon was built against fakeframe 1.x; "
+        "fakeframe.dtype size changed')\n\n"
+        "def extra():\n    return fakeframe.mean([1, 2])\n"
+    )
+    return simple_wheel(dest, "fakeaddon", "1.0.0", body, ("fakeframe",))
+
+
+def simple_wheel(
+    dest: Path, name: str, version: str, body: str = "", requires: tuple[str, ...] = ()
+) -> Path:
+    """A one-module wheel: ``name/__init__.py`` holding ``body``, with these requirements."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    metadata += "".join(f"Requires-Dist: {r}\n" for r in requires)
     files = {
-        f"{name}/__init__.py": (
-            "import fakeframe\n\n"
-            "if int(fakeframe.__version__.split('.')[0]) >= 2:\n"
-            "    raise ImportError('fakeaddon was built against fakeframe 1.x; "
-            "fakeframe.dtype size changed')\n\n"
-            "def extra():\n    return fakeframe.mean([1, 2])\n"
-        ),
-        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Dist: fakeframe\n",
+        f"{module}/__init__.py": body,
+        f"{dist_info}/METADATA": metadata,
         f"{dist_info}/WHEEL": _WHEEL,
-        f"{dist_info}/top_level.txt": f"{name}\n",
+        f"{dist_info}/top_level.txt": f"{module}\n",
     }
-    return _write_wheel(dest, name, version, files)
+    return _write_wheel(dest, module, version, files)
 
 
 def _write_wheel(dest: Path, name: str, version: str, files: dict[str, str]) -> Path:
@@ -131,31 +141,9 @@ def build_unlabelled(dest: Path) -> Path:
     through NVIDIA's runtime wheels (2.0.0 a CUDA 12.1 build, 2.1.0 a CUDA 13.0 one)."""
     runtimes = (("nvidia-cuda-runtime-cu12", "12.1.105"), ("nvidia-cuda-runtime", "13.0.96"))
     for version, (runtime, runtime_version) in zip(("2.0.0", "2.1.0"), runtimes):
-        dist_info = f"fakeframe-{version}.dist-info"
-        metadata = (
-            f"Metadata-Version: 2.1\nName: fakeframe\nVersion: {version}\n"
-            f"Requires-Dist: {runtime}=={runtime_version}\n"
-        )
-        files = {
-            "fakeframe/__init__.py": f'__version__ = "{version}"\n',
-            f"{dist_info}/METADATA": metadata,
-            f"{dist_info}/WHEEL": _WHEEL,
-        }
-        _write_wheel(dest, "fakeframe", version, files)
-        module = runtime.replace("-", "_")
-        runtime_info = f"{module}-{runtime_version}.dist-info"
-        _write_wheel(
-            dest,
-            module,
-            runtime_version,
-            {
-                f"{module}/__init__.py": "",
-                f"{runtime_info}/METADATA": (
-                    f"Metadata-Version: 2.1\nName: {runtime}\nVersion: {runtime_version}\n"
-                ),
-                f"{runtime_info}/WHEEL": _WHEEL,
-            },
-        )
+        body = f'__version__ = "{version}"\n'
+        simple_wheel(dest, "fakeframe", version, body, (f"{runtime}=={runtime_version}",))
+        simple_wheel(dest, runtime, runtime_version)
     return dest
 
 
@@ -171,14 +159,7 @@ def build_history(dest: Path, count: int = 24, removed_at: int = 17) -> list[str
         body = f'__version__ = "{version}"\n'
         if i < removed_at:
             body += "\ndef api():\n    return 1\n"
-        dist_info = f"longframe-{version}.dist-info"
-        files = {
-            "longframe/__init__.py": body,
-            f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: longframe\nVersion: {version}\n",
-            f"{dist_info}/WHEEL": _WHEEL,
-            f"{dist_info}/top_level.txt": "longframe\n",
-        }
-        _write_wheel(dest, "longframe", version, files)
+        simple_wheel(dest, "longframe", version, body)
     return versions
 
 
@@ -191,13 +172,6 @@ def build_variants(dest: Path) -> dict[str, Path]:
         for version in versions:
             local = f"{version}+{variant}"
             body = f'__version__ = "{local}"\n\ndef device():\n    return "{"cuda" if variant != "cpu" else "cpu"}"\n'
-            dist_info = f"fakeframe-{local}.dist-info"
-            files = {
-                "fakeframe/__init__.py": body,
-                f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: fakeframe\nVersion: {local}\n",
-                f"{dist_info}/WHEEL": _WHEEL,
-                f"{dist_info}/top_level.txt": "fakeframe\n",
-            }
-            _write_wheel(folder, "fakeframe", local, files)
+            simple_wheel(folder, "fakeframe", local, body)
         folders[variant] = folder
     return folders

@@ -15,33 +15,16 @@ from pytest_dfvc.provision import uv_path
 from . import fakeframe
 from .conftest import offline_install, require_pythons, run_matrix, write_project
 from .test_editable import BACKEND
+from .test_editable import PYPROJECT as EDITABLE_PYPROJECT
 
-PYPROJECT = """
-[build-system]
-requires = []
-build-backend = "backend"
-backend-path = ["_build"]
-
-[project]
-name = "demoproj"
-version = "0.1.0"
-requires-python = ">=3.9"
-dependencies = ["fakeframe", "helperlib"]
-"""
+# The editable tests' project, with dependencies for uv to lock.
+PYPROJECT = (
+    EDITABLE_PYPROJECT + 'requires-python = ">=3.9"\ndependencies = ["fakeframe", "helperlib"]\n'
+)
 
 
 def _helperlib(folder: Path, version: str) -> None:
-    info = f"helperlib-{version}.dist-info"
-    fakeframe._write_wheel(
-        folder,
-        "helperlib",
-        version,
-        {
-            "helperlib/__init__.py": f'__version__ = "{version}"\n',
-            f"{info}/METADATA": f"Metadata-Version: 2.1\nName: helperlib\nVersion: {version}\n",
-            f"{info}/WHEEL": fakeframe._WHEEL,
-        },
-    )
+    fakeframe.simple_wheel(folder, "helperlib", version, f'__version__ = "{version}"\n')
 
 
 @pytest.fixture(scope="module")

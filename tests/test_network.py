@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -122,18 +121,12 @@ def test_the_oldest_nox_and_uv_we_support(
         'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "2.0.0"]\n'
         + offline_install(wheelhouse, tooling)
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_", "UV"))}
-    env["PATH"] = "/usr/bin:/bin"
-    result = subprocess.run(
-        [python, "-m", "pytest", "--dfvc-matrix=m.toml", "-p", "no:cacheprovider"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=env,
+    result = run_matrix(
+        project, "--dfvc-matrix=m.toml", python=python, env_extra={"PATH": "/usr/bin:/bin"}
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    cells = json.loads((project / ".dfvc" / "results.json").read_text())["matrices"][0]["cells"]
+    assert result.returncode == 0, result.output
+    cells = result.matrix("m")["cells"]
     # Built and run (the fake project has a stale test, so no cell is all green).
-    assert [c["status"] for c in cells] == ["failed", "failed"], result.stdout
+    assert [c["status"] for c in cells] == ["failed", "failed"], result.output
     outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in cells[0]["tests"]}
     assert outcomes["test_new_feature"] == "passed"

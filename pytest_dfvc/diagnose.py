@@ -288,12 +288,18 @@ def find_api(
         for resolved in dict(exception.get("names") or {}).values()
         if _is_framework(str(resolved), framework_modules)
     ]
+    match = _OBJ_NO_ATTRIBUTE.search(message)
+    if match:
+        # ``'Series' object has no attribute 'iteritems'``: the API is the attribute, on
+        # the class as users reach it (``pandas.Series.iteritems``), never the framework's
+        # ``__getattr__`` that raised.
+        return _missing_attribute(names, match.group("cls"), match.group("name"))
     match = _CALLED.match(message)
     if match:
         called = [n for n in names if n.rsplit(".", 1)[-1] == match.group("function")]
         if called:
             return called[0]
-    call = _called_framework_function(frames, owners, framework_modules)
+    call = _called_framework_function(frames, owners, framework_modules, names)
     if call:
         return call
     # Otherwise the most specific framework name on the project's failing line.
@@ -304,17 +310,40 @@ def _is_framework(module: str, framework_modules: set[str]) -> bool:
     return module.split(".", 1)[0] in framework_modules
 
 
+def _missing_attribute(names: list[str], cls: str, attribute: str) -> str | None:
+    on_attribute = [n for n in names if n.endswith("." + attribute)]
+    on_class = [n for n in on_attribute if n.rsplit(".", 2)[-2] == cls.rsplit(".", 1)[-1]]
+    found = on_class or on_attribute
+    return found[0] if found else None
+
+
 def _called_framework_function(
-    frames: list[dict[str, Any]], owners: list[str | None], framework_modules: set[str]
+    frames: list[dict[str, Any]],
+    owners: list[str | None],
+    framework_modules: set[str],
+    names: list[str],
 ) -> str | None:
-    """The first framework frame entered from the project's code closest to the error."""
+    """The first framework frame entered from the project's code closest to the error,
+    named as the project's line reached it (``sklearn.linear_model.LogisticRegression.fit``)
+    where the recorder resolved that name, else by its real module and qualified name:
+    never a shortened path that does not exist."""
     for i in range(len(frames) - 1, 0, -1):
         if owners[i - 1] is None and owners[i] is not None:
             module = module_of(str(frames[i].get("file", "")))
-            if module and _is_framework(module, framework_modules):
-                function = str(frames[i].get("function", ""))
-                public = re.sub(r"\.(core|_\w+)(\.|$)", ".", module).rstrip(".")
-                return f"{public}.{function}" if function != "<module>" else public
+            if not module or not _is_framework(module, framework_modules):
+                continue
+            function = str(frames[i].get("function", ""))
+            qualname = str(frames[i].get("qualname") or function)
+            if function == "<module>":
+                return module
+            on_line = [n for n in names if n.rsplit(".", 1)[-1] == function]
+            if on_line:
+                return on_line[0]
+            if function.startswith("__") and function.endswith("__"):
+                # ``Conv.__init__`` stands for ``Conv(...)``; an anonymous dunder tells nothing.
+                owner = qualname.rsplit(".", 1)[0] if "." in qualname else ""
+                return f"{module}.{owner}" if owner else None
+            return f"{module}.{qualname}"
     return None
 
 

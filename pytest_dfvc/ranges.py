@@ -14,9 +14,8 @@ from packaging.ranges import VersionRange
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-# Outcomes of a test that count for or against a version; "skipped" counts for neither.
-GOOD = ("passed",)
-BAD = ("failed", "error")
+from .evidence import BAD, GOOD, RAN
+
 _OPERATOR_ORDER = {">": 0, ">=": 0, "~=": 1, "==": 1, "===": 1, "!=": 2, "<=": 3, "<": 3}
 
 
@@ -40,6 +39,8 @@ class AxisRange:
     upgrade_boundary: str | None = None
     downgrade_boundary: str | None = None
     inferred: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # [newest pass, oldest failure]: the upgrade boundary lies in between, untested.
+    upgrade_between: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,27 +51,57 @@ class AxisRange:
             "untested": self.untested,
             "upgrade_boundary": self.upgrade_boundary,
             "downgrade_boundary": self.downgrade_boundary,
+            "upgrade_between": self.upgrade_between,
         }
 
 
 def specifier_for(
-    compatible: Iterable[str], incompatible: Iterable[str], width: int | None = None
+    compatible: Iterable[str],
+    incompatible: Iterable[str],
+    width: int | None = None,
+    planned: Iterable[str] = (),
+    complete: bool = False,
 ) -> str | None:
-    """The narrowest simple specifier admitting ``compatible`` and rejecting ``incompatible``.
+    """The narrowest simple specifier admitting ``compatible`` and rejecting ``incompatible``,
+    which never admits a version above the newest passing one that nobody tested.
 
-    ``width`` rounds bounds to that many release components (2: ``>=1.19,<1.24`` from
-    1.19.5 and 1.24.4), as a matrix of newest patches stands for whole minor series; it is
-    dropped whenever rounding would admit a failing version. ``None`` if nothing passed.
+    ``planned`` are all the versions the matrix named on this axis (tested or not). The
+    upper bound stops below the next planned version above the newest pass; without
+    ``width`` it is ``<NEXT`` only when ``complete`` says the plan holds every release in
+    between (a specifier with ``select = "all"``), else ``<=NEWEST_PASS``: releases between
+    the two were never run. ``width`` rounds bounds to that many release components (2:
+    ``>=1.19,<1.24`` from 1.19.5 and 1.24.4), as a matrix of newest patches stands for whole
+    minor series by the user's choice; it is dropped whenever rounding would admit a failing
+    version. ``None`` if nothing passed.
     """
     good = sorted({Version(v) for v in compatible})
     bad = sorted({Version(v) for v in incompatible})
     if not good:
         return None
+    above = sorted(v for v in {Version(p) for p in planned} | set(bad) if v > good[-1])
     for w in (width, None) if width else (None,):
-        version_range = _range(good, bad, w)
+        exact_next = w is not None or complete
+        version_range = _range(good, bad, above[0] if above else None, w, exact_next)
         if all(v in version_range for v in good) and not any(v in version_range for v in bad):
-            return _render(version_range, good, bad, w)
+            return _render(version_range)
     raise AssertionError("an exact range always separates distinct versions")  # pragma: no cover
+
+
+def upgrade_gap(
+    compatible: Sequence[str], incompatible: Sequence[str], planned: Sequence[str], complete: bool
+) -> list[str] | None:
+    """``[newest pass, oldest failure above it]`` when releases between the two may exist
+    that were not run: the boundary lies somewhere in that gap."""
+    if not compatible:
+        return None
+    top = max(Version(v) for v in compatible)
+    failing = sorted(Version(v) for v in incompatible if Version(v) > top)
+    if not failing:
+        return None
+    between = [p for p in planned if top < Version(p) < failing[0]]
+    if complete and not between:
+        return None
+    return [str(top), str(failing[0])]
 
 
 def _cut(version: Version, width: int | None) -> str:
@@ -79,21 +110,25 @@ def _cut(version: Version, width: int | None) -> str:
     return ".".join(str(p) for p in version.release[:width])
 
 
-def _range(good: list[Version], bad: list[Version], width: int | None) -> VersionRange:
+def _range(
+    good: list[Version],
+    bad: list[Version],
+    next_above: Version | None,
+    width: int | None,
+    exact_next: bool,
+) -> VersionRange:
     low, high = good[0], good[-1]
     result = SpecifierSet(f">={_cut(low, width)}").to_range()
-    above = [v for v in bad if v > high]
-    if above:
-        result &= SpecifierSet(f"<{_cut(above[0], width)}").to_range()
+    if next_above is not None:
+        upper = f"<{_cut(next_above, width)}" if exact_next else f"<={high}"
+        result &= SpecifierSet(upper).to_range()
     for hole in (v for v in bad if low < v < high):
         excluded = f"=={_cut(hole, width)}.*" if width else f"=={hole}"
         result -= SpecifierSet(excluded).to_range()
     return result
 
 
-def _render(
-    version_range: VersionRange, good: list[Version], bad: list[Version], width: int | None
-) -> str:
+def _render(version_range: VersionRange) -> str:
     spec = version_range.to_specifier_set()
     if spec is None:  # pragma: no cover - our ranges are always one interval minus points
         raise AssertionError(f"no PEP 440 form for {version_range!r}")
@@ -121,23 +156,15 @@ def boundaries(
     return (str(up) if up else None, str(down) if down else None)
 
 
-def not_version_related(observations: Sequence[Observation]) -> list[str]:
-    """Tests that failed in every cell that ran them (at least two): stale expectations,
-    not version effects. They are kept out of the project's range, and reported."""
-    verdicts: dict[str, list[bool]] = {}
-    for obs in observations:
-        for nodeid, outcome in obs.tests.items():
-            if outcome in GOOD or outcome in BAD:
-                verdicts.setdefault(nodeid, []).append(outcome in GOOD)
-    everywhere = sorted(n for n, v in verdicts.items() if len(v) >= 2 and not any(v))
-    # If every test always fails, nothing is version-related to tell apart: keep them all.
-    return everywhere if len(everywhere) < len(verdicts) else []
-
-
-def project_passed(obs: Observation, ignored: set[str]) -> bool:
-    """A cell counts as compatible when every version-related test passed or was skipped."""
+def project_passed(obs: Observation, ignored: set[str]) -> bool | None:
+    """A cell counts as compatible when a version-related test passed and none failed, as
+    incompatible when one failed; a cell where none ran tells nothing (None)."""
+    if obs.status not in RAN:
+        return None
     counted = [o for n, o in obs.tests.items() if n not in ignored]
-    return obs.status in ("passed", "failed") and not any(o in BAD for o in counted)
+    if any(o in BAD for o in counted):
+        return False
+    return True if any(o in GOOD for o in counted) else None
 
 
 def axis_range(
@@ -149,11 +176,16 @@ def axis_range(
     width: int | None,
     baseline: str | None = None,
     not_run: Sequence[str] = (),
+    planned: Sequence[str] | None = None,
+    complete: bool = False,
 ) -> AxisRange:
     """Classify each value of ``axis``: compatible when every considered cell passed.
 
     ``verdict(obs)`` is True (passed), False (failed) or None (does not count).
+    ``planned`` (default ``values``) are the versions the bounds must not admit untested;
+    ``complete``: no release lies between two neighbours of ``planned``.
     """
+    planned = values if planned is None else planned
     seen: dict[str, list[bool]] = {v: [] for v in values}
     for obs in observations:
         result = verdict(obs)
@@ -167,7 +199,8 @@ def axis_range(
         compatible=compatible,
         incompatible=incompatible,
         untested=untested,
-        specifier=specifier_for(compatible, incompatible, width),
+        specifier=specifier_for(compatible, incompatible, width, planned, complete),
+        upgrade_between=upgrade_gap(compatible, incompatible, planned, complete or bool(width)),
         upgrade_boundary=up,
         downgrade_boundary=down,
         inferred=infer([v for v in untested if v in set(not_run)], compatible, incompatible),
@@ -202,7 +235,7 @@ def considered_cells(
     A value is viable when some cell with it passed. Without this, a Python on which the
     project never works would make every framework version look incompatible.
     """
-    ran = [o for o in observations if o.status in ("passed", "failed")]
+    ran = [o for o in observations if o.status in RAN]
     viable: dict[str, set[str]] = {}
     for obs in ran:
         if project_passed(obs, ignored):

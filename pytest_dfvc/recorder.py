@@ -35,9 +35,10 @@ class Recorder:
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._rootdir = rootdir
         self._phases = {}
+        self._deselected = 0
 
     def write(self, record):
-        self._file.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        self._file.write(json.dumps(record, sort_keys=True, default=_safe_str) + "\n")
         self._file.flush()
 
     def close(self):
@@ -62,9 +63,16 @@ class Recorder:
     # --- outcomes ----------------------------------------------------------------------
 
     def pytest_collectreport(self, report):
+        # A module that fails to import is a finding against each of its tests; one skipped
+        # at module level (``pytest.importorskip``) ran none of them: both are kept.
         if report.failed:
             record = self._outcome_record(report.nodeid or ".", "error", "collect", report)
             self.write(record)
+        elif report.skipped and report.nodeid:
+            self.write(self._outcome_record(report.nodeid, "skipped", "collect", report))
+
+    def pytest_deselected(self, items):
+        self._deselected += len(items)
 
     def pytest_runtest_logstart(self, nodeid, location):
         # If the process dies inside this test, the controller knows which test it was.
@@ -80,6 +88,8 @@ class Recorder:
         kept = [item for item in items if item.nodeid not in done]
         if len(kept) != len(items):
             config.hook.pytest_deselected(items=[i for i in items if i.nodeid in done])
+            # Those ran before the restart: not deselected by the user.
+            self._deselected -= len(items) - len(kept)
             items[:] = kept
 
     def pytest_runtest_logreport(self, report):
@@ -94,7 +104,14 @@ class Recorder:
     def pytest_sessionfinish(self, session, exitstatus):
         for nodeid, phases in list(self._phases.items()):
             self.write(self._merge(nodeid, phases))
-        self.write({"kind": "finish", "exitstatus": int(exitstatus)})
+        self.write(
+            {
+                "kind": "finish",
+                "exitstatus": int(exitstatus),
+                "collected": getattr(session, "testscollected", None),
+                "deselected": self._deselected,
+            }
+        )
 
     def _merge(self, nodeid, phases):
         """One outcome per test from its setup, call and teardown reports."""
@@ -118,12 +135,14 @@ class Recorder:
         if report is None:
             return record
         if outcome == "skipped":
-            record["reason"] = skip_reason(report)
+            record["reason"] = _guarded(skip_reason, "", report)
             return record
-        longrepr = str(report.longrepr or "")
+        longrepr = _guarded(lambda: str(report.longrepr or ""), "")
         record["longrepr"] = longrepr[-8000:]
         exception = getattr(report, "dfvc_exception", None)
-        record["exception"] = exception or exception_from_text(longrepr)
+        record["exception"] = exception or _guarded(
+            exception_from_text, {"type": "unknown", "message": "", "frames": []}, longrepr
+        )
         return record
 
 
@@ -134,27 +153,69 @@ class Recorder:
 # (and xdist, when it sends reports to the main process) carries a report's attributes along.
 
 
+def _guarded(function, default, *args):
+    """``function(*args)``, or ``default`` when it raises anything at all.
+
+    Describing a failure reads objects from the failing frames, and those can be hostile: a
+    pipe DSL's placeholder whose ``__getattr__``, ``__bool__`` or ``__eq__`` raise, a
+    ``__repr__`` that recurses forever. The recorder may lose a detail, never an outcome.
+    """
+    try:
+        return function(*args)
+    except Exception:
+        return default
+
+
+def _safe_str(value):
+    return _guarded(str, f"<unprintable {type(value).__name__}>", value)
+
+
 def describe(exc, rootdir):
-    exc = innermost_cause(exc)
-    frames = traceback.extract_tb(exc.__traceback__)[-_MAX_FRAMES:]
+    """What the controller needs to diagnose a failure: type, message, frames, and what
+    the names on the project's failing lines refer to. Never raises."""
+    exc = _guarded(innermost_cause, exc, exc)
     described = {
-        "type": qualified_type(exc),
-        "message": str(exc)[:_MAX_MESSAGE],
-        "frames": [_frame(f, rootdir) for f in frames],
-        "names": _project_names(exc.__traceback__, rootdir),
+        "type": _guarded(qualified_type, "unknown", exc),
+        "message": _safe_str(exc)[:_MAX_MESSAGE],
+        "frames": [],
     }
-    if isinstance(exc, ImportError) and getattr(exc, "name", None):
-        described["module"] = exc.name
-    if isinstance(exc, SyntaxError) and exc.filename:
-        described["frames"].append(
-            {
-                "file": _relative(exc.filename, rootdir),
-                "line": exc.lineno or 0,
-                "function": "<module>",
-                "code": (exc.text or "").strip(),
-            }
-        )
+    tb = getattr(exc, "__traceback__", None)
+    described["frames"] = _guarded(_frames, [], tb, rootdir)
+    described["names"] = _guarded(_project_names, {}, tb, rootdir)
+    if isinstance(exc, ImportError):
+        name = _guarded(lambda: exc.name, None)
+        if isinstance(name, str):
+            described["module"] = name
+    if isinstance(exc, SyntaxError):
+        frame = _guarded(_syntax_frame, None, exc, rootdir)
+        if frame:
+            described["frames"].append(frame)
     return described
+
+
+def _frames(tb, rootdir):
+    frames = [_frame(f, rootdir) for f in traceback.extract_tb(tb)[-_MAX_FRAMES:]]
+    # Python 3.11 knows each function's qualified name (``NDFrame.__getattr__``).
+    codes = []
+    while tb is not None:
+        codes.append(tb.tb_frame.f_code)
+        tb = tb.tb_next
+    for frame, code in zip(frames, codes[-len(frames) :] if frames else []):
+        qualname = getattr(code, "co_qualname", None)
+        if isinstance(qualname, str) and qualname != frame["function"]:
+            frame["qualname"] = qualname
+    return frames
+
+
+def _syntax_frame(exc, rootdir):
+    if not exc.filename:
+        return None
+    return {
+        "file": _relative(exc.filename, rootdir),
+        "line": exc.lineno or 0,
+        "function": "<module>",
+        "code": (exc.text or "").strip(),
+    }
 
 
 def _project_names(tb, rootdir):
@@ -162,7 +223,8 @@ def _project_names(tb, rootdir):
 
     The study names "the framework API called by the client code closest to the error";
     ``ops.conv`` on a line means nothing later, ``fakeframe.ops.conv`` does. Only the
-    frames of the project's own files are read, the last one first.
+    frames of the project's own files are read, the last one first. A name that cannot be
+    resolved safely is left out.
     """
     names = {}
     while tb is not None:
@@ -170,9 +232,9 @@ def _project_names(tb, rootdir):
         filename = frame.f_code.co_filename
         if _is_project(filename, rootdir):
             line = linecache.getline(filename, tb.tb_lineno).strip()
-            for dotted in set(_DOTTED.findall(line)):
-                resolved = resolve_name(dotted, frame)
-                if resolved:
+            for dotted in sorted(set(_DOTTED.findall(line))):
+                resolved = _guarded(resolve_name, None, dotted, frame)
+                if isinstance(resolved, str):
                     names[dotted] = resolved
         tb = tb.tb_next
     return names
@@ -229,8 +291,11 @@ _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*)(
 
 
 def resolve_name(dotted, frame):
-    """``np.float`` in a frame where ``np`` is numpy -> ``numpy.float``; None when the first
-    name is unknown there or belongs to the project."""
+    """``np.float`` in a frame where ``np`` is numpy -> ``numpy.float``; ``s.iteritems``
+    where ``s`` is a pandas Series -> ``pandas.Series.iteritems`` (the class's public path,
+    never a private module's); None when the first name is unknown there or is the
+    project's own. Only the first name's object is touched, through its type where it can
+    be: a user object's ``__getattr__`` is never called."""
     first, _, rest = dotted.partition(".")
     if first in frame.f_locals:
         obj = frame.f_locals[first]
@@ -238,18 +303,68 @@ def resolve_name(dotted, frame):
         obj = frame.f_globals[first]
     else:
         return None
-    if isinstance(obj, types.ModuleType):
-        base = obj.__name__
-    elif getattr(obj, "__module__", None) and getattr(obj, "__qualname__", None):
-        base = obj.__module__ + "." + obj.__qualname__
-    elif type(obj).__module__ not in ("builtins", "__main__"):
-        # An instance (a tensor, an array): name its class, ``torch.Tensor``.
-        base = type(obj).__module__ + "." + type(obj).__qualname__
+    kind = type(obj)
+    if issubclass(kind, types.ModuleType):
+        base = _plain_str(object.__getattribute__(obj, "__name__"))
+    elif issubclass(kind, type):
+        base = public_path(obj)
+    elif issubclass(kind, _FUNCTIONS):
+        base = _function_path(obj)
+    elif kind.__module__ not in ("builtins", "__main__"):
+        # An instance (a tensor, an array, a Series): name its class, ``torch.Tensor``.
+        base = public_path(kind)
     else:
         return None
-    if not isinstance(base, str):
+    if not base:
         return None
     return base + ("." + rest if rest else "")
+
+
+_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def _plain_str(value):
+    return value if type(value) is str else None
+
+
+def _function_path(function):
+    module = _plain_str(getattr(function, "__module__", None))
+    qualname = _plain_str(getattr(function, "__qualname__", None))
+    if not module or not qualname:
+        return None
+    return _public(module, qualname, function)
+
+
+def public_path(cls):
+    """Where users reach a class: the shortest importable path that gives this very class
+    (``pandas.Series`` for ``pandas.core.series.Series``), else its defining module's path."""
+    module = _plain_str(type.__getattribute__(cls, "__module__"))
+    qualname = _plain_str(type.__getattribute__(cls, "__qualname__"))
+    if not module or not qualname:
+        return None
+    return _public(module, qualname, cls)
+
+
+def _public(module, qualname, target):
+    """The shortest public module path whose namespace holds ``target`` (or the class it
+    is nested in) under its own name. Reads only modules already imported."""
+    parts = module.split(".")
+    head = qualname.split(".", 1)[0]
+    owner = _namespace(sys.modules.get(module)).get(head)
+    for end in range(1, len(parts)):
+        if parts[end - 1].startswith("_") and end > 1:
+            break
+        found = _namespace(sys.modules.get(".".join(parts[:end]))).get(head)
+        if found is not None and (found is owner or found is target):
+            return ".".join(parts[:end]) + "." + qualname
+    return module + "." + qualname
+
+
+def _namespace(module):
+    if module is None:
+        return {}
+    namespace = _guarded(lambda: object.__getattribute__(module, "__dict__"), {})
+    return namespace if type(namespace) is dict else {}
 
 
 def _read_lines(path):

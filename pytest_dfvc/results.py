@@ -9,24 +9,21 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from .builds import build_of
+from .causes import cause_groups
 from .diagnose import Rule, diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
-from .plan import Cell, MatrixPlan
-from .ranges import (
-    Observation,
-    axis_range,
-    considered_cells,
-    not_version_related,
-    project_passed,
-)
+from .evidence import settle
+from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
+from .ranges import Observation, axis_range, considered_cells, project_passed
 
 SCHEMA = 1
 
@@ -114,7 +111,7 @@ def _test_json(
         test["declared"] = record["declared"]
         test["inside"] = bool(record.get("inside"))
     if record.get("when") == "collect":
-        test["collect_error"] = True
+        test["collect_error" if record["outcome"] == "error" else "collect_skip"] = True
     if record["outcome"] in ("failed", "error"):
         test["cause"] = diagnose(
             record.get("exception") or {},
@@ -139,29 +136,6 @@ def planned_cell_json(cell: Cell) -> dict[str, Any]:
 # --- one matrix ------------------------------------------------------------------------
 
 
-def expand_module_errors(cells: Iterable[dict[str, Any]]) -> None:
-    """A module that fails to import fails every test in it: give each of its tests (as
-    other cells collected them) the module's error, in place."""
-    cells = list(cells)
-    known: dict[str, list[str]] = {}
-    for cell in cells:
-        for test in cell["tests"]:
-            if "::" in test["nodeid"]:
-                module = test["nodeid"].split("::", 1)[0]
-                known.setdefault(module, [])
-                if test["nodeid"] not in known[module]:
-                    known[module].append(test["nodeid"])
-    for cell in cells:
-        expanded = []
-        for test in cell["tests"]:
-            members = known.get(test["nodeid"]) if test.get("collect_error") else None
-            if members:
-                expanded += [{**test, "nodeid": n, "from_module": test["nodeid"]} for n in members]
-            else:
-                expanded.append(test)
-        cell["tests"] = expanded
-
-
 def observations(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> list[Observation]:
     by_id = {c.id: c for c in plan.cells}
     found = []
@@ -181,46 +155,81 @@ def _width(select: str) -> int | None:
     return {"latest-patch": 2, "latest-minor": 1}.get(select)
 
 
-def matrix_ranges(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Ranges per package and for Python, for the project and for each test."""
-    obs = observations(plan, cells)
-    ignored = set(not_version_related(obs))
-    nodeids = sorted({n for o in obs for n in o.tests})
-    axes: list[tuple[str, Sequence[str], int | None, str | None]] = [
-        (axis.name, plan.versions[axis.name], _width(axis.select), axis.baseline)
+@dataclass(frozen=True)
+class _Axis:
+    """One axis as the ranges see it: its tested values, and the versions its bounds must
+    not admit untested (every CPython minor between the ends, for Python)."""
+
+    name: str
+    values: Sequence[str]
+    width: int | None
+    baseline: str | None
+    planned: Sequence[str]
+    complete: bool
+
+
+def _axes(plan: MatrixPlan) -> list[_Axis]:
+    axes = [
+        _Axis(
+            axis.name,
+            plan.versions[axis.name],
+            _width(axis.select),
+            axis.baseline,
+            plan.versions[axis.name],
+            # Every release in the range was planned: neighbours have nothing in between.
+            complete=isinstance(axis.versions, SpecifierSet) and axis.select == "all",
+        )
         for axis in plan.matrix.packages
     ]
-    axes.append(("python", plan.pythons, 2, None))
+    pythons = plan.pythons
+    minors: list[str] = []
+    if pythons:
+        low, high = min(pythons, key=_minor_key), max(pythons, key=_minor_key)
+        minors = [m for m in KNOWN_PYTHONS if _minor_key(low) <= _minor_key(m) <= _minor_key(high)]
+    axes.append(_Axis("python", pythons, None, None, minors, complete=True))
+    return axes
+
+
+def _minor_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".")[:2])
+
+
+def matrix_ranges(
+    plan: MatrixPlan, cells: Sequence[dict[str, Any]], ignored: set[str]
+) -> dict[str, Any]:
+    """Ranges per package and for Python, for the project and for each test, from settled
+    cells (``evidence.settle``); ``ignored`` are the tests set apart as not version-related."""
+    obs = observations(plan, cells)
+    nodeids = sorted({n for o in obs for n in o.tests})
     ranges: dict[str, Any] = {}
-    for axis, values, width, baseline in axes:
-        considered = considered_cells(axis, obs, ignored)
-        not_run = _left_out_by_strategy(axis, values, cells, plan)
-        project = axis_range(
-            axis,
-            values,
-            considered,
-            lambda o: project_passed(o, ignored),
-            width=width,
-            baseline=baseline,
-            not_run=not_run,
-        )
-        entry = project.to_json()
-        entry["unavailable"] = _only_unavailable(axis, values, obs)
+    for axis in _axes(plan):
+        considered = considered_cells(axis.name, obs, ignored)
+        not_run = _left_out_by_strategy(axis.name, axis.values, cells, plan)
+
+        entry = _axis_json(axis, considered, lambda o: project_passed(o, ignored), not_run)
+        entry["unavailable"] = _only_unavailable(axis.name, axis.values, obs)
         entry["tests"] = {
-            nodeid: axis_range(
-                axis,
-                values,
-                considered,
-                _test_verdict(nodeid),
-                width=width,
-                baseline=baseline,
-                not_run=not_run,
-            ).to_json()
+            nodeid: _axis_json(axis, considered, _test_verdict(nodeid), not_run)
             for nodeid in nodeids
         }
-        ranges[axis] = entry
-    ranges_notes = {"not_version_related": sorted(ignored)}
-    return {"ranges": ranges, **ranges_notes}
+        ranges[axis.name] = entry
+    return ranges
+
+
+def _axis_json(
+    axis: _Axis, considered: Sequence[Observation], verdict: Any, not_run: Sequence[str]
+) -> dict[str, Any]:
+    return axis_range(
+        axis.name,
+        axis.values,
+        considered,
+        verdict,
+        width=axis.width,
+        baseline=axis.baseline,
+        not_run=not_run,
+        planned=axis.planned,
+        complete=axis.complete,
+    ).to_json()
 
 
 def _left_out_by_strategy(
@@ -261,58 +270,6 @@ def _only_unavailable(axis: str, values: Sequence[str], obs: Sequence[Observatio
         if axis in o.values:
             statuses.setdefault(o.values[axis], set()).add(o.status)
     return [v for v in values if statuses.get(v) == {"unavailable"}]
-
-
-def cause_groups(cells: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Failures grouped by cause and API (and cells that could not be built or run, by
-    reason), each with its tests, cells, and the values of every axis it shows up on."""
-    groups: dict[tuple[str, ...], dict[str, Any]] = {}
-    for cell in cells:
-        if cell["status"] in ("unavailable", "error") and cell.get("cause"):
-            cause = cell["cause"]
-            _add(groups, (cause["category"], cause["reason"]), dict(cause), cell, None)
-        for test in cell["tests"]:
-            cause = test.get("cause")
-            if cause:
-                key = tuple(
-                    str(cause.get(k) or "")
-                    for k in ("category", "api", "exception", "message", "location")
-                )
-                fields = {k: cause[k] for k in _GROUP_FIELDS if cause.get(k)}
-                _add(groups, key, fields, cell, test["nodeid"])
-    for group in groups.values():
-        for values in group["versions"].values():
-            values.sort(key=_version_key)
-    return list(groups.values())
-
-
-_GROUP_FIELDS = ("category", "api", "exception", "message", "location", "distribution", "version")
-
-
-def _add(
-    groups: dict[tuple[str, ...], dict[str, Any]],
-    key: tuple[str, ...],
-    fields: dict[str, Any],
-    cell: dict[str, Any],
-    nodeid: str | None,
-) -> None:
-    group = groups.setdefault(key, {**fields, "tests": [], "cells": [], "versions": {}})
-    if nodeid and nodeid not in group["tests"]:
-        group["tests"].append(nodeid)
-    if cell["id"] not in group["cells"]:
-        group["cells"].append(cell["id"])
-        python = ".".join(str(cell["python"]).split(".")[:2])
-        for axis, value in (*cell["packages"].items(), ("python", python)):
-            values = group["versions"].setdefault(axis, [])
-            if value not in values:
-                values.append(value)
-
-
-def _version_key(value: str) -> tuple[Any, ...]:
-    try:
-        return (0, Version(value))
-    except InvalidVersion:
-        return (1, value)
 
 
 def violations(
@@ -381,18 +338,18 @@ def matrix_json(
     ranges checked, and drift."""
     order = {c.id: i for i, c in enumerate(plan.cells)}
     ordered = sorted(cells, key=lambda c: order.get(c["id"], len(order)))
-    expand_module_errors(ordered)
-    ranges = matrix_ranges(plan, ordered)
-    ignored = set(ranges["not_version_related"])
+    ignored = settle(ordered, plan.versions)
+    ranges = matrix_ranges(plan, ordered, set(ignored))
     axes = [a.name for a in plan.matrix.packages] + ["python"]
     return {
         "name": plan.matrix.name,
         "path": str(plan.matrix.path),
         "cells": ordered,
-        **ranges,
-        "causes": cause_groups(ordered),
-        "violations": violations(plan, ordered, ignored),
-        "declared": declared_vs_observed(plan, ranges["ranges"]),
+        "ranges": ranges,
+        "not_version_related": ignored,
+        "causes": cause_groups(ordered, set(ignored)),
+        "violations": violations(plan, ordered, set(ignored)),
+        "declared": declared_vs_observed(plan, ranges),
         "drift": drift(ordered, axes, rtol=rtol, atol=atol),
     }
 

@@ -237,6 +237,70 @@ CASES = [
         "src/cfg.py:3",
         id="typing.Self before 3.11",
     ),
+    # The API of a missing attribute is the attribute, on the class as users reach it:
+    # never pandas' __getattr__ that raised, nor a path with .core stripped out of it.
+    pytest.param(
+        exc(
+            "AttributeError",
+            "'Series' object has no attribute 'iteritems'",
+            [
+                ("ta/trend.py", 41, "_wma"),
+                (f"{SITE}/pandas/core/generic.py", 5989, "__getattr__"),
+            ],
+            {"series.iteritems": "pandas.Series.iteritems", "np.arange": "numpy.arange"},
+        ),
+        {"pandas": "2.0.3"},
+        "missing-api",
+        "pandas.Series.iteritems",
+        "ta/trend.py:41",
+        id="Series.iteritems in pandas 2",
+    ),
+    pytest.param(
+        exc(
+            "AttributeError",
+            "'DataFrame' object has no attribute 'append'",
+            [
+                ("pipe/verbs.py", 88, "concat"),
+                (f"{SITE}/pandas/core/generic.py", 5989, "__getattr__"),
+            ],
+        ),
+        {"pandas": "2.0.3"},
+        "missing-api",
+        None,
+        "pipe/verbs.py:88",
+        id="DataFrame.append, name not resolved: no invented API",
+    ),
+    pytest.param(
+        exc(
+            "TypeError",
+            "fit() got an unexpected keyword argument 'sample_weight'",
+            [
+                ("wrap/model.py", 20, "train"),
+                (f"{SITE}/sklearn/linear_model/_logistic.py", 1138, "fit"),
+            ],
+            {"self.model.fit": "sklearn.linear_model.LogisticRegression.fit"},
+        ),
+        {"scikit-learn": "0.19.2"},
+        "parameter",
+        "sklearn.linear_model.LogisticRegression.fit",
+        "wrap/model.py:20",
+        id="LogisticRegression.fit",
+    ),
+    pytest.param(
+        exc(
+            "ValueError",
+            "bad solver",
+            [
+                ("wrap/model.py", 20, "train"),
+                (f"{SITE}/sklearn/linear_model/_logistic.py", 1138, "fit"),
+            ],
+        ),
+        {"scikit-learn": "0.19.2"},
+        "parameter",
+        "sklearn.linear_model._logistic.fit",
+        "wrap/model.py:20",
+        id="framework frame without a resolved name: its real module",
+    ),
     pytest.param(
         exc("KeyError", "'x'", [("tests/test_x.py", 3, "test_x")]),
         {"fakeframe": "2.0.0"},
@@ -263,6 +327,7 @@ def test_diagnosis(
         "torch": "torch",
         "tensorflow": "tensorflow",
         "fakeframe": "fakeframe",
+        "sklearn": "scikit-learn",
     }
     cause = diagnose(
         exception,

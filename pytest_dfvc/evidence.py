@@ -1,0 +1,337 @@
+"""The evidence rule, applied to finished cells.
+
+A version is compatible only when tests ran on it and passed; it is incompatible only when a
+test failed on it for a reason the version can explain; everything else is untested,
+unavailable or error, and says why. This module turns what the recorder saw into per-test
+verdicts under that rule, for the ranges and the search strategies alike:
+
+- a module that fails to import fails each of its tests (as other cells collected them); one
+  skipped at module level skips them;
+- a module no installed distribution provides, missing in every cell, is the environment's
+  fault (the cells are ``error``); missing in some cells only, a ``third-party`` finding;
+- a test is set apart as "not version-related" only when it fails the same way everywhere,
+  for a reason the axes cannot explain, on every version that could be tried;
+- a cell in which no test ran is untested, never passed.
+
+Pure functions over the cells of the results file, changed in place where they settle a
+cell's verdict, and idempotent: a merge recomputes them from shards that already went
+through here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+# Outcomes of a test that count for or against a version; "skipped" counts for neither.
+GOOD = ("passed",)
+BAD = ("failed", "error")
+RAN = ("passed", "failed")
+NO_TESTS = "no-tests"
+MISSING_DEPENDENCY = "missing-dependency"
+# Causes that name something a matrix axis can explain: never "not version-related".
+ATTRIBUTED = frozenset(
+    {"python-version", "missing-api", "import-path", "parameter", "usage-constraint", "third-party"}
+)
+
+Cells = Sequence[dict[str, Any]]
+
+
+# --- one cell ------------------------------------------------------------------------------
+
+
+def status_from_tests(
+    tests: Iterable[Mapping[str, Any]], ignored: frozenset[str] | set[str] = frozenset()
+) -> str | None:
+    """``failed`` when a counted test failed or errored, ``passed`` when none did and one
+    passed, None when no counted test ran at all (the cell is untested)."""
+    outcomes = [t["outcome"] for t in tests if t["nodeid"] not in ignored]
+    if any(o in BAD for o in outcomes):
+        return "failed"
+    if any(o in GOOD for o in outcomes):
+        return "passed"
+    return None
+
+
+def no_test_reason(tests: Sequence[Mapping[str, Any]], deselected: int = 0) -> str:
+    """Why a cell ran no test: "no test ran: 3 deselected", "all 2 tests skipped: <reason>"."""
+    skipped = [t for t in tests if t["outcome"] == "skipped"]
+    parts = []
+    if deselected:
+        parts.append(f"{deselected} deselected")
+    if skipped:
+        reasons = sorted({str(t.get("reason") or "no reason given") for t in skipped})
+        shown = "; ".join(reasons[:2]) + (
+            f" (and {len(reasons) - 2} more)" if len(reasons) > 2 else ""
+        )
+        count = len(skipped)
+        parts.append(f"{count} skipped: {shown}" if count > 1 else f"skipped: {shown}")
+    if not parts:
+        parts.append("nothing was collected")
+    return "no test ran: " + ", ".join(parts)
+
+
+# --- module errors and module skips ----------------------------------------------------------
+
+
+def expand_modules(cells: Cells) -> None:
+    """A module that failed to import (or was skipped at module level) stands for each of
+    its tests, as other cells collected them: give each the module's outcome, in place."""
+    known: dict[str, list[str]] = {}
+    for cell in cells:
+        for test in cell["tests"]:
+            if "::" in test["nodeid"]:
+                members = known.setdefault(test["nodeid"].split("::", 1)[0], [])
+                if test["nodeid"] not in members:
+                    members.append(test["nodeid"])
+    for cell in cells:
+        expanded = []
+        for test in cell["tests"]:
+            module_level = test.get("collect_error") or test.get("collect_skip")
+            members = known.get(test["nodeid"]) if module_level else None
+            if members:
+                expanded += [{**test, "nodeid": n, "from_module": test["nodeid"]} for n in members]
+            else:
+                expanded.append(test)
+        cell["tests"] = expanded
+
+
+# --- modules nobody installed ---------------------------------------------------------------
+
+_NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
+
+
+def missing_module(test: Mapping[str, Any]) -> str | None:
+    """The top-level module a failing test could not import because no installed
+    distribution provides it (``pandas``), or None. A missing submodule of an installed
+    package (``fakeframe.utils``) is an import path, not a missing distribution."""
+    cause = test.get("cause") or {}
+    if cause.get("category") == MISSING_DEPENDENCY:
+        return str(cause["module"])
+    if cause.get("category") not in ("import-path", "third-party"):
+        return None
+    match = _NO_MODULE.search(str(cause.get("message") or ""))
+    if match is None or "." in match["module"]:
+        return None
+    return match["module"]
+
+
+# Import names whose distribution has another name: what to write in ``requirements``.
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "PIL": "pillow",
+    "cv2": "opencv-python",
+    "yaml": "pyyaml",
+    "bs4": "beautifulsoup4",
+    "dateutil": "python-dateutil",
+    "google.protobuf": "protobuf",
+    "tf": "tensorflow",
+    "Crypto": "pycryptodome",
+    "attr": "attrs",
+    "jwt": "pyjwt",
+    "serial": "pyserial",
+    "usb": "pyusb",
+    "magic": "python-magic",
+}
+
+
+def distribution_for(module: str) -> str:
+    return DISTRIBUTIONS.get(module, module.replace("_", "-"))
+
+
+def settle_missing_modules(cells: Cells, frameworks: Iterable[str]) -> None:
+    """Modules the tests import that no cell's environment provides make those cells
+    ``error`` (the run is not a finding about the framework); modules missing from some
+    cells only are a ``third-party`` finding naming the versions that lack them."""
+    framework_modules = {str(canonicalize_name(n)).replace("-", "_") for n in frameworks}
+    ran = [c for c in cells if c["status"] in RAN or _missing_cause(c)]
+    missing_in: dict[str, list[dict[str, Any]]] = {}
+    importers: dict[str, set[str]] = {}
+    for cell in ran:
+        for test in cell["tests"]:
+            module = missing_module(test)
+            if module and module not in framework_modules:
+                if cell not in missing_in.setdefault(module, []):
+                    missing_in[module].append(cell)
+                importers.setdefault(module, set()).add(
+                    str((test.get("cause") or {}).get("location") or test["nodeid"])
+                )
+    for module, where in missing_in.items():
+        if len(where) == len(ran):
+            _missing_everywhere(module, where, sorted(importers[module]))
+        else:
+            _missing_somewhere(module, where, [c for c in ran if c not in where])
+
+
+def _missing_cause(cell: Mapping[str, Any]) -> bool:
+    return (cell.get("cause") or {}).get("category") == MISSING_DEPENDENCY
+
+
+def _missing_everywhere(module: str, cells: Cells, importers: list[str]) -> None:
+    dist = distribution_for(module)
+    by = ", ".join(importers[:3]) + (
+        f" and {len(importers) - 3} more" if len(importers) > 3 else ""
+    )
+    reason = (
+        f"the tests import {module} (from {by}), which no cell has: the project does not "
+        f'declare it. Add it to the matrix: [install] requirements = ["{dist}"]'
+    )
+    for cell in cells:
+        cell["status"] = "error"
+        cell["cause"] = {"category": MISSING_DEPENDENCY, "reason": reason, "module": module}
+        for test in cell["tests"]:
+            if missing_module(test) == module:
+                test["cause"] = {
+                    **test["cause"],
+                    "category": MISSING_DEPENDENCY,
+                    "module": module,
+                    "suggestion": f'[install] requirements = ["{dist}"]',
+                }
+
+
+def _missing_somewhere(module: str, lacking: Cells, having: Cells) -> None:
+    """Some framework versions bring the module in (as a dependency) and others do not."""
+
+    def describe(cells: Cells) -> str:
+        pins: dict[str, list[str]] = {}
+        for cell in cells:
+            for name, version in cell["packages"].items():
+                if version not in pins.setdefault(name, []):
+                    pins[name].append(version)
+        return "; ".join(f"{n} {', '.join(v)}" for n, v in pins.items())
+
+    message = (
+        f"{module} is installed with {describe(having)} but not with {describe(lacking)}: "
+        "an earlier release brought it in as a dependency"
+    )
+    dist = distribution_for(module)
+    for cell in lacking:
+        for test in cell["tests"]:
+            if missing_module(test) == module:
+                test["cause"] = {
+                    **test["cause"],
+                    "category": "third-party",
+                    "module": module,
+                    "distribution": dist,
+                    "reason": message,
+                    "suggestion": f'declare {dist} (or [install] requirements = ["{dist}"])',
+                }
+
+
+# --- not version-related ------------------------------------------------------------------
+
+_SITE = re.compile(r"(?:[A-Za-z]:)?[^\s'\"()]*[/\\](?:site|dist)-packages[/\\]")
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+
+
+def message_shape(message: str) -> str:
+    """A message with what differs between environments taken out (installed paths, object
+    addresses), so one failure reads the same in every cell. Values stay: a result that
+    differs between versions is a version effect."""
+    return _ADDRESS.sub("0x…", _SITE.sub("…/site-packages/", message))
+
+
+def failure_signature(test: Mapping[str, Any]) -> tuple[str, str, str]:
+    cause = test.get("cause") or {}
+    return (
+        str(cause.get("exception") or test["outcome"]),
+        str(cause.get("location") or ""),
+        message_shape(str(cause.get("message") or "")),
+    )
+
+
+def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[str]:
+    """Tests that fail the same way in every cell that ran them (two at least), for a cause
+    no axis explains, with every value of every package axis tried: stale expectations,
+    not version effects. Kept out of the project's range, and reported.
+
+    ``axes`` maps each package axis to its planned values; a value that no cell could run
+    (not installable, errors) might be where the test passes, so nothing is set apart then.
+    """
+    ran = [c for c in cells if c["status"] in RAN]
+    tried = {axis: {c["packages"].get(axis) for c in ran} for axis in axes}
+    blocked = {
+        axis: [v for v in values if v not in tried[axis] and _could_not_run(cells, axis, v)]
+        for axis, values in axes.items()
+    }
+    if any(blocked.values()):
+        return []
+    failures: dict[str, list[dict[str, Any]]] = {}
+    passed: set[str] = set()
+    for cell in ran:
+        for test in cell["tests"]:
+            if test["outcome"] in GOOD:
+                passed.add(test["nodeid"])
+            elif test["outcome"] in BAD:
+                failures.setdefault(test["nodeid"], []).append(test)
+    apart = sorted(
+        nodeid
+        for nodeid, failed in failures.items()
+        if nodeid not in passed and len(failed) >= 2 and _same_unexplained_failure(failed)
+    )
+    # If every test always fails, nothing is version-related to tell apart: keep them all.
+    return apart if len(apart) < len(passed | set(failures)) else []
+
+
+def _could_not_run(cells: Cells, axis: str, value: str) -> bool:
+    """Every cell of this value was not installable or errored (a value the strategy
+    left out is not a gap in the evidence: it is inferred, and said so)."""
+    statuses = {c["status"] for c in cells if c["packages"].get(axis) == value}
+    return bool(statuses) and statuses <= {"unavailable", "error"}
+
+
+def _same_unexplained_failure(failed: Sequence[Mapping[str, Any]]) -> bool:
+    if len({failure_signature(t) for t in failed}) != 1:
+        return False
+    return not any((t.get("cause") or {}).get("category") in ATTRIBUTED for t in failed)
+
+
+# --- the verdicts ------------------------------------------------------------------------
+
+
+def settle(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[str]:
+    """Apply the evidence rule to a matrix's finished cells, in place; returns the tests set
+    apart as not version-related. Each cell that ran ends ``passed`` (a test passed and no
+    counted test failed), ``failed``, or keeps its status when no counted test decided."""
+    expand_modules(cells)
+    settle_missing_modules(cells, axes)
+    ignored = not_version_related(cells, axes)
+    apart = set(ignored)
+    for cell in cells:
+        if cell["status"] not in RAN:
+            continue
+        status = status_from_tests(cell["tests"], apart)
+        if status is not None:
+            cell["status"] = status
+        failed_apart = sorted(
+            {t["nodeid"] for t in cell["tests"] if t["nodeid"] in apart and t["outcome"] in BAD}
+        )
+        if failed_apart:
+            cell["set_apart"] = failed_apart
+        else:
+            cell.pop("set_apart", None)
+    return ignored
+
+
+def verdicts(cells: Cells, axes: Mapping[str, Sequence[str]]) -> dict[str, dict[str, bool | None]]:
+    """Each finished cell's per-test verdicts (True passed, False failed, None neither),
+    judged as the ranges judge them, for the search strategies. Works on a copy."""
+    copies = [{**c, "tests": [dict(t) for t in c["tests"]]} for c in cells]
+    ignored = set(settle(copies, axes))
+    found: dict[str, dict[str, bool | None]] = {}
+    for cell in copies:
+        tests: dict[str, bool | None] = {}
+        if cell["status"] in RAN:
+            for test in cell["tests"]:
+                if test["nodeid"] in ignored:
+                    continue
+                outcome = test["outcome"]
+                tests[test["nodeid"]] = (
+                    True if outcome in GOOD else False if outcome in BAD else None
+                )
+        found[cell["id"]] = tests
+    return found

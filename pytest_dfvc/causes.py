@@ -18,7 +18,17 @@ from packaging.version import InvalidVersion, Version
 
 from .evidence import message_shape
 
-_FIELDS = ("category", "api", "exception", "message", "location", "distribution", "version")
+_FIELDS = (
+    "category",
+    "api",
+    "exception",
+    "message",
+    "location",
+    "distribution",
+    "version",
+    "module",
+    "suggestion",
+)
 _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+)+(?:[a-z]+\d*)?(?:\+[\w.]+)?(?![\w.])")
 
 
@@ -34,8 +44,8 @@ def cause_groups(cells: Sequence[dict[str, Any]], ignored: set[str]) -> list[dic
     for cell in cells:
         cause = cell.get("cause")
         if cell["status"] in ("unavailable", "error") and cause:
-            key = ("cell", cause["category"], reason_shape(cause["reason"]))
-            group = _add(groups, key, dict(cause), cell, None)
+            cell_key = ("cell", str(cause["category"]), reason_shape(cause["reason"]))
+            group = _add(groups, cell_key, dict(cause), cell, None)
             if cause["reason"] not in group.setdefault("reasons", []):
                 group["reasons"].append(cause["reason"])
         for test in cell["tests"]:

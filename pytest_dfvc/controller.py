@@ -15,6 +15,7 @@ from typing import Any
 from .cache import ResultCache, cell_key, project_fingerprint
 from .diagnose import Rule
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
+from .evidence import verdicts
 from .gha import device_facts
 from .interpreters import InterpreterFinder
 from .matrix import load_matrices
@@ -127,8 +128,14 @@ class MatrixRun:
         def ask() -> list[_Task]:
             asked = []
             for name in runnable:
+                running = {c for n, c in started if n == name and c not in outcomes[name]}
                 wanted = next_cells(
-                    self.options.strategy, lines[name], outcomes[name], runnable[name]
+                    self.options.strategy,
+                    lines[name],
+                    outcomes[name],
+                    runnable[name],
+                    running,
+                    ways=jobs,
                 )
                 for cell_id in sorted(wanted, key=self._order(name)):
                     if (name, cell_id) not in started:
@@ -147,7 +154,7 @@ class MatrixRun:
                                 queue.append(task)
                                 continue
                             self._finish(task, reused, reused=True)
-                            outcomes[task.plan.matrix.name][task.cell.id] = _verdicts(reused)
+                            self._learn(outcomes, task)
                     if not queue and not pending:
                         break
                     while queue and len(pending) < jobs:
@@ -156,7 +163,8 @@ class MatrixRun:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
                         task = pending.pop(future)
-                        outcomes[task.plan.matrix.name][task.cell.id] = _verdicts(future.result())
+                        future.result()
+                        self._learn(outcomes, task)
             except BaseException:
                 # Ctrl-C: cells already written stay in results.json; stop the running
                 # ones (their results would be partial) and start no more.
@@ -166,6 +174,18 @@ class MatrixRun:
                 raise
             finally:
                 self._running.close()
+
+    def _learn(self, outcomes: dict[str, dict[str, dict[str, bool | None]]], task: _Task) -> None:
+        """Tell the strategy that ``task`` finished. A search gets every finished cell's
+        per-test verdicts, judged as the ranges judge them (module errors as their tests,
+        tests set apart as not version-related left out); grid needs no verdicts."""
+        name = task.plan.matrix.name
+        if self.options.strategy == "grid":
+            outcomes[name][task.cell.id] = {}
+            return
+        with self._lock:
+            cells = list(self._cells[name])
+        outcomes[name] = verdicts(cells, task.plan.versions)
 
     def _order(self, matrix: str) -> Callable[[str], int]:
         order = {
@@ -212,12 +232,13 @@ class MatrixRun:
         # A cell about to be built learns from its own install what the pre-check would say,
         # with uv's same explanation; only a CUDA variant needs the resolution first, to
         # refuse another variant's build before its tests pass under the wrong name.
-        cause = (
+        refused = (
             precheck_cell(plan.matrix, cell, self.options.workspace.runtime) if cell.cuda else None
         )
-        if cause is not None:
+        if refused is not None:
+            status, cause = refused
             data = cell_json(
-                cell, "unavailable", [], cause={"category": cause.category, "reason": cause.reason}
+                cell, status, [], cause={"category": cause.category, "reason": cause.reason}
             )
         else:
             self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing")
@@ -279,19 +300,6 @@ class MatrixRun:
 
 def _values(cell: Cell) -> dict[str, str]:
     return dict(cell.packages)
-
-
-def _verdicts(data: dict[str, Any] | None) -> dict[str, bool | None]:
-    """Each test's verdict in a finished cell: True passed, False failed, None neither."""
-    if data is None:
-        return {}
-    verdicts: dict[str, bool | None] = {}
-    for test in data["tests"]:
-        outcome = test["outcome"]
-        verdicts[test["nodeid"]] = (
-            True if outcome == "passed" else False if outcome in ("failed", "error") else None
-        )
-    return verdicts
 
 
 def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> dict[str, Any]:

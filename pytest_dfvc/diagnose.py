@@ -26,6 +26,9 @@ CATEGORIES = (
     "install",
     "crash",
     "timeout",
+    "missing-dependency",
+    "no-tests",
+    "pytest-usage",
     "unknown",
 )
 
@@ -57,6 +60,8 @@ _BINARY = (
 RULES: tuple[Rule, ...] = (
     # The controller's own marker for a test during which the test process died.
     Rule("crash", r"^dfvc\.Crash$"),
+    # The controller's marker for the test that was running when the cell ran out of time.
+    Rule("timeout", r"^dfvc\.Timeout$"),
     Rule("python-version", r"(^|\.)SyntaxError$|(^|\.)IndentationError$"),
     Rule("python-version", r"TypeError$", r"object is not subscriptable", "project"),
     Rule("third-party", r".", _BINARY),

@@ -15,12 +15,15 @@ back to ``uv pip install -e`` and show the build's error in their own logs.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 # A build that hangs (an index that never answers) must not hold up the run: past this, the
 # cells build the project themselves, under --dfvc-timeout.
 BUILD_TIMEOUT = 900
+_FORMAT = 2
 # What pip and uv assume of a project without a [build-system] table.
 _LEGACY = {"requires": ["setuptools>=40.8.0"], "build-backend": "setuptools.build_meta:__legacy__"}
 
@@ -125,7 +129,9 @@ def _key(project: Path, interpreter: str, config: dict[str, Any]) -> str:
         if not p.name.startswith(".") and (p.is_dir() or p.suffix == ".py")
     )
     digest = hashlib.sha256()
-    digest.update(json.dumps([str(project), interpreter, config, top], sort_keys=True).encode())
+    # _FORMAT: wheels built by an older pytest-dfvc (which kept Requires-Python) are not reused.
+    key = [_FORMAT, str(project), interpreter, config, top]
+    digest.update(json.dumps(key, sort_keys=True).encode())
     for name in BUILD_FILES:
         path = project / name
         if path.exists():
@@ -148,6 +154,34 @@ def _build(
 ) -> Path | None:
     staging = folder.with_name(folder.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        name = _build_in(staging, project, interpreter, folder, config, uv, index_args)
+        if name is None:
+            return None
+        # Complete or not at all: the folder appears with its wheel in one rename.
+        shutil.rmtree(staging / "env", ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        _drop_requires_python(staging / "wheels" / name)
+        (staging / "wheels" / name).rename(staging / name)
+        shutil.rmtree(staging / "wheels", ignore_errors=True)
+        staging.rename(folder)
+    finally:
+        # A failed build leaves nothing behind but its log.
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / name
+
+
+def _build_in(
+    staging: Path,
+    project: Path,
+    interpreter: str,
+    folder: Path,
+    config: dict[str, Any],
+    uv: str,
+    index_args: Sequence[str],
+) -> str | None:
+    """Run the backend's hooks in a build environment under ``staging``; the wheel's file
+    name in ``staging/wheels``, or None (the log says why)."""
     env = staging / "env"
     python = str(env / "bin" / "python")
     log = folder.parent / f"{folder.name}.log"
@@ -189,13 +223,47 @@ def _build(
         name = hook("build_editable", str(wheels))
         if not isinstance(name, str) or not (wheels / name).exists():
             return None
-    # Complete or not at all: the folder appears with its wheel in one rename.
-    shutil.rmtree(env, ignore_errors=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    (wheels / name).rename(staging / name)
-    shutil.rmtree(wheels, ignore_errors=True)
-    staging.rename(folder)
-    return folder / name
+        return name
+
+
+def _drop_requires_python(wheel: Path) -> None:
+    """The Python axis tests what the matrix asks for, as the package axes override the
+    project's own bounds: the project's ``Requires-Python`` must not veto a cell (a matrix
+    listing 3.7 for a project declaring >=3.8 tests 3.7, and the report compares)."""
+    with zipfile.ZipFile(wheel) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    metadata = next((i for i, _ in entries if i.filename.endswith(".dist-info/METADATA")), None)
+    if metadata is None:
+        return
+    changed: dict[str, bytes] = {}
+    for info, data in entries:
+        if info is metadata:
+            lines = data.decode("utf-8").split("\n")
+            kept = [line for line in lines if not line.lower().startswith("requires-python:")]
+            if len(kept) == len(lines):
+                return
+            changed[info.filename] = "\n".join(kept).encode("utf-8")
+    record_name = metadata.filename.rsplit("/", 1)[0] + "/RECORD"
+    rewritten = wheel.with_suffix(".tmp")
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in entries:
+            data = changed.get(info.filename, data)
+            if info.filename == record_name:
+                data = _rehash(data, changed)
+            zf.writestr(info, data)
+    os.replace(rewritten, wheel)
+
+
+def _rehash(record: bytes, changed: dict[str, bytes]) -> bytes:
+    lines = []
+    for line in record.decode("utf-8").splitlines():
+        path = line.split(",", 1)[0]
+        if path in changed:
+            digest = hashlib.sha256(changed[path]).digest()
+            encoded = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            line = f"{path},sha256={encoded},{len(changed[path])}"
+        lines.append(line)
+    return ("\n".join(lines) + "\n").encode("utf-8")
 
 
 def requirement(wheel: Path, extras: Sequence[str]) -> str:

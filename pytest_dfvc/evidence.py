@@ -91,9 +91,9 @@ def expand_modules(cells: Cells) -> None:
         expanded = []
         for test in cell["tests"]:
             module_level = test.get("collect_error") or test.get("collect_skip")
-            members = known.get(test["nodeid"]) if module_level else None
-            if members:
-                expanded += [{**test, "nodeid": n, "from_module": test["nodeid"]} for n in members]
+            module = known.get(test["nodeid"]) if module_level else None
+            if module:
+                expanded += [{**test, "nodeid": n, "from_module": test["nodeid"]} for n in module]
             else:
                 expanded.append(test)
         cell["tests"] = expanded

@@ -41,20 +41,6 @@ HELP = {
     "package index",
 }
 
-# Options whose value the cells' pytest must not see (it is a plain pytest run).
-_VALUED_OPTIONS = (
-    "--dfvc-json",
-    "--dfvc-out",
-    "--dfvc-jobs",
-    "--dfvc-timeout",
-    "--dfvc-strategy",
-    "--dfvc-drift-rtol",
-    "--dfvc-drift-atol",
-    "--dfvc-cell",
-    "--dfvc-merge",
-)
-_OPTIONAL_VALUE = ("--dfvc-matrix",)
-
 # The run's state: one plugin object, present only in a --dfvc-matrix run.
 session_key: pytest.StashKey[MatrixSession] = pytest.StashKey()
 
@@ -155,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import MatrixSession
 
     matrices = _load_matrices(config, target)
-    session = MatrixSession(config, matrices, _cell_pytest_args(config.invocation_params.args))
+    session = MatrixSession(config, matrices, _cell_pytest_args(config))
     config.stash[session_key] = session
     config.pluginmanager.register(session, "dfvc-session")
 
@@ -213,23 +199,10 @@ def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:
         raise pytest.UsageError(str(exc)) from None
 
 
-def _cell_pytest_args(args: tuple[str, ...] | list[str]) -> list[str]:
-    """The user's pytest arguments minus ours: each cell runs a plain pytest."""
-    kept: list[str] = []
-    skip_next = False
-    for i, arg in enumerate(args):
-        if skip_next:
-            skip_next = False
-            continue
-        name = arg.split("=", 1)[0]
-        if not name.startswith("--dfvc-"):
-            kept.append(arg)
-            continue
-        if "=" in arg:
-            continue
-        following = args[i + 1] if i + 1 < len(args) else None
-        if name in _VALUED_OPTIONS or (
-            name in _OPTIONAL_VALUE and following is not None and not following.startswith("-")
-        ):
-            skip_next = True
-    return kept
+def _cell_pytest_args(config: pytest.Config) -> list[str]:
+    """The user's pytest arguments minus ours: each cell runs a plain pytest. Ours in the
+    ini's ``addopts`` are taken out there too (``PYTEST_ADDOPTS``: see provision)."""
+    from .cellargs import addopts_override, strip_dfvc_options
+
+    args = strip_dfvc_options(config.invocation_params.args)
+    return [*addopts_override(config.getini("addopts")), *args]

@@ -18,7 +18,7 @@ from pathlib import Path
 from .builds import mismatch, pinned
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
-from .provision import install_cause, pin_requirements, source_args, uv_path
+from .provision import install_failure, pin_requirements, source_args, uv_path
 from .results import write_text_atomic
 
 
@@ -34,8 +34,9 @@ def compile_command(matrix: Matrix, cell: Cell, constraints: Path | None) -> lis
     return command + source_args(matrix, cell)
 
 
-def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
-    """None when the cell's pins resolve for its Python; else why not."""
+def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[str, Cause] | None:
+    """None when the cell's pins resolve for its Python; else the cell's status
+    (``unavailable``, or ``error`` when uv could not find out) and why."""
     constraints = None
     if matrix.install.constraints:
         constraints = runtime / f"constraints-{matrix.name}.txt"
@@ -53,14 +54,14 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Cause("install", f"the pre-check could not run uv: {exc}")
+        return "error", Cause("install", f"the pre-check could not run uv: {exc}")
     if result.returncode != 0:
-        return install_cause(result.stderr, cell.python, cell.cuda)
+        return install_failure(result.stderr, cell.python, cell.cuda)
     build = mismatch(cell.cuda, pinned(result.stdout))
     if build is None:
         return None
     what = ", ".join(f"{n} {v}" for n, v in cell.packages)
-    return Cause(
+    return "unavailable", Cause(
         "install",
         f"{what} has no {cell.cuda} build where this variant installs from: "
         f"it resolves to a {build.variant} build ({build.evidence})",
@@ -68,7 +69,8 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> Cause | None:
 
 
 def precheck(plans: Sequence[MatrixPlan], runtime: Path, jobs: int) -> list[MatrixPlan]:
-    """The plans with every cell that cannot be installed marked ``unavailable``."""
+    """The plans with every cell that cannot be installed marked ``unavailable`` (or
+    ``error``, when uv could not find out: an unreachable index)."""
     runtime.mkdir(parents=True, exist_ok=True)
     work = [(p.matrix, c) for p in plans for c in p.cells if c.status is None]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -78,7 +80,11 @@ def precheck(plans: Sequence[MatrixPlan], runtime: Path, jobs: int) -> list[Matr
         replace(
             plan,
             cells=tuple(
-                replace(c, status="unavailable", cause=found[(plan.matrix.name, c.id)])
+                replace(
+                    c,
+                    status=found[(plan.matrix.name, c.id)][0],
+                    cause=found[(plan.matrix.name, c.id)][1],
+                )
                 if (plan.matrix.name, c.id) in found
                 else c
                 for c in plan.cells

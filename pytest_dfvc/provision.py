@@ -18,6 +18,8 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from . import editable, locks
+from .cellargs import cell_environment_addopts
+from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .matrix import InstallOptions, Matrix
 from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
@@ -315,6 +317,7 @@ def session_spec(
             "DFVC_RECORDS": str(cell_dir / "records.jsonl"),
             "DFVC_CELL": json.dumps({"packages": dict(cell.packages), "cuda": cell.cuda}),
             "PYTHONPATH": pythonpath,
+            **cell_environment_addopts(),
         },
         "phase": str(cell_dir / "phase"),
         "envdir": str(workspace.envdir),
@@ -572,20 +575,67 @@ def judge(
 ) -> CellOutcome:
     """The cell's status from how far its session got and what the recorder wrote."""
     if timed_out:
-        reason = f"the cell ran past --dfvc-timeout={timeout:g}s and was stopped"
-        return CellOutcome("error", records, Cause("timeout", reason))
+        return CellOutcome("error", records, _timed_out(records, timeout))
     if phase in (None, PHASE_INSTALL) and returncode != 0:
-        return CellOutcome("unavailable", records, install_cause(log, cell.python, cell.cuda))
+        status, cause = install_failure(log, cell.python, cell.cuda)
+        return CellOutcome(status, records, cause)
     finished = [r for r in records if r.get("kind") == "finish"]
+    refused = pytest_error(log)
     if not finished:
+        if refused:
+            return CellOutcome("error", records, Cause("pytest-usage", refused))
         return CellOutcome("error", records, Cause("crash", _crash_reason(returncode, log)))
     exitstatus = finished[-1].get("exitstatus")
     if exitstatus not in (0, 1, 5):
-        reason = f"pytest in the cell exited with status {exitstatus}: {_tail(log)}"
-        return CellOutcome("error", records, Cause("unknown", reason))
+        what = refused if refused else _tail(log)
+        reason = f"pytest in the cell exited with status {exitstatus}: {what}"
+        category = "pytest-usage" if exitstatus == 4 else "unknown"
+        return CellOutcome("error", records, Cause(category, reason))
     tests = [r for r in records if r.get("kind") == "test"]
-    failed = any(t.get("outcome") in ("failed", "error") for t in tests)
-    return CellOutcome("failed" if failed else "passed", records)
+    verdict = status_from_tests(tests)
+    if verdict is None:
+        # Tests that never ran are no evidence: the cell is untested, and says why.
+        deselected = int(finished[-1].get("deselected") or 0)
+        return CellOutcome("skipped", records, Cause(NO_TESTS, no_test_reason(tests, deselected)))
+    return CellOutcome(verdict, records)
+
+
+def _timed_out(records: list[dict[str, Any]], timeout: float | None) -> Cause:
+    """Name the test that was running when time ran out, and count it as an error; the tests
+    before it keep their outcomes."""
+    running = _crashed_test(records)
+    limit = f"--dfvc-timeout={timeout:g}s" if timeout is not None else "its time limit"
+    done = sum(1 for r in records if r.get("kind") == "test")
+    if running is None:
+        return Cause("timeout", f"the cell ran past {limit} outside any test and was stopped")
+    records.append(
+        {
+            "kind": "test",
+            "nodeid": running,
+            "outcome": "error",
+            "when": "call",
+            "exception": {
+                "type": "dfvc.Timeout",
+                "message": f"the cell ran past {limit} during this test",
+                "frames": [],
+            },
+        }
+    )
+    kept = f"; the {done} tests before it kept their outcomes" if done else ""
+    return Cause("timeout", f"the cell ran past {limit} during {running} and was stopped{kept}")
+
+
+# pytest's own words when it refuses to start: a usage error ("ERROR: file or directory not
+# found: x", "ERROR: usage: ...") or argparse's ("pytest: error: unrecognized arguments").
+_PYTEST_ERROR = re.compile(
+    r"^(?:ERROR: (?!\s*$).+|[\w.-]+: error: .+|E?\s*pytest\.UsageError: .+)$", re.MULTILINE
+)
+
+
+def pytest_error(log: str) -> str | None:
+    """The line in which the cell's pytest refused its arguments or configuration."""
+    found = _PYTEST_ERROR.findall(log)
+    return found[-1].strip()[:500] if found else None
 
 
 def _crash_reason(returncode: int, log: str) -> str:
@@ -626,30 +676,42 @@ _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<v
 
 def install_cause(log: str, python_minor: str | None = None, cuda: str | None = None) -> Cause:
     """Why an environment could not be built, from uv's explanation in the session log."""
+    return install_failure(log, python_minor, cuda)[1]
+
+
+def install_failure(
+    log: str, python_minor: str | None = None, cuda: str | None = None
+) -> tuple[str, Cause]:
+    """``("unavailable", cause)`` when uv's words are evidence that the cell cannot be
+    installed here (no wheel, requires-python, a resolver conflict, metadata uv refuses, a
+    version the index does not have); ``("error", cause)`` when we could not find out (an
+    unreachable index, the project failing to build, anything uv did not explain)."""
     unreachable = _UNREACHABLE.search(log)
     if unreachable:
         # uv explains with indented "cause:" (or "Caused by:") lines; the last is the root.
         why = re.findall(r"(?:cause|Caused by): ([^\n]+)", log[unreachable.end() :])
         detail = f" ({why[-1].strip()})" if why else ""
-        return Cause("install", f"index unreachable: {unreachable['url']}{detail}")
+        return "error", Cause("install", f"index unreachable: {unreachable['url']}{detail}")
+    if _PROJECT_BUILD.search(log):
+        return "error", Cause("install", project_build_reason(log))
     bad = _BAD_METADATA.search(log)
     if bad:
         reason = (
             f"{bad['name']} {bad['version']} has metadata uv cannot read "
             f"({bad['requirement'].strip()}: {bad['why'].strip()})"
         )
-        return Cause("install", reason)
+        return "unavailable", Cause("install", reason)
     missing = _NO_VERSION.search(log)
     if missing and cuda:
         name, version = missing["name"], missing["version"]
         reason = f"{name} {version} has no {cuda} build where this variant installs from"
-        return Cause("install", reason)
+        return "unavailable", Cause("install", reason)
     python = _PYTHON_VERSION.search(log)
     match = _REQUIRES_PYTHON.search(log)
     if match:
         on = f" (this cell has {python.group('python')})" if python else ""
         reason = f"{match['name']} {match['version']} requires Python{match['spec']}{on}"
-        return Cause("python-version", reason)
+        return "unavailable", Cause("python-version", reason)
     match = _NO_WHEEL.search(log)
     if match:
         tag = match.group("tag") or ""
@@ -658,15 +720,33 @@ def install_cause(log: str, python_minor: str | None = None, cuda: str | None = 
             if tag.startswith("cp") and len(tag) > 3
             else "this Python"
         )
-        return Cause(
-            "python-version", f"{match['name']} {match['version']} has no wheel for {target}"
-        )
+        reason = f"{match['name']} {match['version']} has no wheel for {target}"
+        return "unavailable", Cause("python-version", reason)
     match = _ONLY_SDIST.search(log)
     if match:
         target = f"CPython {python_minor}" if python_minor else "this Python"
         reason = f"{match['name']} {match['version']} has no wheel for {target} on this platform"
-        return Cause("python-version", reason)
-    return Cause("install", _uv_error(log))
+        return "unavailable", Cause("python-version", reason)
+    if missing:
+        reason = f"{missing['name']} {missing['version']} is not on the index: {_uv_error(log)}"
+        return "unavailable", Cause("install", reason[:600])
+    if "No solution found" in log:
+        return "unavailable", Cause("install", _uv_error(log))
+    return "error", Cause("install", _uv_error(log))
+
+
+# Only the project under test is installed editable: a failing editable hook is its build.
+_PROJECT_BUILD = re.compile(r"build_editable|prepare_metadata_for_build_editable")
+
+
+def project_build_reason(log: str) -> str:
+    """The project's own build failed: the backend's last error line, and what to do."""
+    errors = re.findall(r"^\s*(\w*(?:Error|Exception)\b:? ?[^\n]*)$", log, re.MULTILINE)
+    detail = f" ({errors[-1].strip()[:300]})" if errors else ""
+    return (
+        f"the project itself could not be built{detail}; its build backend's output is in "
+        "the cell's log"
+    )
 
 
 # The box-drawing and cross marks uv draws its explanations with.

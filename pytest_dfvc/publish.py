@@ -42,12 +42,15 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
         lines += [f"{i + 1}. `{c['id']}` — {cell_status(c)}" for i, c in enumerate(cells)]
         lines += ["", "</details>", "", "### Compatible ranges", ""]
         for axis, entry in matrix.get("ranges", {}).items():
-            spec = entry["specifier"] or "none"
+            spec = entry["specifier"] or "none among the versions tested"
             lines.append(
                 f"- **{axis}**: `{spec}` — passes {', '.join(entry['compatible']) or 'nothing'}"
             )
             if entry["incompatible"]:
                 lines.append(f"  - fails: {', '.join(entry['incompatible'])}")
+            if entry.get("upgrade_between"):
+                low, high = entry["upgrade_between"]
+                lines.append(f"  - upgrade boundary between {low} and {high} (untested in between)")
             if entry.get("upgrade_boundary") or entry.get("downgrade_boundary"):
                 lines.append(
                     f"  - boundaries: upgrade {entry.get('upgrade_boundary') or '—'}, "
@@ -58,7 +61,8 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
         if matrix.get("not_version_related"):
             lines += [
                 "",
-                "Not version-related (failed everywhere, left out of the ranges): "
+                "Fails on every version, not version-related (the same failure everywhere, for a "
+                "cause no version explains; left out of the ranges): "
                 + ", ".join(f"`{n}`" for n in matrix["not_version_related"]),
             ]
         for title, body in (

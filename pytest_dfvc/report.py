@@ -107,10 +107,16 @@ def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def cell_status(cell: dict[str, Any]) -> str:
-    """``passed``, with what a reader must not miss: the CUDA build it ran, and a note such
-    as "not a GPU pass"."""
+    """``passed``, with what a reader must not miss: the CUDA build it ran, a note such as
+    "not a GPU pass", why no test ran, tests set apart as not version-related."""
     extra = [f"build {cell['build']}"] if cell.get("build") else []
     extra += [cell["note"]] if cell.get("note") else []
+    cause = cell.get("cause") or {}
+    if cell["status"] == "skipped" and cause.get("category") == "no-tests":
+        extra.append(str(cause["reason"]))
+    if cell.get("set_apart"):
+        count = len(cell["set_apart"])
+        extra.append(f"{count} not version-related failure{'s' if count != 1 else ''} set apart")
     return str(cell["status"]) + (f" ({'; '.join(extra)})" if extra else "")
 
 
@@ -127,7 +133,8 @@ def render_ranges(matrix: dict[str, Any]) -> list[str]:
     ignored = matrix.get("not_version_related") or []
     if ignored:
         lines.append(
-            "  not version-related (failed on every version tried, left out of the ranges):"
+            "  fails on every version: not version-related (the same failure everywhere, for "
+            "a cause no version explains; left out of the ranges):"
         )
         lines += [f"      {nodeid}" for nodeid in ignored]
     return lines
@@ -136,7 +143,7 @@ def render_ranges(matrix: dict[str, Any]) -> list[str]:
 def _range_text(entry: dict[str, Any]) -> str:
     spec = entry["specifier"]
     if spec is None:
-        text = "no compatible version" if entry["incompatible"] else "nothing tested"
+        text = "none among the versions tested" if entry["incompatible"] else "nothing tested"
     else:
         text = spec or "any version tested"
     details = []
@@ -146,7 +153,10 @@ def _range_text(entry: dict[str, Any]) -> str:
         details.append("fails " + ", ".join(entry["incompatible"]))
     if entry.get("untested"):
         details.append("untested " + ", ".join(entry["untested"]))
-    if entry.get("upgrade_boundary"):
+    gap = entry.get("upgrade_between")
+    if gap:
+        details.append(f"upgrade boundary between {gap[0]} and {gap[1]} (untested in between)")
+    elif entry.get("upgrade_boundary"):
         details.append(f"upgrade boundary {entry['upgrade_boundary']}")
     if entry.get("downgrade_boundary"):
         details.append(f"downgrade boundary {entry['downgrade_boundary']}")
@@ -157,18 +167,36 @@ def _range_text(entry: dict[str, Any]) -> str:
 
 def render_causes(groups: Sequence[dict[str, Any]]) -> list[str]:
     """One entry per cause and API, with the tests and versions it shows up on, so the
-    report reads "numpy.float — numpy 1.24.4 ... 2.1.3" rather than a list of cells."""
+    report reads "numpy.float — numpy 1.24.4 ... 2.1.3" rather than a list of cells. Tests
+    set apart as not version-related come last, under their own heading."""
     lines = []
-    for group in groups:
-        exception = group.get("exception") or ""
-        message = group.get("message") or group.get("reason") or ""
-        details = [
-            group.get("api") or "",
-            f"{exception}: {message}" if exception else message,
-            f"at {group['location']}" if group.get("location") else "",
-        ]
-        lines.append(f"  {group['category']}: " + " — ".join(d for d in details if d))
-        lines.append("      " + _where(group))
+    for group in (g for g in groups if not g.get("set_apart")):
+        lines += _group_lines(group)
+    apart = [g for g in groups if g.get("set_apart")]
+    if apart:
+        lines.append("  fails on every version: not version-related")
+        for group in apart:
+            lines += ["  " + line for line in _group_lines(group, label=False)]
+    return lines
+
+
+def _group_lines(group: dict[str, Any], *, label: bool = True) -> list[str]:
+    exception = group.get("exception") or ""
+    message = group.get("message") or group.get("reason") or ""
+    locations = group.get("locations") or ([group["location"]] if group.get("location") else [])
+    where = f"at {locations[0]}" if locations else ""
+    if len(locations) > 1:
+        where += f" (and {len(locations) - 1} more line{'s' if len(locations) > 2 else ''})"
+    details = [
+        group.get("api") or "",
+        f"{exception}: {message}" if exception else message,
+        where,
+    ]
+    head = f"{group['category']}: " if label else ""
+    lines = ["  " + head + " — ".join(d for d in details if d)]
+    if group.get("suggestion"):
+        lines.append(f"      fix: {group['suggestion']}")
+    lines.append("      " + _where(group))
     return lines
 
 

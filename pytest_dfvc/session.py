@@ -123,7 +123,8 @@ class MatrixSession:
         if cells_option:
             self._write_shards()
         self._publish()
-        session.testsfailed = _failures(self.results)
+        # One CI job's cell may well be unavailable: the merge judges the whole matrix.
+        session.testsfailed = _failures(self.results, whole=not cells_option)
         return True
 
     def _write_shards(self) -> None:
@@ -163,7 +164,7 @@ class MatrixSession:
         for note in notes:
             self._write_line(f"dfvc: {note}")
         self.stats = {"run": 0, "reused": 0, "not_run": 0, "merged": count}
-        session.testsfailed = _failures(self.results)
+        session.testsfailed = _failures(self.results, whole=True)
         return True
 
     def _publish(self) -> None:
@@ -242,6 +243,10 @@ class MatrixSession:
         )
         for line in self.badges:
             terminalreporter.write_line(f"  {line}")
+        empty = nothing_tested(self.results)
+        if empty is not None:
+            terminalreporter.write_line("")
+            terminalreporter.write_line(empty, red=True, bold=True)
         # Count cells in pytest's closing line instead of "no tests ran".
         counts: dict[str, int] = {}
         for matrix in self.results["matrices"]:
@@ -255,11 +260,34 @@ class MatrixSession:
 _WIDTHS = {"latest-patch": 2, "latest-minor": 1}
 
 
-def _failures(results: dict[str, Any]) -> int:
+def _failures(results: dict[str, Any], *, whole: bool) -> int:
     """Exit status: a failing cell is a finding; a cell that could not run to its end, or a
-    failure inside a declared range (marker or matrix expect), is an error of the run."""
+    failure inside a declared range (marker or matrix expect), is an error of the run; so is
+    a ``whole`` matrix run in which no cell ran a test (nothing was tested)."""
     errors = sum(1 for m in results["matrices"] for c in m["cells"] if c["status"] == "error")
-    return errors + sum(len(m["violations"]) for m in results["matrices"])
+    failures = errors + sum(len(m["violations"]) for m in results["matrices"])
+    if whole and nothing_tested(results) is not None:
+        failures += 1
+    return failures
+
+
+def nothing_tested(results: dict[str, Any]) -> str | None:
+    """One line saying why, when no cell of the run ran a test; None when some did."""
+    cells = [c for m in results["matrices"] for c in m["cells"]]
+    if not cells or any(c["status"] in ("passed", "failed") for c in cells):
+        return None
+    reasons: dict[str, int] = {}
+    for cell in cells:
+        cause = cell.get("cause") or {}
+        reason = f"{cell['status']}: {cause.get('reason') or 'no reason recorded'}"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    common, count = max(reasons.items(), key=lambda item: item[1])
+    others = len(cells) - count
+    more = f" ({others} other cell{'s' if others != 1 else ''} for other reasons)" if others else ""
+    return (
+        f"dfvc: nothing was tested: no cell ran a test. {count} of {len(cells)} cells "
+        f"{common}{more}"
+    )
 
 
 def make_plans(

@@ -26,52 +26,82 @@ class Line:
     baseline: int | None = None
 
 
+# At most this many probes in one gap at once: with more, a search over a long history
+# runs more cells than the 2*ceil(log2 n) + 2 a binary search needs.
+MAX_WAYS = 3
+
+
 def _between(low: int, high: int, done: set[int]) -> int | None:
     """The not-yet-run index strictly between ``low`` and ``high`` nearest their middle."""
-    middle = (low + high) / 2
+    spread = _spread(low, high, done, 1)
+    return spread[0] if spread else None
+
+
+def _spread(low: int, high: int, done: set[int], ways: int) -> list[int]:
+    """``ways`` not-yet-run indices strictly between ``low`` and ``high`` that cut the gap
+    into equal parts (a k-ary search: k cells run at once narrow the gap k+1 times)."""
     candidates = [i for i in range(low + 1, high) if i not in done]
-    return min(candidates, key=lambda i: (abs(i - middle), i)) if candidates else None
+    if len(candidates) <= ways:
+        return candidates
+    chosen: list[int] = []
+    for j in range(1, ways + 1):
+        target = low + (high - low) * j / (ways + 1)
+        free = [i for i in candidates if i not in chosen]
+        chosen.append(min(free, key=lambda i: (abs(i - target), i)))
+    return sorted(chosen)
 
 
 def bisect_probes(
-    n: int, verdicts: Mapping[int, bool], done: set[int], baseline: int | None = None
+    n: int,
+    verdicts: Mapping[int, bool],
+    done: set[int],
+    baseline: int | None = None,
+    pending: frozenset[int] | set[int] = frozenset(),
+    ways: int = 1,
 ) -> set[int]:
     """Next indices for one test on a line of ``n`` versions, assuming compatibility is
     monotone between tested points and checking it at the boundaries.
 
-    With one boundary this runs the two ends, then halves the gap: at most
-    ⌈log2 n⌉ + 2 cells. A failure between two passes (a hole) is refined on both sides.
+    With one boundary this runs the two ends, then cuts the gap into ``ways + 1`` parts
+    with ``ways`` cells at once: at most ⌈log2 n⌉ + 2 cells one at a time. A failure
+    between two passes (a hole) is refined on both sides. ``pending`` are indices running
+    now: a gap holding one waits for its answer instead of probing it again.
     """
     if n == 0:
         return set()
+    ways = max(1, min(ways, MAX_WAYS))
     anchors = {0, n - 1} | ({baseline} if baseline is not None else set())
-    todo = {i for i in anchors if i not in done}
-    if todo:
+    todo = {i for i in anchors if i not in done and i not in pending}
+    if todo or anchors & set(pending):
         return todo
+    seen = done | set(pending)
+
+    def probe(low: int, high: int) -> list[int]:
+        if any(low < p < high for p in pending):
+            return []
+        return _spread(low, high, seen, ways)
+
     passing = sorted(i for i, ok in verdicts.items() if ok)
     if not passing:
         # Failing at both ends: look once in the middle for a passing region; a test that
         # fails there too is most likely not version-related, and searching on would be a grid.
-        if any(0 < i < n - 1 for i in done):
+        if any(0 < i < n - 1 for i in seen):
             return set()
-        middle = _between(0, n - 1, done)
-        return {middle} if middle is not None else set()
-    probes: set[int] = set()
+        return set(_spread(0, n - 1, seen, 1))
+    probes: list[int] = []
     failing = sorted(i for i, ok in verdicts.items() if not ok)
     top, bottom = passing[-1], passing[0]
     above = [i for i in failing if i > top]
     if above:
-        probes.add(_between(top, above[0], done) or -1)
+        probes += probe(top, above[0])
     below = [i for i in failing if i < bottom]
     if below:
-        probes.add(_between(below[-1], bottom, done) or -1)
+        probes += probe(below[-1], bottom)
     for hole in (i for i in failing if bottom < i < top):
         left = max(i for i in passing if i < hole)
         right = min(i for i in passing if i > hole)
-        probes.add(_between(left, hole, done) or -1)
-        probes.add(_between(hole, right, done) or -1)
-    probes.discard(-1)
-    return probes
+        probes += probe(left, hole) + probe(hole, right)
+    return set(probes)
 
 
 def walk_probes(
@@ -97,33 +127,41 @@ def walk_probes(
     return probes
 
 
-_PROBES = {"bisect": bisect_probes, "walk": walk_probes}
-
-
 def next_cells(
     strategy: str,
     lines: Sequence[Line],
     outcomes: Mapping[str, Mapping[str, bool | None]],
     runnable: Iterable[str],
+    running: Iterable[str] = (),
+    ways: int = 1,
 ) -> set[str]:
     """Cell ids to run next. ``outcomes`` maps every finished cell to its tests' verdicts
-    (an empty map when it told nothing); ``runnable`` are the cells that may run."""
+    (an empty map when it told nothing); ``runnable`` are the cells that may run;
+    ``running`` those started and not finished; ``ways`` how many cells bisect may probe in
+    one gap at once (the job slots)."""
     allowed = set(runnable)
+    busy = set(running)
     if strategy == "grid":
-        return allowed - set(outcomes)
-    probe = _PROBES[strategy]
+        return allowed - set(outcomes) - busy
     wanted: set[str] = set()
     for line in lines:
         index = {cell: i for i, cell in enumerate(line.cells)}
         done = {index[c] for c in line.cells if c in outcomes or c not in allowed}
+        pending = {index[c] for c in line.cells if c in busy}
         if strategy == "bisect":
-            verdict_sets = _per_test(line, outcomes, index)
+            if pending:
+                # Rounds: a line's probes all finish before the next ones are chosen, so the
+                # cells run do not depend on which finished first, and a warm re-run (whose
+                # answers come at once) follows the same path and reuses every cell.
+                continue
+            for verdicts in _per_test(line, outcomes, index):
+                found = bisect_probes(len(line.cells), verdicts, done, line.baseline, pending, ways)
+                wanted |= {line.cells[i] for i in found}
         else:
-            verdict_sets = [_regressions(line, outcomes, index)]
-        for verdicts in verdict_sets:
-            for i in probe(len(line.cells), verdicts, done, line.baseline):
+            verdicts = _regressions(line, outcomes, index)
+            for i in walk_probes(len(line.cells), verdicts, done, line.baseline):
                 wanted.add(line.cells[i])
-    return (wanted & allowed) - set(outcomes)
+    return (wanted & allowed) - set(outcomes) - busy
 
 
 def _per_test(

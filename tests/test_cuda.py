@@ -189,7 +189,10 @@ def test_precheck_knows_builds_without_a_label(tmp_path: Path) -> None:
     def cause(version: str, cuda: str) -> str | None:
         cell = Cell("m", "x", "3.11", (("fakeframe", version),), cuda=cuda)
         found = precheck_cell(matrix, cell, tmp_path / "runtime")
-        return found.reason if found else None
+        if found is None:
+            return None
+        assert found[0] == "unavailable"
+        return found[1].reason
 
     assert cause("2.1.0", "cu130") is None
     assert cause("2.0.0", "cu12") is None

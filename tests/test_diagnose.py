@@ -389,7 +389,7 @@ def test_module_of(path: str, module: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("log", "python", "cuda", "category", "reason"),
+    ("log", "python", "cuda", "category", "reason", "status"),
     [
         (
             "  cause: Because numpy==1.23.5 has no usable wheels and you require numpy==1.23.5, we can conclude",
@@ -397,6 +397,7 @@ def test_module_of(path: str, module: str | None) -> None:
             None,
             "python-version",
             "numpy 1.23.5 has no wheel for CPython 3.12 on this platform",
+            "unavailable",
         ),
         (
             "  cause: Because the current Python version (3.9.18) does not satisfy Python>=3.10 and "
@@ -405,6 +406,7 @@ def test_module_of(path: str, module: str | None) -> None:
             None,
             "python-version",
             "fakeframe 2.1.0 requires Python>=3.10 (this cell has 3.9.18)",
+            "unavailable",
         ),
         (
             "error: Failed to fetch: https://download.pytorch.org/whl/cu121/torch/\n"
@@ -413,6 +415,7 @@ def test_module_of(path: str, module: str | None) -> None:
             "cu121",
             "install",
             "index unreachable: https://download.pytorch.org/whl/cu121/torch/ (dns error)",
+            "error",
         ),
         (
             "  cause: Because there is no version of torch==2.0.1 and you require torch==2.0.1, we can conclude",
@@ -420,6 +423,7 @@ def test_module_of(path: str, module: str | None) -> None:
             "cu121",
             "install",
             "torch 2.0.1 has no cu121 build where this variant installs from",
+            "unavailable",
         ),
         (
             "error: No solution found when resolving dependencies:\n  cause: Because pandas==1.5.3 depends on numpy>=1.21 and you require numpy<1.20, we can conclude",
@@ -427,6 +431,7 @@ def test_module_of(path: str, module: str | None) -> None:
             None,
             "install",
             "No solution found when resolving dependencies:",
+            "unavailable",
         ),
         (
             # uv's words for pandas 0.24.2 (its metadata says pytz (>=2011k)), from a real run.
@@ -441,6 +446,28 @@ def test_module_of(path: str, module: str | None) -> None:
             "install",
             "pandas 0.24.2 has metadata uv cannot read (pytz (>=2011k): after parsing `2011`, "
             "found `k`, which is not part of a valid version)",
+            "unavailable",
+        ),
+        (
+            # A setup.py that imports numpy at build time, as uv reports it.
+            "error: The build backend returned an error\n"
+            "  cause: Call to `setuptools.build_meta:__legacy__.get_requires_for_build_editable` "
+            "failed (exit status: 1)\n\n         [stderr]\n         Traceback (most recent call last):\n"
+            '           File "<string>", line 1, in <module>\n'
+            "         ModuleNotFoundError: No module named 'numpy'\n",
+            "3.11",
+            None,
+            "install",
+            "the project itself could not be built (ModuleNotFoundError: No module named 'numpy')",
+            "error",
+        ),
+        (
+            "error: something uv has never said before\n",
+            "3.11",
+            None,
+            "install",
+            "something uv has never said before",
+            "error",
         ),
     ],
     ids=[
@@ -450,13 +477,18 @@ def test_module_of(path: str, module: str | None) -> None:
         "no-variant-build",
         "conflict",
         "bad-metadata",
+        "project-build",
+        "unexplained",
     ],
 )
 def test_install_causes_from_uv(
-    log: str, python: str, cuda: str | None, category: str, reason: str
+    log: str, python: str, cuda: str | None, category: str, reason: str, status: str
 ) -> None:
-    from pytest_dfvc.provision import install_cause
+    """Only evidence that a cell cannot be installed makes it unavailable; an unreachable
+    index, a project that fails to build, or words uv never said before are errors."""
+    from pytest_dfvc.provision import install_failure
 
-    cause = install_cause(log, python, cuda)
+    found, cause = install_failure(log, python, cuda)
     assert cause.category == category
     assert cause.reason.startswith(reason)
+    assert found == status

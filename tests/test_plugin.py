@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.plugin import _cell_pytest_args
+from pytest_dfvc.cellargs import addopts_override, strip_dfvc_options
 
 
 def test_help_lists_the_dfvc_group(pytester: pytest.Pytester) -> None:
@@ -85,4 +85,9 @@ def test_list_plans_without_running(pytester: pytest.Pytester, wheelhouse: Path)
     ],
 )
 def test_cells_get_the_users_arguments_without_ours(args: list[str], kept: list[str]) -> None:
-    assert _cell_pytest_args(args) == kept
+    assert strip_dfvc_options(args) == kept
+
+
+def test_our_options_in_addopts_are_taken_out_for_the_cells() -> None:
+    assert addopts_override(["-ra", "--strict-markers"]) == []
+    assert addopts_override(["-ra", "--dfvc-matrix", "--dfvc-jobs=2"]) == ["-o", "addopts=-ra"]

@@ -32,6 +32,24 @@ def simulate(
     return {int(c[1:]): history[int(c[1:])] for c in outcomes}
 
 
+def simulate_parallel(history: list[bool], jobs: int) -> tuple[dict[int, bool], int]:
+    """Bisect with ``jobs`` slots, every cell taking the same time: each round fills the
+    free slots with what the strategy asks for, then those cells finish. Returns what ran
+    and how many rounds it took (the wall-clock time, in cells)."""
+    cells = [f"c{i}" for i in range(len(history))]
+    line = Line(axis="x", cells=tuple(cells))
+    outcomes: dict[str, dict[str, bool | None]] = {}
+    rounds = 0
+    while True:
+        wanted = next_cells("bisect", [line], outcomes, cells, (), ways=jobs)
+        if not wanted:
+            break
+        rounds += 1
+        for cell in sorted(wanted, key=lambda c: int(c[1:]))[:jobs]:
+            outcomes[cell] = {"t": history[int(cell[1:])]}
+    return {int(c[1:]): history[int(c[1:])] for c in outcomes}, rounds
+
+
 def found_boundaries(ran: dict[int, bool | None]) -> tuple[str | None, str | None]:
     good = [f"1.{i}" for i, v in ran.items() if v]
     bad = [f"1.{i}" for i, v in ran.items() if v is False]
@@ -53,6 +71,24 @@ def test_bisect_cost_and_boundary(history: list[bool], most: int) -> None:
     assert len(ran) <= most
     grid = {i: v for i, v in enumerate(history)}
     assert found_boundaries(ran) == found_boundaries(grid)
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 4])
+@pytest.mark.parametrize("n", [24, 151])
+def test_bisect_probes_as_many_points_as_there_are_free_slots(n: int, jobs: int) -> None:
+    """k-ary search: the grid's boundary, within the cell budget of a binary search, in
+    fewer rounds than one cell at a time (and far fewer than a grid on ``jobs`` slots)."""
+    for cut in (1, n // 3, n - 5, n):
+        history = [i < cut for i in range(n)]
+        ran, rounds = simulate_parallel(history, jobs)
+        one_at_a_time = simulate("bisect", list(history))
+        assert found_boundaries(ran) == found_boundaries(dict(enumerate(history)))
+        assert len(ran) <= 2 * math.ceil(math.log2(n)) + 2
+        serial_rounds = len(one_at_a_time) - 1  # the two ends run together already
+        assert rounds <= serial_rounds
+        if 0 < cut < n:
+            assert rounds < serial_rounds
+        assert rounds <= math.ceil(n / jobs)
 
 
 def test_bisect_refines_a_hole() -> None:

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -95,6 +97,19 @@ def editable_wheel(
         if wheel is None:
             _failed.add(folder)
         return wheel
+
+
+def declares_python(project: Path, python: str) -> bool:
+    """Whether the project's ``requires-python`` (pyproject.toml) admits ``python`` (3.X);
+    True when it declares none or cannot be read."""
+    try:
+        table = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        declared = table.get("project", {}).get("requires-python")
+        return not isinstance(declared, str) or SpecifierSet(declared).contains(
+            python + ".0", prereleases=True
+        )
+    except (OSError, tomllib.TOMLDecodeError, InvalidSpecifier, AttributeError):
+        return True
 
 
 def build_config(project: Path) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ without reading a traceback.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import re
 import sys
@@ -29,6 +30,8 @@ RESOLUTIONS = ("highest", "lowest-direct", "locked")
 # PEP 508 names: letters, digits, ".", "-", "_", starting and ending alphanumeric.
 _NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _PYTHON_VERSION = re.compile(r"^3\.\d+$")
+# The in-cell recorder's syntax and pytest's needs: no cell runs on an older Python.
+MIN_CELL_PYTHON = (3, 7)
 
 
 class MatrixError(Exception):
@@ -199,7 +202,7 @@ def parse_matrix(data: dict[str, Any], path: Path) -> Matrix:
         path=path,
         python=_parse_python(data["python"], path),
         packages=packages,
-        cuda=_string_list(data.get("cuda", []), "cuda", path),
+        cuda=_no_duplicates(_string_list(data.get("cuda", []), "cuda", path), "cuda", path),
         install=_parse_install(data.get("install", {}), path),
         exclude=_parse_excludes(data.get("exclude", []), {p.name for p in packages}, path),
         gha=_parse_gha(data.get("gha", {}), path),
@@ -253,6 +256,18 @@ def _string_list(value: object, key: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _no_duplicates(
+    values: tuple[str, ...], key: str, path: Path, same: Any = lambda v: v
+) -> tuple[str, ...]:
+    """A value listed twice would make two cells with one id, and one would be lost."""
+    seen: dict[Any, str] = {}
+    for value in values:
+        if same(value) in seen:
+            raise MatrixError(path, key, value, f"listed twice (as {seen[same(value)]!r} too)")
+        seen[same(value)] = value
+    return values
+
+
 def _specifier(value: str, key: str, path: Path) -> SpecifierSet:
     try:
         return SpecifierSet(value)
@@ -280,6 +295,11 @@ def _parse_python(value: object, path: Path) -> SpecifierSet | tuple[str, ...]:
     for v in versions:
         if not _PYTHON_VERSION.match(v):
             raise MatrixError(path, "python", v, "write Python versions as 3.X, e.g. '3.12'")
+        if tuple(int(p) for p in v.split(".")) < MIN_CELL_PYTHON:
+            raise MatrixError(
+                path, "python", v, "the in-cell recorder needs Python 3.7 or newer: leave it out"
+            )
+    _no_duplicates(versions, "python", path)
     return versions
 
 
@@ -296,11 +316,16 @@ def _parse_package(name: object, table: object, path: Path) -> PackageAxis:
     versions: SpecifierSet | tuple[str, ...]
     if isinstance(raw, str):
         versions = _specifier(raw, key + ".versions", path)
+        if not str(versions):
+            raise MatrixError(
+                path, key + ".versions", raw, "empty specifier: write '>=0' for every release"
+            )
     else:
         listed = _string_list(raw, key + ".versions", path)
         if not listed:
             raise MatrixError(path, key + ".versions", raw, "list at least one version")
         versions = tuple(_version(v, key + ".versions", path) for v in listed)
+        _no_duplicates(versions, key + ".versions", path, same=Version)
     select = _string(table.get("select", "all"), key + ".select", path)
     if select not in SELECTS:
         raise MatrixError(path, key + ".select", select, f"must be one of {', '.join(SELECTS)}")
@@ -338,12 +363,8 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         raise MatrixError(
             path, "install.resolution", resolution, f"must be one of {', '.join(RESOLUTIONS)}"
         )
-    exclude_newer = _string(table.get("exclude-newer", ""), "install.exclude-newer", path)
-    if exclude_newer and not re.match(r"^\d{4}-\d{2}-\d{2}([T ].*)?$", exclude_newer):
-        raise MatrixError(
-            path, "install.exclude-newer", exclude_newer, "must be a date, e.g. '2025-06-01'"
-        )
-    find_links = _string_list(table.get("find-links", []), "install.find-links", path)
+    exclude_newer = _date(table.get("exclude-newer", ""), "install.exclude-newer", path)
+    find_links = _links(table.get("find-links", []), "install.find-links", path)
     return InstallOptions(
         extras=extras,
         groups=groups,
@@ -351,7 +372,7 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         constraints=constraints,
         # Relative find-links folders are relative to the matrix file, like any path in it.
         find_links=tuple(_resolve_link(link, path) for link in find_links),
-        index_url=_string(table.get("index-url", ""), "install.index-url", path),
+        index_url=_url(table.get("index-url", ""), "install.index-url", path),
         no_index=_bool(table.get("no-index", False), "install.no-index", path),
         resolution=resolution,
         exclude_newer=exclude_newer,
@@ -391,12 +412,10 @@ def _parse_variants(table: object, path: Path) -> tuple[tuple[str, CudaVariant],
             (
                 name,
                 CudaVariant(
-                    index_url=_string(spec.get("index-url", ""), key + ".index-url", path),
+                    index_url=_url(spec.get("index-url", ""), key + ".index-url", path),
                     find_links=tuple(
                         _resolve_link(link, path)
-                        for link in _string_list(
-                            spec.get("find-links", []), key + ".find-links", path
-                        )
+                        for link in _links(spec.get("find-links", []), key + ".find-links", path)
                     ),
                     torch_backend=""
                     if backend is False
@@ -418,6 +437,47 @@ def _requirements(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...
         except InvalidRequirement:
             raise MatrixError(path, f"install.{key}", value, "not a valid requirement") from None
     return values
+
+
+def _date(value: object, key: str, path: Path) -> str:
+    """A date or an RFC 3339 timestamp, as uv's --exclude-newer takes it: checked here, so a
+    typo is one clear error instead of every cell failing to resolve."""
+    text = _string(value, key, path)
+    if not text:
+        return text
+    try:
+        if len(text) == 10:
+            datetime.date.fromisoformat(text)
+        else:
+            datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MatrixError(
+            path, key, text, "not a date: write YYYY-MM-DD (or an RFC 3339 timestamp)"
+        ) from None
+    return text
+
+
+_SCHEMES = ("http://", "https://", "file://")
+
+
+def _url(value: object, key: str, path: Path) -> str:
+    """An index URL: http(s) or file, never something uv would read as an option."""
+    text = _string(value, key, path)
+    if text and not (text.startswith(_SCHEMES) and len(text) > len("file://")):
+        raise MatrixError(
+            path, key, text, "not an index URL: write http://, https:// or file:// and the address"
+        )
+    return text
+
+
+def _links(value: object, key: str, path: Path) -> tuple[str, ...]:
+    """find-links: URLs or folders (relative to the matrix file); nothing that looks like
+    an option."""
+    links = _string_list(value, key, path)
+    for link in links:
+        if not link or link.startswith("-") or ("://" in link and not link.startswith(_SCHEMES)):
+            raise MatrixError(path, key, link, "not a folder or an http(s)/file URL")
+    return links
 
 
 def _resolve_link(link: str, path: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Callable, Iterable
@@ -15,7 +16,8 @@ from .interpreters import InterpreterFinder
 from .matrix import Exclude, Matrix, MatrixError, PackageAxis
 
 # CPython minors a Python specifier can expand to; only those installed here are planned.
-KNOWN_PYTHONS = tuple(f"3.{m}" for m in range(6, 16))
+# From 3.7: the in-cell recorder cannot run on older ones.
+KNOWN_PYTHONS = tuple(f"3.{m}" for m in range(7, 16))
 
 ReleaseLister = Callable[[PackageAxis, Matrix], list[Release]]
 
@@ -56,10 +58,30 @@ class MatrixPlan:
 
 def cell_id(python: str, packages: Iterable[tuple[str, str]], cuda: str | None) -> str:
     """A stable id that is also a safe file name: ``py3.9-numpy1.23.5[-cu121]``."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", _raw_id(python, packages, cuda))
+
+
+def _raw_id(python: str, packages: Iterable[tuple[str, str]], cuda: str | None) -> str:
     parts = [f"py{python}", *(f"{name}{version}" for name, version in packages)]
     if cuda:
         parts.append(cuda)
-    return re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
+    return "-".join(parts)
+
+
+def unique_ids(cells: list[Cell]) -> list[Cell]:
+    """Cells whose ids collide once made safe for file names (``cuda = ["a/b", "a_b"]``) each
+    get a suffix from their unsafe id: stable from run to run, and no cell is lost."""
+    counts: dict[str, int] = {}
+    for cell in cells:
+        counts[cell.id] = counts.get(cell.id, 0) + 1
+    renamed = []
+    for cell in cells:
+        if counts[cell.id] > 1:
+            raw = _raw_id(cell.python, cell.packages, cell.cuda)
+            suffix = hashlib.sha256(raw.encode()).hexdigest()[:6]
+            cell = replace(cell, id=f"{cell.id}-{suffix}")
+        renamed.append(cell)
+    return renamed
 
 
 def select_versions(versions: list[Version], select: str) -> list[Version]:
@@ -142,7 +164,9 @@ def expand(
     ):
         packages = tuple(zip(versions, combo))
         cells.append(_plan_cell(matrix, finder, python, cuda, packages))
-    return MatrixPlan(matrix=matrix, cells=tuple(cells), versions=versions, pythons=tuple(pythons))
+    return MatrixPlan(
+        matrix=matrix, cells=tuple(unique_ids(cells)), versions=versions, pythons=tuple(pythons)
+    )
 
 
 def _plan_cell(

@@ -236,7 +236,9 @@ def install_args(
                 workspace.runtime,
                 uv_path() or "uv",
                 index_args(install),
-                build=build,
+                # uv would refuse -e for a Python the project does not declare: only our own
+                # wheel (without Requires-Python) tests what the matrix asks for.
+                build=build or not editable.declares_python(workspace.project, cell.python),
             )
         if wheel is not None:
             args.append(editable.requirement(wheel, install.extras))
@@ -735,14 +737,20 @@ def install_failure(
     return "error", Cause("install", _uv_error(log))
 
 
-# Only the project under test is installed editable: a failing editable hook is its build.
-_PROJECT_BUILD = re.compile(r"build_editable|prepare_metadata_for_build_editable")
+# Only the project under test is installed editable, from its folder: a failing editable
+# hook, or build environment, is its build.
+_PROJECT_BUILD = re.compile(
+    r"build_editable|prepare_metadata_for_build_editable|"
+    r"Failed to resolve requirements from `(?:setup\.py|pyproject\.toml|setup\.cfg)` build|"
+    r"Failed to build `[^`]+ @ file://"
+)
 
 
 def project_build_reason(log: str) -> str:
-    """The project's own build failed: the backend's last error line, and what to do."""
+    """The project's own build failed: the backend's last error line (or uv's words), and
+    where to read the rest."""
     errors = re.findall(r"^\s*(\w*(?:Error|Exception)\b:? ?[^\n]*)$", log, re.MULTILINE)
-    detail = f" ({errors[-1].strip()[:300]})" if errors else ""
+    detail = f" ({errors[-1].strip()[:300]})" if errors else f" ({_uv_error(log)[:300]})"
     return (
         f"the project itself could not be built{detail}; its build backend's output is in "
         "the cell's log"

@@ -6,6 +6,7 @@ import contextlib
 import importlib.metadata
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -332,6 +333,16 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
     plans = make_plans(matrices, AssumedInterpreters(), out)
     jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
     plans = precheck(plans, out / "runtime", jobs)
+    failed = [(p.matrix.name, c) for p in plans for c in p.cells if c.status == "error"]
+    if failed:
+        # Nothing on stdout: the plan step fails instead of planning zero jobs.
+        name, cell = failed[0]
+        reason = cell.cause.reason if cell.cause else "unknown"
+        sys.stderr.write(
+            f"ERROR: dfvc: planning failed for {len(failed)} cell(s), {name}/{cell.id} first: "
+            f"{reason}\n"
+        )
+        return 1
     for plan in plans:
         for cell in plan.cells:
             if cell.status == "unavailable":

@@ -462,6 +462,19 @@ def test_module_of(path: str, module: str | None) -> None:
             "error",
         ),
         (
+            # The project's build environment cannot be made (offline, no setuptools).
+            "error: Failed to resolve requirements from `setup.py` build\n"
+            "  cause: No solution found when resolving: `setuptools>=40.8.0`\n"
+            "  cause: Because setuptools was not found in the provided package locations and "
+            "you require setuptools>=40.8.0, we can conclude that your requirements are "
+            "unsatisfiable.\n",
+            "3.11",
+            None,
+            "install",
+            "the project itself could not be built (Failed to resolve requirements",
+            "error",
+        ),
+        (
             "error: something uv has never said before\n",
             "3.11",
             None,
@@ -478,6 +491,7 @@ def test_module_of(path: str, module: str | None) -> None:
         "conflict",
         "bad-metadata",
         "project-build",
+        "project-build-environment",
         "unexplained",
     ],
 )

@@ -262,7 +262,8 @@ def test_old_python_and_old_pytest_cell(
     failing = _test(cells[1], "test_old_mean")
     assert failing["cause"]["category"] == "missing-api"
     assert failing["cause"]["api"] == "fakeframe.old_mean"
-    assert result.matrix("old")["ranges"]["fakeframe"]["specifier"] == ">=1.2.0,<2.0.0"
+    # An explicit list: nothing between 1.2.0 and 2.0.0 was run, so nothing past 1.2.0 is admitted.
+    assert result.matrix("old")["ranges"]["fakeframe"]["specifier"] == "==1.2.0"
     # Markers and recorded values work on pytest 6 too.
     marked = _test(cells[1], "test_marked")
     assert marked["outcome"] == "skipped"
@@ -489,12 +490,13 @@ def test_project_rules_through_the_hook(
     assert "resource: RuntimeError: NCCL error: unhandled system error" in result.output
 
 
-def test_unreachable_index_is_reported_per_cell_not_fatal(
+def test_unreachable_index_is_an_error_never_unavailable(
     tmp_path: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
-    """An index nobody answers on: with explicit versions every cell is unavailable with
-    cause install and uv's reason, and the run still ends cleanly; listing releases from it
-    is retried, then stops the run with one message."""
+    """An index nobody answers on is no evidence that a version cannot be installed: with
+    explicit versions every cell is an error with uv's reason, and the run fails; the GitHub
+    Actions plan prints nothing and fails; listing releases from it is retried, then stops
+    the run with one message."""
     require_pythons(finder, "3.10")
     write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
     dead = "http://127.0.0.1:9/simple"
@@ -502,12 +504,23 @@ def test_unreachable_index_is_reported_per_cell_not_fatal(
         f'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0"]\n[install]\nindex-url = "{dead}"\n'
     )
     result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", env_extra={"UV_HTTP_RETRIES": "1"})
-    assert result.returncode == 0, result.output
+    assert result.returncode == pytest.ExitCode.TESTS_FAILED, result.output
     cells = result.matrix("m")["cells"]
-    assert [c["status"] for c in cells] == ["unavailable", "unavailable"]
+    assert [c["status"] for c in cells] == ["error", "error"]
     assert all(
         c["cause"]["category"] == "install" and "127.0.0.1:9" in c["cause"]["reason"] for c in cells
     )
+    assert "nothing was tested" in result.output
+    plan = subprocess.run(
+        [sys.executable, "-m", "pytest", "--dfvc-gha", "--dfvc-matrix=m.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_HTTP_RETRIES": "1"},
+    )
+    assert plan.returncode != 0
+    assert plan.stdout == ""
+    assert "planning failed" in plan.stderr and "index unreachable" in plan.stderr
     (tmp_path / "m.toml").write_text(
         f'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n[install]\nindex-url = "{dead}"\n'
     )

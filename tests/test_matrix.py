@@ -77,6 +77,14 @@ def test_full_matrix(tmp_path: Path) -> None:
     assert rule.packages == (("numpy", SpecifierSet("<1.26")),)
 
 
+@pytest.mark.parametrize(
+    "value", ["2025-06-01", "2025-06-01T12:00:00Z", "2025-06-01T12:00:00+02:00"]
+)
+def test_exclude_newer_takes_dates_and_timestamps(tmp_path: Path, value: str) -> None:
+    text = f'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nexclude-newer = "{value}"'
+    assert load_matrix(write(tmp_path, text)).install.exclude_newer == value
+
+
 def test_python_specifier_and_name_key(tmp_path: Path) -> None:
     m = load_matrix(
         write(tmp_path, 'name = "np"\npython = ">=3.9"\n[packages.numpy]\nversions = ">=1"\n')
@@ -139,6 +147,45 @@ def test_python_specifier_and_name_key(tmp_path: Path) -> None:
         (
             'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[[exclude]]',
             "m.toml: exclude[0] = {}: an empty exclude removes every cell",
+        ),
+        # Typos that used to pass and turn every cell unavailable.
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nexclude-newer = "2025-13-45"',
+            "m.toml: install.exclude-newer = '2025-13-45': not a date: write YYYY-MM-DD",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nindex-url = "--no-deps"',
+            "m.toml: install.index-url = '--no-deps': not an index URL",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nfind-links = ["--no-deps"]',
+            "m.toml: install.find-links = '--no-deps': not a folder or an http(s)/file URL",
+        ),
+        (
+            'python = ["3.9"]\ncuda = ["cu121"]\n[packages.torch]\nversions = ">=2"\n'
+            '[install.cuda.cu121]\nindex-url = "download.pytorch.org/whl/cu121"',
+            "m.toml: install.cuda.cu121.index-url = 'download.pytorch.org/whl/cu121': not an index URL",
+        ),
+        # A value listed twice made two cells with one id: one was silently lost.
+        (
+            'python = ["3.9", "3.9"]\n[packages.numpy]\nversions = ">=1"',
+            "m.toml: python = '3.9': listed twice",
+        ),
+        (
+            'python = ["3.9"]\ncuda = ["cpu", "cpu"]\n[packages.numpy]\nversions = ">=1"',
+            "m.toml: cuda = 'cpu': listed twice",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ["1.26.4", "1.26.4.0"]',
+            "m.toml: packages.numpy.versions = '1.26.4.0': listed twice (as '1.26.4' too)",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ""',
+            "m.toml: packages.numpy.versions = '': empty specifier: write '>=0' for every release",
+        ),
+        (
+            'python = ["3.6"]\n[packages.numpy]\nversions = ">=1"',
+            "m.toml: python = '3.6': the in-cell recorder needs Python 3.7 or newer",
         ),
     ],
 )

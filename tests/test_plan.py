@@ -100,6 +100,21 @@ numpy = "<2"
     assert plan.versions == {"numpy": ("1.21.6", "2.0.2")}
 
 
+def test_ids_that_collide_once_made_safe_stay_apart(tmp_path: Path) -> None:
+    """``cuda = ["a/b", "a_b"]`` used to give one id to two cells: one was lost."""
+    matrix = matrix_from_text(
+        tmp_path,
+        'python = ["3.9"]\ncuda = ["a/b", "a_b", "c"]\n[packages.numpy]\nversions = ["1.0"]\n',
+    )
+    plan = expand(matrix, FakeFinder("3.9"))
+    ids = [c.id for c in plan.cells]
+    assert len(set(ids)) == 3
+    assert ids[2] == "py3.9-numpy1.0-c"
+    assert ids[0].startswith("py3.9-numpy1.0-a_b-") and ids[1].startswith("py3.9-numpy1.0-a_b-")
+    # Stable from run to run.
+    assert [c.id for c in expand(matrix, FakeFinder("3.9")).cells] == ids
+
+
 def test_python_specifier_expands_to_interpreters_here(tmp_path: Path) -> None:
     matrix = matrix_from_text(tmp_path, 'python = ">=3.10"\n[packages.numpy]\nversions = ["1.0"]\n')
     plan = expand(matrix, FakeFinder("3.9", "3.10", "3.12"))

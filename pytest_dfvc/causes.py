@@ -50,7 +50,8 @@ def cause_groups(cells: Sequence[dict[str, Any]], ignored: set[str]) -> list[dic
                 group["reasons"].append(cause["reason"])
         for test in cell["tests"]:
             cause = test.get("cause")
-            if cause:
+            # A module no cell has is the cell's cause, grouped above with its importers.
+            if cause and cause.get("category") != "missing-dependency":
                 apart = test["nodeid"] in ignored
                 key = _test_key(cause, apart)
                 fields = {k: cause[k] for k in _FIELDS if cause.get(k)}

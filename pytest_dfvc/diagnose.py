@@ -80,6 +80,8 @@ RULES: tuple[Rule, ...] = (
     Rule("third-party", r"(ImportError|ModuleNotFoundError)$", "", "other"),
     Rule("import-path", r"(ImportError|ModuleNotFoundError)$"),
     Rule("missing-api", r"AttributeError$", r"has no attribute"),
+    # NumPy 2 made copy=False mean "never copy": old code asking for it now raises.
+    Rule("parameter", r"ValueError$", r"Unable to avoid copy while creating an array"),
     Rule(
         "parameter",
         r"TypeError$",
@@ -307,8 +309,30 @@ def find_api(
     call = _called_framework_function(frames, owners, framework_modules, names)
     if call:
         return call
-    # Otherwise the most specific framework name on the project's failing line.
+    closest = _closest_line_api(exception, framework_modules)
+    if closest:
+        return closest
+    # Otherwise the most specific framework name on the project's failing lines.
     return max(names, key=lambda n: n.count("."), default=None)
+
+
+def _closest_line_api(exception: Mapping[str, Any], framework_modules: set[str]) -> str | None:
+    """The framework name on the project's line closest to the error: one called there
+    (``np.array(...)``) first, else the most specific dotted one. A plain variable holding a
+    framework object (``x`` → ``numpy.int64``) names no API."""
+    for line in reversed(list(exception.get("lines") or [])):
+        names = {
+            str(k): str(v)
+            for k, v in dict(line.get("names") or {}).items()
+            if _is_framework(str(v), framework_modules)
+        }
+        called = [names[k] for k in line.get("called") or () if k in names and "." in k]
+        if called:
+            return max(called, key=lambda n: n.count("."))
+        dotted = [v for k, v in names.items() if "." in k]
+        if dotted:
+            return max(dotted, key=lambda n: n.count("."))
+    return None
 
 
 def _is_framework(module: str, framework_modules: set[str]) -> bool:

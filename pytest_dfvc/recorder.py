@@ -181,7 +181,10 @@ def describe(exc, rootdir):
     }
     tb = getattr(exc, "__traceback__", None)
     described["frames"] = _guarded(_frames, [], tb, rootdir)
-    described["names"] = _guarded(_project_names, {}, tb, rootdir)
+    lines = _guarded(_project_lines, [], tb, rootdir)
+    described["names"] = {k: v for line in lines for k, v in line["names"].items()}
+    # Innermost last: the line closest to the error names the API the study asks for.
+    described["lines"] = lines
     if isinstance(exc, ImportError):
         name = _guarded(lambda: exc.name, None)
         if isinstance(name, str):
@@ -218,26 +221,36 @@ def _syntax_frame(exc, rootdir):
     }
 
 
-def _project_names(tb, rootdir):
-    """What the dotted names on the project's failing lines refer to.
+def _project_lines(tb, rootdir):
+    """What the dotted names on the project's failing lines refer to, line by line.
 
     The study names "the framework API called by the client code closest to the error";
     ``ops.conv`` on a line means nothing later, ``fakeframe.ops.conv`` does. Only the
-    frames of the project's own files are read, the last one first. A name that cannot be
-    resolved safely is left out.
+    frames of the project's own files are read, outermost first; ``called`` are the names
+    called on the line (``np.array(``). A name that cannot be resolved safely is left out.
     """
-    names = {}
+    lines = []
     while tb is not None:
         frame = tb.tb_frame
         filename = frame.f_code.co_filename
         if _is_project(filename, rootdir):
-            line = linecache.getline(filename, tb.tb_lineno).strip()
-            for dotted in sorted(set(_DOTTED.findall(line))):
+            text = linecache.getline(filename, tb.tb_lineno).strip()
+            names = {}
+            for dotted in sorted(set(_DOTTED.findall(text))):
                 resolved = _guarded(resolve_name, None, dotted, frame)
                 if isinstance(resolved, str):
                     names[dotted] = resolved
+            called = sorted(n for n in names if re.search(re.escape(n) + r"\s*\(", text))
+            lines.append(
+                {
+                    "file": _relative(filename, rootdir),
+                    "line": tb.tb_lineno,
+                    "names": names,
+                    "called": called,
+                }
+            )
         tb = tb.tb_next
-    return names
+    return lines
 
 
 def _is_project(filename, rootdir):

@@ -301,6 +301,30 @@ CASES = [
         "wrap/model.py:20",
         id="framework frame without a resolved name: its real module",
     ),
+    # patsy 0.5.1 on numpy 2.0, from a real run: the API is the call on the line closest
+    # to the error (util.py:70), not a name on the test's line or a variable's type.
+    pytest.param(
+        {
+            **exc(
+                "ValueError",
+                "Unable to avoid copy while creating an array as requested.",
+                [("patsy/test_state.py", 124, "test_Center"), ("patsy/util.py", 70, "asarray")],
+                {"np.allclose": "numpy.allclose", "np.array": "numpy.array", "x": "numpy.int64"},
+            ),
+            "lines": [
+                {
+                    "names": {"np.allclose": "numpy.allclose", "x": "numpy.int64"},
+                    "called": ["np.allclose"],
+                },
+                {"names": {"np.array": "numpy.array", "a": "numpy.int64"}, "called": ["np.array"]},
+            ],
+        },
+        {"numpy": "2.0.2"},
+        "parameter",
+        "numpy.array",
+        "patsy/util.py:70",
+        id="np.array(copy=False) in numpy 2",
+    ),
     pytest.param(
         exc("KeyError", "'x'", [("tests/test_x.py", 3, "test_x")]),
         {"fakeframe": "2.0.0"},

@@ -15,14 +15,22 @@ from typing import Any
 from .cache import ResultCache, cell_key, project_fingerprint
 from .diagnose import Rule
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
-from .evidence import verdicts
+from .evidence import settle, verdicts
 from .gha import device_facts
 from .interpreters import InterpreterFinder
-from .matrix import load_matrices
+from .matrix import MatrixError, load_matrices
 from .plan import Cause, Cell, MatrixPlan, expand
 from .precheck import precheck_cell
 from .provision import RECORDER_MODULE, CellOutcome, RunningCells, Workspace, run_cell
-from .results import cell_json, matrix_json, planned_cell_json, results_json, write_json_atomic
+from .refine import ReleaseLister, gaps, refined_plan, releases_between
+from .results import (
+    cell_json,
+    matrix_json,
+    matrix_ranges,
+    planned_cell_json,
+    results_json,
+    write_json_atomic,
+)
 from .strategy import Line, build_lines, next_cells
 
 
@@ -46,6 +54,9 @@ class RunOptions:
     baselines: dict[str, dict[str, str | None]] = field(default_factory=dict)
     drift_rtol: float = DEFAULT_RTOL
     drift_atol: float = DEFAULT_ATOL
+    # Test the releases inside a gap the run left (--dfvc-refine, and bisect), listed so.
+    refine: bool = False
+    lister: ReleaseLister | None = None
 
 
 @dataclass
@@ -77,6 +88,8 @@ class MatrixRun:
         self._started = 0
         self._per_interpreter: Counter[str | None] = Counter()
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
+        self._strategy = options.strategy
+        self._refined: set[tuple[str, str]] = set()
         self._device = device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
 
     def execute(self) -> dict[str, Any]:
@@ -96,7 +109,14 @@ class MatrixRun:
             recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
             # Hashed once: every cell's key includes it.
             self._recorder_digest = hashlib.sha256(recorder).hexdigest()
-        self._schedule(tasks)
+        self._schedule(tasks, self.options.strategy)
+        if self.options.refine and self.options.lister is not None:
+            refined = self._refine(self.options.lister)
+            if refined:
+                self._refined = set(refined)
+                tasks.update(refined)
+                self._per_interpreter.update(t.cell.interpreter for t in refined.values())
+                self._schedule(refined, "bisect")
         self._mark_not_run(tasks)
         document = results_json(
             [
@@ -114,13 +134,18 @@ class MatrixRun:
 
     # --- scheduling ----------------------------------------------------------------------
 
-    def _schedule(self, tasks: dict[tuple[str, str], _Task]) -> None:
+    def _schedule(self, tasks: dict[tuple[str, str], _Task], strategy: str) -> None:
         """Ask the strategy for cells, run them (jobs at a time), and ask again after each
-        finished cell, until it asks for nothing more."""
+        finished cell, until it asks for nothing more. Cells finished before (a refine step
+        after the main run) count as known."""
+        self._strategy = strategy
         lines = {p.matrix.name: self._lines(p) for p in self.plans}
         runnable = {p.matrix.name: [c.id for c in p.cells if c.status is None] for p in self.plans}
         outcomes: dict[str, dict[str, dict[str, bool | None]]] = {n: {} for n in runnable}
-        started: set[tuple[str, str]] = set()
+        started = {(n, c["id"]) for n, cells in self._cells.items() for c in cells}
+        for plan in self.plans:
+            if self._cells[plan.matrix.name]:
+                self._learn(outcomes, _Task(plan, plan.cells[0]))
         queue: list[_Task] = []
         pending: dict[Future[dict[str, Any] | None], _Task] = {}
         jobs = max(1, self.options.jobs)
@@ -130,7 +155,7 @@ class MatrixRun:
             for name in runnable:
                 running = {c for n, c in started if n == name and c not in outcomes[name]}
                 wanted = next_cells(
-                    self.options.strategy,
+                    strategy,
                     lines[name],
                     outcomes[name],
                     runnable[name],
@@ -180,12 +205,42 @@ class MatrixRun:
         per-test verdicts, judged as the ranges judge them (module errors as their tests,
         tests set apart as not version-related left out); grid needs no verdicts."""
         name = task.plan.matrix.name
-        if self.options.strategy == "grid":
-            outcomes[name][task.cell.id] = {}
-            return
         with self._lock:
             cells = list(self._cells[name])
+        if self._strategy == "grid":
+            outcomes[name] = {c["id"]: {} for c in cells}
+            return
         outcomes[name] = verdicts(cells, task.plan.versions)
+
+    def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:
+        """Plan cells for the releases inside each gap the run left (an explicit version
+        list's pass and failure with releases in between), for bisect to narrow."""
+        added: dict[tuple[str, str], _Task] = {}
+        for i, plan in enumerate(self.plans):
+            cells = [
+                {**c, "tests": [dict(t) for t in c["tests"]]} for c in self._cells[plan.matrix.name]
+            ]
+            ranges = matrix_ranges(plan, cells, set(settle(cells, plan.versions)))
+            for gap in gaps(ranges, plan):
+                axis = next(a for a in plan.matrix.packages if a.name == gap.axis)
+                try:
+                    versions = releases_between(axis, lister(axis, plan.matrix), gap)
+                except MatrixError as exc:
+                    self._say(
+                        f"dfvc: cannot refine {gap.axis} between {gap.low} and {gap.high}: {exc}"
+                    )
+                    continue
+                plan, new = refined_plan(plan, gap, versions)
+                self._say(
+                    f"dfvc: refining {plan.matrix.name} {gap.axis} between {gap.low} and "
+                    f"{gap.high}: {len(versions)} release(s) in the gap"
+                )
+                for cell in new:
+                    added[(plan.matrix.name, cell.id)] = _Task(plan, cell)
+            self.plans[i] = plan
+        # Tasks carry the final plan (its versions and dense intervals).
+        final = {p.matrix.name: p for p in self.plans}
+        return {k: _Task(final[k[0]], t.cell) for k, t in added.items()}
 
     def _order(self, matrix: str) -> Callable[[str], int]:
         order = {
@@ -204,7 +259,11 @@ class MatrixRun:
         ran = {(name, c["id"]) for name, cells in self._cells.items() for c in cells}
         for key, task in tasks.items():
             if key not in ran:
-                reason = f"not run by the {self.options.strategy} strategy"
+                reason = (
+                    "a release in a refined gap that bisect did not need"
+                    if key in self._refined
+                    else f"not run by the {self.options.strategy} strategy"
+                )
                 cell = replace(task.cell, status="skipped", cause=Cause("strategy", reason))
                 self._cells[task.plan.matrix.name].append(planned_cell_json(cell))
                 self.stats["not_run"] += 1

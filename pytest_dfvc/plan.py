@@ -54,6 +54,9 @@ class MatrixPlan:
     cells: tuple[Cell, ...]
     versions: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pythons: tuple[str, ...] = ()
+    # Per package axis: intervals [low, high] of versions in which every release on the index
+    # was planned (gaps a refine step filled), so a bound there may reach the next release.
+    dense: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def cell_id(python: str, packages: Iterable[tuple[str, str]], cuda: str | None) -> str:

@@ -37,6 +37,9 @@ HELP = {
     "merge": "merge the shards found under DIR into results and reports, as a local run",
     "suggest": "print the requirement specifiers the results support, compared with "
     "pyproject.toml (they are always in report.md)",
+    "refine": "after the run, test the releases inside each boundary gap it left (a pass and "
+    "a failure with untested releases between, as an explicit version list leaves them), "
+    "bisecting them; bisect always does",
     "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
     "package index",
 }
@@ -72,6 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=HELP["strategy"],
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
+    group.addoption("--dfvc-refine", dest="dfvc_refine", action="store_true", help=HELP["refine"])
     group.addoption("--dfvc-gha", dest="dfvc_gha", action="store_true", help=HELP["gha"])
     group.addoption(
         "--dfvc-suggest", dest="dfvc_suggest", action="store_true", help=HELP["suggest"]

@@ -61,6 +61,7 @@ def specifier_for(
     width: int | None = None,
     planned: Iterable[str] = (),
     complete: bool = False,
+    dense: Sequence[tuple[str, str]] = (),
 ) -> str | None:
     """The narrowest simple specifier admitting ``compatible`` and rejecting ``incompatible``,
     which never admits a version above the newest passing one that nobody tested.
@@ -72,7 +73,9 @@ def specifier_for(
     the two were never run. ``width`` rounds bounds to that many release components (2:
     ``>=1.19,<1.24`` from 1.19.5 and 1.24.4), as a matrix of newest patches stands for whole
     minor series by the user's choice; it is dropped whenever rounding would admit a failing
-    version. ``None`` if nothing passed.
+    version. ``dense`` are intervals of ``planned`` known to hold every release in between
+    (a gap a refine step filled), as ``complete`` says of the whole axis. ``None`` if nothing
+    passed.
     """
     good = sorted({Version(v) for v in compatible})
     bad = sorted({Version(v) for v in incompatible})
@@ -80,7 +83,7 @@ def specifier_for(
         return None
     above = sorted(v for v in {Version(p) for p in planned} | set(bad) if v > good[-1])
     for w in (width, None) if width else (None,):
-        exact_next = w is not None or complete
+        exact_next = w is not None or complete or bool(above and _inside(dense, good[-1], above[0]))
         version_range = _range(good, bad, above[0] if above else None, w, exact_next)
         if all(v in version_range for v in good) and not any(v in version_range for v in bad):
             return _render(version_range)
@@ -88,20 +91,31 @@ def specifier_for(
 
 
 def upgrade_gap(
-    compatible: Sequence[str], incompatible: Sequence[str], planned: Sequence[str], complete: bool
+    compatible: Sequence[str],
+    incompatible: Sequence[str],
+    planned: Sequence[str],
+    complete: bool,
+    dense: Sequence[tuple[str, str]] = (),
 ) -> list[str] | None:
     """``[newest pass, oldest failure above it]`` when releases between the two may exist
     that were not run: the boundary lies somewhere in that gap."""
     if not compatible:
         return None
-    top = max(Version(v) for v in compatible)
-    failing = sorted(Version(v) for v in incompatible if Version(v) > top)
+    top = max(compatible, key=Version)
+    failing = sorted((v for v in incompatible if Version(v) > Version(top)), key=Version)
     if not failing:
         return None
-    between = [p for p in planned if top < Version(p) < failing[0]]
-    if complete and not between:
+    between = [p for p in planned if Version(top) < Version(p) < Version(failing[0])]
+    if (complete or _inside(dense, top, failing[0])) and not between:
         return None
-    return [str(top), str(failing[0])]
+    return [top, failing[0]]
+
+
+def _inside(dense: Sequence[tuple[str, str]], low: Version | str, high: Version | str) -> bool:
+    """Whether some interval of ``dense`` holds both ``low`` and ``high``."""
+    return any(
+        Version(a) <= Version(str(low)) and Version(str(high)) <= Version(b) for a, b in dense
+    )
 
 
 def _cut(version: Version, width: int | None) -> str:
@@ -178,6 +192,7 @@ def axis_range(
     not_run: Sequence[str] = (),
     planned: Sequence[str] | None = None,
     complete: bool = False,
+    dense: Sequence[tuple[str, str]] = (),
 ) -> AxisRange:
     """Classify each value of ``axis``: compatible when every considered cell passed.
 
@@ -199,8 +214,10 @@ def axis_range(
         compatible=compatible,
         incompatible=incompatible,
         untested=untested,
-        specifier=specifier_for(compatible, incompatible, width, planned, complete),
-        upgrade_between=upgrade_gap(compatible, incompatible, planned, complete or bool(width)),
+        specifier=specifier_for(compatible, incompatible, width, planned, complete, dense),
+        upgrade_between=upgrade_gap(
+            compatible, incompatible, planned, complete or bool(width), dense
+        ),
         upgrade_boundary=up,
         downgrade_boundary=down,
         inferred=infer([v for v in untested if v in set(not_run)], compatible, incompatible),

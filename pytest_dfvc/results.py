@@ -166,6 +166,7 @@ class _Axis:
     baseline: str | None
     planned: Sequence[str]
     complete: bool
+    dense: Sequence[tuple[str, str]] = ()
 
 
 def _axes(plan: MatrixPlan) -> list[_Axis]:
@@ -178,6 +179,7 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
             plan.versions[axis.name],
             # Every release in the range was planned: neighbours have nothing in between.
             complete=isinstance(axis.versions, SpecifierSet) and axis.select == "all",
+            dense=plan.dense.get(axis.name, ()),
         )
         for axis in plan.matrix.packages
     ]
@@ -229,6 +231,7 @@ def _axis_json(
         not_run=not_run,
         planned=axis.planned,
         complete=axis.complete,
+        dense=axis.dense,
     ).to_json()
 
 

@@ -36,6 +36,7 @@ from .plan import Cause, Cell, MatrixPlan, expand, index_releases
 from .precheck import precheck
 from .provision import Workspace
 from .publish import publish
+from .refine import ReleaseLister
 from .report import render_matrix
 from .results import matrix_json, planned_cell_json, results_json, write_json_atomic
 from .suggest import classifier_notes, declared_in_pyproject, suggestions
@@ -96,6 +97,8 @@ class MatrixSession:
             baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
             drift_rtol=self._rtol,
             drift_atol=self._atol,
+            refine=bool(self.config.getoption("dfvc_refine")) or strategy == "bisect",
+            lister=release_lister(None if rerun else self.out),
         )
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)
@@ -295,14 +298,16 @@ def make_plans(
     matrices: list[Matrix], finder: InterpreterFinder, out: Path | None
 ) -> list[MatrixPlan]:
     """Expand the matrices; ``out`` keeps the index's release lists for a while."""
-    index_cache = None if out is None else out / "cache" / "index"
     try:
-        return [
-            expand(m, finder, lambda axis, matrix: index_releases(axis, matrix, index_cache))
-            for m in matrices
-        ]
+        return [expand(m, finder, release_lister(out)) for m in matrices]
     except MatrixError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def release_lister(out: Path | None) -> ReleaseLister:
+    """Release lists from each matrix's index, kept under ``out`` for a while."""
+    index_cache = None if out is None else out / "cache" / "index"
+    return lambda axis, matrix: index_releases(axis, matrix, index_cache)
 
 
 def select_cells(plans: list[MatrixPlan], value: str) -> list[MatrixPlan]:

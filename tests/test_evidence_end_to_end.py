@@ -269,3 +269,16 @@ def test_an_explicit_list_never_admits_the_untested_gap(
     assert frame["upgrade_between"] == ["1.0.0", "2.0.0"]
     assert "upgrade boundary between 1.0.0 and 2.0.0" in result.output
     assert "fakeframe==1.0.0" in result.output
+    # The refine step tests the releases in the gap (1.1.0, 1.2.0 on this index) by bisection.
+    refined = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-refine")
+    assert "refining m fakeframe between 1.0.0 and 2.0.0: 2 release(s) in the gap" in refined.output
+    frame = refined.matrix("m")["ranges"]["fakeframe"]
+    assert frame["specifier"] == ">=1.0.0,<2.0.0"
+    assert frame["upgrade_boundary"] == "2.0.0"
+    assert frame["upgrade_between"] is None
+    assert [c["packages"]["fakeframe"] for c in cells(refined)] == [
+        "1.0.0",
+        "1.1.0",
+        "1.2.0",
+        "2.0.0",
+    ]

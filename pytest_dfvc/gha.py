@@ -155,6 +155,7 @@ def load_shards(
     for path in sorted(folder.rglob("*.json")):
         shard = _read_shard(path)
         if shard is None:
+            notes.append(f"{path}: not a pytest-dfvc shard, skipped")
             continue
         name = shard.get("matrix")
         if name not in known:
@@ -175,6 +176,9 @@ def load_shards(
             )
             continue
         cells[name][cell["id"]] = cell
+    if not any(cells.values()):
+        # Nothing to merge: the results and reports already there are kept as they are.
+        raise ShardError(f"{folder}: holds no pytest-dfvc shards; nothing was merged or changed")
     for plan in plans:
         for cell in plan.cells:
             if cell.status is None and cell.id not in cells[plan.matrix.name]:
@@ -185,11 +189,12 @@ def load_shards(
 
 
 def _read_shard(path: Path) -> dict[str, Any] | None:
-    """The shard in ``path``; None for JSON files that are not shards (a results file)."""
+    """The shard in ``path``; None for files that are not shards (a results file, a JSON file
+    of another tool, one that is not JSON at all)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ShardError(f"{path}: not readable JSON ({exc})") from None
+    except (OSError, ValueError):
+        return None
     if not isinstance(data, dict) or data.get("kind") != SHARD_KIND:
         return None
     if data.get("schema") != SHARD_SCHEMA:
@@ -206,7 +211,11 @@ def parse_cell_refs(value: str) -> list[tuple[str | None, str]]:
         if not part:
             continue
         matrix, _, cell_id = part.rpartition("/")
+        if not cell_id:
+            raise ShardError(f"--dfvc-cell {value!r}: {part!r} names no cell")
         refs.append((matrix or None, cell_id))
+    if not refs:
+        raise ShardError(f"--dfvc-cell {value!r}: names no cell (write matrix/cell-id, ...)")
     return refs
 
 

@@ -154,7 +154,9 @@ def _matrix_target(config: pytest.Config) -> str | None:
     """The matrix path of this run; --dfvc-cell, --dfvc-merge and --dfvc-gha imply the
     default one."""
     target: str | None = config.getoption("dfvc_matrix")
-    implied = any(config.getoption(o) for o in ("dfvc_cell", "dfvc_merge", "dfvc_gha"))
+    implied = config.getoption("dfvc_gha") or any(
+        config.getoption(o) is not None for o in ("dfvc_cell", "dfvc_merge")
+    )
     return target or ("matrices" if implied else None)
 
 

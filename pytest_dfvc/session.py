@@ -75,6 +75,17 @@ class MatrixSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        prepare_output(self.out, self.json_path)
+        try:
+            return self._runtestloop(session)
+        except OSError as exc:
+            # A folder that fills up or turns read-only half-way: one line naming the path;
+            # every file written so far was written whole (atomic writes).
+            if exc.filename is None:
+                raise
+            raise pytest.UsageError(unwritable(Path(exc.filename), exc)) from None
+
+    def _runtestloop(self, session: pytest.Session) -> bool:
         merge = self.config.getoption("dfvc_merge")
         rerun = bool(self.config.getoption("dfvc_rerun"))
         finder = AssumedInterpreters() if merge else InterpreterFinder()
@@ -82,7 +93,7 @@ class MatrixSession:
         if merge:
             return self._merge(session, Path(self.config.invocation_params.dir, merge))
         cells_option = self.config.getoption("dfvc_cell")
-        if cells_option:
+        if cells_option is not None:
             self.plans = select_cells(self.plans, cells_option)
         strategy = self.config.getoption("dfvc_strategy")
         options = RunOptions(
@@ -312,7 +323,10 @@ def release_lister(out: Path | None) -> ReleaseLister:
 
 def select_cells(plans: list[MatrixPlan], value: str) -> list[MatrixPlan]:
     """The plans cut down to the cells named by --dfvc-cell; an unknown name is an error."""
-    wanted = parse_cell_refs(value)
+    try:
+        wanted = parse_cell_refs(value)
+    except ShardError as exc:
+        raise pytest.UsageError(str(exc)) from None
     kept: dict[str, list[Cell]] = {p.matrix.name: [] for p in plans}
     for matrix, cell_id in wanted:
         matches = [
@@ -331,10 +345,37 @@ def select_cells(plans: list[MatrixPlan], value: str) -> list[MatrixPlan]:
     return [replace(p, cells=tuple(kept[p.matrix.name])) for p in plans if kept[p.matrix.name]]
 
 
+def prepare_output(out: Path, json_path: Path) -> None:
+    """The output folders exist and take files, or one usage error names the path (exit
+    status 4) before anything runs. A folder made here gets a ``.gitignore`` of ``*``, as
+    pytest's own cache folder does, so ``git status`` stays clean."""
+    created = not out.exists()
+    for folder in dict.fromkeys((out, json_path.parent)):
+        probe = folder / f".dfvc-write-check-{os.getpid()}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise pytest.UsageError(unwritable(folder, exc)) from None
+    ignore = out / ".gitignore"
+    if (created or out.name == ".dfvc") and not ignore.exists():
+        with contextlib.suppress(OSError):
+            ignore.write_text("# Created by pytest-dfvc: everything here is generated.\n*\n")
+
+
+def unwritable(path: Path, exc: OSError) -> str:
+    return (
+        f"dfvc: cannot write {path}: {exc.strerror or exc}; give the results a folder that "
+        "takes files (--dfvc-out, --dfvc-json)"
+    )
+
+
 def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
     """``--dfvc-gha``: the matrix JSON on stdout and nothing else. Cells the pre-check finds
     not installable get no job: their shards are written here, for the merge."""
     out = Path(config.rootpath, config.getoption("dfvc_out"))
+    prepare_output(out, out / "results.json")
     plans = make_plans(matrices, AssumedInterpreters(), out)
     jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
     plans = precheck(plans, out / "runtime", jobs)

@@ -1,0 +1,122 @@
+"""Nothing lost: what a run writes, where it cannot, and the cache it keeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from pytest_dfvc.cache import ResultCache
+from pytest_dfvc.plan import Cell
+from pytest_dfvc.results import write_text_atomic
+
+MATRIX = 'python = ["3.9"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n[install]\nno-index = true\n'
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\n")
+    (pytester.path / "m.toml").write_text(MATRIX)
+    return pytester
+
+
+def test_written_files_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    os.umask(old)
+    target = tmp_path / "results.json"
+    write_text_atomic(target, "{}")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~old
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_empty_cell_selection_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--dfvc-matrix=m.toml", "--dfvc-cell=,")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --dfvc-cell ',': names no cell*"])
+    assert not (project.path / ".dfvc" / "results.json").exists()
+
+
+def test_a_merge_without_shards_changes_nothing(project: pytest.Pytester) -> None:
+    out = project.path / ".dfvc"
+    out.mkdir()
+    (out / "results.json").write_text('{"schema": 1, "matrices": ["earlier results"]}')
+    shards = project.path / "shards"
+    shards.mkdir()
+    (shards / "coverage.json").write_text('{"meta": {}}')  # another tool's JSON file
+    (shards / "broken.json").write_text("{not json")
+    result = project.runpytest_subprocess("--dfvc-matrix=m.toml", "--dfvc-merge=shards")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *shards: holds no pytest-dfvc shards; nothing was merged*"]
+    )
+    assert json.loads((out / "results.json").read_text())["matrices"] == ["earlier results"]
+    assert not (out / "report.md").exists()
+
+
+def test_an_output_folder_that_takes_no_files_is_one_clear_error(project: pytest.Pytester) -> None:
+    (project.path / "taken").write_text("a file where the folder should be")
+    result = project.runpytest_subprocess("--dfvc-matrix=m.toml", "--dfvc-out=taken/out")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: dfvc: cannot write *taken/out: *"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_output_folder_is_ignored_by_git(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess("--dfvc-matrix=m.toml", "--dfvc-list")
+    assert (project.path / ".dfvc" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def _cell() -> Cell:
+    return Cell("m", "py3.9-fakeframe1.0.0", "3.9", (("fakeframe", "1.0.0"),))
+
+
+def _data(status: str = "failed") -> dict[str, object]:
+    return {
+        "id": "py3.9-fakeframe1.0.0",
+        "status": status,
+        "packages": {"fakeframe": "1.0.0"},
+        "tests": [{"nodeid": "t::a", "outcome": "failed" if status == "failed" else "passed"}],
+    }
+
+
+def test_a_cache_entry_is_reused_as_written(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path)
+    cache.put("m", _cell(), "k", _data())
+    assert ResultCache(tmp_path).get("m", _cell(), "k") == _data()
+    assert ResultCache(tmp_path).get("m", _cell(), "other key") is None
+
+
+def test_a_cache_entry_a_cell_rewrote_is_not_reused(tmp_path: Path) -> None:
+    """A test that rewrote the cache turned a failing version into a reused pass."""
+    cache = ResultCache(tmp_path)
+    cache.put("m", _cell(), "k", _data("failed"))
+    entry = tmp_path / "m" / "py3.9-fakeframe1.0.0.json"
+    entry.write_text(json.dumps({"key": "k", "cell": _data("passed")}))
+    assert ResultCache(tmp_path).get("m", _cell(), "k") is None
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"key": "k", "cell": {"id": "py3.9-fakeframe1.0.0"}},  # valid JSON, no tests
+        {"key": "k", "cell": {**_data(), "tests": [{"nodeid": "t"}]}},
+        {"key": "k"},
+        ["not", "a", "dict"],
+    ],
+)
+def test_a_damaged_cache_entry_is_a_miss_not_a_crash(tmp_path: Path, damage: object) -> None:
+    cache = ResultCache(tmp_path)
+    text = json.dumps(damage)
+    entry = tmp_path / "m" / "py3.9-fakeframe1.0.0.json"
+    entry.parent.mkdir(parents=True)
+    entry.write_text(text)
+    # Even with the digest the controller would have recorded, it is not reused.
+    import hashlib
+
+    (tmp_path / "index.json").write_text(
+        json.dumps({"m/py3.9-fakeframe1.0.0": hashlib.sha256(text.encode()).hexdigest()})
+    )
+    assert cache.get("m", _cell(), "k") is None

@@ -12,64 +12,77 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cellargs import result_args
 from .matrix import Matrix
 from .plan import Cell
 from .results import write_json_atomic, write_text_atomic
 
-# Files whose content decides what a test run does; others (data, docs) are left out, as
-# hashing a large repository's every file would cost more than the run it saves.
-_SOURCE_SUFFIXES = {
-    ".py",
-    ".pyi",
-    ".pyx",
-    ".pxd",
-    ".toml",
-    ".cfg",
-    ".ini",
-    ".txt",
-    ".lock",
-    ".json",
-}
-_SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist", "site-packages"}
-CACHE_SCHEMA = 1
+_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
+CACHE_SCHEMA = 2
 
 
-def project_fingerprint(root: Path, out: Path) -> str:
-    """A hash of the project's source, tests and dependency files (content, not times)."""
+def project_fingerprint(root: Path, out: Path, also_skip: Sequence[Path] = ()) -> str:
+    """A hash of every file of the project that can change a test run (content, not times):
+    every file git does not ignore, or, outside git, every file but hidden folders and
+    environments. The output folder and the results file (which may lie inside the project,
+    ``--dfvc-json=results.json``) are left out: a run must not change its own key."""
+    skip = [out.resolve(), *(p.resolve() for p in also_skip)]
+    files = _git_files(root)
+    if files is None:
+        files = list(_walk_files(root))
     digest = hashlib.sha256()
-    for path in sorted(_source_files(root, out)):
-        digest.update(str(path.relative_to(root)).encode())
-        try:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-        except OSError:
+    for path in sorted(files):
+        if any(path == s or s in path.parents for s in skip):
             continue
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue  # deleted since git listed it, or not a regular file
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
 
 
-def _source_files(root: Path, out: Path) -> Iterator[Path]:
-    out = out.resolve()
+def _git_files(root: Path) -> list[Path] | None:
+    """Tracked and untracked files under ``root`` that git does not ignore; None outside a
+    git work tree (or without git)."""
+    try:
+        done = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return [(root / name).resolve() for name in dict.fromkeys(names) if name]
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        # Skip hidden folders (.git, .venv, .nox, .dfvc), build output, and environments.
+        # Hidden folders (.git, .venv, .nox, .dfvc), caches and environments.
         dirnames[:] = [
             d
             for d in dirnames
             if not d.startswith(".")
             and d not in _SKIP_DIRS
-            and not d.endswith(".egg-info")
             and not (here / d / "pyvenv.cfg").exists()
-            and (here / d).resolve() != out
         ]
         for name in filenames:
-            if Path(name).suffix in _SOURCE_SUFFIXES:
-                yield here / name
+            yield (here / name).resolve()
 
 
 def cell_key(
@@ -80,8 +93,11 @@ def cell_key(
     fingerprint: str,
     pytest_args: list[str],
     recorder_digest: str,
+    environment: dict[str, str] | None = None,
 ) -> str:
-    """The hash of every input of one cell's result."""
+    """The hash of every input of one cell's result: the arguments that can change what runs
+    (output-only flags such as ``-q`` or ``-v`` left out) and the environment variables the
+    cells get from us (``PYTEST_ADDOPTS``, the matrix's ``[install] env``, in ``install``)."""
     inputs = {
         "schema": CACHE_SCHEMA,
         "plugin": __version__,
@@ -91,7 +107,8 @@ def cell_key(
         "cuda": cell.cuda,
         "install": asdict(matrix.install),
         "project": fingerprint,
-        "pytest_args": pytest_args,
+        "pytest_args": result_args(pytest_args),
+        "environment": environment or {},
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -113,8 +130,13 @@ class ResultCache:
         self._lock = threading.Lock()
         self._index: dict[str, str] | None = None
 
-    def _path(self, matrix: str, cell: Cell) -> Path:
-        return self.folder / matrix / f"{cell.id}.json"
+    def _path(self, matrix: str, cell: Cell, key: str) -> Path:
+        # A few entries per cell: going back to earlier inputs (another -k, then none) finds
+        # its result still there.
+        return self.folder / matrix / cell.id / f"{key[:32]}.json"
+
+    def _name(self, path: Path) -> str:
+        return path.relative_to(self.folder).as_posix()
 
     def _digests(self) -> dict[str, str]:
         if self._index is None:
@@ -129,12 +151,13 @@ class ResultCache:
     def get(self, matrix: str, cell: Cell, key: str) -> dict[str, Any] | None:
         """The cached cell, or None; a damaged or rewritten entry counts as a miss (the cell
         runs again and the entry is rewritten)."""
+        path = self._path(matrix, cell, key)
         try:
-            raw = self._path(matrix, cell).read_bytes()
+            raw = path.read_bytes()
         except OSError:
             return None
         with self._lock:
-            expected = self._digests().get(f"{matrix}/{cell.id}")
+            expected = self._digests().get(self._name(path))
         if expected != hashlib.sha256(raw).hexdigest():
             return None
         try:
@@ -148,11 +171,24 @@ class ResultCache:
 
     def put(self, matrix: str, cell: Cell, key: str, data: dict[str, Any]) -> None:
         text = json.dumps({"key": key, "cell": data}, indent=2) + "\n"
-        write_text_atomic(self._path(matrix, cell), text)
+        path = self._path(matrix, cell, key)
+        write_text_atomic(path, text)
         with self._lock:
             digests = self._digests()
-            digests[f"{matrix}/{cell.id}"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            digests[self._name(path)] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for old in _older_entries(path.parent, KEEP_PER_CELL):
+                old.unlink(missing_ok=True)
+                digests.pop(self._name(old), None)
             write_json_atomic(self._index_path, digests)
+
+
+KEEP_PER_CELL = 4
+
+
+def _older_entries(folder: Path, keep: int) -> list[Path]:
+    """The entries of one cell past the ``keep`` most recently written."""
+    entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    return entries[keep:]
 
 
 def _well_formed(data: object, cell: Cell) -> bool:

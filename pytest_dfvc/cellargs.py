@@ -61,3 +61,37 @@ def cell_environment_addopts() -> dict[str, str]:
     if value is None:
         return {}
     return {"PYTEST_ADDOPTS": shlex.join(strip_dfvc_options(shlex.split(value)))}
+
+
+# Options that change how a run is shown, never what it finds: toggling them must not run
+# every cell again. Flags standing alone, and options whose value follows.
+_OUTPUT_FLAGS = frozenset(
+    {"-q", "--quiet", "-v", "--verbose", "-l", "--showlocals", "--no-header", "--no-summary"}
+)
+_OUTPUT_VALUED = ("-r", "--tb", "--color", "--code-highlight", "--durations", "--durations-min")
+
+
+def result_args(args: Sequence[str]) -> list[str]:
+    """``args`` without the options that only change the output (``-q``, ``-vv``, ``-ra``,
+    ``--tb=short``, ``-p no:cacheprovider``, which every cell gets anyway): what the cache
+    key holds of the user's pytest arguments."""
+    kept: list[str] = []
+    skip_next = False
+    for i, arg in enumerate(args):
+        if skip_next:
+            skip_next = False
+            continue
+        if arg in _OUTPUT_FLAGS or (len(arg) > 1 and set(arg[1:]) <= {"q"} and arg[0] == "-"):
+            continue
+        if len(arg) > 1 and arg[0] == "-" and set(arg[1:]) <= {"v"}:
+            continue
+        if arg == "-p" and i + 1 < len(args) and args[i + 1] == "no:cacheprovider":
+            skip_next = True
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _OUTPUT_VALUED or (arg.startswith("-r") and not arg.startswith("--")):
+            # -ra is one argument; --tb short and -r a take the next one.
+            skip_next = "=" not in arg and arg in _OUTPUT_VALUED
+            continue
+        kept.append(arg)
+    return kept

@@ -21,7 +21,14 @@ from .interpreters import InterpreterFinder
 from .matrix import MatrixError, load_matrices
 from .plan import Cause, Cell, MatrixPlan, expand
 from .precheck import precheck_cell
-from .provision import RECORDER_MODULE, CellOutcome, RunningCells, Workspace, run_cell
+from .provision import (
+    RECORDER_MODULE,
+    CellOutcome,
+    RunningCells,
+    Workspace,
+    cell_environment,
+    run_cell,
+)
 from .refine import ReleaseLister, gaps, refined_plan, releases_between
 from .results import (
     cell_json,
@@ -105,7 +112,9 @@ class MatrixRun:
         if tasks:
             workspace = self.options.workspace
             workspace.install_recorder()
-            self._fingerprint = project_fingerprint(workspace.project, workspace.out)
+            self._fingerprint = project_fingerprint(
+                workspace.project, workspace.out, [self.options.json_path]
+            )
             recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
             # Hashed once: every cell's key includes it.
             self._recorder_digest = hashlib.sha256(recorder).hexdigest()
@@ -278,6 +287,7 @@ class MatrixRun:
             fingerprint=self._fingerprint,
             pytest_args=self.options.pytest_args,
             recorder_digest=self._recorder_digest,
+            environment=cell_environment(task.plan.matrix),
         )
 
     def _reuse(self, task: _Task) -> dict[str, Any] | None:

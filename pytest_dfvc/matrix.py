@@ -99,6 +99,8 @@ class InstallOptions:
     resolution: str = "highest"
     exclude_newer: str = ""
     cuda: tuple[tuple[str, CudaVariant], ...] = ()
+    # Environment variables every cell gets (MPLBACKEND = "Agg"); part of the cache key.
+    env: tuple[tuple[str, str], ...] = ()
 
     def variant(self, cuda: str | None) -> CudaVariant:
         return dict(self.cuda).get(cuda or "", CudaVariant())
@@ -140,6 +142,7 @@ _INSTALL_KEYS = (
     "resolution",
     "exclude-newer",
     "cuda",
+    "env",
 )
 
 
@@ -377,6 +380,7 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         resolution=resolution,
         exclude_newer=exclude_newer,
         cuda=_parse_variants(table.get("cuda", {}), path),
+        env=_parse_env(table.get("env", {}), path),
     )
 
 
@@ -437,6 +441,23 @@ def _requirements(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...
         except InvalidRequirement:
             raise MatrixError(path, f"install.{key}", value, "not a valid requirement") from None
     return values
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Ours: a matrix must not point the recorder elsewhere.
+_RESERVED_ENV = ("DFVC_",)
+
+
+def _parse_env(table: object, path: Path) -> tuple[tuple[str, str], ...]:
+    if not isinstance(table, dict):
+        raise MatrixError(path, "install.env", table, 'must be a table: env = { NAME = "value" }')
+    env = []
+    for name, value in table.items():
+        key = f"install.env.{name}"
+        if not _ENV_NAME.match(name) or name.startswith(_RESERVED_ENV):
+            raise MatrixError(path, key, value, "not an environment variable name of one's own")
+        env.append((name, _string(value, key, path)))
+    return tuple(sorted(env))
 
 
 def _date(value: object, key: str, path: Path) -> str:

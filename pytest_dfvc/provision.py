@@ -247,6 +247,10 @@ def install_args(
             args += ["-e", f"{workspace.project}{extras}"]
     pins = pin_requirements(matrix, cell)
     args += [*pins, *install.requirements, "pytest"]
+    # A reused environment must hold exactly what a fresh one would: resolve as if nothing
+    # were installed (--upgrade: no preference for what an earlier cell left) and remove
+    # what the resolution does not hold (--exact: a requirement dropped from the matrix).
+    args += ["--exact", "--upgrade"]
     overrides = cell_dir / "overrides.txt"
     write_text_atomic(overrides, "".join(p + "\n" for p in pins))
     args += ["--override", str(overrides)]
@@ -279,6 +283,12 @@ def locked_requirements(workspace: Workspace, cell: Cell, install: InstallOption
     target = workspace.cell_dir(cell.matrix, cell) / "locked.txt"
     write_text_atomic(target, "".join(line + "\n" for line in lines))
     return target
+
+
+def cell_environment(matrix: Matrix) -> dict[str, str]:
+    """What the cells get from us on top of the environment they inherit: ``PYTEST_ADDOPTS``
+    without our options, and the matrix's ``[install] env``. The cache key holds it."""
+    return {**cell_environment_addopts(), **dict(matrix.install.env)}
 
 
 def session_spec(
@@ -319,7 +329,7 @@ def session_spec(
             "DFVC_RECORDS": str(cell_dir / "records.jsonl"),
             "DFVC_CELL": json.dumps({"packages": dict(cell.packages), "cuda": cell.cuda}),
             "PYTHONPATH": pythonpath,
-            **cell_environment_addopts(),
+            **cell_environment(matrix),
         },
         "phase": str(cell_dir / "phase"),
         "envdir": str(workspace.envdir),

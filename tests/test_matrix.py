@@ -184,6 +184,18 @@ def test_python_specifier_and_name_key(tmp_path: Path) -> None:
             "m.toml: packages.numpy.versions = '': empty specifier: write '>=0' for every release",
         ),
         (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nenv = { "A-B" = "1" }',
+            "m.toml: install.env.A-B = '1': not an environment variable name of one's own",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nenv = { DFVC_RECORDS = "x" }',
+            "m.toml: install.env.DFVC_RECORDS = 'x': not an environment variable name of one's own",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nenv = { MPLBACKEND = 1 }',
+            "m.toml: install.env.MPLBACKEND = 1: must be a string",
+        ),
+        (
             'python = ["3.6"]\n[packages.numpy]\nversions = ">=1"',
             "m.toml: python = '3.6': the in-cell recorder needs Python 3.7 or newer",
         ),

@@ -89,11 +89,21 @@ def test_a_cache_entry_is_reused_as_written(tmp_path: Path) -> None:
     assert ResultCache(tmp_path).get("m", _cell(), "other key") is None
 
 
+def test_a_few_entries_are_kept_per_cell(tmp_path: Path) -> None:
+    """Back to earlier inputs (another -k, then none): the earlier result is still there."""
+    cache = ResultCache(tmp_path)
+    for key in ("k1", "k2", "k3", "k4", "k5"):
+        cache.put("m", _cell(), key, _data())
+    fresh = ResultCache(tmp_path)
+    assert fresh.get("m", _cell(), "k1") is None  # the oldest went
+    assert all(fresh.get("m", _cell(), k) == _data() for k in ("k2", "k3", "k4", "k5"))
+
+
 def test_a_cache_entry_a_cell_rewrote_is_not_reused(tmp_path: Path) -> None:
     """A test that rewrote the cache turned a failing version into a reused pass."""
     cache = ResultCache(tmp_path)
     cache.put("m", _cell(), "k", _data("failed"))
-    entry = tmp_path / "m" / "py3.9-fakeframe1.0.0.json"
+    (entry,) = (tmp_path / "m" / "py3.9-fakeframe1.0.0").glob("*.json")
     entry.write_text(json.dumps({"key": "k", "cell": _data("passed")}))
     assert ResultCache(tmp_path).get("m", _cell(), "k") is None
 
@@ -110,13 +120,13 @@ def test_a_cache_entry_a_cell_rewrote_is_not_reused(tmp_path: Path) -> None:
 def test_a_damaged_cache_entry_is_a_miss_not_a_crash(tmp_path: Path, damage: object) -> None:
     cache = ResultCache(tmp_path)
     text = json.dumps(damage)
-    entry = tmp_path / "m" / "py3.9-fakeframe1.0.0.json"
+    entry = tmp_path / "m" / "py3.9-fakeframe1.0.0" / "k.json"
     entry.parent.mkdir(parents=True)
     entry.write_text(text)
     # Even with the digest the controller would have recorded, it is not reused.
     import hashlib
 
     (tmp_path / "index.json").write_text(
-        json.dumps({"m/py3.9-fakeframe1.0.0": hashlib.sha256(text.encode()).hexdigest()})
+        json.dumps({"m/py3.9-fakeframe1.0.0/k.json": hashlib.sha256(text.encode()).hexdigest()})
     )
     assert cache.get("m", _cell(), "k") is None

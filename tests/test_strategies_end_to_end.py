@@ -164,7 +164,7 @@ def test_warm_rerun_reuses_unchanged_cells_and_notices_changes(history_project: 
     matrix.write_text(matrix.read_text() + 'constraints = ["iniconfig>=1"]\n')
     assert f"{len(ran)} cells run, 0 unchanged" in run_matrix(history_project, *args).output
     # A damaged cache entry is a miss, not a crash.
-    entry = history_project / ".dfvc" / "cache" / "cells" / "m" / f"{ran[0]['id']}.json"
-    entry.write_text("{not json")
+    for entry in (history_project / ".dfvc" / "cache" / "cells" / "m" / ran[0]["id"]).glob("*"):
+        entry.write_text("{not json")
     damaged = run_matrix(history_project, *args)
     assert damaged.returncode == 0 and "1 cells run" in damaged.output

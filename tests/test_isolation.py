@@ -1,0 +1,99 @@
+"""Cells that depend on nothing but their inputs: exact environments, and a result cache
+keyed on everything that can change a result (issue "Isolated, exact and reproducible")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dfvc.interpreters import InterpreterFinder
+
+from .conftest import offline_install, require_pythons, run_matrix, write_project
+
+pytestmark = pytest.mark.slow
+
+FILES = {
+    "conftest.py": "",
+    "tests/test_a.py": """
+        import importlib.util
+
+
+        def test_addon_absent_unless_asked():
+            assert importlib.util.find_spec("fakeaddon") is None
+        """,
+}
+
+
+def _resolved(root: Path, out: str = ".dfvc") -> dict[str, dict[str, str]]:
+    data: dict[str, Any] = json.loads((root / out / "results.json").read_text())
+    return {c["id"]: c["resolved"] for c in data["matrices"][0]["cells"]}
+
+
+def test_a_reused_environment_equals_a_fresh_one(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Drop a requirement from the matrix: the reused environment used to keep it (and the
+    test that needs it gone kept failing), while a fresh one did not have it."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, FILES)
+    base = 'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n' + offline_install(
+        wheelhouse, tooling
+    )
+    matrix = tmp_path / "m.toml"
+    matrix.write_text(base + 'requirements = ["fakeaddon"]\n')
+    first = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    assert "fakeaddon" in _resolved(tmp_path)["py3.10-fakeframe1.0.0"]
+    assert first.matrix("m")["cells"][0]["status"] == "failed"
+    matrix.write_text(base)
+    reused = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    fresh = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-out=.fresh")
+    assert _resolved(tmp_path) == _resolved(tmp_path, ".fresh")
+    assert "fakeaddon" not in _resolved(tmp_path)["py3.10-fakeframe1.0.0"]
+    assert reused.matrix("m")["cells"][0]["status"] == "passed", reused.output
+    assert fresh.returncode == 0
+
+
+def test_the_cells_environment_is_explicit_and_keyed(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """[install] env reaches the tests; PYTEST_ADDOPTS that selects fewer tests is not a
+    reason to reuse a result (the other tests used to vanish from the table)."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_env.py": """
+            import os
+
+
+            def test_backend():
+                assert os.environ["MPLBACKEND"] == "Agg"
+
+
+            def test_other():
+                pass
+            """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+        + 'env = { MPLBACKEND = "Agg" }\n'
+    )
+    first = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    assert first.matrix("m")["cells"][0]["status"] == "passed", first.output
+    narrowed = run_matrix(
+        tmp_path, "--dfvc-matrix=m.toml", env_extra={"PYTEST_ADDOPTS": "-k test_other"}
+    )
+    assert "1 cells run, 0 unchanged" in narrowed.output
+    assert [t["nodeid"] for t in narrowed.matrix("m")["cells"][0]["tests"]] == [
+        "tests/test_env.py::test_other"
+    ]
+    again = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "-q")
+    # Back to the first inputs (-q changes only the output): its result is there to reuse.
+    assert "0 cells run, 1 unchanged" in again.output
+    assert len(again.matrix("m")["cells"][0]["tests"]) == 2

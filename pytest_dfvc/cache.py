@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,8 @@ from .cellargs import result_args
 from .matrix import Matrix
 from .plan import Cell
 from .results import write_json_atomic, write_text_atomic
+from .views import project_files
 
-_SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
 CACHE_SCHEMA = 2
 
 
@@ -34,55 +32,20 @@ def project_fingerprint(root: Path, out: Path, also_skip: Sequence[Path] = ()) -
     every file git does not ignore, or, outside git, every file but hidden folders and
     environments. The output folder and the results file (which may lie inside the project,
     ``--dfvc-json=results.json``) are left out: a run must not change its own key."""
-    skip = [out.resolve(), *(p.resolve() for p in also_skip)]
-    files = _git_files(root)
-    if files is None:
-        files = list(_walk_files(root))
+    return files_fingerprint(root, project_files(root, [out, *also_skip]))
+
+
+def files_fingerprint(root: Path, files: Sequence[Path]) -> str:
     digest = hashlib.sha256()
-    for path in sorted(files):
-        if any(path == s or s in path.parents for s in skip):
-            continue
+    root = root.resolve()
+    for path in files:
         try:
             content = path.read_bytes()
         except OSError:
-            continue  # deleted since git listed it, or not a regular file
+            continue  # deleted since it was listed
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
-
-
-def _git_files(root: Path) -> list[Path] | None:
-    """Tracked and untracked files under ``root`` that git does not ignore; None outside a
-    git work tree (or without git)."""
-    try:
-        done = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return [(root / name).resolve() for name in dict.fromkeys(names) if name]
-
-
-def _walk_files(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        # Hidden folders (.git, .venv, .nox, .dfvc), caches and environments.
-        dirnames[:] = [
-            d
-            for d in dirnames
-            if not d.startswith(".")
-            and d not in _SKIP_DIRS
-            and not (here / d / "pyvenv.cfg").exists()
-        ]
-        for name in filenames:
-            yield (here / name).resolve()
 
 
 def cell_key(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .cache import ResultCache, cell_key, project_fingerprint
+from .cache import ResultCache, cell_key, files_fingerprint
 from .diagnose import Rule
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .evidence import settle, verdicts
@@ -39,6 +39,7 @@ from .results import (
     write_json_atomic,
 )
 from .strategy import Line, build_lines, next_cells
+from .views import project_files, take_snapshot
 
 
 def plan_matrices(target: Path, finder: InterpreterFinder | None = None) -> list[MatrixPlan]:
@@ -64,6 +65,8 @@ class RunOptions:
     # Test the releases inside a gap the run left (--dfvc-refine, and bisect), listed so.
     refine: bool = False
     lister: ReleaseLister | None = None
+    # Each cell in its own view of the project (views.py); off only to measure its cost.
+    isolate: bool = True
 
 
 @dataclass
@@ -112,9 +115,15 @@ class MatrixRun:
         if tasks:
             workspace = self.options.workspace
             workspace.install_recorder()
-            self._fingerprint = project_fingerprint(
-                workspace.project, workspace.out, [self.options.json_path]
-            )
+            # One look at the project for the whole run: its files are hashed for the cache
+            # key and copied into the snapshot every cell's view is made from.
+            files = project_files(workspace.project, [workspace.out, self.options.json_path])
+            self._fingerprint = files_fingerprint(workspace.project, files)
+            if self.options.isolate:
+                snapshot = take_snapshot(
+                    workspace.project, files, workspace.runtime / "snapshots", self._fingerprint
+                )
+                self.options.workspace = replace(workspace, snapshot=snapshot)
             recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
             # Hashed once: every cell's key includes it.
             self._recorder_digest = hashlib.sha256(recorder).hexdigest()

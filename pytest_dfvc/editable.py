@@ -19,6 +19,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -279,6 +280,44 @@ def _rehash(record: bytes, changed: dict[str, bytes]) -> bytes:
             line = f"{path},sha256={encoded},{len(changed[path])}"
         lines.append(line)
     return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def for_view(wheel: Path, project: Path, view: Path, folder: Path) -> Path:
+    """The project's editable wheel pointing at a cell's ``view`` of the project instead of
+    the project itself: the paths the backend wrote into it (a ``.pth`` line, an import
+    finder's mapping) rewritten, RECORD hashed again. Kept in ``folder`` and reused while the
+    wheel and the view are the same."""
+    target = folder / wheel.name
+    stamp = folder / f"{wheel.name}.from"
+    source = f"{wheel} {wheel.stat().st_mtime_ns} {view}"
+    if target.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == source:
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    olds = {str(project), str(project.resolve())}
+    pattern = re.compile(
+        b"("
+        + b"|".join(re.escape(o.encode()) for o in sorted(olds, key=len, reverse=True))
+        + rb")(?=[/\\'\"\r\n]|$)",
+        re.MULTILINE,
+    )
+    new = str(view).encode()
+    with zipfile.ZipFile(wheel) as zf:
+        entries = [(info, zf.read(info)) for info in zf.infolist()]
+    changed = {
+        info.filename: pattern.sub(lambda _: new, data)
+        for info, data in entries
+        if not info.filename.endswith(".dist-info/RECORD") and pattern.search(data)
+    }
+    rewritten = target.with_suffix(".tmp")
+    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as zf:
+        for info, data in entries:
+            data = changed.get(info.filename, data)
+            if info.filename.endswith(".dist-info/RECORD"):
+                data = _rehash(data, changed)
+            zf.writestr(info, data)
+    os.replace(rewritten, target)
+    stamp.write_text(source, encoding="utf-8")
+    return target
 
 
 def requirement(wheel: Path, extras: Sequence[str]) -> str:

@@ -25,16 +25,26 @@ from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
 from .plan import Cause, Cell
 from .results import write_text_atomic
+from .views import make_view
 
 RECORDER_MODULE = "dfvc_recorder"
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """Where a run keeps its files: ``out`` (default ``.dfvc/``) inside ``project``."""
+    """Where a run keeps its files: ``out`` (default ``.dfvc/``) inside ``project``; with a
+    ``snapshot`` of the project, each cell runs in its own view of it (``views.py``)."""
 
     out: Path
     project: Path
+    snapshot: Path | None = None
+
+    def view(self, matrix: str, cell: Cell) -> Path:
+        return self.out / "views" / matrix / cell.id
+
+    def cell_project(self, matrix: str, cell: Cell) -> Path:
+        """Where the cell runs: its view of the project, or the project itself."""
+        return self.view(matrix, cell) if self.snapshot is not None else self.project
 
     @property
     def envdir(self) -> Path:
@@ -227,6 +237,7 @@ def install_args(
     (``build=False``: only when an earlier cell or run built it already)."""
     install = matrix.install
     args: list[str] = []
+    here = workspace.cell_project(matrix.name, cell)
     if any((workspace.project / f).exists() for f in editable.BUILD_FILES):
         wheel = None
         if prebuilt and cell.interpreter:
@@ -237,14 +248,20 @@ def install_args(
                 uv_path() or "uv",
                 index_args(install),
                 # uv would refuse -e for a Python the project does not declare: only our own
-                # wheel (without Requires-Python) tests what the matrix asks for.
-                build=build or not editable.declares_python(workspace.project, cell.python),
+                # wheel (without Requires-Python) tests what the matrix asks for. A view's
+                # -e would build in a copy without .git (setuptools-scm needs it): the wheel
+                # is built from the project and pointed at the view.
+                build=build
+                or workspace.snapshot is not None
+                or not editable.declares_python(workspace.project, cell.python),
             )
+        if wheel is not None and here != workspace.project:
+            wheel = editable.for_view(wheel, workspace.project, here, cell_dir / "editable")
         if wheel is not None:
             args.append(editable.requirement(wheel, install.extras))
         else:
             extras = f"[{','.join(install.extras)}]" if install.extras else ""
-            args += ["-e", f"{workspace.project}{extras}"]
+            args += ["-e", f"{here}{extras}"]
     pins = pin_requirements(matrix, cell)
     args += [*pins, *install.requirements, "pytest"]
     # A reused environment must hold exactly what a fresh one would: resolve as if nothing
@@ -285,6 +302,22 @@ def locked_requirements(workspace: Workspace, cell: Cell, install: InstallOption
     return target
 
 
+def in_view(args: list[str], project: Path, view: Path) -> list[str]:
+    """Arguments that name paths inside the project (``/home/me/proj/tests/test_x.py``,
+    ``--rootdir=/home/me/proj``) name the same paths in the cell's view."""
+    if view == project:
+        return list(args)
+    old = str(project)
+    moved = []
+    for arg in args:
+        name, eq, value = arg.partition("=")
+        target, prefix = (value, name + eq) if eq and value.startswith(old) else (arg, "")
+        if target == old or target.startswith(old + os.sep):
+            arg = prefix + str(view) + target[len(old) :]
+        moved.append(arg)
+    return moved
+
+
 def cell_environment(matrix: Matrix) -> dict[str, str]:
     """What the cells get from us on top of the environment they inherit: ``PYTEST_ADDOPTS``
     without our options, and the matrix's ``[install] env``. The cache key holds it."""
@@ -308,11 +341,12 @@ def session_spec(
     pythonpath = os.pathsep.join(
         p for p in (str(workspace.runtime), os.environ.get("PYTHONPATH", "")) if p
     )
+    here = workspace.cell_project(matrix.name, cell)
     return {
         "name": session_name(matrix.name, cell),
         "description": f"{matrix.name}: {cell.id}",
         "python": cell.interpreter,
-        "project": str(workspace.project),
+        "project": str(here),
         "install": install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build),
         "install_env": {"UV_PYTHON_DOWNLOADS": "never"},
         # The cache provider would race between cells sharing the project folder; a module
@@ -324,7 +358,7 @@ def session_spec(
             "no:cacheprovider",
             "--continue-on-collection-errors",
         ],
-        "pytest": pytest_args,
+        "pytest": in_view(pytest_args, workspace.project, here),
         "env": {
             "DFVC_RECORDS": str(cell_dir / "records.jsonl"),
             "DFVC_CELL": json.dumps({"packages": dict(cell.packages), "cuda": cell.cuda}),
@@ -359,6 +393,8 @@ def run_cell(
     # A worker starts (Python, nox's import) while the editable wheel builds, not after.
     running.warm(_nox_env())
     try:
+        if workspace.snapshot is not None:
+            make_view(workspace.snapshot, workspace.view(matrix.name, cell))
         try:
             spec = session_spec(
                 matrix, cell, workspace, pytest_args, prebuilt=True, build=share_build

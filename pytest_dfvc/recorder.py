@@ -176,7 +176,8 @@ def describe(exc, rootdir):
     exc = _guarded(innermost_cause, exc, exc)
     described = {
         "type": _guarded(qualified_type, "unknown", exc),
-        "message": _safe_str(exc)[:_MAX_MESSAGE],
+        # Paths inside the project read the same in every cell (each runs in its own copy).
+        "message": _safe_str(exc).replace(rootdir + os.sep, "")[:_MAX_MESSAGE],
         "frames": [],
     }
     tb = getattr(exc, "__traceback__", None)

@@ -5,6 +5,7 @@ hooks run offline."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -163,11 +164,11 @@ def test_cells_install_the_prebuilt_wheel(
 
 
 @pytest.mark.slow
-def test_a_lone_cell_builds_nothing_extra(
+def test_every_cell_installs_the_project_pointed_at_its_own_view(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
-    """One cell of a Python gains nothing from a shared build: its own install builds the
-    project, as fast. A wheel an earlier run built is used all the same."""
+    """The editable wheel is built from the project (where .git is, for setuptools-scm and
+    the like) and rewritten for each cell to point at that cell's view; a lone cell too."""
     require_pythons(finder, "3.10")
     project = _project(tmp_path / "project")
 
@@ -180,7 +181,13 @@ def test_a_lone_cell_builds_nothing_extra(
         assert result.returncode == 0, result.output
         return (project / ".dfvc" / "cells" / "m" / "py3.10-fakeframe1.2.0" / "log.txt").read_text()
 
-    assert f"uv pip install -e {project}" in run('["1.2.0"]')
-    assert not (project / ".dfvc" / "runtime" / "editable").exists()
-    assert "demoproj @ file://" in run('["1.1.0", "1.2.0"]')
-    assert "demoproj @ file://" in run('["1.2.0"]')
+    cell_wheels = project / ".dfvc" / "cells" / "m" / "py3.10-fakeframe1.2.0" / "editable"
+    for versions in ('["1.2.0"]', '["1.1.0", "1.2.0"]'):
+        log = run(versions)
+        assert f"demoproj @ file://{cell_wheels}" in log
+        assert f"-e {project}" not in log
+    (wheel,) = cell_wheels.glob("*.whl")
+    view = project / ".dfvc" / "views" / "m" / "py3.10-fakeframe1.2.0"
+    with zipfile.ZipFile(wheel) as zf:
+        text = "".join(zf.read(n).decode("utf-8", "replace") for n in zf.namelist())
+    assert str(view) in text

@@ -97,3 +97,46 @@ def test_the_cells_environment_is_explicit_and_keyed(
     # Back to the first inputs (-q changes only the output): its result is there to reuse.
     assert "0 cells run, 1 unchanged" in again.output
     assert len(again.matrix("m")["cells"][0]["tests"]) == 2
+
+
+RACE = {
+    "conftest.py": "",
+    "tests/test_race.py": """
+        import time
+        from pathlib import Path
+
+        import fakeframe
+
+
+        def test_round_trip_through_a_file():
+            Path("build_output.txt").write_text(fakeframe.__version__)
+            time.sleep(1.5)
+            assert Path("build_output.txt").read_text() == fakeframe.__version__
+
+
+        def test_truncate_a_tracked_file():
+            Path("data.txt").write_text("")
+        """,
+    "data.txt": "precious\n",
+}
+
+
+def test_parallel_cells_do_not_share_a_working_folder(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Three cells at once, each writing a file where it runs and reading it back: they used
+    to race in the project folder (2 of 3 failed, blamed on the framework), and to write into
+    the user's tree."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, RACE)
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    for attempt in range(2):
+        result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-jobs=3", "--dfvc-rerun")
+        statuses = [c["status"] for c in result.matrix("m")["cells"]]
+        assert statuses == ["passed"] * 3, (attempt, result.output)
+    # Nothing a cell wrote reached the user's tree.
+    assert not (tmp_path / "build_output.txt").exists()
+    assert (tmp_path / "data.txt").read_text() == "precious\n"

@@ -3,6 +3,7 @@ group of its own."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -264,10 +265,10 @@ def install_args(
             args += ["-e", f"{here}{extras}"]
     pins = pin_requirements(matrix, cell)
     args += [*pins, *install.requirements, "pytest"]
-    # A reused environment must hold exactly what a fresh one would: resolve as if nothing
-    # were installed (--upgrade: no preference for what an earlier cell left) and remove
-    # what the resolution does not hold (--exact: a requirement dropped from the matrix).
-    args += ["--exact", "--upgrade"]
+    # A reused environment holds exactly what its inputs ask for: --exact removes what the
+    # resolution does not hold; an environment built from other inputs is made anew
+    # (fresh_environment), since uv prefers what is installed.
+    args += ["--exact"]
     overrides = cell_dir / "overrides.txt"
     write_text_atomic(overrides, "".join(p + "\n" for p in pins))
     args += ["--override", str(overrides)]
@@ -417,6 +418,7 @@ def _run_cell(
     for stale in ("records.jsonl", "phase", "deselect.txt"):
         (cell_dir / stale).unlink(missing_ok=True)
     _discard_broken_environment(cell_dir)
+    fresh_environment(cell_dir, spec)
     write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
     log_path = cell_dir / "log.txt"
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -504,6 +506,26 @@ def _restart_pytest(
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"dfvc > restarting pytest after a crash, without {len(done)} finished tests\n")
     return _run_logged(command, env, spec["project"], log_path, deadline, running, append=True)
+
+
+def fresh_environment(cell_dir: Path, spec: dict[str, Any]) -> None:
+    """An environment built from other inputs than this cell's now (a constraint added, an
+    ``exclude-newer`` moved, the project's wheel rebuilt) is removed, so nox builds it anew
+    and it equals a fresh one: uv keeps what is installed when it satisfies a requirement
+    (pytest 9.2 where ``exclude-newer`` now resolves 7.3.1). Same inputs: the environment is
+    reused, and ``--exact`` keeps it exact."""
+    inputs: list[Any] = [spec["python"], spec["install"], spec.get("install_env")]
+    for arg in spec["install"]:
+        # The project's editable wheel is named by its path: its content counts too.
+        if " @ file://" in arg:
+            wheel = Path(arg.split(" @ file://", 1)[1])
+            inputs.append(wheel.stat().st_mtime_ns if wheel.exists() else None)
+    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
+    marker = cell_dir / "environment-inputs"
+    bin_dir = _read(cell_dir / "bin")
+    if bin_dir and _read(marker) != key:
+        shutil.rmtree(Path(bin_dir).parent, ignore_errors=True)
+    write_text_atomic(marker, key)
 
 
 def _discard_broken_environment(cell_dir: Path) -> None:

@@ -140,3 +140,81 @@ def test_parallel_cells_do_not_share_a_working_folder(
     # Nothing a cell wrote reached the user's tree.
     assert not (tmp_path / "build_output.txt").exists()
     assert (tmp_path / "data.txt").read_text() == "precious\n"
+
+
+LAYOUT = {
+    "conftest.py": "",
+    "tests/test_a_crash.py": """
+        import os
+
+
+        def test_dies():
+            os._exit(3)
+        """,
+    "tests/test_b_where.py": """
+        import os
+
+
+        def test_where(dfvc_record):
+            dfvc_record("cwd", os.getcwd())
+        """,
+}
+
+
+def test_the_same_cell_layout_in_every_mode(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """A local run, a --dfvc-cell job, and the restart after a crash all run the cell's
+    tests in its own view of the project."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, LAYOUT)
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    view = tmp_path / ".dfvc" / "views" / "m" / "py3.10-fakeframe1.0.0"
+
+    def cwd(result: Any) -> str:
+        cell = result.matrix("m")["cells"][0]
+        (test,) = [t for t in cell["tests"] if t["nodeid"].endswith("test_where")]
+        return str(test["records"]["cwd"])
+
+    local = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    # The crash came first: the cwd was recorded by the restarted pytest.
+    crashed = next(t for t in local.matrix("m")["cells"][0]["tests"] if "dies" in t["nodeid"])
+    assert crashed["cause"]["category"] == "crash"
+    assert Path(cwd(local)) == view
+    job = run_matrix(
+        tmp_path, "--dfvc-matrix=m.toml", "--dfvc-cell=m/py3.10-fakeframe1.0.0", "--dfvc-rerun"
+    )
+    assert Path(cwd(job)) == view
+
+
+def test_an_environment_built_from_other_inputs_is_made_anew(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """uv keeps what is installed when it satisfies a requirement: with a constraint
+    lifted (or exclude-newer moved), a reused environment kept the old version where a fresh
+    one resolves the new."""
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    extra = tmp_path / "extra"
+    for version in ("1.0", "2.0"):
+        fakeframe.simple_wheel(extra, "fakedep", version)
+    project = tmp_path / "project"
+    write_project(project, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    base = (
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling, extra)
+        + 'requirements = ["fakedep"]\n'
+    )
+    matrix = project / "m.toml"
+    matrix.write_text(base + 'constraints = ["fakedep<2"]\n')
+    run_matrix(project, "--dfvc-matrix=m.toml")
+    assert _resolved(project)["py3.10-fakeframe1.0.0"]["fakedep"] == "1.0"
+    matrix.write_text(base)
+    run_matrix(project, "--dfvc-matrix=m.toml")
+    run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-out=.fresh")
+    assert _resolved(project)["py3.10-fakeframe1.0.0"]["fakedep"] == "2.0"
+    assert _resolved(project) == _resolved(project, ".fresh")

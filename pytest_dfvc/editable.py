@@ -259,15 +259,22 @@ def _drop_requires_python(wheel: Path) -> None:
             if len(kept) == len(lines):
                 return
             changed[info.filename] = "\n".join(kept).encode("utf-8")
-    record_name = metadata.filename.rsplit("/", 1)[0] + "/RECORD"
-    rewritten = wheel.with_suffix(".tmp")
+    _write_wheel(entries, changed, wheel)
+
+
+def _write_wheel(
+    entries: Sequence[tuple[zipfile.ZipInfo, bytes]], changed: dict[str, bytes], target: Path
+) -> None:
+    """The wheel's ``entries`` with ``changed`` ones replaced and RECORD's hashes for them
+    recomputed, written to ``target`` whole or not at all."""
+    rewritten = target.with_suffix(".tmp")
     with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as zf:
         for info, data in entries:
             data = changed.get(info.filename, data)
-            if info.filename == record_name:
+            if info.filename.endswith(".dist-info/RECORD"):
                 data = _rehash(data, changed)
             zf.writestr(info, data)
-    os.replace(rewritten, wheel)
+    os.replace(rewritten, target)
 
 
 def _rehash(record: bytes, changed: dict[str, bytes]) -> bytes:
@@ -308,14 +315,7 @@ def for_view(wheel: Path, project: Path, view: Path, folder: Path) -> Path:
         for info, data in entries
         if not info.filename.endswith(".dist-info/RECORD") and pattern.search(data)
     }
-    rewritten = target.with_suffix(".tmp")
-    with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as zf:
-        for info, data in entries:
-            data = changed.get(info.filename, data)
-            if info.filename.endswith(".dist-info/RECORD"):
-                data = _rehash(data, changed)
-            zf.writestr(info, data)
-    os.replace(rewritten, target)
+    _write_wheel(entries, changed, target)
     stamp.write_text(source, encoding="utf-8")
     return target
 

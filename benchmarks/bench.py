@@ -297,9 +297,8 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
     print()
     print(f"{cells} cells (numpy {NUMPYS[0]}..{NUMPYS[-1]} x Python {', '.join(PYTHONS)})")
-    print(
-        f"  cold dfvc / hand uv loop          {figures['cold_over_hand_loop']:.2f}   (target <= 0.7)"
-    )
+    ratio = figures["cold_over_hand_loop"]
+    print(f"  cold dfvc / hand uv loop          {ratio:.2f}   (target <= 0.7)")
     print(f"  nox virtualenv+pip / cold dfvc    {figures['nox_pip_over_cold']:.1f}x  (target >= 8)")
     print(
         f"  cold dfvc / cold tox-uv           {figures['cold_over_tox_cold']:.2f}   (target <= 0.9)"

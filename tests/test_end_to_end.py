@@ -428,11 +428,15 @@ def test_interrupted_run_keeps_finished_cells_and_stops_the_rest(
         text=True,
         env=env,
     )
-    pid_file = tmp_path / "hanging.pid"
+    # The test writes where it runs: in its cell's own view of the project.
+    pid_file = tmp_path / ".dfvc" / "views" / "m" / "py3.10-fakeframe1.1.0" / "hanging.pid"
     deadline = time.monotonic() + 120
     while not pid_file.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert pid_file.exists(), "the hanging cell never started"
+    if not pid_file.exists():
+        proc.kill()
+        proc.communicate()
+        raise AssertionError("the hanging cell never started")
     time.sleep(0.5)
     proc.send_signal(signum)
     output, _ = proc.communicate(timeout=60)

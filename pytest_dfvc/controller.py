@@ -132,9 +132,12 @@ class MatrixRun:
             refined = self._refine(self.options.lister)
             if refined:
                 self._refined = set(refined)
+                final = {p.matrix.name: p for p in self.plans}
+                tasks = {k: _Task(final[k[0]], t.cell) for k, t in tasks.items()}
                 tasks.update(refined)
                 self._per_interpreter.update(t.cell.interpreter for t in refined.values())
-                self._schedule(refined, "bisect")
+                # Bisect may also want a cell the first pass left out (a bisect of its own).
+                self._schedule(tasks, "bisect")
         self._mark_not_run(tasks)
         document = results_json(
             [

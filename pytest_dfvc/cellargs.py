@@ -5,8 +5,9 @@ that does not know them, and would refuse to start (exit status 4)."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 # Options whose value follows as the next argument when not written with "=".
 VALUED_OPTIONS = (
@@ -26,23 +27,32 @@ OPTIONAL_VALUE = ("--dfvc-matrix", "--dfvc-init")
 
 def strip_dfvc_options(args: Sequence[str]) -> list[str]:
     """``args`` without pytest-dfvc's options and their values."""
+    return _without(args, _dfvc_option)
+
+
+def _dfvc_option(arg: str, following: str | None) -> int:
+    name = arg.split("=", 1)[0]
+    if not name.startswith("--dfvc-"):
+        return 0
+    if "=" in arg:
+        return 1
+    takes_next = name in VALUED_OPTIONS or (
+        name in OPTIONAL_VALUE and following is not None and not following.startswith("-")
+    )
+    return 2 if takes_next else 1
+
+
+def _without(args: Sequence[str], consumed: Callable[[str, str | None], int]) -> list[str]:
+    """``args`` minus what ``consumed(arg, next arg)`` says to drop: 0 keeps the argument,
+    1 drops it, 2 drops it and the value after it."""
     kept: list[str] = []
-    skip_next = False
-    for i, arg in enumerate(args):
-        if skip_next:
-            skip_next = False
-            continue
-        name = arg.split("=", 1)[0]
-        if not name.startswith("--dfvc-"):
-            kept.append(arg)
-            continue
-        if "=" in arg:
-            continue
+    i = 0
+    while i < len(args):
         following = args[i + 1] if i + 1 < len(args) else None
-        if name in VALUED_OPTIONS or (
-            name in OPTIONAL_VALUE and following is not None and not following.startswith("-")
-        ):
-            skip_next = True
+        dropped = consumed(args[i], following)
+        if not dropped:
+            kept.append(args[i])
+        i += max(dropped, 1)
     return kept
 
 
@@ -64,9 +74,9 @@ def cell_environment_addopts() -> dict[str, str]:
 
 
 # Options that change how a run is shown, never what it finds: toggling them must not run
-# every cell again. Flags standing alone, and options whose value follows.
+# every cell again. Flags standing alone, and options whose value may follow.
 _OUTPUT_FLAGS = frozenset(
-    {"-q", "--quiet", "-v", "--verbose", "-l", "--showlocals", "--no-header", "--no-summary"}
+    {"--quiet", "--verbose", "-l", "--showlocals", "--no-header", "--no-summary"}
 )
 _OUTPUT_VALUED = ("-r", "--tb", "--color", "--code-highlight", "--durations", "--durations-min")
 
@@ -75,23 +85,16 @@ def result_args(args: Sequence[str]) -> list[str]:
     """``args`` without the options that only change the output (``-q``, ``-vv``, ``-ra``,
     ``--tb=short``, ``-p no:cacheprovider``, which every cell gets anyway): what the cache
     key holds of the user's pytest arguments."""
-    kept: list[str] = []
-    skip_next = False
-    for i, arg in enumerate(args):
-        if skip_next:
-            skip_next = False
-            continue
-        if arg in _OUTPUT_FLAGS or (len(arg) > 1 and set(arg[1:]) <= {"q"} and arg[0] == "-"):
-            continue
-        if len(arg) > 1 and arg[0] == "-" and set(arg[1:]) <= {"v"}:
-            continue
-        if arg == "-p" and i + 1 < len(args) and args[i + 1] == "no:cacheprovider":
-            skip_next = True
-            continue
-        name = arg.split("=", 1)[0]
-        if name in _OUTPUT_VALUED or (arg.startswith("-r") and not arg.startswith("--")):
-            # -ra is one argument; --tb short and -r a take the next one.
-            skip_next = "=" not in arg and arg in _OUTPUT_VALUED
-            continue
-        kept.append(arg)
-    return kept
+    return _without(args, _output_option)
+
+
+def _output_option(arg: str, following: str | None) -> int:
+    if arg in _OUTPUT_FLAGS or re.fullmatch(r"-(q+|v+)", arg):
+        return 1
+    if arg == "-p":
+        return 2 if following == "no:cacheprovider" else 0
+    if arg in _OUTPUT_VALUED:
+        return 2  # --tb short, -r a
+    if arg.split("=", 1)[0] in _OUTPUT_VALUED or re.fullmatch(r"-r\w+", arg):
+        return 1  # --tb=short, -ra
+    return 0

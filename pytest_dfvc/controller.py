@@ -19,7 +19,7 @@ from .evidence import settle, verdicts
 from .gha import device_facts
 from .interpreters import InterpreterFinder
 from .matrix import MatrixError, load_matrices
-from .plan import Cause, Cell, MatrixPlan, expand
+from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand
 from .precheck import precheck_cell
 from .provision import (
     RECORDER_MODULE,
@@ -29,7 +29,7 @@ from .provision import (
     cell_environment,
     run_cell,
 )
-from .refine import ReleaseLister, gaps, refined_plan, releases_between
+from .refine import gaps, refined_plan, releases_between
 from .results import (
     cell_json,
     matrix_json,
@@ -165,8 +165,7 @@ class MatrixRun:
         outcomes: dict[str, dict[str, dict[str, bool | None]]] = {n: {} for n in runnable}
         started = {(n, c["id"]) for n, cells in self._cells.items() for c in cells}
         for plan in self.plans:
-            if self._cells[plan.matrix.name]:
-                self._learn(outcomes, _Task(plan, plan.cells[0]))
+            self._learn(outcomes, plan)
         queue: list[_Task] = []
         pending: dict[Future[dict[str, Any] | None], _Task] = {}
         jobs = max(1, self.options.jobs)
@@ -200,7 +199,7 @@ class MatrixRun:
                                 queue.append(task)
                                 continue
                             self._finish(task, reused, reused=True)
-                            self._learn(outcomes, task)
+                            self._learn(outcomes, task.plan)
                     if not queue and not pending:
                         break
                     while queue and len(pending) < jobs:
@@ -210,7 +209,7 @@ class MatrixRun:
                     for future in finished:
                         task = pending.pop(future)
                         future.result()
-                        self._learn(outcomes, task)
+                        self._learn(outcomes, task.plan)
             except BaseException:
                 # Ctrl-C: cells already written stay in results.json; stop the running
                 # ones (their results would be partial) and start no more.
@@ -221,17 +220,19 @@ class MatrixRun:
             finally:
                 self._running.close()
 
-    def _learn(self, outcomes: dict[str, dict[str, dict[str, bool | None]]], task: _Task) -> None:
-        """Tell the strategy that ``task`` finished. A search gets every finished cell's
-        per-test verdicts, judged as the ranges judge them (module errors as their tests,
-        tests set apart as not version-related left out); grid needs no verdicts."""
-        name = task.plan.matrix.name
+    def _learn(
+        self, outcomes: dict[str, dict[str, dict[str, bool | None]]], plan: MatrixPlan
+    ) -> None:
+        """Tell the strategy what ``plan``'s finished cells say. A search gets their per-test
+        verdicts, judged as the ranges judge them (module errors as their tests, tests set
+        apart as not version-related left out); grid needs only which cells finished."""
+        name = plan.matrix.name
         with self._lock:
             cells = list(self._cells[name])
         if self._strategy == "grid":
             outcomes[name] = {c["id"]: {} for c in cells}
             return
-        outcomes[name] = verdicts(cells, task.plan.versions)
+        outcomes[name] = verdicts(cells, plan.versions)
 
     def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:
         """Plan cells for the releases inside each gap the run left (an explicit version

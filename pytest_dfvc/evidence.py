@@ -128,8 +128,6 @@ DISTRIBUTIONS = {
     "yaml": "pyyaml",
     "bs4": "beautifulsoup4",
     "dateutil": "python-dateutil",
-    "google.protobuf": "protobuf",
-    "tf": "tensorflow",
     "Crypto": "pycryptodome",
     "attr": "attrs",
     "jwt": "pyjwt",

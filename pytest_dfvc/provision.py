@@ -744,11 +744,6 @@ _BAD_METADATA = re.compile(
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<version>[^\s,]+)")
 
 
-def install_cause(log: str, python_minor: str | None = None, cuda: str | None = None) -> Cause:
-    """Why an environment could not be built, from uv's explanation in the session log."""
-    return install_failure(log, python_minor, cuda)[1]
-
-
 def install_failure(
     log: str, python_minor: str | None = None, cuda: str | None = None
 ) -> tuple[str, Cause]:

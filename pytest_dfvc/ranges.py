@@ -83,7 +83,7 @@ def specifier_for(
         return None
     above = sorted(v for v in {Version(p) for p in planned} | set(bad) if v > good[-1])
     for w in (width, None) if width else (None,):
-        exact_next = w is not None or complete or bool(above and _inside(dense, good[-1], above[0]))
+        exact_next = w is not None or complete or bool(above and covered(dense, good[-1], above[0]))
         version_range = _range(good, bad, above[0] if above else None, w, exact_next)
         if all(v in version_range for v in good) and not any(v in version_range for v in bad):
             return _render(version_range)
@@ -106,13 +106,14 @@ def upgrade_gap(
     if not failing:
         return None
     between = [p for p in planned if Version(top) < Version(p) < Version(failing[0])]
-    if (complete or _inside(dense, top, failing[0])) and not between:
+    if (complete or covered(dense, top, failing[0])) and not between:
         return None
     return [top, failing[0]]
 
 
-def _inside(dense: Sequence[tuple[str, str]], low: Version | str, high: Version | str) -> bool:
-    """Whether some interval of ``dense`` holds both ``low`` and ``high``."""
+def covered(dense: Sequence[tuple[str, str]], low: Version | str, high: Version | str) -> bool:
+    """Whether some interval of ``dense`` holds both ``low`` and ``high``: every release
+    between the two was planned."""
     return any(
         Version(a) <= Version(str(low)) and Version(str(high)) <= Version(b) for a, b in dense
     )

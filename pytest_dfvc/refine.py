@@ -19,10 +19,9 @@ from typing import Any
 from packaging.version import Version
 
 from .index import Release
-from .matrix import Matrix, PackageAxis
+from .matrix import PackageAxis
 from .plan import Cell, MatrixPlan, cell_id
-
-ReleaseLister = Callable[[PackageAxis, Matrix], list[Release]]
+from .ranges import covered
 
 
 @dataclass(frozen=True)
@@ -47,18 +46,11 @@ def gaps(ranges: dict[str, Any], plan: MatrixPlan) -> list[Gap]:
         below = [v for v in entry.get("incompatible") or () if passing and _lt(v, passing[0])]
         if below:
             found.append(Gap(axis.name, max(below, key=Version), passing[0]))
-    return [g for g in found if not _dense(plan, g)]
+    return [g for g in found if not covered(plan.dense.get(g.axis, ()), g.low, g.high)]
 
 
 def _lt(a: str, b: str) -> bool:
     return Version(a) < Version(b)
-
-
-def _dense(plan: MatrixPlan, gap: Gap) -> bool:
-    return any(
-        Version(a) <= Version(gap.low) and Version(gap.high) <= Version(b)
-        for a, b in plan.dense.get(gap.axis, ())
-    )
 
 
 def releases_between(axis: PackageAxis, releases: Sequence[Release], gap: Gap) -> list[str]:

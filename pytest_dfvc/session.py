@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.metadata
 import os
 import signal
@@ -32,11 +33,10 @@ from .gha import (
 )
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
-from .plan import Cause, Cell, MatrixPlan, expand, index_releases
+from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
 from .precheck import precheck
 from .provision import Workspace
 from .publish import publish
-from .refine import ReleaseLister
 from .report import render_matrix
 from .results import matrix_json, planned_cell_json, results_json, write_json_atomic
 from .suggest import classifier_notes, declared_in_pyproject, suggestions
@@ -79,11 +79,21 @@ class MatrixSession:
         try:
             return self._runtestloop(session)
         except OSError as exc:
-            # A folder that fills up or turns read-only half-way: one line naming the path;
-            # every file written so far was written whole (atomic writes).
-            if exc.filename is None:
+            # An output folder that fills up or turns read-only half-way: one line naming the
+            # path; every file written so far was written whole (atomic writes). Other
+            # errors are not ours to rename.
+            if exc.errno not in _UNWRITABLE or not self._ours(exc.filename):
                 raise
             raise pytest.UsageError(unwritable(Path(exc.filename), exc)) from None
+
+    def _ours(self, filename: object) -> bool:
+        if not isinstance(filename, str):
+            return False
+        path = Path(filename).resolve()
+        return any(
+            path == place or place in path.parents
+            for place in (self.out.resolve(), self.json_path.resolve())
+        )
 
     def _runtestloop(self, session: pytest.Session) -> bool:
         merge = self.config.getoption("dfvc_merge")
@@ -273,6 +283,9 @@ class MatrixSession:
 
 
 _WIDTHS = {"latest-patch": 2, "latest-minor": 1}
+_UNWRITABLE = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+)
 
 
 def _failures(results: dict[str, Any], *, whole: bool) -> int:

@@ -15,6 +15,7 @@ from typing import Any
 from .cache import ResultCache, cell_key, files_fingerprint
 from .diagnose import Rule
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
+from .environments import EnvironmentSlots
 from .evidence import settle, verdicts
 from .gha import device_facts
 from .interpreters import InterpreterFinder
@@ -92,6 +93,7 @@ class MatrixRun:
         self._cells: dict[str, list[dict[str, Any]]] = {p.matrix.name: [] for p in plans}
         self._lock = threading.Lock()
         self._running = RunningCells()
+        self._slots = EnvironmentSlots()
         self._cache = ResultCache(options.workspace.out / "cache" / "cells")
         self._fingerprint = ""
         self._recorder_digest = ""
@@ -324,17 +326,19 @@ class MatrixRun:
             )
         else:
             self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing")
-            outcome = run_cell(
-                plan.matrix,
-                cell,
-                self.options.workspace,
-                self.options.pytest_args,
-                timeout=self.options.timeout,
-                running=self._running,
-                # One build of the project's editable wheel pays off from a second cell of
-                # the same Python on; for a single cell, its own install builds it as fast.
-                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
-            )
+            with self._slots.hold(cell.interpreter or "") as slot:
+                outcome = run_cell(
+                    plan.matrix,
+                    cell,
+                    self.options.workspace,
+                    self.options.pytest_args,
+                    timeout=self.options.timeout,
+                    running=self._running,
+                    # One build of the project's editable wheel pays off from a second cell
+                    # of the same Python on; for one cell, its own install builds it as fast.
+                    share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
+                    slot=slot,
+                )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
             data = _outcome_json(cell, outcome, self.options.rules)

@@ -19,6 +19,7 @@ from typing import Any
 
 import nox
 
+from .environments import INPUTS_MARKER, resync_args, synced_to
 from .phases import PHASE_INSTALL, PHASE_TEST
 
 
@@ -31,8 +32,10 @@ def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
 
     def cell(session: Any) -> None:
         session.chdir(spec["project"])
+        if spec.get("description"):
+            session.log(spec["description"])
         write_phase(spec["phase"], PHASE_INSTALL)
-        session.install(*spec["install"], env=spec.get("install_env") or None)
+        _sync(session, spec)
         # Where the environment's executables are: a crashed test run restarts from there.
         Path(spec["phase"]).with_name("bin").write_text(str(session.bin), encoding="utf-8")
         write_phase(spec["phase"], PHASE_TEST)
@@ -52,8 +55,22 @@ def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
     return cell
 
 
+def _sync(session: Any, spec: dict[str, Any]) -> None:
+    """Install the cell's requirements exactly (``environments.py``): an environment last
+    synced to other inputs resolves afresh; the marker is written only once the install
+    succeeded, so a failed one resolves afresh next time too."""
+    install = list(spec["install"])
+    location = Path(session.virtualenv.location)
+    if synced_to(location) != spec.get("inputs"):
+        install += resync_args(install)
+    (location / INPUTS_MARKER).unlink(missing_ok=True)
+    session.install(*install, env=spec.get("install_env") or None)
+    if spec.get("inputs"):
+        (location / INPUTS_MARKER).write_text(spec["inputs"], encoding="utf-8")
+
+
 def register(spec: dict[str, Any]) -> None:
-    """Register one cell as a nox session (uv backend, environment reused when unchanged)."""
+    """Register one cell as a nox session (uv backend, environment reused and synced)."""
     nox.session(
         name=spec["name"],
         python=spec["python"],

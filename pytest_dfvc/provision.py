@@ -3,7 +3,6 @@ group of its own."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from packaging.requirements import Requirement
 
 from . import editable, locks
 from .cellargs import cell_environment_addopts
+from .environments import environment_name, inputs_key
 from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .matrix import InstallOptions, Matrix
 from .noxworker import NoxWorker, kill_tree
@@ -266,8 +266,7 @@ def install_args(
     pins = pin_requirements(matrix, cell)
     args += [*pins, *install.requirements, "pytest"]
     # A reused environment holds exactly what its inputs ask for: --exact removes what the
-    # resolution does not hold; an environment built from other inputs is made anew
-    # (fresh_environment), since uv prefers what is installed.
+    # resolution does not hold; one synced to other inputs resolves afresh (environments.py).
     args += ["--exact"]
     overrides = cell_dir / "overrides.txt"
     write_text_atomic(overrides, "".join(p + "\n" for p in pins))
@@ -333,9 +332,11 @@ def session_spec(
     *,
     prebuilt: bool = False,
     build: bool = True,
+    environment: str | None = None,
 ) -> dict[str, Any]:
     """Everything nox needs to build and test one cell, as plain JSON (``prebuilt`` and
-    ``build``: see ``install_args``)."""
+    ``build``: see ``install_args``). ``environment``: the slot environment's session name
+    (``environments.py``); without one, the cell has a session and environment of its own."""
     cell_dir = workspace.cell_dir(matrix.name, cell)
     cell_dir.mkdir(parents=True, exist_ok=True)
     workspace.install_recorder()
@@ -343,13 +344,16 @@ def session_spec(
         p for p in (str(workspace.runtime), os.environ.get("PYTHONPATH", "")) if p
     )
     here = workspace.cell_project(matrix.name, cell)
+    install = install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build)
+    install_env = {"UV_PYTHON_DOWNLOADS": "never"}
     return {
-        "name": session_name(matrix.name, cell),
+        "name": environment or session_name(matrix.name, cell),
         "description": f"{matrix.name}: {cell.id}",
         "python": cell.interpreter,
         "project": str(here),
-        "install": install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build),
-        "install_env": {"UV_PYTHON_DOWNLOADS": "never"},
+        "install": install,
+        "install_env": install_env,
+        "inputs": inputs_key(cell.interpreter, install, install_env),
         # The cache provider would race between cells sharing the project folder; a module
         # that fails to import is a finding, so the other modules must still run.
         "pytest_plugins": [
@@ -383,12 +387,14 @@ def run_cell(
     timeout: float | None = None,
     running: RunningCells | None = None,
     share_build: bool = True,
+    slot: int | None = None,
 ) -> CellOutcome:
     """Build the cell's environment and run its tests through nox; never raises for a
     failure inside the cell. A test that kills the test process costs only itself: pytest
     restarts without the tests that already have an outcome, as pytest-xdist replaces a
     crashed worker. ``share_build``: build the project's editable wheel for the cells of
-    this interpreter (else use one only if an earlier run built it)."""
+    this interpreter (else use one only if an earlier run built it). ``slot``: run in that
+    job slot's environment for the cell's Python, synced to the cell (else one of its own)."""
     owned = running is None
     running = running or RunningCells()
     # A worker starts (Python, nox's import) while the editable wheel builds, not after.
@@ -398,7 +404,13 @@ def run_cell(
             make_view(workspace.snapshot, workspace.view(matrix.name, cell))
         try:
             spec = session_spec(
-                matrix, cell, workspace, pytest_args, prebuilt=True, build=share_build
+                matrix,
+                cell,
+                workspace,
+                pytest_args,
+                prebuilt=True,
+                build=share_build,
+                environment=None if slot is None else environment_name(cell, slot),
             )
         except locks.LockMissing as exc:
             return CellOutcome("unavailable", cause=Cause("install", str(exc)))
@@ -418,7 +430,6 @@ def _run_cell(
     for stale in ("records.jsonl", "phase", "deselect.txt"):
         (cell_dir / stale).unlink(missing_ok=True)
     _discard_broken_environment(cell_dir)
-    fresh_environment(cell_dir, spec)
     write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
     log_path = cell_dir / "log.txt"
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -506,26 +517,6 @@ def _restart_pytest(
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"dfvc > restarting pytest after a crash, without {len(done)} finished tests\n")
     return _run_logged(command, env, spec["project"], log_path, deadline, running, append=True)
-
-
-def fresh_environment(cell_dir: Path, spec: dict[str, Any]) -> None:
-    """An environment built from other inputs than this cell's now (a constraint added, an
-    ``exclude-newer`` moved, the project's wheel rebuilt) is removed, so nox builds it anew
-    and it equals a fresh one: uv keeps what is installed when it satisfies a requirement
-    (pytest 9.2 where ``exclude-newer`` now resolves 7.3.1). Same inputs: the environment is
-    reused, and ``--exact`` keeps it exact."""
-    inputs: list[Any] = [spec["python"], spec["install"], spec.get("install_env")]
-    for arg in spec["install"]:
-        # The project's editable wheel is named by its path: its content counts too.
-        if " @ file://" in arg:
-            wheel = Path(arg.split(" @ file://", 1)[1])
-            inputs.append(wheel.stat().st_mtime_ns if wheel.exists() else None)
-    key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-    marker = cell_dir / "environment-inputs"
-    bin_dir = _read(cell_dir / "bin")
-    if bin_dir and _read(marker) != key:
-        shutil.rmtree(Path(bin_dir).parent, ignore_errors=True)
-    write_text_atomic(marker, key)
 
 
 def _discard_broken_environment(cell_dir: Path) -> None:

@@ -218,3 +218,70 @@ def test_an_environment_built_from_other_inputs_is_made_anew(
     run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-out=.fresh")
     assert _resolved(project)["py3.10-fakeframe1.0.0"]["fakedep"] == "2.0"
     assert _resolved(project) == _resolved(project, ".fresh")
+
+
+SYNCED = {
+    "conftest.py": "",
+    "tests/test_v.py": """
+        import importlib.metadata
+        import json
+        import os
+
+        import fakeframe
+
+
+        def test_the_pinned_release_is_the_one_imported():
+            pinned = json.loads(os.environ["DFVC_CELL"])["packages"]["fakeframe"]
+            assert importlib.metadata.version("fakeframe") == pinned
+            assert fakeframe.__version__ == pinned
+        """,
+}
+
+
+def test_cells_of_one_python_share_one_synced_environment(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """One job, one Python, three releases: one environment, synced from cell to cell
+    (each cell imports exactly its pinned release), instead of one environment per cell."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, SYNCED)
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0", "1.1.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    run = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-jobs=1")
+    cells = run.matrix("m")["cells"]
+    assert [c["status"] for c in cells] == ["passed"] * 3, run.output
+    envs = list((tmp_path / ".dfvc" / "envs").glob("*/pyvenv.cfg"))
+    assert len(envs) == 1, envs
+
+
+def test_a_synced_environment_resolves_as_a_fresh_one(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """uv prefers what is installed: after a cell on fakebase 1.0 (which holds fakedep below
+    2), a synced cell on fakebase 2.0 kept fakedep 1.0 where a fresh environment resolves
+    2.0. Each cell must equal its fresh environment, whatever cell the slot ran before."""
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    wheels = tmp_path / "wheels"
+    fakeframe.simple_wheel(wheels, "fakebase", "1.0", requires=("fakedep<2",))
+    fakeframe.simple_wheel(wheels, "fakebase", "2.0", requires=("fakedep",))
+    fakeframe.simple_wheel(wheels, "fakedep", "1.0")
+    fakeframe.simple_wheel(wheels, "fakedep", "2.0")
+    project = tmp_path / "project"
+    write_project(project, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (project / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0", "2.0"]\n'
+        + offline_install(wheels, tooling)
+    )
+    run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-jobs=1")
+    resolved = _resolved(project)
+    assert resolved["py3.10-fakebase1.0"]["fakedep"] == "1.0"
+    assert resolved["py3.10-fakebase2.0"]["fakedep"] == "2.0"
+    # The other order, and each cell alone in an environment of its own, agree.
+    for cell in ("py3.10-fakebase2.0", "py3.10-fakebase1.0"):
+        run_matrix(project, "--dfvc-matrix=m.toml", f"--dfvc-cell=m/{cell}", "--dfvc-rerun")
+        run_matrix(project, "--dfvc-matrix=m.toml", f"--dfvc-cell=m/{cell}", f"--dfvc-out=.{cell}")
+        assert _resolved(project)[cell] == _resolved(project, f".{cell}")[cell] == resolved[cell]

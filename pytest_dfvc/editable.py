@@ -31,6 +31,8 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from .uvtool import uv_environment
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -212,6 +214,7 @@ def _build_in(
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     timeout=BUILD_TIMEOUT,
+                    env=uv_environment(),
                 )
             except subprocess.TimeoutExpired:
                 out.write(f"\ndfvc: stopped after {BUILD_TIMEOUT} s\n")

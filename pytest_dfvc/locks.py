@@ -24,6 +24,7 @@ from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
 
 from .results import write_text_atomic
+from .uvtool import uv_environment
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -90,6 +91,7 @@ def _uv_lock(
             capture_output=True,
             text=True,
             check=False,
+            env=uv_environment(),
         )
         if result.returncode != 0:
             raise LockMissing(f"uv export of {lock} failed: {result.stderr.strip()[:300]}")

@@ -18,8 +18,9 @@ from pathlib import Path
 from .builds import mismatch, pinned
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
-from .provision import install_failure, pin_requirements, source_args, uv_path
+from .provision import install_failure, pin_requirements, source_args
 from .results import write_text_atomic
+from .uvtool import uv_environment, uv_path
 
 
 def compile_command(matrix: Matrix, cell: Cell, constraints: Path | None) -> list[str]:
@@ -52,6 +53,7 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[str, Cause
             text=True,
             timeout=300,
             check=False,
+            env=uv_environment(),
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "error", Cause("install", f"the pre-check could not run uv: {exc}")

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
 from .plan import Cause, Cell
 from .results import write_text_atomic
+from .uvtool import uv_environment, uv_path
 from .views import make_view
 
 RECORDER_MODULE = "dfvc_recorder"
@@ -580,18 +580,9 @@ def _run_logged(
             running.discard(process)
 
 
-def uv_path() -> str | None:
-    """The uv installed beside us (the ``uv`` dependency), else the one on PATH."""
-    if os.environ.get("UV"):
-        return os.environ["UV"]
-    candidate = Path(sys.executable).with_name("uv")
-    return str(candidate) if candidate.exists() else shutil.which("uv")
-
-
 def _nox_env(**extra: str) -> dict[str, str]:
-    """nox's environment: ours, no interpreter downloads, uv found beside us."""
-    env = dict(os.environ, **extra)
-    env.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    """nox's environment: uv's (no interpreter downloads), with uv found beside us."""
+    env = uv_environment(**extra)
     _expose_uv(env)
     return env
 

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_dfvc.editable import build_config, editable_wheel, requirement
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.provision import uv_path
+from pytest_dfvc.uvtool import uv_path
 
 from .conftest import offline_install, require_pythons, run_matrix, write_project
 

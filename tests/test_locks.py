@@ -10,7 +10,7 @@ import pytest
 
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.locks import LockMissing, locked_pins, without
-from pytest_dfvc.provision import uv_path
+from pytest_dfvc.uvtool import uv_path
 
 from . import fakeframe
 from .conftest import offline_install, require_pythons, run_matrix, write_project

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_dfvc.index import DEFAULT_INDEX, list_releases
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.provision import uv_path
+from pytest_dfvc.uvtool import uv_path
 
 from .conftest import offline_install, require_pythons, run_matrix, write_project
 

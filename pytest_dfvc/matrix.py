@@ -155,6 +155,8 @@ def find_matrix_files(target: Path) -> list[Path]:
         return files
     if not target.exists():
         raise MatrixError(target, "", _NOTHING, "no such matrix file or folder")
+    if target.suffix != ".toml":
+        raise MatrixError(target, "", _NOTHING, "is not a matrix file (*.toml) or a folder of them")
     return [target]
 
 

@@ -7,6 +7,8 @@ Everything heavy is imported inside the hook that needs it.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -202,7 +204,18 @@ def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:
     try:
         return load_matrices(path)
     except MatrixError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        message = str(exc)
+        if exc.path == path and _bare_matrix_word(config.invocation_params.args, target):
+            # `pytest --dfvc-matrix tests/test_x.py` meant a test path, not a matrix.
+            message += (
+                f"; a bare word after --dfvc-matrix is its path: write --dfvc-matrix=PATH "
+                f"(or --dfvc-matrix alone for matrices/) and put {target} after it"
+            )
+        raise pytest.UsageError(message) from None
+
+
+def _bare_matrix_word(args: Sequence[str], target: str) -> bool:
+    return any(a == "--dfvc-matrix" and b == target for a, b in zip(args, args[1:]))
 
 
 def _cell_pytest_args(config: pytest.Config) -> list[str]:
@@ -211,4 +224,19 @@ def _cell_pytest_args(config: pytest.Config) -> list[str]:
     from .cellargs import addopts_override, strip_dfvc_options
 
     args = strip_dfvc_options(config.invocation_params.args)
-    return [*addopts_override(config.getini("addopts")), *args]
+    return [*addopts_override(config.getini("addopts")), *_test_paths_absolute(args, config)]
+
+
+def _test_paths_absolute(args: Sequence[str], config: pytest.Config) -> list[str]:
+    """Test paths as pytest parsed them are relative to where it was run (``cd tests &&
+    pytest --dfvc-matrix=../matrices test_s.py``); a cell runs elsewhere (its view of the
+    project), so they go to it absolute, and the cell's view maps them into itself."""
+    positional = set(getattr(config.option, "file_or_dir", None) or ())
+    here = config.invocation_params.dir
+    moved = []
+    for arg in args:
+        path, sep, rest = arg.partition("::")
+        if arg in positional and path and not os.path.isabs(path) and (here / path).exists():
+            arg = os.path.normpath(here / path) + sep + rest
+        moved.append(arg)
+    return moved

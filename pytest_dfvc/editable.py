@@ -16,6 +16,7 @@ back to ``uv pip install -e`` and show the build's error in their own logs.
 from __future__ import annotations
 
 import base64
+import configparser
 import hashlib
 import json
 import os
@@ -82,13 +83,18 @@ def editable_wheel(
     index_args: Sequence[str],
     *,
     build: bool = True,
+    build_requirements: Sequence[str] = (),
 ) -> Path | None:
     """The project's editable wheel for ``interpreter``: built on first use (unless
     ``build`` is false), then reused; None when there is none (the caller installs with
-    ``-e`` instead)."""
+    ``-e`` instead). ``build_requirements`` (the matrix's ``[install] build-requirements``)
+    go into the build environment beside ``build-system.requires``: what a legacy
+    ``setup.py`` imports without declaring it."""
     config = build_config(project)
     if config is None:
         return None
+    if build_requirements:
+        config = {**config, "requires": [*config["requires"], *build_requirements]}
     folder = runtime / "editable" / _key(project, interpreter, config)
     with _lock(folder):
         found = sorted(folder.glob("*.whl"))
@@ -115,10 +121,34 @@ def declares_python(project: Path, python: str) -> bool:
         return True
 
 
+def declares_package(project: Path) -> bool:
+    """Whether the folder says it is a package: a ``setup.py``, a ``pyproject.toml`` with
+    ``[project]`` or ``[build-system]``, or a ``setup.cfg`` with ``[metadata]``. Files that
+    hold only tool settings (``[tool.pytest.ini_options]``, ``[tool:pytest]``) do not: built,
+    setuptools would package whatever folders it finds, pytest-dfvc's ``matrices/`` among
+    them. A pyproject.toml that cannot be read counts, so that the build says why."""
+    if (project / "setup.py").exists():
+        return True
+    try:
+        table = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+        if "project" in table or "build-system" in table:
+            return True
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True
+    setup_cfg = configparser.ConfigParser(interpolation=None)
+    try:
+        setup_cfg.read(project / "setup.cfg", encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError):
+        return True
+    return setup_cfg.has_section("metadata")
+
+
 def build_config(project: Path) -> dict[str, Any] | None:
     """``[build-system]``, with PEP 517's fallbacks to setuptools; None for a folder that is
-    not a project, or a pyproject.toml that cannot be read (uv will say why)."""
-    if not any((project / f).exists() for f in BUILD_FILES):
+    not a package, or a pyproject.toml that cannot be read (uv will say why)."""
+    if not declares_package(project):
         return None
     table: Any = {}
     pyproject = project / "pyproject.toml"

@@ -101,6 +101,10 @@ class InstallOptions:
     cuda: tuple[tuple[str, CudaVariant], ...] = ()
     # Environment variables every cell gets (MPLBACKEND = "Agg"); part of the cache key.
     env: tuple[tuple[str, str], ...] = ()
+    # False: the project is not installed; its tests import it from its tree.
+    project: bool = True
+    # What the project's build imports without declaring it (a legacy setup.py's numpy).
+    build_requirements: tuple[str, ...] = ()
 
     def variant(self, cuda: str | None) -> CudaVariant:
         return dict(self.cuda).get(cuda or "", CudaVariant())
@@ -143,6 +147,8 @@ _INSTALL_KEYS = (
     "exclude-newer",
     "cuda",
     "env",
+    "project",
+    "build-requirements",
 )
 
 
@@ -370,6 +376,18 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         )
     exclude_newer = _date(table.get("exclude-newer", ""), "install.exclude-newer", path)
     find_links = _links(table.get("find-links", []), "install.find-links", path)
+    project = _bool(table.get("project", True), "install.project", path)
+    build_requirements = _requirements(table, "build-requirements", path)
+    if not project:
+        # What only an installed project has cannot be asked of one that is not installed.
+        for key, value in (("extras", extras), ("build-requirements", build_requirements)):
+            if value:
+                raise MatrixError(
+                    path,
+                    f"install.{key}",
+                    list(value),
+                    "needs the project installed, and install.project is false",
+                )
     return InstallOptions(
         extras=extras,
         groups=groups,
@@ -383,6 +401,8 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         exclude_newer=exclude_newer,
         cuda=_parse_variants(table.get("cuda", {}), path),
         env=_parse_env(table.get("env", {}), path),
+        project=project,
+        build_requirements=build_requirements,
     )
 
 

@@ -239,7 +239,7 @@ def install_args(
     install = matrix.install
     args: list[str] = []
     here = workspace.cell_project(matrix.name, cell)
-    if any((workspace.project / f).exists() for f in editable.BUILD_FILES):
+    if installs_project(matrix, workspace.project):
         wheel = None
         if prebuilt and cell.interpreter:
             wheel = editable.editable_wheel(
@@ -254,7 +254,9 @@ def install_args(
                 # is built from the project and pointed at the view.
                 build=build
                 or workspace.snapshot is not None
+                or bool(install.build_requirements)
                 or not editable.declares_python(workspace.project, cell.python),
+                build_requirements=install.build_requirements,
             )
         if wheel is not None and here != workspace.project:
             wheel = editable.for_view(wheel, workspace.project, here, cell_dir / "editable")
@@ -283,6 +285,13 @@ def install_args(
     elif install.resolution == "locked":
         args += ["--requirements", str(locked_requirements(workspace, cell, install))]
     return args
+
+
+def installs_project(matrix: Matrix, project: Path) -> bool:
+    """Whether cells install the project: unless the matrix says ``project = false``, when
+    it declares itself a package (``editable.declares_package``). Otherwise its tests import
+    it from its tree, which the cells put on the path."""
+    return matrix.install.project and editable.declares_package(project)
 
 
 def locked_requirements(workspace: Workspace, cell: Cell, install: InstallOptions) -> Path:
@@ -340,10 +349,12 @@ def session_spec(
     cell_dir = workspace.cell_dir(matrix.name, cell)
     cell_dir.mkdir(parents=True, exist_ok=True)
     workspace.install_recorder()
-    pythonpath = os.pathsep.join(
-        p for p in (str(workspace.runtime), os.environ.get("PYTHONPATH", "")) if p
-    )
     here = workspace.cell_project(matrix.name, cell)
+    # A project that is not installed is imported from its tree, as PYTHONPATH=. would.
+    tree = "" if installs_project(matrix, workspace.project) else str(here)
+    pythonpath = os.pathsep.join(
+        p for p in (str(workspace.runtime), tree, os.environ.get("PYTHONPATH", "")) if p
+    )
     install = install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build)
     install_env = {"UV_PYTHON_DOWNLOADS": "never"}
     return {
@@ -798,7 +809,8 @@ def project_build_reason(log: str) -> str:
     detail = f" ({errors[-1].strip()[:300]})" if errors else f" ({_uv_error(log)[:300]})"
     return (
         f"the project itself could not be built{detail}; its build backend's output is in "
-        "the cell's log"
+        "the cell's log. Give the build what it imports ([install] build-requirements), or "
+        "test the tree without installing it ([install] project = false)"
     )
 
 

@@ -199,6 +199,21 @@ def test_python_specifier_and_name_key(tmp_path: Path) -> None:
             'python = ["3.6"]\n[packages.numpy]\nversions = ">=1"',
             "m.toml: python = '3.6': the in-cell recorder needs Python 3.7 or newer",
         ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nproject = "no"',
+            "m.toml: install.project = 'no': must be true or false",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\nproject = false\n'
+            'extras = ["test"]',
+            "m.toml: install.extras = ['test']: needs the project installed, and "
+            "install.project is false",
+        ),
+        (
+            'python = ["3.9"]\n[packages.numpy]\nversions = ">=1"\n[install]\n'
+            'build-requirements = ["numpy; rm -rf /"]',
+            "m.toml: install.build-requirements = 'numpy; rm -rf /': not a valid requirement",
+        ),
     ],
 )
 def test_bad_matrix_names_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
@@ -214,6 +229,10 @@ def test_missing_file_and_empty_folder(tmp_path: Path) -> None:
         find_matrix_files(tmp_path / "nope.toml")
     with pytest.raises(MatrixError, match="folder holds no matrix files"):
         find_matrix_files(tmp_path)
+    test_file = write(tmp_path, "def test_x():\n    pass\n", "test_x.py")
+    with pytest.raises(MatrixError, match=r"is not a matrix file \(\*\.toml\) or a folder"):
+        find_matrix_files(test_file)
+    test_file.unlink()
     write(tmp_path, "", "b.toml")
     write(tmp_path, "", "a.toml")
     assert [p.name for p in find_matrix_files(tmp_path)] == ["a.toml", "b.toml"]

@@ -15,9 +15,13 @@ from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.uvtool import uv_path
 
 from .conftest import offline_install, require_pythons, run_matrix, write_project
-from .test_editable import _project
+from .test_editable import BACKEND, PYPROJECT, _project
 
 pytestmark = pytest.mark.slow
+
+# What the cells install beside the matrix packages (pytest and what it needs).
+TOOLING_NAMES = {"pytest", "iniconfig", "packaging", "pluggy", "pygments", "tomli"}
+TOOLING_NAMES |= {"exceptiongroup", "typing-extensions", "typing_extensions"}
 
 
 def _uv_shim(folder: Path) -> tuple[Path, Path]:
@@ -115,3 +119,121 @@ def test_a_bare_word_after_the_matrix_option_is_its_path(tmp_path: Path, word: s
     assert "a bare word after --dfvc-matrix is its path: write --dfvc-matrix=PATH" in output
     assert "invalid TOML" not in output
     assert not (tmp_path / ".dfvc").exists()
+
+
+# A legacy build that imports what it does not declare (a setup.py's `import numpy`): an
+# in-tree backend, so that the build runs offline.
+LEGACY_BACKEND = """
+import fakeframe  # imported at build time, declared nowhere
+""" + BACKEND.replace("demoproj", "legacyproj")
+
+LEGACY = {
+    "pyproject.toml": PYPROJECT.replace("demoproj", "legacyproj"),
+    "_build/backend.py": LEGACY_BACKEND,
+    "src/legacyproj/__init__.py": "import fakeframe\n\ndef answer():\n    return 42\n",
+    "tests/test_legacy.py": """
+        import legacyproj
+
+        def test_answer():
+            assert legacyproj.answer() == 42
+        """,
+}
+
+
+def _matrix(root: Path, wheelhouse: Path, tooling: Path, install: str = "") -> None:
+    (root / "matrices").mkdir(exist_ok=True)
+    (root / "matrices" / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+        + install
+    )
+
+
+def test_build_requirements_reach_a_legacy_build(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """A build that imports an undeclared package fails in every cell, loudly; with
+    ``[install] build-requirements`` it gets it, and the project is installed."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, LEGACY)
+    _matrix(tmp_path, wheelhouse, tooling)
+    failed = run_matrix(tmp_path, "--dfvc-matrix")
+    (cell,) = failed.matrix("m")["cells"]
+    assert failed.returncode == 1 and cell["status"] == "error", failed.output
+    assert "No module named 'fakeframe'" in cell["cause"]["reason"]
+    assert "[install] build-requirements" in cell["cause"]["reason"]
+    assert "[install] project = false" in cell["cause"]["reason"]
+    _matrix(tmp_path, wheelhouse, tooling, 'build-requirements = ["fakeframe"]\n')
+    built = run_matrix(tmp_path, "--dfvc-matrix")
+    (cell,) = built.matrix("m")["cells"]
+    assert built.returncode == 0 and cell["status"] == "passed", built.output
+    assert "legacyproj" in cell["resolved"]
+
+
+def test_a_project_that_is_not_installed_is_imported_from_its_tree(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """``[install] project = false``: no build at all; the tests import the project's
+    modules from its tree (its root importable, as ``PYTHONPATH=.`` makes it)."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            **LEGACY,
+            "helpers.py": "import fakeframe\n\nVERSION = fakeframe.__version__\n",
+            "tests/test_tree.py": "import helpers\n\ndef test_v():\n    assert helpers.VERSION\n",
+        },
+    )
+    (tmp_path / "tests" / "test_legacy.py").unlink()
+    _matrix(tmp_path, wheelhouse, tooling, "project = false\n")
+    run = run_matrix(tmp_path, "--dfvc-matrix")
+    (cell,) = run.matrix("m")["cells"]
+    assert run.returncode == 0 and cell["status"] == "passed", run.output
+    assert "legacyproj" not in cell["resolved"]
+    assert (
+        "build-system"
+        not in (tmp_path / ".dfvc" / "cells" / "m")
+        .joinpath("py3.10-fakeframe1.0.0", "log.txt")
+        .read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {
+            "pyproject.toml": '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+            "[tool.ruff]\nline-length = 99\n"
+        },
+        {"setup.cfg": "[tool:pytest]\ntestpaths = tests\n"},
+    ],
+    ids=["pyproject-tool-only", "setup-cfg-tool-only"],
+)
+def test_tool_configuration_alone_is_not_a_package(
+    tmp_path: Path,
+    wheelhouse: Path,
+    tooling: Path,
+    finder: InterpreterFinder,
+    config: dict[str, str],
+) -> None:
+    """A scripts repository whose pyproject.toml holds only tool settings was built with
+    setuptools ("Multiple top-level packages discovered in a flat-layout: ['lib',
+    'matrices', ...]"), and a setup.cfg with only [tool:pytest] installed a bogus
+    distribution. Neither declares a package: the tree is used as it is."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            **config,
+            "lib/__init__.py": "",
+            "lib/stats.py": "import fakeframe\n\ndef mean(xs):\n    return fakeframe.mean(xs)\n",
+            "notebooks/readme.txt": "",
+            "tests/test_lib.py": "from lib import stats\n\ndef test_mean():\n"
+            "    assert stats.mean([1, 3]) == 2\n",
+        },
+    )
+    _matrix(tmp_path, wheelhouse, tooling)
+    run = run_matrix(tmp_path, "--dfvc-matrix")
+    (cell,) = run.matrix("m")["cells"]
+    assert run.returncode == 0 and cell["status"] == "passed", run.output
+    assert set(cell["resolved"]) <= {"fakeframe", *TOOLING_NAMES}, cell["resolved"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ResultCache, cell_key, files_fingerprint
-from .diagnose import Rule
+from .diagnose import Rule, recorded_rules
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .environments import EnvironmentSlots
 from .evidence import settle, verdicts
@@ -94,6 +94,7 @@ class MatrixRun:
         self._lock = threading.Lock()
         self._running = RunningCells()
         self._slots = EnvironmentSlots()
+        self._said: set[str] = set()
         self._cache = ResultCache(options.workspace.out / "cache" / "cells")
         self._fingerprint = ""
         self._recorder_digest = ""
@@ -341,7 +342,7 @@ class MatrixRun:
                 )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
-            data = _outcome_json(cell, outcome, self.options.rules)
+            data = _outcome_json(cell, outcome, self._rules(outcome.records))
         data["device"] = self._device
         ran = data["status"] in ("passed", "failed")
         if ran and cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
@@ -354,6 +355,16 @@ class MatrixRun:
             self._cache.put(plan.matrix.name, cell, self._key(task), data)
         self._finish(task, data, reused=False, elapsed=time.monotonic() - started)
         return data
+
+    def _rules(self, records: list[dict[str, Any]]) -> tuple[Rule, ...]:
+        """The plugins' rules, then the project's as its cells found them; a returned value
+        that is no rule is said once and left out."""
+        found, problems = recorded_rules(records)
+        for problem in problems:
+            if problem not in self._said:
+                self._said.add(problem)
+                self._say(f"dfvc: {problem}; left out")
+        return (*self.options.rules, *(r for r in found if r not in self.options.rules))
 
     def _finish(
         self, task: _Task, data: dict[str, Any], *, reused: bool, elapsed: float = 0.0

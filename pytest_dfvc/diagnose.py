@@ -51,6 +51,58 @@ class Rule:
         )
 
 
+RULE_SHAPE = (
+    "expected a Rule or a tuple (category, exception pattern, message pattern[, raised_in])"
+)
+
+
+def make_rule(fields: object) -> Rule:
+    """A rule from what ``pytest_dfvc_rules`` returned (a Rule, or its fields); ValueError
+    says what is wrong with it."""
+    if isinstance(fields, Rule):
+        return fields
+    if not isinstance(fields, (tuple, list)) or not 2 <= len(fields) <= 4:
+        raise ValueError(f"pytest_dfvc_rules returned {fields!r}: {RULE_SHAPE}")
+    if not all(isinstance(f, str) for f in fields):
+        raise ValueError(f"pytest_dfvc_rules returned {fields!r}: every field is a string")
+    rule = Rule(*fields)
+    for pattern in (rule.exception, rule.message):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"pytest_dfvc_rules returned {fields!r}: {pattern!r} is not a regular "
+                f"expression ({exc})"
+            ) from None
+    if rule.raised_in not in ("any", "framework", "other", "project"):
+        raise ValueError(
+            f"pytest_dfvc_rules returned {fields!r}: raised_in is one of any, framework, "
+            "other, project"
+        )
+    return rule
+
+
+def recorded_rules(records: Sequence[Mapping[str, Any]]) -> tuple[list[Rule], list[str]]:
+    """The project's rules as a cell's recorder found them (its conftest.py files load in
+    the cells only), and what was wrong with those that are not rules."""
+    rules: list[Rule] = []
+    problems: list[str] = []
+    for record in records:
+        if record.get("kind") != "rules":
+            continue
+        for fields in record.get("rules", []):
+            if isinstance(fields, dict):
+                fields = fields.get("invalid")
+            try:
+                rule = make_rule(fields)
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if rule not in rules:
+                rules.append(rule)
+    return rules, problems
+
+
 _BINARY = (
     r"dtype size changed|binary incompatib|compiled against (API|ABI) version|"
     r"compiled using NumPy 1\.x cannot be run|numpy\.core\.multiarray failed to import|"

@@ -7,6 +7,7 @@ Everything heavy is imported inside the hook that needs it.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,53 @@ def _matrix_target(config: pytest.Config) -> str | None:
         config.getoption(o) is not None for o in ("dfvc_cell", "dfvc_merge")
     )
     return target or ("matrices" if implied else None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """A matrix run collects nothing here, so the project's ``conftest.py`` files are not
+    loaded: the cells load them, where the frameworks they import are installed (here, a
+    conftest that imports torch failed the run when torch was not installed beside
+    pytest-dfvc). What they would have added (options such as ``--runslow``, ini keys) is
+    accepted as it is and goes to the cells."""
+    namespace = early_config.known_args_namespace
+    if not _runs_matrix(namespace):
+        return
+    namespace.noconftest = True
+    _accept_conftest_additions(early_config, parser, args)
+
+
+def _accept_conftest_additions(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Options and ini keys nothing loaded here knows are taken to be the conftests'."""
+    _, unknown = parser.parse_known_and_unknown_args(args)
+    for arg in unknown:
+        name, eq, _ = arg.partition("=")
+        if name.startswith("--") and len(name) > 2:
+            # A value written "--env prod" stays a positional argument here; it reaches the
+            # cells in its place all the same.
+            action = "store" if eq else "store_true"
+            parser.addoption(name, action=action, help=argparse.SUPPRESS)
+    # pytest 9 keeps the ini file's keys in _inicfg (its public inicfg is deprecated).
+    ini = vars(early_config).get("_inicfg")
+    if ini is None:
+        ini = getattr(early_config, "inicfg", None) or {}
+    known = set(getattr(parser, "_inidict", {})) | set(getattr(parser, "_ini_aliases", {}))
+    for key in sorted(set(ini) - known):
+        parser.addini(key, "set for the project's conftest.py, which the cells load")
+
+
+def _runs_matrix(options: object) -> bool:
+    """Whether these options (parsed early, before the conftests) ask for a matrix run:
+    ``--dfvc-matrix``, or an option that implies it."""
+    return bool(
+        getattr(options, "dfvc_matrix", None)
+        or getattr(options, "dfvc_gha", False)
+        or any(getattr(options, o, None) is not None for o in ("dfvc_cell", "dfvc_merge"))
+    )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -104,6 +104,11 @@ class Recorder:
     def pytest_sessionfinish(self, session, exitstatus):
         for nodeid, phases in list(self._phases.items()):
             self.write(self._merge(nodeid, phases))
+        # The project's diagnosis rules live in its conftest.py files, which only the cells
+        # load (the controller does not import the project): they travel as a record.
+        rules = _guarded(_project_rules, [], session.config)
+        if rules:
+            self.write({"kind": "rules", "rules": rules})
         self.write(
             {
                 "kind": "finish",
@@ -510,6 +515,22 @@ class _DfvcHookspecs:
     @pytest.hookspec
     def pytest_dfvc_rules(self):
         """See pytest_dfvc.hooks."""
+
+
+def _project_rules(config):
+    """What ``pytest_dfvc_rules`` implementations return, as JSON: each rule a list of its
+    fields (from a tuple, or a ``pytest_dfvc.diagnose.Rule``); the controller checks them."""
+    rules = []
+    for returned in config.hook.pytest_dfvc_rules():
+        for rule in returned or ():
+            if hasattr(rule, "category") and hasattr(rule, "exception"):
+                fields = [rule.category, rule.exception, rule.message, rule.raised_in]
+            elif isinstance(rule, (tuple, list)):
+                fields = list(rule)
+            else:
+                fields = {"invalid": _safe_str(rule)}
+            rules.append(fields)
+    return rules
 
 
 def pytest_addhooks(pluginmanager):

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from .controller import MatrixRun, RunOptions
-from .diagnose import Rule
+from .diagnose import Rule, make_rule
 from .gha import (
     ShardError,
     cell_ref,
@@ -224,12 +224,9 @@ class MatrixSession:
         for returned in self.config.hook.pytest_dfvc_rules():
             for rule in returned or ():
                 try:
-                    rules.append(rule if isinstance(rule, Rule) else Rule(*rule))
-                except TypeError:
-                    raise pytest.UsageError(
-                        f"pytest_dfvc_rules returned {rule!r}: expected a Rule or a tuple "
-                        "(category, exception pattern, message pattern[, raised_in])"
-                    ) from None
+                    rules.append(make_rule(rule))
+                except ValueError as exc:
+                    raise pytest.UsageError(str(exc)) from None
         return tuple(rules)
 
     def _list_plan(self) -> None:

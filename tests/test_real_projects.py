@@ -237,3 +237,51 @@ def test_tool_configuration_alone_is_not_a_package(
     (cell,) = run.matrix("m")["cells"]
     assert run.returncode == 0 and cell["status"] == "passed", run.output
     assert set(cell["resolved"]) <= {"fakeframe", *TOOLING_NAMES}, cell["resolved"]
+
+
+def test_the_controller_does_not_load_the_projects_conftest(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """A conftest.py that imports the framework failed the controller (exit 4) when the
+    framework was not installed beside pytest-dfvc. The cells load it; its options, ini
+    keys (under --strict-config) and diagnosis rules still work."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\naddopts = --strict-config\nslow_reason = too slow\n",
+            "conftest.py": """
+                import fakeframe  # the framework, which only the cells have
+
+                def pytest_addoption(parser):
+                    parser.addoption("--runslow", action="store_true")
+                    parser.addoption("--flavour", default="plain")
+                    parser.addini("slow_reason", "why slow tests skip")
+
+                def pytest_dfvc_rules():
+                    return [("resource", r"RuntimeError$", r"NCCL error")]
+                """,
+            "tests/test_x.py": """
+                import pytest
+
+                def test_options(request):
+                    assert request.config.getoption("--runslow")
+                    assert request.config.getoption("--flavour") == "salty"
+                    assert request.config.getini("slow_reason") == "too slow"
+
+                def test_collective():
+                    raise RuntimeError("NCCL error: unhandled system error")
+                """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    run = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--runslow", "--flavour=salty")
+    assert run.returncode == 0, run.output
+    (cell,) = run.matrix("m")["cells"]
+    outcomes = {t["nodeid"].rsplit("::", 1)[1]: t for t in cell["tests"]}
+    assert outcomes["test_options"]["outcome"] == "passed"
+    assert outcomes["test_collective"]["cause"]["category"] == "resource"
+    assert "Unknown config option" not in run.output

@@ -18,9 +18,10 @@ from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .environments import EnvironmentSlots
 from .evidence import settle, verdicts
 from .gha import device_facts
+from .index import Release
 from .interpreters import InterpreterFinder
-from .matrix import MatrixError, load_matrices
-from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand
+from .matrix import Matrix, MatrixError, PackageAxis, load_matrices
+from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
 from .precheck import precheck_cell
 from .provision import (
     RECORDER_MODULE,
@@ -43,10 +44,17 @@ from .strategy import Line, build_lines, next_cells
 from .views import project_files, take_snapshot
 
 
-def plan_matrices(target: Path, finder: InterpreterFinder | None = None) -> list[MatrixPlan]:
-    """Read, validate and expand every matrix at ``target`` (a file or a folder)."""
+def plan_matrices(
+    target: Path, finder: InterpreterFinder | None = None, project: Path | None = None
+) -> list[MatrixPlan]:
+    """Read, validate and expand every matrix at ``target`` (a file or a folder), listing
+    releases from where ``project``'s cells install."""
     finder = finder or InterpreterFinder()
-    return [expand(m, finder) for m in load_matrices(target)]
+
+    def lister(axis: PackageAxis, matrix: Matrix) -> list[Release]:
+        return index_releases(axis, matrix, project=project)
+
+    return [expand(m, finder, lister) for m in load_matrices(target)]
 
 
 @dataclass

@@ -10,6 +10,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -32,6 +33,10 @@ class IndexUnavailable(Exception):
     """The index could not be read (after retries)."""
 
 
+class ProjectNotFound(IndexUnavailable):
+    """The index answered: it has no such project (HTTP 404, or no page on a local index)."""
+
+
 @dataclass(frozen=True)
 class Release:
     """One version of a package and whether every one of its files is yanked."""
@@ -40,32 +45,36 @@ class Release:
     yanked: bool
 
 
-def default_index_url() -> str:
-    """The index uv would use: the user's uv/pip setting, else PyPI."""
-    for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "PIP_INDEX_URL"):
-        if os.environ.get(var):
-            return os.environ[var].rstrip("/")
-    return DEFAULT_INDEX
-
-
 def list_releases(
     name: str,
     *,
-    index_url: str | None,
-    find_links: tuple[str, ...] = (),
+    index_url: str | None = None,
+    indexes: Sequence[str] = (),
+    find_links: Sequence[str] = (),
     cache_dir: Path | None = None,
     max_age: float = 600.0,
 ) -> list[Release]:
-    """All releases of ``name`` on the index (``None``: no index) and in find-links folders.
+    """All releases of ``name`` on the first of ``indexes`` that has it (uv's
+    ``first-index`` rule; ``index_url``: that one index) and in find-links folders.
 
     With ``cache_dir``, the index's answer is kept for ``max_age`` seconds, so a warm re-run
     does not wait on the network; local folders are always read afresh.
     """
     files: dict[str, bool] = {}
-    if index_url is not None:
-        files.update(_cached_index_files(name, index_url, cache_dir, max_age))
     for link in find_links:
         files.update((f, False) for f in _folder_files(link))
+    missing: ProjectNotFound | None = None
+    for url in [index_url] if index_url is not None else indexes:
+        try:
+            found = _cached_index_files(name, url, cache_dir, max_age)
+        except ProjectNotFound as exc:
+            missing = missing or exc
+            continue
+        if _releases_from_files(name, found):
+            files.update(found)
+            break
+    if missing is not None and not _releases_from_files(name, files):
+        raise missing
     return _releases_from_files(name, files)
 
 
@@ -145,7 +154,7 @@ def _fetch(url: str) -> tuple[bytes, str]:
         path = Path(url[len("file://") :])
         index_html = path / "index.html"
         if not index_html.exists():
-            raise IndexUnavailable(f"{url}: no such page on the local index")
+            raise ProjectNotFound(f"{url}: no such page on the local index")
         return index_html.read_bytes(), "text/html"
     request = urllib.request.Request(url, headers={"Accept": _ACCEPT})
     last: Exception | None = None
@@ -155,7 +164,7 @@ def _fetch(url: str) -> tuple[bytes, str]:
                 return response.read(), response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
-                raise IndexUnavailable(f"{url}: no such project on the index (HTTP 404)") from None
+                raise ProjectNotFound(f"{url}: no such project on the index (HTTP 404)") from None
             last = exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             last = exc

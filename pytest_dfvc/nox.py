@@ -104,7 +104,7 @@ def matrix_sessions(
 
     workspace = Workspace(Path(out).resolve(), Path(project).resolve())
     names = []
-    for plan in plan_matrices(Path(target)):
+    for plan in plan_matrices(Path(target), project=workspace.project):
         for cell in plan.cells:
             if cell.status is None:
                 spec = session_spec(plan.matrix, cell, workspace, list(pytest_args))

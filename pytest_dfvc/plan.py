@@ -11,9 +11,10 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from .index import IndexUnavailable, Release, default_index_url, list_releases
+from .index import IndexUnavailable, Release, list_releases
 from .interpreters import InterpreterFinder
 from .matrix import Exclude, Matrix, MatrixError, PackageAxis
+from .uvconfig import uv_sources
 
 # CPython minors a Python specifier can expand to; only those installed here are planned.
 # From 3.7: the in-cell recorder cannot run on older ones.
@@ -114,14 +115,27 @@ def axis_versions(axis: PackageAxis, releases: list[Release]) -> list[str]:
 
 
 def index_releases(
-    axis: PackageAxis, matrix: Matrix, cache_dir: Path | None = None
+    axis: PackageAxis,
+    matrix: Matrix,
+    cache_dir: Path | None = None,
+    project: Path | None = None,
 ) -> list[Release]:
-    """The default release lister: the matrix's index (if any) and its find-links."""
+    """The default release lister: from where the cells' uv installs (the matrix's
+    ``[install]`` settings, then uv's configuration as seen from ``project``, by default
+    the matrix file's folder)."""
     install = matrix.install
-    index = None if install.no_index else (install.index_url or default_index_url())
+    sources = uv_sources(
+        project or matrix.path.parent,
+        index_url=install.index_url,
+        no_index=install.no_index,
+        find_links=install.find_links,
+    )
     try:
         return list_releases(
-            axis.name, index_url=index, find_links=install.find_links, cache_dir=cache_dir
+            axis.name,
+            indexes=sources.indexes,
+            find_links=sources.find_links,
+            cache_dir=cache_dir,
         )
     except IndexUnavailable as exc:
         raise MatrixError(

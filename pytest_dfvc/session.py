@@ -99,7 +99,9 @@ class MatrixSession:
         merge = self.config.getoption("dfvc_merge")
         rerun = bool(self.config.getoption("dfvc_rerun"))
         finder = AssumedInterpreters() if merge else InterpreterFinder()
-        self.plans = make_plans(self.matrices, finder, None if rerun else self.out)
+        self.plans = make_plans(
+            self.matrices, finder, None if rerun else self.out, self.config.rootpath
+        )
         if merge:
             return self._merge(session, Path(self.config.invocation_params.dir, merge))
         cells_option = self.config.getoption("dfvc_cell")
@@ -119,7 +121,7 @@ class MatrixSession:
             drift_rtol=self._rtol,
             drift_atol=self._atol,
             refine=bool(self.config.getoption("dfvc_refine")) or strategy == "bisect",
-            lister=release_lister(None if rerun else self.out),
+            lister=release_lister(None if rerun else self.out, self.config.rootpath),
         )
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)
@@ -316,19 +318,21 @@ def nothing_tested(results: dict[str, Any]) -> str | None:
 
 
 def make_plans(
-    matrices: list[Matrix], finder: InterpreterFinder, out: Path | None
+    matrices: list[Matrix], finder: InterpreterFinder, out: Path | None, project: Path
 ) -> list[MatrixPlan]:
-    """Expand the matrices; ``out`` keeps the index's release lists for a while."""
+    """Expand the matrices, listing releases from where ``project``'s cells install;
+    ``out`` keeps the index's release lists for a while."""
     try:
-        return [expand(m, finder, release_lister(out)) for m in matrices]
+        return [expand(m, finder, release_lister(out, project)) for m in matrices]
     except MatrixError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
-def release_lister(out: Path | None) -> ReleaseLister:
-    """Release lists from each matrix's index, kept under ``out`` for a while."""
+def release_lister(out: Path | None, project: Path) -> ReleaseLister:
+    """Release lists from where the cells install (``project``'s uv configuration), kept
+    under ``out`` for a while."""
     index_cache = None if out is None else out / "cache" / "index"
-    return lambda axis, matrix: index_releases(axis, matrix, index_cache)
+    return lambda axis, matrix: index_releases(axis, matrix, index_cache, project)
 
 
 def select_cells(plans: list[MatrixPlan], value: str) -> list[MatrixPlan]:
@@ -386,7 +390,7 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
     not installable get no job: their shards are written here, for the merge."""
     out = Path(config.rootpath, config.getoption("dfvc_out"))
     prepare_output(out, out / "results.json")
-    plans = make_plans(matrices, AssumedInterpreters(), out)
+    plans = make_plans(matrices, AssumedInterpreters(), out, config.rootpath)
     jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
     plans = precheck(plans, out / "runtime", jobs)
     failed = [(p.matrix.name, c) for p in plans for c in p.cells if c.status == "error"]

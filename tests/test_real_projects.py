@@ -76,6 +76,16 @@ def test_no_uv_call_may_download_an_interpreter(
     assert all(c.startswith("automatic ") for c in log.read_text().splitlines())
 
 
+SYNCED_TESTS = {
+    "conftest.py": "",
+    "tests/test_v.py": """
+        import fakeframe
+
+        def test_v():
+            assert fakeframe.__version__
+        """,
+}
+
 PATHS = {
     "conftest.py": "",
     "pytest.ini": "[pytest]\n",
@@ -285,3 +295,45 @@ def test_the_controller_does_not_load_the_projects_conftest(
     assert outcomes["test_options"]["outcome"] == "passed"
     assert outcomes["test_collective"]["cause"]["category"] == "resource"
     assert "Unknown config option" not in run.output
+
+
+def _local_index(root: Path, wheels: list[Path]) -> str:
+    """A PEP 503 index in a folder (``file://``), as a private index looks to uv."""
+    page = root / "simple" / "fakeframe" / "index.html"
+    page.parent.mkdir(parents=True)
+    links = "".join(f'<a href="{w.as_uri()}">{w.name}</a>\n' for w in wheels)
+    page.write_text(f"<html><body>\n{links}</body></html>\n")
+    return (root / "simple").as_uri()
+
+
+def test_releases_are_listed_from_where_the_cells_install(
+    tmp_path: Path,
+    wheelhouse: Path,
+    tooling: Path,
+    finder: InterpreterFinder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uv configured for a private index (the project's uv.toml): listing asked PyPI, which
+    has no such project (or worse, one of the same name), while the cells installed from
+    the private index. Both must use the index uv uses."""
+    require_pythons(finder, "3.10")
+    for var in ("UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_INDEX", "UV_FIND_LINKS", "UV_NO_INDEX"):
+        monkeypatch.delenv(var, raising=False)
+    private = _local_index(
+        tmp_path, [wheelhouse / f"fakeframe-{v}-py3-none-any.whl" for v in ("1.0.0", "2.0.0")]
+    )
+    project = tmp_path / "project"
+    write_project(project, SYNCED_TESTS)
+    (project / "uv.toml").write_text(
+        f'[pip]\nindex-url = "{private}"\nfind-links = ["{tooling}"]\n'
+    )
+    (project / "m.toml").write_text('python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n')
+    run = run_matrix(
+        project,
+        "--dfvc-matrix=m.toml",
+        # Point PIP_INDEX_URL elsewhere: uv ignores it, and so must the listing.
+        env_extra={"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "XDG_CONFIG_HOME": str(tmp_path)},
+    )
+    assert run.returncode == 0, run.output
+    cells = {c["id"]: c["status"] for c in run.matrix("m")["cells"]}
+    assert cells == {"py3.10-fakeframe1.0.0": "passed", "py3.10-fakeframe2.0.0": "passed"}

@@ -1,0 +1,66 @@
+"""Where releases are listed from: the same places the cells' uv installs from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytest_dfvc.uvconfig import PYPI, Sources, uv_sources
+
+
+def _sources(project: Path, env: dict[str, str], **matrix: object) -> Sources:
+    # A home of its own, so this machine's own uv configuration cannot leak in.
+    env = {"XDG_CONFIG_HOME": str(project / "home"), "XDG_CONFIG_DIRS": str(project / "etc"), **env}
+    return uv_sources(project, environ=env, **matrix)  # type: ignore[arg-type]
+
+
+def test_pypi_when_nothing_is_configured_and_pip_settings_are_not_uvs(tmp_path: Path) -> None:
+    found = _sources(tmp_path, {"PIP_INDEX_URL": "https://pip.example/simple"})
+    assert found == Sources((PYPI,), ())
+
+
+def test_the_matrix_first_then_the_environment(tmp_path: Path) -> None:
+    env = {
+        "UV_DEFAULT_INDEX": "https://default.example/simple/",
+        "UV_INDEX": "https://a.example/simple https://b.example/simple",
+        "UV_FIND_LINKS": "/wheels,/more",
+    }
+    assert _sources(tmp_path, env) == Sources(
+        ("https://a.example/simple", "https://b.example/simple", "https://default.example/simple"),
+        ("/wheels", "/more"),
+    )
+    matrix = _sources(tmp_path, env, index_url="https://matrix.example/simple", find_links=["/m"])
+    assert matrix.indexes[-1] == "https://matrix.example/simple"
+    assert matrix.find_links == ("/m", "/wheels", "/more")
+    assert _sources(tmp_path, {**env, "UV_NO_INDEX": "1"}).indexes == ()
+    assert _sources(tmp_path, env, no_index=True).indexes == ()
+
+
+def test_the_nearest_project_configuration_then_the_users(tmp_path: Path) -> None:
+    project = tmp_path / "repo" / "pkg"
+    project.mkdir(parents=True)
+    (tmp_path / "repo" / "uv.toml").write_text(
+        '[pip]\nindex-url = "https://private.example/simple"\nfind-links = ["/wheels"]\n'
+    )
+    (tmp_path / "repo" / "pkg" / "pyproject.toml").write_text('[project]\nname = "pkg"\n')
+    user = tmp_path / "home" / "uv"
+    user.mkdir(parents=True)
+    (user / "uv.toml").write_text('extra-index-url = ["https://user.example/simple"]\n')
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "home"), "XDG_CONFIG_DIRS": str(tmp_path / "etc")}
+    assert uv_sources(project, environ=env) == Sources(
+        ("https://user.example/simple", "https://private.example/simple"), ("/wheels",)
+    )
+    # UV_NO_CONFIG: none of the files count.
+    assert uv_sources(project, environ={**env, "UV_NO_CONFIG": "1"}) == Sources((PYPI,), ())
+
+
+def test_tool_uv_indexes_in_pyproject(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.uv]\n"
+        '[[tool.uv.index]]\nname = "torch"\nurl = "https://torch.example/whl"\nexplicit = true\n'
+        '[[tool.uv.index]]\nname = "mirror"\nurl = "https://mirror.example/simple"\n'
+        '[[tool.uv.index]]\nname = "main"\nurl = "https://main.example/simple"\ndefault = true\n'
+    )
+    assert _sources(tmp_path, {}).indexes == (
+        "https://mirror.example/simple",
+        "https://main.example/simple",
+    )

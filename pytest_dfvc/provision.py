@@ -327,6 +327,19 @@ def in_view(args: list[str], project: Path, view: Path) -> list[str]:
     return moved
 
 
+def _rooted(pytest_args: list[str], here: Path) -> list[str]:
+    """The cell's pytest is rooted in its view of the project, as pytest in the project
+    would be: node ids relative to the project, and no conftest.py above the view (the
+    project's own, which the view copies, would load twice) — also when the ini file that
+    pytest finds lies above the project (a monorepo's ``mono/pytest.ini``, whose settings
+    still apply). What the user gave wins."""
+    rooted = []
+    for option in ("--rootdir", "--confcutdir"):
+        if not any(a == option or a.startswith(option + "=") for a in pytest_args):
+            rooted.append(f"{option}={here}")
+    return rooted
+
+
 def cell_environment(matrix: Matrix) -> dict[str, str]:
     """What the cells get from us on top of the environment they inherit: ``PYTEST_ADDOPTS``
     without our options, and the matrix's ``[install] env``. The cache key holds it."""
@@ -373,6 +386,7 @@ def session_spec(
             "-p",
             "no:cacheprovider",
             "--continue-on-collection-errors",
+            *_rooted(pytest_args, here),
         ],
         "pytest": in_view(pytest_args, workspace.project, here),
         "env": {

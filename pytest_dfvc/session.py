@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - Windows
 
 from .controller import MatrixRun, RunOptions
 from .diagnose import Rule, make_rule
+from .editable import declares_package
 from .gha import (
     ShardError,
     cell_ref,
@@ -49,7 +50,7 @@ class MatrixSession:
         self.config = config
         self.matrices = matrices
         self.pytest_args = pytest_args
-        root = config.rootpath
+        self.project = root = project_under_test(matrices, config.rootpath)
         self.out = Path(root, config.getoption("dfvc_out"))
         json_option = config.getoption("dfvc_json")
         self.json_path = Path(root, json_option) if json_option else self.out / "results.json"
@@ -86,6 +87,16 @@ class MatrixSession:
                 raise
             raise pytest.UsageError(unwritable(Path(exc.filename), exc)) from None
 
+    def _project_name(self) -> str:
+        """The project under test, as the user would name it: its folder, relative to where
+        pytest ran when it is below it."""
+        here = self.config.invocation_params.dir
+        try:
+            shown = self.project.relative_to(here).as_posix()
+        except ValueError:
+            shown = str(self.project)
+        return "the project here" if shown == "." else shown
+
     def _ours(self, filename: object) -> bool:
         if not isinstance(filename, str):
             return False
@@ -99,9 +110,7 @@ class MatrixSession:
         merge = self.config.getoption("dfvc_merge")
         rerun = bool(self.config.getoption("dfvc_rerun"))
         finder = AssumedInterpreters() if merge else InterpreterFinder()
-        self.plans = make_plans(
-            self.matrices, finder, None if rerun else self.out, self.config.rootpath
-        )
+        self.plans = make_plans(self.matrices, finder, None if rerun else self.out, self.project)
         if merge:
             return self._merge(session, Path(self.config.invocation_params.dir, merge))
         cells_option = self.config.getoption("dfvc_cell")
@@ -109,7 +118,7 @@ class MatrixSession:
             self.plans = select_cells(self.plans, cells_option)
         strategy = self.config.getoption("dfvc_strategy")
         options = RunOptions(
-            workspace=Workspace(self.out, self.config.rootpath),
+            workspace=Workspace(self.out, self.project),
             json_path=self.json_path,
             pytest_args=self.pytest_args,
             jobs=self.config.getoption("dfvc_jobs") or os.cpu_count() or 1,
@@ -121,7 +130,7 @@ class MatrixSession:
             drift_rtol=self._rtol,
             drift_atol=self._atol,
             refine=bool(self.config.getoption("dfvc_refine")) or strategy == "bisect",
-            lister=release_lister(None if rerun else self.out, self.config.rootpath),
+            lister=release_lister(None if rerun else self.out, self.project),
         )
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)
@@ -132,8 +141,8 @@ class MatrixSession:
         runnable = sum(1 for c in cells if c.status is None)
         self._write_line("")
         self._write_line(
-            f"dfvc: {len(cells)} cells in {len(self.plans)} matrix file(s), {runnable} runnable, "
-            f"strategy {strategy}, {options.jobs} at a time"
+            f"dfvc: testing {self._project_name()}: {len(cells)} cells in {len(self.plans)} "
+            f"matrix file(s), {runnable} runnable, strategy {strategy}, {options.jobs} at a time"
         )
         run = MatrixRun(self.plans, options, self._write_line)
         with run_lock(self.out, self._write_line), _sigterm_as_interrupt():
@@ -197,7 +206,7 @@ class MatrixSession:
     def _publish(self) -> None:
         """report.md, report.html, badges, and the suggested specifiers."""
         assert self.results is not None
-        declared = declared_in_pyproject(self.config.rootpath)
+        declared = declared_in_pyproject(self.project)
         self.suggestions = {}
         for matrix in self.results["matrices"]:
             lines = suggestions(matrix, declared)
@@ -208,9 +217,7 @@ class MatrixSession:
             | {"python": 2}
             for p in self.plans
         }
-        self.badges = publish(
-            self.results, self.out, widths, self.suggestions, self.config.rootpath
-        )
+        self.badges = publish(self.results, self.out, widths, self.suggestions, self.project)
 
     @property
     def _rtol(self) -> float:
@@ -317,6 +324,29 @@ def nothing_tested(results: dict[str, Any]) -> str | None:
     )
 
 
+def project_under_test(matrices: list[Matrix], rootdir: Path) -> Path:
+    """The project that owns the matrix files: the nearest folder at or above them that
+    declares a package (``editable.declares_package``), not looking above pytest's rootdir
+    (nor above where the files and the rootdir meet); the rootdir when none does. In a
+    monorepo, ``mono/pkga/matrices/`` under ``mono/pytest.ini`` tests ``pkga``, not
+    ``mono``."""
+    if not matrices:
+        return rootdir
+    start = matrices[0].path.resolve().parent
+    root = rootdir.resolve()
+    limit = root if root == start or root in start.parents else _common_folder(start, root)
+    for folder in (start, *start.parents):
+        if declares_package(folder):
+            return folder
+        if folder == limit:
+            break
+    return rootdir
+
+
+def _common_folder(a: Path, b: Path) -> Path:
+    return Path(os.path.commonpath([a, b]))
+
+
 def make_plans(
     matrices: list[Matrix], finder: InterpreterFinder, out: Path | None, project: Path
 ) -> list[MatrixPlan]:
@@ -388,9 +418,10 @@ def unwritable(path: Path, exc: OSError) -> str:
 def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
     """``--dfvc-gha``: the matrix JSON on stdout and nothing else. Cells the pre-check finds
     not installable get no job: their shards are written here, for the merge."""
-    out = Path(config.rootpath, config.getoption("dfvc_out"))
+    project = project_under_test(matrices, config.rootpath)
+    out = Path(project, config.getoption("dfvc_out"))
     prepare_output(out, out / "results.json")
-    plans = make_plans(matrices, AssumedInterpreters(), out, config.rootpath)
+    plans = make_plans(matrices, AssumedInterpreters(), out, project)
     jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
     plans = precheck(plans, out / "runtime", jobs)
     failed = [(p.matrix.name, c) for p in plans for c in p.cells if c.status == "error"]

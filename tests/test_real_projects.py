@@ -337,3 +337,45 @@ def test_releases_are_listed_from_where_the_cells_install(
     assert run.returncode == 0, run.output
     cells = {c["id"]: c["status"] for c in run.matrix("m")["cells"]}
     assert cells == {"py3.10-fakeframe1.0.0": "passed", "py3.10-fakeframe2.0.0": "passed"}
+
+
+def test_a_monorepo_package_is_the_project_that_owns_the_matrix(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """From ``mono/pkga`` under ``mono/pytest.ini``, rootdir is ``mono/``: pkga was never
+    installed, every cell failed with a misleading missing-api, and .dfvc/ landed in mono/.
+    The project is the one that owns the matrix file; the header says which."""
+    require_pythons(finder, "3.10")
+    mono = tmp_path / "mono"
+    write_project(
+        mono,
+        {
+            "pytest.ini": "[pytest]\nmarkers =\n    slow: slow tests\n",
+            "conftest.py": "",
+            "pkgb/pyproject.toml": PYPROJECT.replace("demoproj", "pkgb"),
+        },
+    )
+    pkga = mono / "pkga"
+    _project(pkga)
+    (pkga / "pytest.ini").unlink()  # the monorepo's pytest.ini is the one pytest finds
+    (pkga / "tests" / "test_marked.py").write_text(
+        "import pytest\n\n@pytest.mark.slow\ndef test_marked():\n    pass\n"
+    )
+    _matrix(pkga, wheelhouse, tooling)
+    run = run_matrix(pkga, "--dfvc-matrix", "--strict-markers")
+    assert "dfvc: testing the project here:" in run.output
+    assert (pkga / ".dfvc" / "results.json").exists()
+    assert not (mono / ".dfvc").exists()
+    results = json.loads((pkga / ".dfvc" / "results.json").read_text())
+    (cell,) = results["matrices"][0]["cells"]
+    assert cell["status"] == "passed", run.output
+    assert "demoproj" in cell["resolved"]
+    # Node ids are the project's; mono/pytest.ini's settings (its marker) still apply.
+    assert sorted(t["nodeid"] for t in cell["tests"]) == [
+        "tests/test_demo.py::test_answer",
+        "tests/test_marked.py::test_marked",
+    ]
+    # From the monorepo's root, naming the package's matrix, the header names the package.
+    again = run_matrix(mono, "--dfvc-matrix=pkga/matrices")
+    assert "dfvc: testing pkga:" in again.output
+    assert not (mono / ".dfvc").exists()

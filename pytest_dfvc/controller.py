@@ -16,6 +16,7 @@ from .cache import ResultCache, cell_key, files_fingerprint
 from .diagnose import Rule, recorded_rules
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .environments import EnvironmentSlots
+from .era import with_eras
 from .evidence import settle, verdicts
 from .gha import device_facts
 from .index import Release
@@ -258,12 +259,17 @@ class MatrixRun:
                 axis = next(a for a in plan.matrix.packages if a.name == gap.axis)
                 try:
                     versions = releases_between(axis, lister(axis, plan.matrix), gap)
+                    refined, new = refined_plan(plan, gap, versions)
+                    # A refined release has an era of its own (exclude-newer = "release").
+                    refined = with_eras(refined, lister)
                 except MatrixError as exc:
                     self._say(
                         f"dfvc: cannot refine {gap.axis} between {gap.low} and {gap.high}: {exc}"
                     )
                     continue
-                plan, new = refined_plan(plan, gap, versions)
+                plan = refined
+                eras = {c.id: c for c in plan.cells}
+                new = [eras[c.id] for c in new]
                 self._say(
                     f"dfvc: refining {plan.matrix.name} {gap.axis} between {gap.low} and "
                     f"{gap.high}: {len(versions)} release(s) in the gap"

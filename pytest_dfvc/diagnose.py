@@ -304,12 +304,33 @@ def _import_owner(
     top_level: Mapping[str, str],
 ) -> str:
     """An import that failed inside another distribution is that distribution's problem;
-    one that failed in the project's code, or inside a framework, is an import path."""
+    one that failed in the project's code, or inside a framework, is an import path —
+    unless a framework failed to import from another installed distribution (pandas 1.x
+    importing what numpy 2 removed): that distribution moved, not the framework."""
     for owner in reversed(owners):
         if owner in (None, "python", "_pytest", "pytest", "pluggy"):
             continue
-        return "framework" if owner in frameworks else "other"
+        if owner not in frameworks:
+            return "other"
+        source = _imported_from(exception)
+        holder = top_level.get(source.split(".")[0]) if source else None
+        if holder and holder not in frameworks and holder not in _TOOLING_OWNERS:
+            return "other"
+        return "framework"
     return "project"
+
+
+_TOOLING_OWNERS = ("python", "_pytest", "pytest", "pluggy")
+
+
+def _imported_from(exception: Mapping[str, Any]) -> str | None:
+    """The module an ImportError names: ``from 'numpy'`` or ``No module named 'numpy.x'``."""
+    message = str(exception.get("message") or "")
+    for pattern in (_CANNOT_IMPORT, _NO_MODULE):
+        match = pattern.search(message)
+        if match:
+            return match.group("module")
+    return None
 
 
 def _project_location(frames: list[dict[str, Any]], owners: list[str | None]) -> str | None:
@@ -439,8 +460,12 @@ def _third_party(
     """Name the other distribution involved, the version the cell got, and what to try."""
     binary = re.search(_BINARY, message, re.IGNORECASE) is not None
     involved = None
+    source = _imported_from(exception)
+    holder = top_level.get(source.split(".")[0]) if source else None
     if binary and "numpy" in resolved and "numpy" not in frameworks:
         involved = "numpy"
+    elif holder and holder not in frameworks and holder not in _TOOLING_OWNERS:
+        involved = holder  # what a framework failed to import from
     else:
         for owner in reversed(owners):
             if owner not in (None, "python", "_pytest", "pytest", "pluggy") and (
@@ -455,13 +480,15 @@ def _third_party(
     if not version:
         return extra
     extra["version"] = version
+    # The general answer is the era: each cell resolves as of its own release (era.py).
+    era = '[install] exclude-newer = "release" resolves each cell as of its release'
     if involved == "numpy" and binary:
         # Compiled extensions break across numpy's ABI breaks, which come with majors.
-        extra["suggestion"] = f"add the constraint numpy<{version.split('.')[0]}"
+        extra["suggestion"] = f"{era}; or add the constraint numpy<{version.split('.')[0]}"
     else:
         beside = ", ".join(f"{n} {v}" for n, v in frameworks.items())
         extra["suggestion"] = (
-            f"{involved} {version} does not work beside {beside}: constrain {involved} to a "
-            "release made for it ([install] constraints)"
+            f"{involved} {version} does not work beside {beside}: {era}; or constrain "
+            f"{involved} to a release made for it ([install] constraints)"
         )
     return extra

@@ -6,12 +6,17 @@ one Python differ in one framework package. A slot's environment is instead kept
 run and synced to each cell's requirements: uv swaps what differs, and removes the bytecode
 of what it uninstalls, so nothing compiled for one release is read under another.
 
-Synced is not the same as fresh by default: ``uv pip install`` prefers what is installed, so
-a dependency an earlier cell held back (``fakedep`` 1.0, the newest that allowed that cell's
-framework) would stay where a fresh environment resolves a newer one. Whenever a cell's
-install inputs differ from those the environment was last synced to, the install resolves
-afresh (``--upgrade``) and reinstalls the project's own wheel; same inputs need no
-resolution at all.
+Synced is not the same as fresh by default: uv prefers what is installed, and counts an
+installed distribution as a candidate even where the index's copy is filtered out. So the
+environment records what it was last synced to, at two levels:
+
+- the same inputs again (a re-run): nothing to resolve, ``--exact`` audits it;
+- other pins on the same base (the next cell: its framework version, its view's project
+  wheel): resolve afresh (``--upgrade``, else a dependency an earlier cell held back would
+  stay where a fresh environment resolves a newer one) and reinstall the project's wheel;
+- another base (a constraint lifted, the index or ``exclude-newer`` moved, each cell's own
+  era): ``--reinstall`` everything, since an installed pytest 9.2 stays a candidate under an
+  ``exclude-newer`` that a fresh environment resolves to pytest 7.3.1.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +69,15 @@ def environment_name(cell: Cell, slot: int) -> str:
     return f"dfvc-py{cell.interpreter_version or cell.python}-{slot}"
 
 
+def base_key(python: str | None, install_env: Any, settings: Any, files: Sequence[Path]) -> str:
+    """A digest of what a cell's install shares with the other cells of its matrix: the
+    interpreter, uv's environment, the matrix's install settings (with the cell's era and
+    CUDA variant) and the content of the files they make (constraints, a lock)."""
+    inputs: list[Any] = [python, install_env, settings, *(_content(f) for f in files)]
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def inputs_key(python: str | None, install: Sequence[str], install_env: Any) -> str:
     """A digest of everything an install resolves from: the interpreter, uv's arguments,
     the content of the files they name, and the project's wheel (rebuilt in place, it keeps
@@ -79,9 +94,13 @@ def inputs_key(python: str | None, install: Sequence[str], install_env: Any) -> 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def resync_args(install: Sequence[str]) -> list[str]:
-    """What an install adds when the environment was synced to other inputs: resolve as a
-    fresh environment would, and reinstall the project's wheel (same name, new content)."""
+def resync_args(install: Sequence[str], synced: Synced | None, inputs: str, base: str) -> list[str]:
+    """What an install adds to equal a fresh environment, given what the environment was
+    last synced to (``synced``; None: unknown, or a new environment)."""
+    if synced is not None and synced.inputs == inputs:
+        return []
+    if synced is None or synced.base != base:
+        return ["--reinstall"]
     args = ["--upgrade"]
     for arg in install:
         if " @ file://" in arg:
@@ -92,11 +111,25 @@ def resync_args(install: Sequence[str]) -> list[str]:
     return args
 
 
-def synced_to(location: Path) -> str | None:
+@dataclass(frozen=True)
+class Synced:
+    """What an environment was last synced to."""
+
+    inputs: str
+    base: str
+
+
+def synced_to(location: Path) -> Synced | None:
     try:
-        return (location / INPUTS_MARKER).read_text(encoding="utf-8").strip()
-    except OSError:
+        data = json.loads((location / INPUTS_MARKER).read_text(encoding="utf-8"))
+        return Synced(str(data["inputs"]), str(data["base"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def record_sync(location: Path, inputs: str, base: str) -> None:
+    text = json.dumps({"inputs": inputs, "base": base})
+    (location / INPUTS_MARKER).write_text(text, encoding="utf-8")
 
 
 def _content(path: Path) -> str | None:

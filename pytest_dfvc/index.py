@@ -3,6 +3,7 @@ and local find-links folders."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -39,10 +40,16 @@ class ProjectNotFound(IndexUnavailable):
 
 @dataclass(frozen=True)
 class Release:
-    """One version of a package and whether every one of its files is yanked."""
+    """One version of a package, whether every one of its files is yanked, and when its
+    first file was uploaded (where the index says: PEP 700's ``upload-time``)."""
 
     version: Version
     yanked: bool
+    uploaded: str | None = None
+
+
+# File name -> (yanked, upload time or None).
+Files = dict[str, tuple[bool, "str | None"]]
 
 
 def list_releases(
@@ -60,9 +67,9 @@ def list_releases(
     With ``cache_dir``, the index's answer is kept for ``max_age`` seconds, so a warm re-run
     does not wait on the network; local folders are always read afresh.
     """
-    files: dict[str, bool] = {}
+    files: Files = {}
     for link in find_links:
-        files.update((f, False) for f in _folder_files(link))
+        files.update((f, (False, None)) for f in _folder_files(link))
     missing: ProjectNotFound | None = None
     for url in [index_url] if index_url is not None else indexes:
         try:
@@ -78,17 +85,25 @@ def list_releases(
     return _releases_from_files(name, files)
 
 
-def _releases_from_files(name: str, files: dict[str, bool]) -> list[Release]:
-    """Group file names into versions; a version is yanked only if all its files are."""
+def _releases_from_files(name: str, files: Files) -> list[Release]:
+    """Group file names into versions; a version is yanked only if all its files are, and
+    was uploaded when its first file was."""
     wanted = canonicalize_name(name)
     yanked_by_version: dict[Version, bool] = {}
-    for filename, yanked in files.items():
+    uploaded: dict[Version, str] = {}
+    for filename, (yanked, upload) in files.items():
         parsed = _parse_filename(filename)
         if parsed is None or parsed[0] != wanted:
             continue
         version = parsed[1]
         yanked_by_version[version] = yanked_by_version.get(version, True) and yanked
-    return [Release(v, y) for v, y in sorted(yanked_by_version.items())]
+        if upload and (version not in uploaded or _instant(upload) < _instant(uploaded[version])):
+            uploaded[version] = upload
+    return [Release(v, y, uploaded.get(v)) for v, y in sorted(yanked_by_version.items())]
+
+
+def _instant(timestamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
 
 
 def _parse_filename(filename: str) -> tuple[str, Version] | None:
@@ -111,19 +126,20 @@ def _folder_files(link: str) -> list[str]:
     return [p.name for p in folder.iterdir() if p.is_file()]
 
 
-def _cached_index_files(
-    name: str, index_url: str, cache_dir: Path | None, max_age: float
-) -> dict[str, bool]:
+def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_age: float) -> Files:
     if cache_dir is None:
         return _index_files(name, index_url)
     key = hashlib.sha256(f"{index_url}\0{canonicalize_name(name)}".encode()).hexdigest()[:24]
-    path = cache_dir / f"{canonicalize_name(name)}-{key}.json"
+    # -2: the entries hold upload times too; older ones are not read.
+    path = cache_dir / f"{canonicalize_name(name)}-{key}-2.json"
     try:
         if time.time() - path.stat().st_mtime < max_age:
             cached = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(cached, dict):
-                return {str(k): bool(v) for k, v in cached.items()}
-    except (OSError, ValueError):
+                return {
+                    str(k): (bool(v[0]), str(v[1]) if v[1] else None) for k, v in cached.items()
+                }
+    except (OSError, ValueError, TypeError, IndexError, KeyError):
         pass  # missing or damaged: ask the index
     files = _index_files(name, index_url)
     _write_atomic(path, json.dumps(files))
@@ -137,15 +153,18 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _index_files(name: str, index_url: str) -> dict[str, bool]:
+def _index_files(name: str, index_url: str) -> Files:
     url = f"{index_url.rstrip('/')}/{canonicalize_name(name)}/"
     body, content_type = _fetch(url)
     if "json" in content_type:
         data = json.loads(body)
-        return {f["filename"]: bool(f.get("yanked")) for f in data.get("files", [])}
+        return {
+            f["filename"]: (bool(f.get("yanked")), f.get("upload-time") or None)
+            for f in data.get("files", [])
+        }
     parser = _AnchorParser()
     parser.feed(body.decode("utf-8", "replace"))
-    return parser.files
+    return {f: (yanked, None) for f, yanked in parser.files.items()}
 
 
 def _fetch(url: str) -> tuple[bytes, str]:

@@ -101,6 +101,9 @@ class InstallOptions:
     cuda: tuple[tuple[str, CudaVariant], ...] = ()
     # Environment variables every cell gets (MPLBACKEND = "Agg"); part of the cache key.
     env: tuple[tuple[str, str], ...] = ()
+    # exclude-newer = "release[+Nd]": each cell resolves as of its newest pinned release's
+    # upload, plus N days (era.py); None otherwise.
+    era_days: int | None = None
     # False: the project is not installed; its tests import it from its tree.
     project: bool = True
     # What the project's build imports without declaring it (a legacy setup.py's numpy).
@@ -374,7 +377,7 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         raise MatrixError(
             path, "install.resolution", resolution, f"must be one of {', '.join(RESOLUTIONS)}"
         )
-    exclude_newer = _date(table.get("exclude-newer", ""), "install.exclude-newer", path)
+    exclude_newer, era_days = _exclude_newer(table.get("exclude-newer", ""), path)
     find_links = _links(table.get("find-links", []), "install.find-links", path)
     project = _bool(table.get("project", True), "install.project", path)
     build_requirements = _requirements(table, "build-requirements", path)
@@ -399,6 +402,7 @@ def _parse_install(table: object, path: Path) -> InstallOptions:
         no_index=_bool(table.get("no-index", False), "install.no-index", path),
         resolution=resolution,
         exclude_newer=exclude_newer,
+        era_days=era_days,
         cuda=_parse_variants(table.get("cuda", {}), path),
         env=_parse_env(table.get("env", {}), path),
         project=project,
@@ -480,6 +484,22 @@ def _parse_env(table: object, path: Path) -> tuple[tuple[str, str], ...]:
             raise MatrixError(path, key, value, "not an environment variable name of one's own")
         env.append((name, _string(value, key, path)))
     return tuple(sorted(env))
+
+
+_ERA = re.compile(r"^release(?:\+(\d+)d)?$")
+
+
+def _exclude_newer(value: object, path: Path) -> tuple[str, int | None]:
+    """``exclude-newer``: a date, or ``release``/``release+30d`` (the era of each cell)."""
+    key = "install.exclude-newer"
+    if isinstance(value, str) and value.startswith("release"):
+        found = _ERA.match(value)
+        if found is None:
+            raise MatrixError(
+                path, key, value, "write release, or release+30d for 30 days after it"
+            )
+        return "", int(found.group(1) or 0)
+    return _date(value, key, path), None
 
 
 def _date(value: object, key: str, path: Path) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import nox
 
-from .environments import INPUTS_MARKER, resync_args, synced_to
+from .environments import INPUTS_MARKER, record_sync, resync_args, synced_to
 from .phases import PHASE_INSTALL, PHASE_TEST
 
 
@@ -56,17 +56,17 @@ def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
 
 
 def _sync(session: Any, spec: dict[str, Any]) -> None:
-    """Install the cell's requirements exactly (``environments.py``): an environment last
-    synced to other inputs resolves afresh; the marker is written only once the install
-    succeeded, so a failed one resolves afresh next time too."""
-    install = list(spec["install"])
+    """Install the cell's requirements exactly (``environments.py``): what the environment
+    was last synced to decides what the install adds; the record is written only once the
+    install succeeded, so a failed one starts over next time."""
     location = Path(session.virtualenv.location)
-    if synced_to(location) != spec.get("inputs"):
-        install += resync_args(install)
+    install = list(spec["install"])
+    inputs, base = spec.get("inputs", ""), spec.get("base", "")
+    install += resync_args(install, synced_to(location), inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)
     session.install(*install, env=spec.get("install_env") or None)
-    if spec.get("inputs"):
-        (location / INPUTS_MARKER).write_text(spec["inputs"], encoding="utf-8")
+    if inputs and base:
+        record_sync(location, inputs, base)
 
 
 def register(spec: dict[str, Any]) -> None:

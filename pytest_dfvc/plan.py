@@ -45,6 +45,8 @@ class Cell:
     # Set when the cell is known not to run before anything is built.
     status: str | None = None
     cause: Cause | None = None
+    # The cell's era (exclude-newer = "release"): what its uv resolves as of (era.py).
+    exclude_newer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,9 +183,12 @@ def expand(
     ):
         packages = tuple(zip(versions, combo))
         cells.append(_plan_cell(matrix, finder, python, cuda, packages))
-    return MatrixPlan(
+    from .era import with_eras  # era.py builds on this module
+
+    plan = MatrixPlan(
         matrix=matrix, cells=tuple(unique_ids(cells)), versions=versions, pythons=tuple(pythons)
     )
+    return with_eras(plan, lister)
 
 
 def _plan_cell(

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ from packaging.requirements import Requirement
 
 from . import editable, locks
 from .cellargs import cell_environment_addopts
-from .environments import environment_name, inputs_key
+from .environments import base_key, environment_name, inputs_key
+from .era import era_args
 from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .matrix import InstallOptions, Matrix
 from .noxworker import NoxWorker, kill_tree
@@ -192,9 +193,11 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
     install = matrix.install
     variant = install.variant(cell.cuda)
     args: list[str] = []
-    for pin in pin_requirements(matrix, cell):
+    pins = pin_requirements(matrix, cell)
+    for pin in pins:
         args += ["--only-binary", Requirement(pin).name]
     args += index_args(install)
+    args += era_args(cell, pins)
     for link in variant.find_links:
         args += ["--find-links", link]
     if variant.index_url and not install.no_index:
@@ -378,6 +381,12 @@ def session_spec(
         "install": install,
         "install_env": install_env,
         "inputs": inputs_key(cell.interpreter, install, install_env),
+        "base": base_key(
+            cell.interpreter,
+            install_env,
+            [asdict(matrix.install), cell.cuda, cell.exclude_newer],
+            [cell_dir / "constraints.txt", cell_dir / "locked.txt"],
+        ),
         # The cache provider would race between cells sharing the project folder; a module
         # that fails to import is a finding, so the other modules must still run.
         "pytest_plugins": [

@@ -99,6 +99,9 @@ def cell_json(
         "tests": tests,
         "duration": round(duration, 3),
     }
+    if cell.exclude_newer:
+        # The era the cell resolved as of (exclude-newer = "release").
+        data["exclude_newer"] = cell.exclude_newer
     if cell.cuda and resolved:
         # What was installed, which may say more than the variant's name (cu12 -> cu124).
         build = build_of(resolved)

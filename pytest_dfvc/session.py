@@ -245,7 +245,8 @@ class MatrixSession:
                 state = "runnable" if cell.status is None else cell.status
                 reason = f": {cell.cause.reason}" if cell.cause else ""
                 where = f" [{cell.interpreter}]" if cell.interpreter else ""
-                self._write_line(f"  {cell.id}  {state}{reason}{where}")
+                era = f" (resolved as of {cell.exclude_newer})" if cell.exclude_newer else ""
+                self._write_line(f"  {cell.id}  {state}{reason}{era}{where}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is None:

@@ -379,7 +379,10 @@ def test_third_party_names_distribution_version_and_pin() -> None:
     )
     assert cause["distribution"] == "numpy"
     assert cause["version"] == "2.1.3"
-    assert cause["suggestion"] == "add the constraint numpy<2"
+    assert cause["suggestion"] == (
+        '[install] exclude-newer = "release" resolves each cell as of its release; '
+        "or add the constraint numpy<2"
+    )
 
 
 def test_binary_incompatibility_inside_a_matrix_package_names_the_package() -> None:
@@ -530,3 +533,31 @@ def test_install_causes_from_uv(
     assert cause.category == category
     assert cause.reason.startswith(reason)
     assert found == status
+
+
+def test_a_framework_importing_what_another_distribution_removed_is_third_party() -> None:
+    """pandas 1.x importing a name numpy 2 removed: numpy moved, not pandas (it was
+    diagnosed import-path: pandas)."""
+    exception = {
+        "type": "ImportError",
+        "message": "cannot import name 'old_api' from 'fakedep' (/e/site-packages/fakedep/__init__.py)",
+        "frames": [
+            {"file": "tests/test_b.py", "line": 1, "function": "<module>", "module": "test_b"},
+            {
+                "file": "/e/site-packages/fakebase/__init__.py",
+                "line": 1,
+                "function": "<module>",
+                "module": "fakebase",
+            },
+        ],
+    }
+    cause = diagnose(
+        exception,
+        frameworks={"fakebase": "1.0"},
+        top_level={"fakebase": "fakebase", "fakedep": "fakedep"},
+        resolved={"fakebase": "1.0", "fakedep": "2.0"},
+    )
+    assert cause["category"] == "third-party"
+    assert cause["distribution"] == "fakedep"
+    assert cause["version"] == "2.0"
+    assert 'exclude-newer = "release"' in cause["suggestion"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +133,42 @@ def test_the_oldest_nox_and_uv_we_support(
     assert [c["status"] for c in cells] == ["passed", "failed"], result.output
     outcomes = {t["nodeid"].split("::")[1]: t["outcome"] for t in cells[0]["tests"]}
     assert outcomes["test_new_feature"] == "passed"
+
+
+def test_era_resolution_on_pypi(tmp_path: Path, finder: InterpreterFinder) -> None:
+    """pandas >=1.3,<2.3 on Python 3.10 with no numpy constraint: resolved today, every
+    pandas 1.x cell gets numpy 2 (whose ABI break fails them all as third-party). Each
+    cell's era (a month after its release, as checked by hand with uv) gives the numpy of
+    its time: 1.3.5 -> 1.22.0, 1.5.3 -> 1.24.2, 2.0.3 -> 1.25.1."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.pandas]\nversions = ["1.3.5", "1.5.3", "2.0.3"]\n'
+        '[install]\nexclude-newer = "release+30d"\n'
+    )
+    listed = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-list")
+    assert listed.returncode == 0, listed.output
+    eras = dict(
+        re.findall(r"(py3\.10-pandas[\d.]+)  runnable \(resolved as of (\S+)\)", listed.output)
+    )
+    assert eras["py3.10-pandas1.5.3"].startswith("2023-02-1")  # released 2023-01-19
+    python = finder.find("3.10")
+    assert python is not None
+    numpy = {}
+    for cell, era in eras.items():
+        pin = cell.split("pandas")[1]
+        command = [uv_path() or "uv", "pip", "compile", "-", "--no-header", "--quiet"]
+        command += ["--python", python.path, "--exclude-newer", era, "--only-binary", ":all:"]
+        command += ["--exclude-newer-package", "pandas=2100-01-01T00:00:00Z"]
+        compiled = subprocess.run(
+            command,
+            input=f"pandas=={pin}\n",
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        )
+        found = re.search(r"^numpy==(\S+)", compiled.stdout, re.MULTILINE)
+        assert found is not None, compiled.stdout
+        numpy[pin] = found.group(1)
+    assert numpy == {"1.3.5": "1.22.0", "1.5.3": "1.24.2", "2.0.3": "1.25.1"}

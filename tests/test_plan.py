@@ -139,11 +139,15 @@ def test_find_links_folder_listing(tmp_path: Path) -> None:
     assert [str(r.version) for r in found] == ["1.0.0", "2.0.0", "3.0.0"]
 
 
-def test_yanked_only_when_every_file_is() -> None:
-    files = {"a-1.0-py3-none-any.whl": True, "a-1.0.tar.gz": False, "a-2.0.tar.gz": True}
+def test_yanked_only_when_every_file_is_and_uploaded_with_its_first_file() -> None:
+    files = {
+        "a-1.0-py3-none-any.whl": (True, "2020-03-02T10:00:00Z"),
+        "a-1.0.tar.gz": (False, "2020-03-01T09:30:00.123456Z"),
+        "a-2.0.tar.gz": (True, None),
+    }
     assert _releases_from_files("a", files) == [
-        Release(Version("1.0"), False),
-        Release(Version("2.0"), True),
+        Release(Version("1.0"), False, "2020-03-01T09:30:00.123456Z"),
+        Release(Version("2.0"), True, None),
     ]
 
 

@@ -3,10 +3,13 @@ paths, and what every uv call gets."""
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -379,3 +382,184 @@ def test_a_monorepo_package_is_the_project_that_owns_the_matrix(
     again = run_matrix(mono, "--dfvc-matrix=pkga/matrices")
     assert "dfvc: testing pkga:" in again.output
     assert not (mono / ".dfvc").exists()
+
+
+class _JsonIndex:
+    """A PEP 691 JSON index with PEP 700 upload times, served over HTTP from this process:
+    what PyPI gives, offline."""
+
+    def __init__(self, releases: dict[str, list[tuple[Path, str]]]) -> None:
+        self.files = {w.name: w for entries in releases.values() for w, _ in entries}
+        self.pages = releases
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer(with_body=True)
+
+            def do_HEAD(self) -> None:
+                self._answer(with_body=False)
+
+            def _answer(self, *, with_body: bool) -> None:
+                parts = self.path.strip("/").split("/")
+                if parts[0] == "simple" and len(parts) == 2 and parts[1] in index.pages:
+                    body = json.dumps(index.page(parts[1], self.server.server_address[1]))
+                    self._send(body.encode(), "application/vnd.pypi.simple.v1+json", with_body)
+                elif parts[0] == "files" and len(parts) == 2 and parts[1] in index.files:
+                    body = index.files[parts[1]].read_bytes()
+                    self._send(body, "application/octet-stream", with_body)
+                else:
+                    self.send_error(404)
+
+            def _send(self, body: bytes, kind: str, with_body: bool) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple"
+
+    def page(self, name: str, port: int) -> dict[str, object]:
+        files = [
+            {
+                "filename": wheel.name,
+                "url": f"http://127.0.0.1:{port}/files/{wheel.name}",
+                "hashes": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()},
+                "upload-time": uploaded,
+            }
+            for wheel, uploaded in self.pages[name]
+        ]
+        return {"meta": {"api-version": "1.1"}, "name": name, "files": files}
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_era_resolution_installs_each_cell_as_of_its_release(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """fakebase 1.0 (2020) breaks with fakedep 2.0 (2021), as pandas 1.x breaks with numpy
+    2: resolved today, its cell failed as third-party. With exclude-newer = "release" each
+    cell resolves as of its own release: 1.0 with fakedep 1.0, 2.0 with fakedep 2.0."""
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    wheels = tmp_path / "wheels"
+    old_api = "def old_api():\n    return 1\n"
+    index = _JsonIndex(
+        {
+            "fakebase": [
+                (
+                    fakeframe.simple_wheel(
+                        wheels, "fakebase", "1.0", "from fakedep import old_api\n", ("fakedep",)
+                    ),
+                    "2020-01-10T12:00:00.000000Z",
+                ),
+                (
+                    fakeframe.simple_wheel(wheels, "fakebase", "2.0", "", ("fakedep",)),
+                    "2023-03-01T08:00:00.000000Z",
+                ),
+            ],
+            "fakedep": [
+                (fakeframe.simple_wheel(wheels, "fakedep", "1.0", old_api), "2019-05-01T00:00:00Z"),
+                (fakeframe.simple_wheel(wheels, "fakedep", "2.0", ""), "2021-06-01T00:00:00Z"),
+            ],
+        }
+    )
+    try:
+        project = tmp_path / "project"
+        write_project(
+            project,
+            {"conftest.py": "", "tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"},
+        )
+        base = (
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ">=1"\n'
+            f'[install]\nindex-url = "{index.url}"\nfind-links = ["{tooling}"]\n'
+        )
+        matrix = project / "m.toml"
+        matrix.write_text(base)
+        today = run_matrix(project, "--dfvc-matrix=m.toml")
+        cells = {c["id"]: c for c in today.matrix("m")["cells"]}
+        assert cells["py3.10-fakebase1.0"]["status"] == "failed", today.output
+        assert cells["py3.10-fakebase1.0"]["resolved"]["fakedep"] == "2.0"
+        assert 'exclude-newer = "release"' in today.output  # the third-party suggestion
+
+        matrix.write_text(base + 'exclude-newer = "release"\n')
+        listed = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-list")
+        assert "py3.10-fakebase1.0  runnable (resolved as of 2020-01-10T12:00:01Z)" in listed.output
+        era = run_matrix(project, "--dfvc-matrix=m.toml")
+        cells = {c["id"]: c for c in era.matrix("m")["cells"]}
+        assert [c["status"] for c in cells.values()] == ["passed", "passed"], era.output
+        assert cells["py3.10-fakebase1.0"]["resolved"]["fakedep"] == "1.0"
+        assert cells["py3.10-fakebase2.0"]["resolved"]["fakedep"] == "2.0"
+        assert cells["py3.10-fakebase1.0"]["exclude_newer"] == "2020-01-10T12:00:01Z"
+        assert cells["py3.10-fakebase2.0"]["exclude_newer"] == "2023-03-01T08:00:01Z"
+
+        # Thirty days on, fakedep 2.0 is still not out: the same; a find-links folder has no
+        # upload times, which era resolution says it needs.
+        matrix.write_text(base + 'exclude-newer = "release+30d"\n')
+        assert run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-list").returncode == 0
+        matrix.write_text(
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ">=1"\n'
+            + offline_install(wheels, tooling)
+            + 'exclude-newer = "release"\n'
+        )
+        refused = run_matrix(project, "--dfvc-matrix=m.toml")
+        assert refused.returncode == 4, refused.output
+        assert "fakebase 1.0 has no upload time where it is listed from" in refused.output
+    finally:
+        index.close()
+
+
+def test_a_kept_environment_follows_a_moved_exclude_newer(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """uv counts an installed distribution as a candidate even where exclude-newer filters
+    the index's copy out: after a run that installed fakedep 2.0 (2021), setting
+    exclude-newer = 2020-06-01 kept it, where a fresh environment resolves fakedep 1.0."""
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    wheels = tmp_path / "wheels"
+    index = _JsonIndex(
+        {
+            "fakebase": [
+                (
+                    fakeframe.simple_wheel(wheels, "fakebase", "1.0", "", ("fakedep",)),
+                    "2020-01-10T12:00:00Z",
+                )
+            ],
+            "fakedep": [
+                (fakeframe.simple_wheel(wheels, "fakedep", "1.0"), "2019-05-01T00:00:00Z"),
+                (fakeframe.simple_wheel(wheels, "fakedep", "2.0"), "2021-06-01T00:00:00Z"),
+            ],
+        }
+    )
+    try:
+        project = tmp_path / "project"
+        write_project(project, {"conftest.py": "", "tests/test_b.py": "def test_b():\n    pass\n"})
+        base = (
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0"]\n'
+            f'[install]\nindex-url = "{index.url}"\nfind-links = ["{tooling}"]\n'
+        )
+        (project / "m.toml").write_text(base)
+        run_matrix(project, "--dfvc-matrix=m.toml")
+        first = json.loads((project / ".dfvc" / "results.json").read_text())
+        assert first["matrices"][0]["cells"][0]["resolved"]["fakedep"] == "2.0"
+        (project / "m.toml").write_text(base + 'exclude-newer = "2020-06-01"\n')
+        run_matrix(project, "--dfvc-matrix=m.toml")
+        run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-out=.fresh")
+        kept = json.loads((project / ".dfvc" / "results.json").read_text())
+        fresh = json.loads((project / ".fresh" / "results.json").read_text())
+        resolved = kept["matrices"][0]["cells"][0]["resolved"]
+        assert resolved["fakedep"] == "1.0"
+        assert resolved == fresh["matrices"][0]["cells"][0]["resolved"]
+    finally:
+        index.close()

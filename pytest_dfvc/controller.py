@@ -417,7 +417,7 @@ def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> 
     cause = None
     if outcome.cause is not None:
         cause = {"category": outcome.cause.category, "reason": outcome.cause.reason}
-    return cell_json(
+    data = cell_json(
         cell,
         outcome.status,
         outcome.records,
@@ -426,6 +426,9 @@ def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> 
         log=outcome.log,
         rules=rules,
     )
+    if outcome.metadata_fallback:
+        data["metadata_fallback"] = outcome.metadata_fallback
+    return data
 
 
 def _describe(cell: dict[str, Any]) -> str:

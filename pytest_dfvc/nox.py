@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import nox
+from packaging.requirements import Requirement
 
+from . import legacy
 from .environments import INPUTS_MARKER, record_sync, resync_args, synced_to
 from .phases import PHASE_INSTALL, PHASE_TEST
 
@@ -64,9 +67,41 @@ def _sync(session: Any, spec: dict[str, Any]) -> None:
     inputs, base = spec.get("inputs", ""), spec.get("base", "")
     install += resync_args(install, synced_to(location), inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)
-    session.install(*install, env=spec.get("install_env") or None)
+    if spec.get("legacy"):
+        _install_refused_release(session, spec, install, spec["legacy"])
+    else:
+        session.install(*install, env=spec.get("install_env") or None)
     if inputs and base:
         record_sync(location, inputs, base)
+
+
+def _install_refused_release(
+    session: Any, spec: dict[str, Any], install: list[str], pin: str
+) -> None:
+    """A pinned release whose metadata uv refuses (``legacy.py``): read its metadata from
+    a copy installed alone, install everything else with its dependencies normalised and
+    the release excluded from the resolution, then the release without dependencies."""
+    env = spec.get("install_env") or None
+    cell_dir = Path(spec["phase"]).parent
+    scratch = cell_dir / "legacy"
+    shutil.rmtree(scratch, ignore_errors=True)
+    session.install("--no-deps", "--target", str(scratch), pin, *spec["sources"], env=env)
+    dist_info = next(scratch.glob("*.dist-info"))
+    requirements, changed = legacy.dependencies(dist_info)
+    shutil.rmtree(scratch, ignore_errors=True)
+    excludes = cell_dir / "legacy-excludes.txt"
+    excludes.write_text(Requirement(pin).name + "\n", encoding="utf-8")
+    rest = [arg for arg in install if arg != pin]
+    session.install(*rest, *requirements, "--excludes", str(excludes), env=env)
+    session.install("--no-deps", pin, *spec["sources"], env=env)
+    note = (
+        f"{pin}: uv refuses its metadata, so it was installed without its dependencies, "
+        f"and they were installed from its metadata ({', '.join(requirements) or 'none'})"
+    )
+    if changed:
+        note += "; normalised: " + "; ".join(changed)
+    (cell_dir / legacy.NOTE).write_text(note, encoding="utf-8")
+    session.log(f"dfvc: {note}")
 
 
 def register(spec: dict[str, Any]) -> None:

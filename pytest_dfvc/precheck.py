@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .builds import mismatch, pinned
+from .legacy import refused_pin
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
 from .provision import install_failure, pin_requirements, source_args
@@ -58,6 +59,8 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[str, Cause
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "error", Cause("install", f"the pre-check could not run uv: {exc}")
     if result.returncode != 0:
+        if refused_pin(result.stderr, pin_requirements(matrix, cell)):
+            return None  # installed another way (legacy.py), so it runs
         return install_failure(result.stderr, cell.python, cell.cuda)
     build = mismatch(cell.cuda, pinned(result.stdout))
     if build is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
-from . import editable, locks
+from . import editable, legacy, locks
 from .cellargs import cell_environment_addopts
 from .environments import base_key, environment_name, inputs_key
 from .era import era_args
@@ -162,6 +162,8 @@ class CellOutcome:
     cause: Cause | None = None
     duration: float = 0.0
     log: str = ""
+    # How a release whose metadata uv refuses was installed (legacy.py), if one was.
+    metadata_fallback: str | None = None
 
 
 def session_name(matrix: str, cell: Cell) -> str:
@@ -380,6 +382,9 @@ def session_spec(
         "project": str(here),
         "install": install,
         "install_env": install_env,
+        # For a pinned release whose metadata uv refuses (legacy.py).
+        "pins": pin_requirements(matrix, cell),
+        "sources": source_args(matrix, cell),
         "inputs": inputs_key(cell.interpreter, install, install_env),
         "base": base_key(
             cell.interpreter,
@@ -461,7 +466,7 @@ def _run_cell(
     timeout: float | None,
     running: RunningCells,
 ) -> CellOutcome:
-    for stale in ("records.jsonl", "phase", "deselect.txt"):
+    for stale in ("records.jsonl", "phase", "deselect.txt", legacy.NOTE):
         (cell_dir / stale).unlink(missing_ok=True)
     _discard_broken_environment(cell_dir)
     write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
@@ -473,6 +478,16 @@ def _run_cell(
     returncode, timed_out = running.run_nox(
         _nox_arguments(spec["name"], spec["envdir"]), env, log_path, deadline
     )
+    refused = _refused_release(spec, cell_dir, returncode, timed_out, log_path)
+    if refused is not None and not running.stopping:
+        # An old release uv refuses for its metadata: installed another way (legacy.py).
+        spec = {**spec, "legacy": refused}
+        write_text_atomic(cell_dir / "session.json", json.dumps([spec], indent=2))
+        with log_path.open("a", encoding="utf-8") as out:
+            out.write(f"dfvc > uv refuses {refused}'s metadata: installing it without it\n")
+        returncode, timed_out = running.run_nox(
+            _nox_arguments(spec["name"], spec["envdir"]), env, log_path, deadline
+        )
     records = read_records(cell_dir / "records.jsonl")
     restarts = 0
     while (
@@ -496,7 +511,20 @@ def _run_cell(
     outcome = judge(cell, phase, records, returncode, timed_out, timeout, log)
     outcome.duration = time.monotonic() - started
     outcome.log = str(log_path)
+    outcome.metadata_fallback = _read(cell_dir / legacy.NOTE)
     return outcome
+
+
+def _refused_release(
+    spec: dict[str, Any], cell_dir: Path, returncode: int, timed_out: bool, log_path: Path
+) -> str | None:
+    """The pin whose metadata uv refused, when that is why the install failed."""
+    if timed_out or returncode == 0 or _read(cell_dir / "phase") != PHASE_INSTALL:
+        return None
+    if spec.get("legacy"):
+        return None
+    log = log_path.read_text(encoding="utf-8", errors="replace")
+    return legacy.refused_pin(log, list(spec.get("pins", [])))
 
 
 def _finished(records: list[dict[str, Any]]) -> bool:
@@ -752,11 +780,6 @@ _PYTHON_VERSION = re.compile(r"current Python version \((?P<python>[\d.]+)\)")
 
 _UNREACHABLE = re.compile(r"Failed to fetch: `?(?P<url>[^\s`]+)`?")
 # Old releases whose metadata uv refuses (pandas <= 0.24: ``pytz (>=2011k)``).
-_BAD_METADATA = re.compile(
-    r"(?P<name>[\w.-]+)==(?P<version>\S+) has invalid metadata.*?could not be parsed:\s*\n"
-    r"\s*(?P<why>[^\n]+)\n\s*(?P<requirement>[^\n]+)",
-    re.DOTALL,
-)
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<version>[^\s,]+)")
 
 
@@ -775,7 +798,7 @@ def install_failure(
         return "error", Cause("install", f"index unreachable: {unreachable['url']}{detail}")
     if _PROJECT_BUILD.search(log):
         return "error", Cause("install", project_build_reason(log))
-    bad = _BAD_METADATA.search(log)
+    bad = legacy.BAD_METADATA.search(log)
     if bad:
         reason = (
             f"{bad['name']} {bad['version']} has metadata uv cannot read "

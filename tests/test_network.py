@@ -172,3 +172,33 @@ def test_era_resolution_on_pypi(tmp_path: Path, finder: InterpreterFinder) -> No
         assert found is not None, compiled.stdout
         numpy[pin] = found.group(1)
     assert numpy == {"1.3.5": "1.22.0", "1.5.3": "1.24.2", "2.0.3": "1.25.1"}
+
+
+def test_an_old_release_uv_refuses_is_tested_on_pypi(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    """pandas 0.24.2 declares ``pytz (>=2011k)``, which uv refuses: the cell was
+    ``unavailable``. Installed another way, as of its release, its tests run."""
+    require_pythons(finder, "3.7")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_frame.py": """
+            import pandas as pd
+
+            def test_frame():
+                frame = pd.DataFrame({"a": [1, 2]})
+                assert frame["a"].sum() == 3
+            """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.7"]\n[packages.pandas]\nversions = ["0.24.2"]\n'
+        '[install]\nexclude-newer = "release"\n'
+    )
+    run = run_matrix(tmp_path, "--dfvc-matrix=m.toml", timeout=900)
+    (cell,) = run.matrix("m")["cells"]
+    assert cell["status"] == "passed", run.output
+    assert "pytz (>=2011k)" in cell["metadata_fallback"]
+    assert cell["resolved"]["numpy"].startswith("1.16.")  # the numpy of March 2019

@@ -563,3 +563,49 @@ def test_a_kept_environment_follows_a_moved_exclude_newer(
         assert resolved == fresh["matrices"][0]["cells"][0]["resolved"]
     finally:
         index.close()
+
+
+def test_a_release_whose_metadata_uv_refuses_is_still_tested(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """pandas 0.23.4 and 0.24.2 declare ``pytz (>=2011k)``, which uv refuses: they were
+    ``unavailable``. Installed without their metadata's dependencies, which are installed
+    after normalising the malformed specifier, they are tested, and the results say how."""
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    wheels = tmp_path / "wheels"
+    fakeframe.simple_wheel(
+        wheels,
+        "fakebase",
+        "0.9",
+        "import fakedep\n",
+        ("fakedep (>=2011k)", "fakeextra; extra == 'x'"),
+    )
+    fakeframe.simple_wheel(wheels, "fakebase", "1.0", "import fakedep\n", ("fakedep>=1",))
+    fakeframe.simple_wheel(wheels, "fakedep", "1.0")
+    project = tmp_path / "project"
+    write_project(
+        project,
+        {
+            "conftest.py": "",
+            "tests/test_b.py": "import fakebase\nimport fakedep\n\ndef test_b():\n    pass\n",
+        },
+    )
+    (project / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakebase]\nversions = ["0.9", "1.0"]\n'
+        + offline_install(wheels, tooling)
+        + 'requirements = ["pytest"]\n'
+    )
+    listed = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-list")
+    assert "py3.10-fakebase0.9  runnable" in listed.output, listed.output
+    run = run_matrix(project, "--dfvc-matrix=m.toml")
+    cells = {c["id"]: c for c in run.matrix("m")["cells"]}
+    old = cells["py3.10-fakebase0.9"]
+    assert old["status"] == "passed", run.output
+    assert old["resolved"]["fakebase"] == "0.9" and old["resolved"]["fakedep"] == "1.0"
+    assert "fakeextra" not in old["resolved"]
+    assert "uv refuses its metadata" in old["metadata_fallback"]
+    assert "'fakedep (>=2011k)' -> 'fakedep' (dropped >=2011k)" in old["metadata_fallback"]
+    assert "metadata_fallback" not in cells["py3.10-fakebase1.0"]
+    assert cells["py3.10-fakebase1.0"]["status"] == "passed"

@@ -53,18 +53,18 @@ def runs_on(matrix: Matrix, cell: Cell) -> str | list[str]:
 
 def gha_matrix(plans: Sequence[MatrixPlan], max_jobs: int = MAX_JOBS) -> dict[str, Any]:
     """``{"include": [...]}`` with one job per runnable cell, or several cells per job when
-    there are more than ``max_jobs``; cells that share a runner are grouped together."""
-    entries = []
+    there are more than ``max_jobs``. A job sets up one runner and one Python, so only cells
+    that share both are grouped (a 3.12 cell in a 3.11 job ran where its interpreter was
+    not set up)."""
+    groups: dict[tuple[str, str], list[tuple[Matrix, Cell]]] = {}
     for plan in plans:
         for cell in plan.cells:
             if cell.status is None:
-                entries.append((plan.matrix, cell))
-    per_job = max(1, math.ceil(len(entries) / max_jobs))
-    by_runner: dict[str, list[tuple[Matrix, Cell]]] = {}
-    for matrix, cell in entries:
-        by_runner.setdefault(json.dumps(runs_on(matrix, cell)), []).append((matrix, cell))
+                key = (json.dumps(runs_on(plan.matrix, cell)), cell.python)
+                groups.setdefault(key, []).append((plan.matrix, cell))
+    per_job = _cells_per_job([len(g) for g in groups.values()], max_jobs)
     include = []
-    for runner, members in by_runner.items():
+    for (runner, python), members in groups.items():
         for start in range(0, len(members), per_job):
             group = members[start : start + per_job]
             refs = [cell_ref(m.name, c.id) for m, c in group]
@@ -73,12 +73,22 @@ def gha_matrix(plans: Sequence[MatrixPlan], max_jobs: int = MAX_JOBS) -> dict[st
                 {
                     "cell": ",".join(refs),
                     "name": refs[0] if len(refs) == 1 else f"{refs[0]} (+{len(refs) - 1})",
-                    "python": first.python,
+                    "python": python,
                     "runs-on": json.loads(runner),
                     "artifact": _artifact(first_matrix.name, first.id, len(refs)),
                 }
             )
     return {"include": include}
+
+
+def _cells_per_job(sizes: Sequence[int], max_jobs: int) -> int:
+    """The fewest cells per job that keep the jobs of all groups within ``max_jobs``."""
+    if not sizes:
+        return 1
+    per_job = max(1, math.ceil(sum(sizes) / max_jobs))
+    while sum(math.ceil(n / per_job) for n in sizes) > max_jobs and per_job < max(sizes):
+        per_job += 1
+    return per_job
 
 
 def _artifact(matrix: str, cell_id: str, count: int) -> str:

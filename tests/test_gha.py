@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,29 @@ def test_past_256_jobs_cells_are_grouped(tmp_path: Path) -> None:
     cells = [c for e in include for c in e["cell"].split(",")]
     assert sorted(cells) == sorted(f"m/c{i}" for i in range(600))
     assert len({e["artifact"] for e in include}) == len(include)
+
+
+def test_past_256_jobs_a_job_holds_one_python(tmp_path: Path) -> None:
+    """Grouping mixed Pythons (``py3.11-…,py3.12-…`` with ``python: 3.11``): the 3.12 cell
+    ran where its interpreter was not set up."""
+    path = tmp_path / "m.toml"
+    path.write_text('python = ["3.11", "3.12"]\n[packages.x]\nversions = ["1.0"]\n')
+    matrix = load_matrix(path)
+    cells = tuple(
+        Cell(matrix="m", id=f"py{py}-x{i}", python=py, packages=(("x", str(i)),))
+        for py in ("3.11", "3.12")
+        for i in range(151)
+    )
+    plan = MatrixPlan(matrix=matrix, cells=cells, versions={}, pythons=("3.11", "3.12"))
+    include = gha_matrix([plan])["include"]
+    assert len(include) <= MAX_JOBS
+    for entry in include:
+        assert {ref.split("/")[1].split("-")[0] for ref in entry["cell"].split(",")} == {
+            "py" + entry["python"]
+        }
+    assert sorted(c for e in include for c in e["cell"].split(",")) == sorted(
+        f"m/{c.id}" for c in cells
+    )
 
 
 def test_cell_refs() -> None:
@@ -190,3 +214,36 @@ def test_cells_run_one_by_one_then_merged_equal_a_local_run(
         assert refused.returncode == pytest.ExitCode.USAGE_ERROR
         assert message in refused.stderr, refused.stderr
     assert not (tmp_path / "etc").exists()
+
+
+def test_the_documented_plan_step_fails_when_planning_fails(tmp_path: Path) -> None:
+    """``echo "matrix=$(pytest --dfvc-gha)"`` exited 0 with an empty matrix when planning
+    failed. The workflow's plan step, run as GitHub runs it (bash -e), must fail."""
+    workflow = (ROOT / "docs" / "github-actions" / "dfvc.yml").read_text()
+    step = workflow.split("run: |\n", 1)[1]
+    lines = []
+    for line in step.splitlines():
+        if not line.startswith("          "):
+            break
+        lines.append(line.strip())
+    assert lines[0] == 'matrix="$(pytest --dfvc-gha)"'
+    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (tmp_path / "matrices").mkdir()
+    (tmp_path / "matrices" / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n'
+        '[install]\nindex-url = "http://127.0.0.1:9/simple"\n'
+    )
+    output = tmp_path / "github-output"
+    script = "\n".join(lines).replace("pytest ", f"{sys.executable} -m pytest ")
+    done = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))},
+            "GITHUB_OUTPUT": str(output),
+        },
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert not output.exists() or "include" not in output.read_text()

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from .matrix import Matrix
     from .session import MatrixSession
 
+# A run of more cells than this is refused until the user says so: 1,202 setuptools cells
+# started at once, with no confirmation.
+DEFAULT_MAX_CELLS = 300
+
 HELP = {
     "matrix": "run the matrix at PATH (a TOML file or a folder of them; default: matrices/) "
     "instead of running the tests here",
@@ -43,6 +47,8 @@ HELP = {
     "refine": "after the run, test the releases inside each boundary gap it left (a pass and "
     "a failure with untested releases between, as an explicit version list leaves them), "
     "bisecting them; bisect always does",
+    "max_cells": "refuse a run of more cells than this (default 300) unless raised: narrow "
+    "the matrix (select, exclude) or search it (--dfvc-strategy=bisect)",
     "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
     "package index",
 }
@@ -100,6 +106,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=0.0,
         help=HELP["drift_atol"],
+    )
+    group.addoption(
+        "--dfvc-max-cells",
+        dest="dfvc_max_cells",
+        type=int,
+        default=DEFAULT_MAX_CELLS,
+        metavar="N",
+        help=HELP["max_cells"],
     )
     group.addoption(
         "--dfvc-timeout",

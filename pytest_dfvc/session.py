@@ -87,6 +87,24 @@ class MatrixSession:
                 raise
             raise pytest.UsageError(unwritable(Path(exc.filename), exc)) from None
 
+    def _check_size(self, runnable: int, strategy: str, selected: bool) -> None:
+        """A grid or walk over more cells than --dfvc-max-cells is refused before anything
+        is built, with the count and the ways to narrow it; a search (bisect) runs a few
+        cells of any matrix, and a --dfvc-cell job runs only what it names."""
+        limit = int(self.config.getoption("dfvc_max_cells"))
+        if strategy == "bisect" or selected or runnable <= limit:
+            return
+        sizes = ", ".join(
+            f"{p.matrix.path.name}: {sum(1 for c in p.cells if c.status is None)}"
+            for p in self.plans
+        )
+        raise pytest.UsageError(
+            f"dfvc: {runnable} cells to run ({sizes}), more than --dfvc-max-cells={limit}. "
+            'Narrow the matrix (select = "latest-patch" or "latest-minor", a tighter versions '
+            "specifier, [[exclude]]), search it with --dfvc-strategy=bisect, or raise the "
+            f"limit: --dfvc-max-cells={runnable}"
+        )
+
     def _project_name(self) -> str:
         """The project under test, as the user would name it: its folder, relative to where
         pytest ran when it is below it."""
@@ -139,6 +157,7 @@ class MatrixSession:
             self._list_plan()
             return True
         runnable = sum(1 for c in cells if c.status is None)
+        self._check_size(runnable, strategy, cells_option is not None)
         self._write_line("")
         self._write_line(
             f"dfvc: testing {self._project_name()}: {len(cells)} cells in {len(self.plans)} "

@@ -1,0 +1,39 @@
+"""Hundreds of cells: a run past the cell limit is refused before anything is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_dfvc.interpreters import InterpreterFinder
+
+from .conftest import offline_install, require_pythons, run_matrix, write_project
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_run_past_the_cell_limit_is_refused(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """1,202 setuptools cells started at once, with no confirmation: past
+    --dfvc-max-cells, a grid is refused with the count and how to narrow it."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    refused = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-max-cells=3")
+    assert refused.returncode == 4, refused.output
+    assert "dfvc: 5 cells to run (m.toml: 5), more than --dfvc-max-cells=3" in refused.output
+    assert "--dfvc-strategy=bisect" in refused.output
+    assert "--dfvc-max-cells=5" in refused.output
+    assert not (tmp_path / ".dfvc" / "envs").exists()
+    # A search runs a few cells of any matrix; a raised limit runs them all.
+    searched = run_matrix(
+        tmp_path, "--dfvc-matrix=m.toml", "--dfvc-max-cells=3", "--dfvc-strategy=bisect"
+    )
+    assert searched.returncode == 0, searched.output
+    raised = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-max-cells=5")
+    assert raised.returncode == 0, raised.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import Counter
@@ -77,6 +78,8 @@ class RunOptions:
     lister: ReleaseLister | None = None
     # Each cell in its own view of the project (views.py); off only to measure its cost.
     isolate: bool = True
+    # pytest's -q/-v: -1 says one line per finished cell at most, -2 nothing until the end.
+    verbosity: int = 0
 
 
 @dataclass
@@ -108,6 +111,9 @@ class MatrixRun:
         self._fingerprint = ""
         self._recorder_digest = ""
         self._started = 0
+        # How many cells the run will finish, when the strategy knows (grid runs them all).
+        self._total: int | None = None
+        self._durations: list[float] = []
         self._per_interpreter: Counter[str | None] = Counter()
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
         self._strategy = options.strategy
@@ -124,6 +130,7 @@ class MatrixRun:
             t.key: t for p in self.plans for c in p.cells if c.status is None for t in [_Task(p, c)]
         }
         self._per_interpreter = Counter(t.cell.interpreter for t in tasks.values())
+        self._total = len(tasks) if self.options.strategy == "grid" else None
         if tasks:
             workspace = self.options.workspace
             workspace.install_recorder()
@@ -147,6 +154,7 @@ class MatrixRun:
                 final = {p.matrix.name: p for p in self.plans}
                 tasks = {k: _Task(final[k[0]], t.cell) for k, t in tasks.items()}
                 tasks.update(refined)
+                self._total = None  # bisect decides how many of them run
                 self._per_interpreter.update(t.cell.interpreter for t in refined.values())
                 # Bisect may also want a cell the first pass left out (a bisect of its own).
                 self._schedule(tasks, "bisect")
@@ -340,7 +348,7 @@ class MatrixRun:
                 cell, status, [], cause={"category": cause.category, "reason": cause.reason}
             )
         else:
-            self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing")
+            self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", level=0)
             with self._slots.hold(cell.interpreter or "") as slot:
                 outcome = run_cell(
                     plan.matrix,
@@ -388,9 +396,25 @@ class MatrixRun:
             self._write_partial()
             self.stats["reused" if reused else "run"] += 1
             self._started += 1
-            count = self._started
+            if not reused:
+                self._durations.append(elapsed)
+            progress = self._progress()
         how = "unchanged, result reused" if reused else f"{elapsed:.1f}s"
-        self._say(f"[{count}] {task.plan.matrix.name} {task.cell.id}: {_describe(data)} ({how})")
+        self._say(f"{progress} {task.plan.matrix.name} {task.cell.id}: {_describe(data)} ({how})")
+
+    def _progress(self) -> str:
+        """``[5/12]``, and once three cells have run, about how long the rest will take (the
+        mean cell so far, the cells left, the jobs at a time); ``[5]`` when the strategy
+        decides as it goes how many cells run."""
+        done = self._started
+        if self._total is None:
+            return f"[{done}]"
+        left = max(self._total - done, 0)
+        if len(self._durations) < 3 or not left:
+            return f"[{done}/{self._total}]"
+        mean = sum(self._durations) / len(self._durations)
+        seconds = mean * math.ceil(left / max(1, self.options.jobs))
+        return f"[{done}/{self._total}, about {_duration(seconds)} left]"
 
     def _write_partial(self) -> None:
         """Cells so far, without ranges: what survives an interrupted run."""
@@ -404,9 +428,19 @@ class MatrixRun:
         }
         write_json_atomic(self.options.json_path, partial)
 
-    def _say(self, line: str) -> None:
+    def _say(self, line: str, level: int = -1) -> None:
+        """A line of the run's progress, shown at ``level`` and more verbose (-1: with -q;
+        0: not with -q)."""
+        if self.options.verbosity < level:
+            return
         with self._lock:
             self._write_line(line)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f} min"
 
 
 def _values(cell: Cell) -> dict[str, str]:

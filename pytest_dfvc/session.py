@@ -149,6 +149,7 @@ class MatrixSession:
             drift_atol=self._atol,
             refine=bool(self.config.getoption("dfvc_refine")) or strategy == "bisect",
             lister=release_lister(None if rerun else self.out, self.project),
+            verbosity=int(self.config.getoption("verbose")),
         )
         cells = [c for p in self.plans for c in p.cells]
         session.testscollected = len(cells)
@@ -158,11 +159,13 @@ class MatrixSession:
             return True
         runnable = sum(1 for c in cells if c.status is None)
         self._check_size(runnable, strategy, cells_option is not None)
-        self._write_line("")
-        self._write_line(
-            f"dfvc: testing {self._project_name()}: {len(cells)} cells in {len(self.plans)} "
-            f"matrix file(s), {runnable} runnable, strategy {strategy}, {options.jobs} at a time"
-        )
+        if options.verbosity >= -1:
+            self._write_line("")
+            self._write_line(
+                f"dfvc: testing {self._project_name()}: {len(cells)} cells in "
+                f"{len(self.plans)} matrix file(s), {runnable} runnable, strategy {strategy}, "
+                f"{options.jobs} at a time"
+            )
         run = MatrixRun(self.plans, options, self._write_line)
         with run_lock(self.out, self._write_line), _sigterm_as_interrupt():
             try:

@@ -37,3 +37,29 @@ def test_a_run_past_the_cell_limit_is_refused(
     assert searched.returncode == 0, searched.output
     raised = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-max-cells=5")
     assert raised.returncode == 0, raised.output
+
+
+def test_progress_counts_against_the_total_and_respects_quiet(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """``[n]`` counted finished cells with no total; show ``[done/total]`` and, once a few
+    cells ran, the time left; -q keeps one line per finished cell, -qq nothing."""
+    require_pythons(finder, "3.10")
+    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    run = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-jobs=1")
+    finished = [line for line in run.output.splitlines() if line.startswith("[")]
+    assert [line.split("]")[0].split(",")[0] + "]" for line in finished] == [
+        f"[{n}/5]" for n in range(1, 6)
+    ], run.output
+    assert ", about " in finished[3] and " left]" in finished[3]
+    assert "provisioning and testing" in run.output
+    quiet = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-rerun", "-q")
+    assert "provisioning and testing" not in quiet.output
+    assert sum(line.startswith("[") for line in quiet.output.splitlines()) == 5
+    quieter = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-rerun", "-qq")
+    assert not any(line.startswith(("[", "dfvc: testing")) for line in quieter.output.splitlines())
+    assert "compatible ranges" in quieter.output or "fakeframe" in quieter.output

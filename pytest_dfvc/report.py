@@ -15,11 +15,13 @@ SYMBOLS = {
 LEGEND = ". passed  F failed  E error  s skipped  - not installable  (blank: not run)"
 
 
-def render_matrix(matrix: dict[str, Any]) -> list[str]:
-    """The whole terminal report of one matrix."""
+def render_matrix(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]:
+    """The whole terminal report of one matrix; folded (tests that behave the same in every
+    cell on one line, cells that did not run out of the table, long version lists cut)
+    unless ``verbose``."""
     lines = [f"matrix {matrix['name']} ({len(matrix['cells'])} cells)", ""]
-    lines += render_table(matrix["cells"])
-    lines += ["", *render_ranges(matrix)]
+    lines += render_table(matrix["cells"], verbose=verbose)
+    lines += ["", *render_ranges(matrix, verbose=verbose)]
     causes = render_causes(matrix.get("causes", []))
     if causes:
         lines += ["", "why cells are red:", *causes]
@@ -87,23 +89,56 @@ def square(cell: dict[str, Any], nodeid: str) -> tuple[str, dict[str, Any] | Non
     return ("unavailable" if cell["status"] == "unavailable" else ""), None
 
 
-def render_table(cells: Sequence[dict[str, Any]]) -> list[str]:
-    """Tests down, cells across (numbered, keyed below), one symbol per outcome."""
-    nodeids = test_ids(cells)
-    width = max([len("cell status"), *(len(n) for n in nodeids)])
-    numbers = [str(i + 1) for i in range(len(cells))]
+def render_table(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> list[str]:
+    """Tests down, cells across (numbered, keyed below), one symbol per outcome. Folded:
+    columns only for cells that ran tests, and the tests whose row is the same in every
+    one of them on one line ("84 tests pass in every cell")."""
+    shown = list(cells) if verbose else [c for c in cells if c["tests"]] or list(cells)
+    nodeids = test_ids(shown)
+    rows = {n: [SYMBOLS.get(square(cell, n)[0], " ") for cell in shown] for n in nodeids}
+    same: dict[str, list[str]] = {}
+    if not verbose and len(shown) > 1:
+        for nodeid, row in rows.items():
+            if len(set(row)) == 1 and row[0] in (".", "s"):
+                same.setdefault(row[0], []).append(nodeid)
+    folded = {n for names in same.values() for n in names}
+    listed = [n for n in nodeids if n not in folded]
+    width = max([len("cell status"), *(len(n) for n in listed)])
+    numbers = [str(i + 1) for i in range(len(shown))]
     col = max(len(n) for n in numbers) if numbers else 1
-    header = " " * width + "  " + " ".join(n.rjust(col) for n in numbers)
-    lines = [header]
-    for nodeid in nodeids:
-        row = [SYMBOLS.get(square(cell, nodeid)[0], " ").rjust(col) for cell in cells]
-        lines.append(nodeid.ljust(width) + "  " + " ".join(row))
-    status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in cells]
+    lines = [" " * width + "  " + " ".join(n.rjust(col) for n in numbers)]
+    for nodeid in listed:
+        lines.append(nodeid.ljust(width) + "  " + " ".join(s.rjust(col) for s in rows[nodeid]))
+    status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in shown]
     lines.append("cell status".ljust(width) + "  " + " ".join(status_row))
+    for symbol, names in same.items():
+        one = len(names) == 1
+        verb = ("passes" if one else "pass") if symbol == "." else ("is" if one else "are")
+        verb += "" if symbol == "." else " skipped"
+        lines.append(f"{len(names)} test{'' if one else 's'} {verb} in every cell that ran")
     lines.append(LEGEND)
-    for number, cell in zip(numbers, cells):
+    for number, cell in zip(numbers, shown):
         lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell_status(cell)}")
+    lines += _not_shown([c for c in cells if c not in shown])
     return lines
+
+
+def _not_shown(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """The cells that ran no test, by status and reason, their ids cut short."""
+    groups: dict[str, list[str]] = {}
+    for cell in cells:
+        reason = (cell.get("cause") or {}).get("reason") or ""
+        key = cell["status"] + (f": {reason}" if reason else "")
+        groups.setdefault(key, []).append(cell["id"])
+    return [f"  not in the table, {key}: {versions_text(ids)}" for key, ids in groups.items()]
+
+
+def versions_text(values: Sequence[str], limit: int = 6) -> str:
+    """``1.0, 1.1, 1.2``; a long list cut to its ends and its length: ``1.0.3, 1.0.4 …
+    1.0.144 (142)``."""
+    if len(values) <= limit:
+        return ", ".join(values)
+    return f"{values[0]}, {values[1]} … {values[-1]} ({len(values)})"
 
 
 def cell_status(cell: dict[str, Any]) -> str:
@@ -120,16 +155,22 @@ def cell_status(cell: dict[str, Any]) -> str:
     return str(cell["status"]) + (f" ({'; '.join(extra)})" if extra else "")
 
 
-def render_ranges(matrix: dict[str, Any]) -> list[str]:
+def render_ranges(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]:
+    """The project's range per axis, then the tests that carry a boundary (those that fail
+    on some version tried); the tests that pass on every version tried are one line."""
     lines = ["compatible ranges:"]
     for axis, entry in matrix.get("ranges", {}).items():
-        lines.append(f"  {axis}: {_range_text(entry)}")
+        lines.append(f"  {axis}: {_range_text(entry, verbose)}")
+        everywhere = 0
         for nodeid, test in entry.get("tests", {}).items():
-            if (
-                test["specifier"] != entry["specifier"]
-                or test["incompatible"] != entry["incompatible"]
-            ):
-                lines.append(f"      {nodeid}: {_range_text(test)}")
+            if test["incompatible"] or verbose:
+                lines.append(f"      {nodeid}: {_range_text(test, verbose)}")
+            elif test["compatible"]:
+                everywhere += 1
+        if everywhere:
+            count = f"{everywhere} test{'s' if everywhere != 1 else ''}"
+            verb = "passes" if everywhere == 1 else "pass"
+            lines.append(f"      {count} {verb} on every {axis} version tried (-v lists them)")
     ignored = matrix.get("not_version_related") or []
     if ignored:
         lines.append(
@@ -140,19 +181,23 @@ def render_ranges(matrix: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _range_text(entry: dict[str, Any]) -> str:
+def _range_text(entry: dict[str, Any], verbose: bool = False) -> str:
     spec = entry["specifier"]
     if spec is None:
         text = "none among the versions tested" if entry["incompatible"] else "nothing tested"
     else:
         text = spec or "any version tested"
+
+    def listed(values: Sequence[str]) -> str:
+        return ", ".join(values) if verbose else versions_text(values)
+
     details = []
     if entry["compatible"]:
-        details.append("passes " + ", ".join(entry["compatible"]))
+        details.append("passes " + listed(entry["compatible"]))
     if entry["incompatible"]:
-        details.append("fails " + ", ".join(entry["incompatible"]))
+        details.append("fails " + listed(entry["incompatible"]))
     if entry.get("untested"):
-        details.append("untested " + ", ".join(entry["untested"]))
+        details.append("untested " + listed(entry["untested"]))
     gap = entry.get("upgrade_between")
     if gap:
         details.append(f"upgrade boundary between {gap[0]} and {gap[1]} (untested in between)")
@@ -161,7 +206,7 @@ def _range_text(entry: dict[str, Any]) -> str:
     if entry.get("downgrade_boundary"):
         details.append(f"downgrade boundary {entry['downgrade_boundary']}")
     if entry.get("unavailable"):
-        details.append("not installable " + ", ".join(entry["unavailable"]))
+        details.append("not installable " + listed(entry["unavailable"]))
     return f"{text}" + (f"  ({'; '.join(details)})" if details else "")
 
 

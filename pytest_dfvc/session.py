@@ -282,7 +282,7 @@ class MatrixSession:
             )
         for matrix in self.results["matrices"]:
             terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
-            for line in render_matrix(matrix):
+            for line in render_matrix(matrix, verbose=self.config.getoption("verbose") > 0):
                 terminalreporter.write_line(line)
         if self.config.getoption("dfvc_suggest"):
             for name, lines in self.suggestions.items():

@@ -1,0 +1,69 @@
+"""The terminal report at scale: folded rows, only the cells that ran, short version lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dfvc.report import render_ranges, render_table, versions_text
+
+
+def _cell(cell_id: str, status: str, outcomes: dict[str, str], **extra: Any) -> dict[str, Any]:
+    tests = [{"nodeid": n, "outcome": o} for n, o in outcomes.items()]
+    return {"id": cell_id, "status": status, "tests": tests, "cause": None, **extra}
+
+
+CELLS = [
+    _cell("py3.10-x1.0", "passed", {"t::a": "passed", "t::b": "passed", "t::c": "skipped"}),
+    _cell("py3.10-x2.0", "failed", {"t::a": "passed", "t::b": "failed", "t::c": "skipped"}),
+    *(
+        _cell(f"py3.10-x1.0.{i}", "skipped", {}, cause={"category": "strategy", "reason": "r"})
+        for i in range(3, 145)
+    ),
+]
+
+
+def test_rows_the_same_in_every_cell_fold_and_cells_that_ran_no_test_leave_the_table() -> None:
+    """90 tests x 8 cells printed every test; a bisect over 151 versions a 600-character
+    table with 151 legend lines."""
+    lines = render_table(CELLS)
+    assert lines[0].split() == ["1", "2"]
+    assert any(line.startswith("t::b ") for line in lines)
+    assert not any(line.startswith(("t::a", "t::c")) for line in lines)
+    assert "1 test passes in every cell that ran" in lines
+    assert "1 test is skipped in every cell that ran" in lines
+    assert lines[-1] == (
+        "  not in the table, skipped: r: py3.10-x1.0.3, py3.10-x1.0.4 … py3.10-x1.0.144 (142)"
+    )
+    assert max(len(line) for line in lines) < 100
+
+
+def test_verbose_shows_everything() -> None:
+    lines = render_table(CELLS, verbose=True)
+    assert any(line.startswith("t::a") for line in lines)
+    assert len(lines[0].split()) == len(CELLS)
+
+
+def test_version_lists_are_cut_to_their_ends() -> None:
+    assert versions_text(["1.0", "1.1"]) == "1.0, 1.1"
+    many = [f"1.0.{i}" for i in range(3, 145)]
+    assert versions_text(many) == "1.0.3, 1.0.4 … 1.0.144 (142)"
+
+
+def test_per_test_ranges_show_the_tests_that_carry_a_boundary() -> None:
+    """The list printed every test that passes everywhere (84 lines) and left out those
+    whose range equals the project's, the interesting ones."""
+    everywhere = {"specifier": ">=1.0", "compatible": ["1.0", "2.0"], "incompatible": []}
+    boundary = {"specifier": "==1.0", "compatible": ["1.0"], "incompatible": ["2.0"]}
+    matrix = {
+        "ranges": {
+            "x": {
+                **boundary,
+                "tests": {"t::a": everywhere, "t::b": boundary, "t::c": everywhere},
+            }
+        }
+    }
+    lines = render_ranges(matrix)
+    assert "      t::b: ==1.0  (passes 1.0; fails 2.0)" in lines
+    assert not any("t::a" in line for line in lines)
+    assert "      2 tests pass on every x version tried (-v lists them)" in lines
+    assert any("t::a" in line for line in render_ranges(matrix, verbose=True))

@@ -440,6 +440,7 @@ class _JsonIndex:
 
     def close(self) -> None:
         self.server.shutdown()
+        self.server.server_close()
 
 
 def test_era_resolution_installs_each_cell_as_of_its_release(

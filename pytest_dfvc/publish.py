@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from .badges import write_badges
-from .report import cell_status, render_causes, render_declared, render_drift, square, test_ids
+from .report import (
+    cell_status,
+    render_causes,
+    render_declared,
+    render_drift,
+    square,
+    test_ids,
+    versions_text,
+)
 from .results import write_text_atomic
 
 MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "unavailable": "➖"}
@@ -28,26 +36,42 @@ def publish(
     return write_badges(results, out, widths, base)
 
 
+def _cell_text(text: str) -> str:
+    """A table cell's text: a ``|`` (a parametrized test's id) would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
     lines = ["# pytest-dfvc report", ""]
     for matrix in results["matrices"]:
-        cells = matrix["cells"]
-        lines += [f"## Matrix `{matrix['name']}` ({len(cells)} cells)", ""]
+        every = matrix["cells"]
+        # Folded as the terminal's: columns for the cells that ran tests, one line for the
+        # tests that pass in every one of them.
+        cells = [c for c in every if c["tests"]] or every
+        lines += [f"## Matrix `{matrix['name']}` ({len(every)} cells)", ""]
         lines += ["| test | " + " | ".join(str(i + 1) for i in range(len(cells))) + " |"]
         lines += ["|---|" + "---|" * len(cells)]
+        passing = 0
         for nodeid in test_ids(cells):
-            row = [MD_SYMBOLS.get(square(cell, nodeid)[0], " ") for cell in cells]
-            lines.append(f"| `{nodeid}` | " + " | ".join(row) + " |")
+            outcomes = [square(cell, nodeid)[0] for cell in cells]
+            if len(cells) > 1 and set(outcomes) == {"passed"}:
+                passing += 1
+                continue
+            row = [MD_SYMBOLS.get(o, " ") for o in outcomes]
+            lines.append(f"| `{_cell_text(nodeid)}` | " + " | ".join(row) + " |")
+        if passing:
+            lines += ["", f"{passing} test{'s' if passing != 1 else ''} passed in every cell."]
         lines += ["", "<details><summary>Cells</summary>", ""]
         lines += [f"{i + 1}. `{c['id']}` — {cell_status(c)}" for i, c in enumerate(cells)]
+        lines += [f"- `{c['id']}` — {cell_status(c)}" for c in every if c not in cells]
         lines += ["", "</details>", "", "### Compatible ranges", ""]
         for axis, entry in matrix.get("ranges", {}).items():
             spec = entry["specifier"] or "none among the versions tested"
             lines.append(
-                f"- **{axis}**: `{spec}` — passes {', '.join(entry['compatible']) or 'nothing'}"
+                f"- **{axis}**: `{spec}` — passes {versions_text(entry['compatible']) or 'nothing'}"
             )
             if entry["incompatible"]:
-                lines.append(f"  - fails: {', '.join(entry['incompatible'])}")
+                lines.append(f"  - fails: {versions_text(entry['incompatible'])}")
             if entry.get("upgrade_between"):
                 low, high = entry["upgrade_between"]
                 lines.append(f"  - upgrade boundary between {low} and {high} (untested in between)")
@@ -57,7 +81,7 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
                     f"downgrade {entry.get('downgrade_boundary') or '—'}"
                 )
             if entry.get("untested"):
-                lines.append(f"  - untested: {', '.join(entry['untested'])}")
+                lines.append(f"  - untested: {versions_text(entry['untested'])}")
         if matrix.get("not_version_related"):
             lines += [
                 "",

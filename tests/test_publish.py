@@ -172,6 +172,25 @@ def test_markdown_report() -> None:
     assert "**x**: `>=1.0.0,<1.2.0`" in text
     assert "missing-api: x.f — AttributeError: module 'x' has no attribute 'f' — at t.py:3" in text
     assert "x>=1.0.0,<1.2.0" in text.split("### Suggested specifiers")[1]
+    # t.py::b passes everywhere: one line, not a row.
+    assert "`t.py::b`" not in text
+    assert "1 test passed in every cell." in text
+
+
+def test_markdown_report_keeps_its_table_whole() -> None:
+    """A ``|`` in a parametrized test's id ended the Markdown cell; cells that ran no test
+    made columns; long version lists ran on."""
+    results = results_fixture(40)
+    cells = results["matrices"][0]["cells"]
+    for cell in cells:
+        cell["tests"][0]["nodeid"] = "t.py::a[x|y]"
+    cells.append({**cells[0], "id": "py3.10-x9.9.9", "status": "skipped", "tests": []})
+    text = markdown(results, {})
+    row = next(line for line in text.splitlines() if line.startswith("| `t.py::a"))
+    assert row.startswith("| `t.py::a[x\\|y]` |")
+    assert row.count(" | ") == 40  # 40 cells that ran, no column for the skipped one
+    assert "- `py3.10-x9.9.9` — skipped" in text
+    assert "passes 1.0.0, 1.1.0 … 1.38.0 (39)" in text
 
 
 class _Collect(HTMLParser):

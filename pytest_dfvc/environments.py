@@ -16,7 +16,9 @@ environment records what it was last synced to, at two levels:
   stay where a fresh environment resolves a newer one) and reinstall the project's wheel;
 - another base (a constraint lifted, the index or ``exclude-newer`` moved, each cell's own
   era): ``--reinstall`` everything, since an installed pytest 9.2 stays a candidate under an
-  ``exclude-newer`` that a fresh environment resolves to pytest 7.3.1.
+  ``exclude-newer`` that a fresh environment resolves to pytest 7.3.1 (uv cannot know when
+  an installed distribution was published; its maintainers' answer is ``--reinstall``,
+  astral-sh/uv#6676).
 """
 
 from __future__ import annotations

@@ -117,6 +117,14 @@ def test_the_oldest_nox_and_uv_we_support(
     subprocess.run(
         [uv, "pip", "install", "--quiet", "--python", python, str(root), *floors], check=True
     )
+    # What pytest-dfvc passes to uv for old releases and era resolution, the floor has.
+    usage = subprocess.run(
+        [str(venv / "bin" / "uv"), "pip", "install", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "--excludes" in usage and "--exclude-newer-package" in usage
     project = tmp_path / "project"
     write_project(project)
     (project / "m.toml").write_text(

@@ -86,7 +86,9 @@ def _install_refused_release(
     scratch = cell_dir / "legacy"
     shutil.rmtree(scratch, ignore_errors=True)
     session.install("--no-deps", "--target", str(scratch), pin, *spec["sources"], env=env)
-    dist_info = next(scratch.glob("*.dist-info"))
+    dist_info = next(scratch.glob("*.dist-info"), None)
+    if dist_info is None:
+        raise RuntimeError(f"dfvc: {pin} installed alone left no metadata to read in {scratch}")
     requirements, changed = legacy.dependencies(dist_info)
     shutil.rmtree(scratch, ignore_errors=True)
     excludes = cell_dir / "legacy-excludes.txt"

@@ -198,9 +198,14 @@ def _accept_conftest_additions(
 ) -> None:
     """Options and ini keys nothing loaded here knows are taken to be the conftests'."""
     _, unknown = parser.parse_known_and_unknown_args(args)
+    added: set[str] = set()
     for arg in unknown:
         name, eq, _ = arg.partition("=")
-        if name.startswith("--") and len(name) > 2:
+        # A misspelt option of ours is not a conftest's: pytest names it here.
+        if not name.startswith("--") or len(name) <= 2 or name.startswith("--dfvc"):
+            continue
+        if name not in added:
+            added.add(name)
             # A value written "--env prod" stays a positional argument here; it reaches the
             # cells in its place all the same.
             action = "store" if eq else "store_true"

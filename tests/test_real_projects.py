@@ -610,3 +610,17 @@ def test_a_release_whose_metadata_uv_refuses_is_still_tested(
     assert "'fakedep (>=2011k)' -> 'fakedep' (dropped >=2011k)" in old["metadata_fallback"]
     assert "metadata_fallback" not in cells["py3.10-fakebase1.0"]
     assert cells["py3.10-fakebase1.0"]["status"] == "passed"
+
+
+def test_a_misspelt_option_of_ours_is_still_refused(tmp_path: Path) -> None:
+    """Options the controller does not know are taken to be a conftest's (they reach the
+    cells), but not one that starts like ours: a typo must not vanish into the cells."""
+    write_project(tmp_path, {"conftest.py": "", "m.toml": 'python = ["3.10"]\n'})
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--dfvc-matrix=m.toml", "--dfvc-jbos=2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 4
+    assert "unrecognized arguments: --dfvc-jbos=2" in run.stderr

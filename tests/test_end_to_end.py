@@ -414,6 +414,7 @@ def test_interrupted_run_keeps_finished_cells_and_stops_the_rest(
         + offline_install(wheelhouse, tooling)
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))}
+    env["PYTHONFAULTHANDLER"] = "1"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -441,7 +442,14 @@ def test_interrupted_run_keeps_finished_cells_and_stops_the_rest(
         raise AssertionError("the hanging cell never started")
     time.sleep(0.5)
     proc.send_signal(signum)
-    output, _ = proc.communicate(timeout=60)
+    try:
+        output, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        # Where it hangs: every thread's stack (faulthandler, on SIGABRT) and what still runs.
+        tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,stat,args"], capture_output=True)
+        proc.send_signal(signal.SIGABRT)
+        output, _ = proc.communicate()
+        raise AssertionError(output + tree.stdout.decode()) from None
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
     results = json.loads((tmp_path / ".dfvc" / "results.json").read_text())
     cells = results["matrices"][0]["cells"]

@@ -430,6 +430,9 @@ def test_interrupted_run_keeps_finished_cells_and_stops_the_rest(
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        # As from a terminal: a suite started in the background by a non-interactive shell
+        # inherits SIGINT ignored, and Python keeps it ignored (the run never saw Ctrl-C).
+        preexec_fn=_default_sigint,
     )
     # The test writes where it runs: in its cell's own view of the project.
     pid_file = tmp_path / ".dfvc" / "views" / "m" / "py3.10-fakeframe1.1.0" / "hanging.pid"
@@ -462,6 +465,10 @@ def test_interrupted_run_keeps_finished_cells_and_stops_the_rest(
     while _alive(hanging) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(hanging)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _alive(pid: int) -> bool:

@@ -88,10 +88,8 @@ def inputs_key(python: str | None, install: Sequence[str], install_env: Any) -> 
     for option, value in zip(install, install[1:]):
         if option in _FILE_OPTIONS:
             inputs.append(_content(Path(value)))
-    for arg in install:
-        if " @ file://" in arg:
-            wheel = Path(arg.split(" @ file://", 1)[1])
-            inputs.append(wheel.stat().st_mtime_ns if wheel.exists() else None)
+    for _, wheel in _project_wheels(install):
+        inputs.append(wheel.stat().st_mtime_ns if wheel.exists() else None)
     text = json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -104,13 +102,23 @@ def resync_args(install: Sequence[str], synced: Synced | None, inputs: str, base
     if synced is None or synced.base != base:
         return ["--reinstall"]
     args = ["--upgrade"]
+    for name, _ in _project_wheels(install):
+        args += ["--reinstall-package", name]
+    return args
+
+
+def _project_wheels(install: Sequence[str]) -> list[tuple[str, Path]]:
+    """The project's editable wheel among uv's arguments (``name[extras] @ file://…``):
+    its name and file."""
+    found = []
     for arg in install:
         if " @ file://" in arg:
             try:
-                args += ["--reinstall-package", Requirement(arg).name]
+                name = Requirement(arg).name
             except InvalidRequirement:
                 continue
-    return args
+            found.append((name, Path(arg.split(" @ file://", 1)[1])))
+    return found
 
 
 @dataclass(frozen=True)

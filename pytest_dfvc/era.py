@@ -19,7 +19,7 @@ from dataclasses import replace
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
-from .index import Release
+from .index import Release, instant
 from .matrix import Matrix, MatrixError
 from .plan import Cell, MatrixPlan, ReleaseLister
 
@@ -82,7 +82,7 @@ def _with_era(
                 f"{name} {version} has no upload time where it is listed from: era resolution "
                 "needs an index that gives upload times (PEP 700, as PyPI does)",
             )
-        times.append(_instant(uploaded))
+        times.append(instant(uploaded))
     era = max(times) + datetime.timedelta(days=days, seconds=1)
     return replace(cell, exclude_newer=_rfc3339(era))
 
@@ -95,17 +95,12 @@ def era_args(cell: Cell, pins: Sequence[str]) -> list[str]:
     args = ["--exclude-newer", cell.exclude_newer]
     for pin in pins:
         args += ["--exclude-newer-package", f"{Requirement(pin).name}={_UNLIMITED}"]
-    if _instant(cell.exclude_newer) < TOOLING_FLOOR:
+    if instant(cell.exclude_newer) < TOOLING_FLOOR:
         pinned = {Requirement(p).name for p in pins}
         for name in TOOLING:
             if name not in pinned:
                 args += ["--exclude-newer-package", f"{name}={_rfc3339(TOOLING_FLOOR)}"]
     return args
-
-
-def _instant(timestamp: str) -> datetime.datetime:
-    moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
 def _rfc3339(moment: datetime.datetime) -> str:

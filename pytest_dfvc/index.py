@@ -80,9 +80,10 @@ def list_releases(
         if _releases_from_files(name, found):
             files.update(found)
             break
-    if missing is not None and not _releases_from_files(name, files):
+    releases = _releases_from_files(name, files)
+    if missing is not None and not releases:
         raise missing
-    return _releases_from_files(name, files)
+    return releases
 
 
 def _releases_from_files(name: str, files: Files) -> list[Release]:
@@ -97,13 +98,16 @@ def _releases_from_files(name: str, files: Files) -> list[Release]:
             continue
         version = parsed[1]
         yanked_by_version[version] = yanked_by_version.get(version, True) and yanked
-        if upload and (version not in uploaded or _instant(upload) < _instant(uploaded[version])):
+        if upload and (version not in uploaded or instant(upload) < instant(uploaded[version])):
             uploaded[version] = upload
     return [Release(v, y, uploaded.get(v)) for v, y in sorted(yanked_by_version.items())]
 
 
-def _instant(timestamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+def instant(timestamp: str) -> datetime.datetime:
+    """An RFC 3339 timestamp (``2020-01-10T12:00:00.123Z``) as an aware datetime, UTC when
+    it names no zone."""
+    moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
 def _parse_filename(filename: str) -> tuple[str, Version] | None:

@@ -235,8 +235,10 @@ def install_args(
     *,
     prebuilt: bool = False,
     build: bool = True,
+    project: bool = True,
 ) -> list[str]:
-    """``uv pip install`` arguments: the project with its extras, the cell's pins (as
+    """``uv pip install`` arguments: the project (unless ``project`` is false: see
+    ``installs_project``) with its extras, the cell's pins (as
     overrides too, so the project's own bounds cannot veto a version under test), the
     constraints, and pytest. Matrix packages come from wheels only. With ``prebuilt``, the
     project is the editable wheel built once for the cell's interpreter, when it builds
@@ -244,7 +246,7 @@ def install_args(
     install = matrix.install
     args: list[str] = []
     here = workspace.cell_project(matrix.name, cell)
-    if installs_project(matrix, workspace.project):
+    if project:
         wheel = None
         if prebuilt and cell.interpreter:
             wheel = editable.editable_wheel(
@@ -368,12 +370,15 @@ def session_spec(
     cell_dir.mkdir(parents=True, exist_ok=True)
     workspace.install_recorder()
     here = workspace.cell_project(matrix.name, cell)
+    installed = installs_project(matrix, workspace.project)
     # A project that is not installed is imported from its tree, as PYTHONPATH=. would.
-    tree = "" if installs_project(matrix, workspace.project) else str(here)
+    tree = "" if installed else str(here)
     pythonpath = os.pathsep.join(
         p for p in (str(workspace.runtime), tree, os.environ.get("PYTHONPATH", "")) if p
     )
-    install = install_args(matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build)
+    install = install_args(
+        matrix, cell, workspace, cell_dir, prebuilt=prebuilt, build=build, project=installed
+    )
     install_env = {"UV_PYTHON_DOWNLOADS": "never"}
     return {
         "name": environment or session_name(matrix.name, cell),

@@ -11,6 +11,7 @@ from typing import Any
 from .badges import write_badges
 from .report import (
     cell_status,
+    fold,
     render_causes,
     render_declared,
     render_drift,
@@ -45,25 +46,23 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
     lines = ["# pytest-dfvc report", ""]
     for matrix in results["matrices"]:
         every = matrix["cells"]
-        # Folded as the terminal's: columns for the cells that ran tests, one line for the
-        # tests that pass in every one of them.
-        cells = [c for c in every if c["tests"]] or every
+        table = fold(every)  # folded as the terminal's report
+        cells = table.cells
         lines += [f"## Matrix `{matrix['name']}` ({len(every)} cells)", ""]
         lines += ["| test | " + " | ".join(str(i + 1) for i in range(len(cells))) + " |"]
         lines += ["|---|" + "---|" * len(cells)]
-        passing = 0
-        for nodeid in test_ids(cells):
-            outcomes = [square(cell, nodeid)[0] for cell in cells]
-            if len(cells) > 1 and set(outcomes) == {"passed"}:
-                passing += 1
-                continue
-            row = [MD_SYMBOLS.get(o, " ") for o in outcomes]
+        for nodeid in table.rows:
+            row = [MD_SYMBOLS.get(square(cell, nodeid)[0], " ") for cell in cells]
             lines.append(f"| `{_cell_text(nodeid)}` | " + " | ".join(row) + " |")
-        if passing:
-            lines += ["", f"{passing} test{'s' if passing != 1 else ''} passed in every cell."]
+        for outcome, names in table.same.items():
+            verb = "passed" if outcome == "passed" else "were skipped"
+            lines += [
+                "",
+                f"{len(names)} test{'s' if len(names) != 1 else ''} {verb} in every cell.",
+            ]
         lines += ["", "<details><summary>Cells</summary>", ""]
         lines += [f"{i + 1}. `{c['id']}` — {cell_status(c)}" for i, c in enumerate(cells)]
-        lines += [f"- `{c['id']}` — {cell_status(c)}" for c in every if c not in cells]
+        lines += [f"- `{c['id']}` — {cell_status(c)}" for c in table.hidden]
         lines += ["", "</details>", "", "### Compatible ranges", ""]
         for axis, entry in matrix.get("ranges", {}).items():
             spec = entry["specifier"] or "none among the versions tested"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 SYMBOLS = {
@@ -89,37 +90,59 @@ def square(cell: dict[str, Any], nodeid: str) -> tuple[str, dict[str, Any] | Non
     return ("unavailable" if cell["status"] == "unavailable" else ""), None
 
 
+@dataclass(frozen=True)
+class Folded:
+    """What a table shows: columns for the cells that ran tests (``hidden``: the others),
+    rows for the tests that differ somewhere, and the tests with one outcome in every
+    shown cell (``same``: ``passed`` or ``skipped`` -> their ids)."""
+
+    cells: list[dict[str, Any]]
+    hidden: list[dict[str, Any]]
+    rows: list[str]
+    same: dict[str, list[str]]
+
+
+def fold(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> Folded:
+    """The table of the terminal and of report.md: every cell and test when ``verbose``."""
+    ran = [c for c in cells if c["tests"]]
+    shown = list(cells) if verbose or not ran else ran
+    kept = {id(c) for c in shown}
+    same: dict[str, list[str]] = {}
+    rows = []
+    for nodeid in test_ids(shown):
+        outcomes = {square(cell, nodeid)[0] for cell in shown}
+        if not verbose and len(shown) > 1 and outcomes in ({"passed"}, {"skipped"}):
+            same.setdefault(outcomes.pop(), []).append(nodeid)
+        else:
+            rows.append(nodeid)
+    return Folded(shown, [c for c in cells if id(c) not in kept], rows, same)
+
+
 def render_table(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> list[str]:
     """Tests down, cells across (numbered, keyed below), one symbol per outcome. Folded:
     columns only for cells that ran tests, and the tests whose row is the same in every
     one of them on one line ("84 tests pass in every cell")."""
-    shown = list(cells) if verbose else [c for c in cells if c["tests"]] or list(cells)
-    nodeids = test_ids(shown)
-    rows = {n: [SYMBOLS.get(square(cell, n)[0], " ") for cell in shown] for n in nodeids}
-    same: dict[str, list[str]] = {}
-    if not verbose and len(shown) > 1:
-        for nodeid, row in rows.items():
-            if len(set(row)) == 1 and row[0] in (".", "s"):
-                same.setdefault(row[0], []).append(nodeid)
-    folded = {n for names in same.values() for n in names}
-    listed = [n for n in nodeids if n not in folded]
-    width = max([len("cell status"), *(len(n) for n in listed)])
-    numbers = [str(i + 1) for i in range(len(shown))]
+    table = fold(cells, verbose=verbose)
+    width = max([len("cell status"), *(len(n) for n in table.rows)])
+    numbers = [str(i + 1) for i in range(len(table.cells))]
     col = max(len(n) for n in numbers) if numbers else 1
     lines = [" " * width + "  " + " ".join(n.rjust(col) for n in numbers)]
-    for nodeid in listed:
-        lines.append(nodeid.ljust(width) + "  " + " ".join(s.rjust(col) for s in rows[nodeid]))
-    status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in shown]
+    for nodeid in table.rows:
+        row = [SYMBOLS.get(square(cell, nodeid)[0], " ").rjust(col) for cell in table.cells]
+        lines.append(nodeid.ljust(width) + "  " + " ".join(row))
+    status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in table.cells]
     lines.append("cell status".ljust(width) + "  " + " ".join(status_row))
-    for symbol, names in same.items():
+    for outcome, names in table.same.items():
         one = len(names) == 1
-        verb = ("passes" if one else "pass") if symbol == "." else ("is" if one else "are")
-        verb += "" if symbol == "." else " skipped"
+        if outcome == "passed":
+            verb = "passes" if one else "pass"
+        else:
+            verb = "is skipped" if one else "are skipped"
         lines.append(f"{len(names)} test{'' if one else 's'} {verb} in every cell that ran")
     lines.append(LEGEND)
-    for number, cell in zip(numbers, shown):
+    for number, cell in zip(numbers, table.cells):
         lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell_status(cell)}")
-    lines += _not_shown([c for c in cells if c not in shown])
+    lines += _not_shown(table.hidden)
     return lines
 
 

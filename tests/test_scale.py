@@ -13,17 +13,22 @@ from .conftest import offline_install, require_pythons, run_matrix, write_projec
 pytestmark = pytest.mark.slow
 
 
+def _five_cells(root: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder) -> None:
+    """A project with one test and a matrix of the fake framework's five releases."""
+    require_pythons(finder, "3.10")
+    write_project(root, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
+    (root / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n'
+        + offline_install(wheelhouse, tooling)
+    )
+
+
 def test_a_run_past_the_cell_limit_is_refused(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
     """1,202 setuptools cells started at once, with no confirmation: past
     --dfvc-max-cells, a grid is refused with the count and how to narrow it."""
-    require_pythons(finder, "3.10")
-    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
-    (tmp_path / "m.toml").write_text(
-        'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n'
-        + offline_install(wheelhouse, tooling)
-    )
+    _five_cells(tmp_path, wheelhouse, tooling, finder)
     refused = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-max-cells=3")
     assert refused.returncode == 4, refused.output
     assert "dfvc: 5 cells to run (m.toml: 5), more than --dfvc-max-cells=3" in refused.output
@@ -44,12 +49,7 @@ def test_progress_counts_against_the_total_and_respects_quiet(
 ) -> None:
     """``[n]`` counted finished cells with no total; show ``[done/total]`` and, once a few
     cells ran, the time left; -q keeps one line per finished cell, -qq nothing."""
-    require_pythons(finder, "3.10")
-    write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
-    (tmp_path / "m.toml").write_text(
-        'python = ["3.10"]\n[packages.fakeframe]\nversions = ">=1"\n'
-        + offline_install(wheelhouse, tooling)
-    )
+    _five_cells(tmp_path, wheelhouse, tooling, finder)
     run = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-jobs=1")
     finished = [line for line in run.output.splitlines() if line.startswith("[")]
     assert [line.split("]")[0].split(",")[0] + "]" for line in finished] == [

@@ -1,17 +1,24 @@
-"""Which releases of a package exist: the package index (PEP 691 JSON or PEP 503 HTML)
-and local find-links folders."""
+"""Which releases of a package exist, and the files of each: the package index (PEP 691
+JSON or PEP 503 HTML) and local find-links folders; a wheel's dependencies from its metadata
+alone (PEP 658)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import email.parser
 import hashlib
+import http.client
 import json
 import os
 import re
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -48,8 +55,20 @@ class Release:
     uploaded: str | None = None
 
 
-# File name -> (yanked, upload time or None).
-Files = dict[str, tuple[bool, "str | None"]]
+@dataclass(frozen=True)
+class IndexFile:
+    """One file of a project as an index or a find-links folder lists it."""
+
+    filename: str
+    yanked: bool = False
+    uploaded: str | None = None
+    requires_python: str | None = None
+    # A URL on an index, or a path in a find-links folder.
+    location: str = ""
+
+
+# File name -> what the index says of it.
+Files = dict[str, IndexFile]
 
 
 def list_releases(
@@ -67,9 +86,31 @@ def list_releases(
     With ``cache_dir``, the index's answer is kept for ``max_age`` seconds, so a warm re-run
     does not wait on the network; local folders are always read afresh.
     """
+    files = project_files(
+        name,
+        index_url=index_url,
+        indexes=indexes,
+        find_links=find_links,
+        cache_dir=cache_dir,
+        max_age=max_age,
+    )
+    return _releases_from_files(name, files.values())
+
+
+def project_files(
+    name: str,
+    *,
+    index_url: str | None = None,
+    indexes: Sequence[str] = (),
+    find_links: Sequence[str] = (),
+    cache_dir: Path | None = None,
+    max_age: float = 600.0,
+) -> Files:
+    """Every file of ``name`` that uv may install from, by the same rules as
+    ``list_releases``: find-links folders, then the first index that has the project."""
     files: Files = {}
     for link in find_links:
-        files.update((f, (False, None)) for f in _folder_files(link))
+        files.update((f.filename, f) for f in _folder_files(link))
     missing: ProjectNotFound | None = None
     for url in [index_url] if index_url is not None else indexes:
         try:
@@ -77,27 +118,26 @@ def list_releases(
         except ProjectNotFound as exc:
             missing = missing or exc
             continue
-        if _releases_from_files(name, found):
+        if _releases_from_files(name, found.values()):
             files.update(found)
             break
-    releases = _releases_from_files(name, files)
-    if missing is not None and not releases:
+    if missing is not None and not _releases_from_files(name, files.values()):
         raise missing
-    return releases
+    return files
 
 
-def _releases_from_files(name: str, files: Files) -> list[Release]:
+def _releases_from_files(name: str, files: Iterable[IndexFile]) -> list[Release]:
     """Group file names into versions; a version is yanked only if all its files are, and
     was uploaded when its first file was."""
     wanted = canonicalize_name(name)
     yanked_by_version: dict[Version, bool] = {}
     uploaded: dict[Version, str] = {}
-    for filename, (yanked, upload) in files.items():
-        parsed = _parse_filename(filename)
+    for file in files:
+        parsed = parse_filename(file.filename)
         if parsed is None or parsed[0] != wanted:
             continue
-        version = parsed[1]
-        yanked_by_version[version] = yanked_by_version.get(version, True) and yanked
+        version, upload = parsed[1], file.uploaded
+        yanked_by_version[version] = yanked_by_version.get(version, True) and file.yanked
         if upload and (version not in uploaded or instant(upload) < instant(uploaded[version])):
             uploaded[version] = upload
     return [Release(v, y, uploaded.get(v)) for v, y in sorted(yanked_by_version.items())]
@@ -110,7 +150,7 @@ def instant(timestamp: str) -> datetime.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
-def _parse_filename(filename: str) -> tuple[str, Version] | None:
+def parse_filename(filename: str) -> tuple[str, Version] | None:
     try:
         if filename.endswith(".whl"):
             name, version, _, _ = parse_wheel_filename(filename)
@@ -123,30 +163,27 @@ def _parse_filename(filename: str) -> tuple[str, Version] | None:
     return None
 
 
-def _folder_files(link: str) -> list[str]:
+def _folder_files(link: str) -> list[IndexFile]:
     folder = Path(link[len("file://") :] if link.startswith("file://") else link)
     if not folder.is_dir():
         return []
-    return [p.name for p in folder.iterdir() if p.is_file()]
+    return [IndexFile(p.name, location=str(p)) for p in folder.iterdir() if p.is_file()]
 
 
 def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_age: float) -> Files:
     if cache_dir is None:
         return _index_files(name, index_url)
     key = hashlib.sha256(f"{index_url}\0{canonicalize_name(name)}".encode()).hexdigest()[:24]
-    # -2: the entries hold upload times too; older ones are not read.
-    path = cache_dir / f"{canonicalize_name(name)}-{key}-2.json"
+    # -3: the entries hold each file's requires-python and URL; older ones are not read.
+    path = cache_dir / f"{canonicalize_name(name)}-{key}-3.json"
     try:
         if time.time() - path.stat().st_mtime < max_age:
             cached = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(cached, dict):
-                return {
-                    str(k): (bool(v[0]), str(v[1]) if v[1] else None) for k, v in cached.items()
-                }
-    except (OSError, ValueError, TypeError, IndexError, KeyError):
+            return {f["filename"]: IndexFile(**f) for f in cached}
+    except (OSError, ValueError, TypeError, KeyError):
         pass  # missing or damaged: ask the index
     files = _index_files(name, index_url)
-    _write_atomic(path, json.dumps(files))
+    _write_atomic(path, json.dumps([dataclasses.asdict(f) for f in files.values()]))
     return files
 
 
@@ -163,12 +200,21 @@ def _index_files(name: str, index_url: str) -> Files:
     if "json" in content_type:
         data = json.loads(body)
         return {
-            f["filename"]: (bool(f.get("yanked")), f.get("upload-time") or None)
+            f["filename"]: IndexFile(
+                f["filename"],
+                yanked=bool(f.get("yanked")),
+                uploaded=f.get("upload-time") or None,
+                requires_python=f.get("requires-python") or None,
+                location=urllib.parse.urljoin(url, f.get("url") or f["filename"]),
+            )
             for f in data.get("files", [])
         }
     parser = _AnchorParser()
     parser.feed(body.decode("utf-8", "replace"))
-    return {f: (yanked, None) for f, yanked in parser.files.items()}
+    return {
+        f.filename: dataclasses.replace(f, location=urllib.parse.urljoin(url, f.location))
+        for f in parser.files.values()
+    }
 
 
 def _fetch(url: str) -> tuple[bytes, str]:
@@ -196,22 +242,131 @@ def _fetch(url: str) -> tuple[bytes, str]:
 
 
 class _AnchorParser(HTMLParser):
-    """PEP 503 pages: one anchor per file, ``data-yanked`` marks yanked files."""
+    """PEP 503 pages: one anchor per file, ``data-yanked`` marks yanked files and
+    ``data-requires-python`` gives the file's Python range."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.files: dict[str, bool] = {}
-        self._yanked = False
+        self.files: dict[str, IndexFile] = {}
         self._in_anchor = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
             self._in_anchor = True
-            self._yanked = any(k == "data-yanked" for k, _ in attrs)
-            href = dict(attrs).get("href") or ""
-            filename = re.sub(r"[#?].*$", "", href).rsplit("/", 1)[-1]
+            given = dict(attrs)
+            href = re.sub(r"[#?].*$", "", given.get("href") or "")
+            filename = href.rsplit("/", 1)[-1]
             if filename:
-                self.files[filename] = self._yanked
+                self.files[filename] = IndexFile(
+                    filename,
+                    yanked="data-yanked" in given,
+                    requires_python=given.get("data-requires-python") or None,
+                    location=href,
+                )
 
     def handle_endtag(self, tag: str) -> None:
         self._in_anchor = False
+
+
+@dataclass(frozen=True)
+class WheelMetadata:
+    """What a resolver reads from a wheel's metadata to know whether it installs."""
+
+    requires_python: str | None
+    requires_dist: tuple[str, ...]
+
+
+def wheel_metadata(file: IndexFile, cache_dir: Path | None = None) -> WheelMetadata | None:
+    """A wheel's ``Requires-Python`` and ``Requires-Dist``, from its metadata alone: the
+    index's copy (PEP 658: the file's URL + ``.metadata``) or the wheel in a find-links
+    folder. None when neither can be read. Index files never change, so an answer is kept."""
+    if not file.filename.endswith(".whl") or not file.location:
+        return None
+    path = None
+    if cache_dir is not None:
+        key = hashlib.sha256(file.location.encode()).hexdigest()[:32]
+        path = cache_dir / "metadata" / f"{key}.json"
+        try:
+            cached = json.loads(path.read_text(encoding="utf-8"))
+            if cached is None:
+                return None
+            return WheelMetadata(cached["requires_python"], tuple(cached["requires_dist"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            pass
+    found = _wheel_metadata(file)
+    if found is _UNREACHABLE:
+        return None  # not kept: the network may answer next time
+    metadata = None if found is None else _parse_metadata(found)
+    if path is not None:
+        _write_atomic(path, json.dumps(None if metadata is None else dataclasses.asdict(metadata)))
+    return metadata
+
+
+_UNREACHABLE = b"\0unreachable"
+
+
+def _wheel_metadata(file: IndexFile) -> bytes | None:
+    location = re.sub(r"#.*$", "", file.location)
+    if "://" not in location or location.startswith("file://"):
+        wheel = Path(location[len("file://") :] if location.startswith("file://") else location)
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                names = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+                return archive.read(names[0]) if len(names) == 1 else None
+        except (OSError, zipfile.BadZipFile, KeyError):
+            return None
+    try:
+        status, body = _get(location + ".metadata")
+    except (OSError, http.client.HTTPException, ValueError):
+        return _UNREACHABLE
+    if status == 200:
+        return body
+    return None if 400 <= status < 500 else _UNREACHABLE  # 4xx: no metadata files here
+
+
+_connections = threading.local()
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    """GET on a connection this thread keeps open per host: a plan reads hundreds of small
+    metadata files from one host, and a TLS handshake each costs more than the file. Through
+    urllib (which knows proxies) when a proxy is configured."""
+    parts = urllib.parse.urlsplit(url)
+    if urllib.request.getproxies() or parts.scheme not in ("http", "https"):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, b""
+    pool: dict[tuple[str, str], http.client.HTTPConnection] = getattr(_connections, "pool", {})
+    _connections.pool = pool
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    for attempt in (1, 2):
+        key = (parts.scheme, parts.netloc)
+        if key not in pool:
+            kind = (
+                http.client.HTTPSConnection
+                if parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            pool[key] = kind(parts.netloc, timeout=30)
+        try:
+            pool[key].request("GET", path)
+            response = pool[key].getresponse()
+            return response.status, response.read()
+        except (OSError, http.client.HTTPException):
+            pool.pop(key).close()  # a kept connection the server closed: once more afresh
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _parse_metadata(metadata: bytes) -> WheelMetadata | None:
+    message = email.parser.BytesHeaderParser().parsebytes(metadata)
+    if not message.get("Metadata-Version"):
+        return None
+    requires_python = message.get("Requires-Python")
+    return WheelMetadata(
+        str(requires_python).strip() if requires_python else None,
+        tuple(str(r) for r in message.get_all("Requires-Dist") or []),
+    )

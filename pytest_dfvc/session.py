@@ -8,6 +8,7 @@ import importlib.metadata
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from .availability import IndexReader
 from .controller import MatrixRun, RunOptions
 from .diagnose import Rule, make_rule
 from .editable import declares_package
@@ -35,7 +37,7 @@ from .gha import (
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
-from .precheck import precheck
+from .precheck import precheck, screen
 from .provision import Workspace
 from .publish import publish
 from .report import render_matrix
@@ -151,12 +153,15 @@ class MatrixSession:
             lister=release_lister(None if rerun else self.out, self.project),
             verbosity=int(self.config.getoption("verbose")),
         )
-        cells = [c for p in self.plans for c in p.cells]
-        session.testscollected = len(cells)
+        reader = IndexReader(self.project, None if rerun else self.out / "cache" / "index")
+        session.testscollected = sum(len(p.cells) for p in self.plans)
         if self.config.getoption("dfvc_list"):
-            self.plans = precheck(self.plans, options.workspace.runtime, options.jobs)
+            self.plans = self._precheck(reader, options)
             self._list_plan()
             return True
+        # The index alone shows most cells that cannot install: no environment is made for them.
+        self.plans = screen(self.plans, reader)
+        cells = [c for p in self.plans for c in p.cells]
         runnable = sum(1 for c in cells if c.status is None)
         self._check_size(runnable, strategy, cells_option is not None)
         if options.verbosity >= -1:
@@ -259,6 +264,24 @@ class MatrixSession:
                 except ValueError as exc:
                     raise pytest.UsageError(str(exc)) from None
         return tuple(rules)
+
+    def _precheck(self, reader: IndexReader, options: RunOptions) -> list[MatrixPlan]:
+        total = sum(1 for p in self.plans for c in p.cells if c.status is None)
+        self._write_line(f"dfvc: checking which of {total} cells can be installed...")
+        started = time.monotonic()
+        plans, counts = precheck(
+            self.plans,
+            options.workspace.runtime,
+            options.jobs,
+            reader=reader,
+            progress=every(3.0, lambda d, t: self._write_line(f"dfvc: {d}/{t} cells checked")),
+        )
+        self._write_line(
+            f"dfvc: {total} cells checked in {time.monotonic() - started:.1f} s: "
+            f"{counts.index} from the index's file lists, {counts.kept} from answers kept "
+            f"from an earlier plan, {counts.resolved} resolved with uv"
+        )
+        return plans
 
     def _list_plan(self) -> None:
         for plan in self.plans:
@@ -446,7 +469,16 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
     prepare_output(out, out / "results.json")
     plans = make_plans(matrices, AssumedInterpreters(), out, project)
     jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
-    plans = precheck(plans, out / "runtime", jobs)
+    total = sum(1 for p in plans for c in p.cells if c.status is None)
+
+    # stderr: stdout carries the matrix and nothing else.
+    progress = every(3.0, lambda d, t: sys.stderr.write(f"dfvc: {d}/{t} cells checked\n"))
+    reader = IndexReader(project, out / "cache" / "index")
+    plans, counts = precheck(plans, out / "runtime", jobs, reader=reader, progress=progress)
+    sys.stderr.write(
+        f"dfvc: {total} cells checked: {counts.index} from the index's file lists, "
+        f"{counts.kept} from kept answers, {counts.resolved} resolved with uv\n"
+    )
     failed = [(p.matrix.name, c) for p in plans for c in p.cells if c.status == "error"]
     if failed:
         # Nothing on stdout: the plan step fails instead of planning zero jobs.
@@ -463,6 +495,20 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
                 write_shard(out, plan.matrix, planned_cell_json(cell))
     print_matrix(gha_matrix(plans))
     return 0
+
+
+def every(seconds: float, say: Callable[[int, int], object]) -> Callable[[int, int], None]:
+    """``say(done, total)`` at most once per ``seconds``, first after ``seconds``, never for
+    the last cell (a summary line follows)."""
+    last = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        if done < total and time.monotonic() - last >= seconds:
+            last = time.monotonic()
+            say(done, total)
+
+    return progress
 
 
 def baselines(matrix: Matrix, strategy: str) -> dict[str, str | None]:

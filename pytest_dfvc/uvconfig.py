@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,26 @@ PYPI = "https://pypi.org/simple"
 
 _TRUE = ("1", "true", "yes", "on")
 
+# Settings under which uv may refuse a file the index lists for the cell's Python.
+_NARROWING_KEYS = (
+    "exclude-newer",
+    "exclude-newer-package",
+    "index-strategy",
+    "no-binary",
+    "no-binary-package",
+    "only-binary",
+    "python-platform",
+    "torch-backend",
+)
+_NARROWING_VARIABLES = (
+    "UV_EXCLUDE_NEWER",
+    "UV_INDEX_STRATEGY",
+    "UV_NO_BINARY",
+    "UV_NO_BINARY_PACKAGE",
+    "UV_PYTHON_PLATFORM",
+    "UV_TORCH_BACKEND",
+)
+
 
 @dataclass(frozen=True)
 class Sources:
@@ -35,6 +55,9 @@ class Sources:
 
     indexes: tuple[str, ...]
     find_links: tuple[str, ...] = ()
+    # uv settings that change which of those files uv takes (``exclude-newer``,
+    # ``index-strategy``, ...), where they were found: the index alone cannot say then.
+    narrowing: tuple[str, ...] = ()
 
 
 @dataclass
@@ -43,6 +66,7 @@ class _Settings:
     extra: list[str] | None = None
     find_links: list[str] | None = None
     no_index: bool | None = None
+    narrowing: list[str] = field(default_factory=list)
 
     def fill_from(self, other: _Settings) -> None:
         """Keep what is set here (the higher precedence); take the rest from ``other``."""
@@ -50,6 +74,7 @@ class _Settings:
         self.extra = self.extra if self.extra is not None else other.extra
         self.find_links = self.find_links if self.find_links is not None else other.find_links
         self.no_index = self.no_index if self.no_index is not None else other.no_index
+        self.narrowing += other.narrowing
 
 
 def uv_sources(
@@ -67,13 +92,12 @@ def uv_sources(
     settings = _from_environment(env)
     for path in _config_files(project, env):
         settings.fill_from(_from_file(path))
+    links = (*find_links, *(settings.find_links or ()))
+    narrowing = tuple(settings.narrowing)
     if no_index or settings.no_index:
-        return Sources((), (*find_links, *(settings.find_links or ())))
+        return Sources((), links, narrowing)
     default = _url(index_url) or settings.default or PYPI
-    return Sources(
-        (*(settings.extra or ()), default),
-        (*find_links, *(settings.find_links or ())),
-    )
+    return Sources((*(settings.extra or ()), default), links, narrowing)
 
 
 def _from_environment(env: Mapping[str, str]) -> _Settings:
@@ -85,6 +109,7 @@ def _from_environment(env: Mapping[str, str]) -> _Settings:
         extra=[_url(u) for u in extra] or None,
         find_links=links or None,
         no_index=True if no_index in _TRUE else None,
+        narrowing=[v for v in _NARROWING_VARIABLES if env.get(v)],
     )
 
 
@@ -149,6 +174,7 @@ def _settings(table: Mapping[str, Any]) -> _Settings:
         extra=[_url(u) for u in extra] or None,
         find_links=links or None,
         no_index=no_index if isinstance(no_index, bool) else None,
+        narrowing=[k for k in _NARROWING_KEYS if k in table],
     )
 
 

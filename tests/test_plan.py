@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pytest_dfvc.index import Release, _AnchorParser, _releases_from_files, list_releases
+from pytest_dfvc.index import (
+    IndexFile,
+    Release,
+    _AnchorParser,
+    _releases_from_files,
+    list_releases,
+)
 from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
 from pytest_dfvc.matrix import MatrixError, PackageAxis
 from pytest_dfvc.plan import axis_versions, cell_id, expand, select_versions
@@ -140,11 +146,11 @@ def test_find_links_folder_listing(tmp_path: Path) -> None:
 
 
 def test_yanked_only_when_every_file_is_and_uploaded_with_its_first_file() -> None:
-    files = {
-        "a-1.0-py3-none-any.whl": (True, "2020-03-02T10:00:00Z"),
-        "a-1.0.tar.gz": (False, "2020-03-01T09:30:00.123456Z"),
-        "a-2.0.tar.gz": (True, None),
-    }
+    files = [
+        IndexFile("a-1.0-py3-none-any.whl", True, "2020-03-02T10:00:00Z"),
+        IndexFile("a-1.0.tar.gz", False, "2020-03-01T09:30:00.123456Z"),
+        IndexFile("a-2.0.tar.gz", True, None),
+    ]
     assert _releases_from_files("a", files) == [
         Release(Version("1.0"), False, "2020-03-01T09:30:00.123456Z"),
         Release(Version("2.0"), True, None),
@@ -154,9 +160,18 @@ def test_yanked_only_when_every_file_is_and_uploaded_with_its_first_file() -> No
 def test_simple_html_page() -> None:
     parser = _AnchorParser()
     parser.feed(
-        '<a href="../x/a-1.0.tar.gz#sha256=00">a-1.0.tar.gz</a><a href="a-2.0-py3-none-any.whl" data-yanked="">w</a>'
+        '<a href="../x/a-1.0.tar.gz#sha256=00">a-1.0.tar.gz</a>'
+        '<a href="a-2.0-py3-none-any.whl" data-yanked="" data-requires-python="&gt;=3.8">w</a>'
     )
-    assert parser.files == {"a-1.0.tar.gz": False, "a-2.0-py3-none-any.whl": True}
+    assert parser.files == {
+        "a-1.0.tar.gz": IndexFile("a-1.0.tar.gz", location="../x/a-1.0.tar.gz"),
+        "a-2.0-py3-none-any.whl": IndexFile(
+            "a-2.0-py3-none-any.whl",
+            yanked=True,
+            requires_python=">=3.8",
+            location="a-2.0-py3-none-any.whl",
+        ),
+    }
 
 
 def test_interpreters_found_by_absolute_path(finder: InterpreterFinder) -> None:

@@ -10,6 +10,8 @@ scratch folder, warms the download caches once (uncounted), then times:
   processes at a time;
 * tox with tox-uv, ``tox p -p 2``, cold and warm;
 * bisect against grid on a long fake history with one boundary;
+* planning a long history (every numpy since 1.17 on Python 3.7 to 3.13: 595 cells) with
+  ``--dfvc-list``, cold (nothing kept from an earlier plan) and warm;
 * the controller's own overhead per cell and the recorder's cost inside a cell.
 
 Every figure printed is a ratio of runs made in the same invocation; absolute seconds are
@@ -242,6 +244,43 @@ def bisect_vs_grid(scratch: Path) -> dict[str, float]:
     return figures
 
 
+SCALE_PYTHONS = ("3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13")
+
+
+def plan_at_scale(scratch: Path) -> dict[str, float]:
+    """``--dfvc-list`` of every numpy since 1.17 on seven Pythons, cold then warm (median of
+    three); the count of cells is read from the plan's own summary line."""
+    project = scratch / "scale-project"
+    (project / "matrices").mkdir(parents=True)
+    (project / "tests").mkdir()
+    (project / "tests" / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    (project / "pytest.ini").write_text("[pytest]\n")
+    pythons = ", ".join(f'"{m}"' for m in SCALE_PYTHONS)
+    (project / "matrices" / "numpy.toml").write_text(
+        f'python = [{pythons}]\n[packages.numpy]\nversions = ">=1.17"\n[install]\nproject = false\n'
+    )
+    command = [str(BIN / "pytest"), "--dfvc-matrix", "--dfvc-list", "--dfvc-max-cells=2000"]
+
+    def listed() -> tuple[float, str]:
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=project, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"{command} failed ({result.returncode}):\n{result.stdout[-3000:]}")
+        summary = next(x for x in result.stdout.splitlines() if " cells checked in " in x)
+        return elapsed, summary
+
+    cold, cold_summary = listed()
+    warm_runs = [listed() for _ in range(3)]
+    warm = statistics.median(t for t, _ in warm_runs)
+    print(f"  cold: {cold_summary}\n  warm: {warm_runs[-1][1]}", flush=True)
+    return {
+        "cells": float(cold_summary.split("dfvc: ")[1].split()[0]),
+        "cold_s": cold,
+        "warm_s": warm,
+    }
+
+
 def tooling_wheels() -> Path:
     from tests.conftest import tooling_wheels as get
 
@@ -253,6 +292,10 @@ def main() -> None:
     # start compiles every module it imports again, which weighs on the Python-heavy tools
     # (nox, tox, pytest-dfvc's controller) far more than on uv.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    if sys.argv[1:] == ["plan"]:
+        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
+            print(json.dumps(plan_at_scale(Path(tmp)), indent=2))
+        return
     pythons = interpreters()
     with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
         scratch = Path(tmp)
@@ -275,6 +318,7 @@ def main() -> None:
             timed([str(BIN / "pytest"), "--version"], project) for _ in range(3)
         )
         history = bisect_vs_grid(scratch)
+        scale = plan_at_scale(scratch)
 
     cells = len(PYTHONS) * len(NUMPYS)
     figures = {
@@ -293,6 +337,7 @@ def main() -> None:
         "controller_overhead_per_cell_ms": 1000 * max(warm - startup, 0) / cells,
         "recorder_overhead_ms": 1000 * (recorded - plain),
         **{f"history_{k}": v for k, v in history.items()},
+        **{f"plan_{k}": v for k, v in scale.items()},
     }
     print(json.dumps(figures, indent=2))
     print()
@@ -316,6 +361,10 @@ def main() -> None:
         f"  bisect vs grid on 40 releases     {history['bisect_cells']} vs "
         f"{history['grid_cells']} cells (bound {history['bound']}), "
         f"boundary {history['bisect_boundary']} vs {history['grid_boundary']}"
+    )
+    print(
+        f"  plan of {scale['cells']:.0f} cells (--dfvc-list)   cold {scale['cold_s']:.1f} s "
+        f"(target <= 20), warm {scale['warm_s']:.1f} s (target <= 5)"
     )
 
 

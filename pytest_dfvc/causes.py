@@ -28,6 +28,8 @@ _FIELDS = (
     "version",
     "module",
     "suggestion",
+    "precursor",
+    "linked_by",
 )
 _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+)+(?:[a-z]+\d*)?(?:\+[\w.]+)?(?![\w.])")
 

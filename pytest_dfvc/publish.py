@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from .badges import write_badges
+from .deprecations import risk_lines
 from .report import (
+    Folded,
     cell_status,
     fold,
     render_causes,
     render_declared,
     render_drift,
     square,
-    test_ids,
     versions_text,
 )
 from .results import write_text_atomic
@@ -92,6 +93,7 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
             ("Why cells are red", render_causes(matrix.get("causes", []))),
             ("Declared ranges", render_declared(matrix)),
             ("Behaviour drift", render_drift(matrix.get("drift", []))),
+            ("Upgrade risks", risk_lines(matrix.get("risks", []))),
             ("Suggested specifiers", suggestions.get(matrix["name"], [])),
         ):
             if body:
@@ -160,6 +162,39 @@ def html_report(results: dict[str, Any]) -> str:
     )
 
 
+def _folded(table: Folded) -> str:
+    """The tests with one outcome in every cell, and the cells that ran none, behind a click."""
+    parts = []
+    for outcome, names in table.same.items():
+        one = len(names) == 1
+        count = f"{len(names)} test{'' if one else 's'}"
+        verb = {
+            "passed": "passes" if one else "pass",
+            "skipped": "is skipped" if one else "are skipped",
+        }[outcome]
+        items = "".join(f"<li><code>{html.escape(n)}</code></li>" for n in names)
+        parts.append(
+            f"<details><summary>{count} {verb} in every cell</summary><ul>{items}</ul></details>"
+        )
+    if table.hidden:
+        items = "".join(
+            f"<li><code>{html.escape(c['id'])}</code> — {html.escape(cell_status(c))}"
+            f"{': ' + html.escape(str(c['cause']['reason'])) if c.get('cause') else ''}</li>"
+            for c in table.hidden
+        )
+        idle = len(table.hidden)
+        parts.append(
+            f"<details><summary>{idle} cell{'s' if idle != 1 else ''} ran no test</summary>"
+            f"<ul>{items}</ul></details>"
+        )
+    return "".join(parts)
+
+
+def _versions(values: list[str]) -> str:
+    """A long list cut as in the terminal, the whole of it on hover."""
+    return f"<span title='{html.escape(', '.join(values))}'>{html.escape(versions_text(values))}</span>"
+
+
 def _describe(cell: dict[str, Any], test: dict[str, Any] | None, nodeid: str) -> str:
     if test is None:
         cause = cell.get("cause") or {}
@@ -181,8 +216,11 @@ def _describe(cell: dict[str, Any], test: dict[str, Any] | None, nodeid: str) ->
 
 
 def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
+    """Folded as the terminal and report.md are: columns for the cells that ran tests,
+    rows for the tests that differ somewhere; the rest one click away."""
     sid = f"m{index}"
-    cells = matrix["cells"]
+    table = fold(matrix["cells"])
+    cells = table.cells
     values = {
         c["id"]: {**c["packages"], "python": ".".join(str(c["python"]).split(".")[:2])}
         for c in cells
@@ -214,7 +252,7 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
         for c in cells
     )
     rows = []
-    for nodeid in test_ids(cells) or ["(no tests ran)"]:
+    for nodeid in table.rows or ([] if table.same else ["(no tests ran)"]):
         tds = []
         for cell in cells:
             outcome, test = square(cell, nodeid)
@@ -228,7 +266,7 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
         rows.append(f"<tr><th class='test'>{html.escape(nodeid)}</th>{''.join(tds)}</tr>")
     ranges = "".join(
         f"<tr><td>{html.escape(axis)}</td><td><code>{html.escape(str(e['specifier']))}</code></td>"
-        f"<td>{html.escape(', '.join(e['compatible']))}</td><td>{html.escape(', '.join(e['incompatible']))}</td>"
+        f"<td>{_versions(e['compatible'])}</td><td>{_versions(e['incompatible'])}</td>"
         f"<td>{html.escape(str(e.get('upgrade_boundary') or ''))}</td>"
         f"<td>{html.escape(str(e.get('downgrade_boundary') or ''))}</td></tr>"
         for axis, e in matrix.get("ranges", {}).items()
@@ -238,7 +276,7 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
         f"<div class='filters'>{filters}</div>"
         f"<div class='wrap'><table class='heat' data-values='{html.escape(json.dumps(values))}'>"
         f"<thead><tr><th class='test'>test</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-        f"<div id='{sid}-detail'>click a square</div>"
+        f"<div id='{sid}-detail'>click a square</div>{_folded(table)}"
         "<h2>Compatible ranges</h2><table class='ranges'><tr><th>axis</th><th>specifier</th>"
         "<th>passes</th><th>fails</th><th>upgrade boundary</th><th>downgrade boundary</th></tr>"
         f"{ranges}</table></section>"

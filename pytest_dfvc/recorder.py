@@ -3,8 +3,8 @@
 It runs on whatever the cell has (Python 3.7 and pytest 6 included), so it uses the standard
 library only, old-style hook wrappers, and nothing newer than Python 3.7 syntax. It appends
 one JSON object per line to the file named by ``DFVC_RECORDS``: the environment, every test
-outcome (collection errors included), and the exit status. Lines are flushed as they are
-written, so a crash loses only the test that crashed.
+outcome (collection errors included), the warnings each test raised, and the exit status.
+Lines are flushed as they are written, so a crash loses only the test that crashed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ SCHEMA = 1
 _MAX_MESSAGE = 2000
 _MAX_FRAMES = 40
 _DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(dist|egg)-info$")
+# Warnings: distinct ones per test, and in all (a test that warns in a loop repeats one).
+_MAX_WARNINGS_PER_TEST = 20
+_MAX_WARNINGS = 2000
+_MAX_WARNING_MESSAGE = 500
 
 
 class Recorder:
@@ -36,6 +40,8 @@ class Recorder:
         self._rootdir = rootdir
         self._phases = {}
         self._deselected = 0
+        self._warned = {}
+        self._warnings = 0
 
     def write(self, record):
         self._file.write(json.dumps(record, sort_keys=True, default=_safe_str) + "\n")
@@ -70,6 +76,28 @@ class Recorder:
             self.write(record)
         elif report.skipped and report.nodeid:
             self.write(self._outcome_record(report.nodeid, "skipped", "collect", report))
+
+    # --- warnings ----------------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        # Evidence of what the next release removes: never at the cost of an outcome.
+        _guarded(self._warning, None, warning_message, when, nodeid)
+
+    def _warning(self, warning_message, when, nodeid):
+        if when not in ("runtest", "collect") or self._warnings >= _MAX_WARNINGS:
+            return
+        record = warning_record(warning_message, self._rootdir)
+        # Collection warnings come without a node: the module file they point at (a module
+        # that uses a deprecated name at import) stands for its tests.
+        key = nodeid or "file:" + record["location"].rsplit(":", 1)[0]
+        seen = self._warned.setdefault(key, set())
+        shape = (record["category"], record["message"], record["location"])
+        if shape in seen or len(seen) >= _MAX_WARNINGS_PER_TEST:
+            return
+        seen.add(shape)
+        self._warnings += 1
+        self.write(dict(record, kind="warning", nodeid=nodeid or "", when=when))
 
     def pytest_deselected(self, items):
         self._deselected += len(items)
@@ -156,6 +184,23 @@ class Recorder:
 # In the process that ran the test (the main one, or a pytest-xdist worker), the failure is
 # described and put on the report, with the test's declared ranges and recorded values: pytest
 # (and xdist, when it sends reports to the main process) carries a report's attributes along.
+
+
+_DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def warning_record(warning_message, rootdir):
+    """A warning as the controller reads it: its category (and whether it announces a
+    deprecation), its message, and where it pointed (file:line, relative to the rootdir
+    when in the project)."""
+    category = warning_message.category
+    message = _safe_str(warning_message.message)
+    return {
+        "category": getattr(category, "__name__", str(category)),
+        "deprecation": isinstance(category, type) and issubclass(category, _DEPRECATIONS),
+        "message": message[:_MAX_WARNING_MESSAGE],
+        "location": f"{_relative(str(warning_message.filename), rootdir)}:{warning_message.lineno}",
+    }
 
 
 def _guarded(function, default, *args):

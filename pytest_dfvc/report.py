@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .deprecations import risk_lines
+
 SYMBOLS = {
     "passed": ".",
     "failed": "F",
@@ -32,7 +34,15 @@ def render_matrix(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]
     drift = render_drift(matrix.get("drift", []))
     if drift:
         lines += ["", "behaviour drift (recorded values that changed):", *drift]
+    risks = risk_lines(matrix.get("risks", []))
+    if risks:
+        lines += ["", f"{RISKS_HEADING}:", *risks]
     return lines
+
+
+RISKS_HEADING = (
+    "upgrade risks (deprecations met on the newest versions that pass; a forecast, not a verdict)"
+)
 
 
 def render_declared(matrix: dict[str, Any]) -> list[str]:
@@ -262,6 +272,11 @@ def _group_lines(group: dict[str, Any], *, label: bool = True) -> list[str]:
     ]
     head = f"{group['category']}: " if label else ""
     lines = ["  " + head + " — ".join(d for d in details if d)]
+    precursor = group.get("precursor")
+    if precursor:
+        message = str(precursor["message"]).splitlines()[0][:200]
+        linked = " (the failure is tied to it by this warning)" if group.get("linked_by") else ""
+        lines.append(f"      warned in {precursor['version']}: {message}{linked}")
     if group.get("suggestion"):
         lines.append(f"      fix: {group['suggestion']}")
     lines.append("      " + _where(group))

@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 
 from .builds import build_of
 from .causes import cause_groups
+from .deprecations import kept_warning, link_precursors, upgrade_risks
 from .diagnose import Rule, diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
@@ -83,11 +84,18 @@ def cell_json(
     for r in records:
         if r.get("kind") == "value":
             values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
+    warned = _warnings_by_test(records)
     tests = [
         _test_json(r, frameworks, top_level, resolved, rules, values.get(r["nodeid"]))
         for r in records
         if r.get("kind") == "test"
     ]
+    for test in tests:
+        # Collection-time warnings (a module that uses a deprecated name when imported)
+        # count for each of the module's tests.
+        found = warned.get(test["nodeid"], []) + warned.get(test["nodeid"].split("::")[0], [])
+        if found:
+            test["warnings"] = found
     data: dict[str, Any] = {
         "id": cell.id,
         "python": env.get("python", cell.python),
@@ -109,6 +117,22 @@ def cell_json(
     if log:
         data["log"] = log
     return data
+
+
+def _warnings_by_test(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The recorder's warnings that are evidence of a change, by test node id (or, for a
+    collection warning, by the module file it points at)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if r.get("kind") != "warning":
+            continue
+        warning = kept_warning(r)
+        if warning is None:
+            continue
+        key = r.get("nodeid") or str(r.get("location") or "").rsplit(":", 1)[0]
+        if warning not in found.setdefault(key, []):
+            found[key].append(warning)
+    return found
 
 
 def _test_json(
@@ -358,6 +382,7 @@ def matrix_json(
     ordered = sorted(cells, key=lambda c: order.get(c["id"], len(order)))
     ignored = settle(ordered, plan.versions)
     ranges = matrix_ranges(plan, ordered, set(ignored))
+    link_precursors(ordered, plan.versions)
     axes = [a.name for a in plan.matrix.packages] + ["python"]
     return {
         "name": plan.matrix.name,
@@ -369,6 +394,7 @@ def matrix_json(
         "violations": violations(plan, ordered, set(ignored)),
         "declared": declared_vs_observed(plan, ranges),
         "drift": drift(ordered, axes, rtol=rtol, atol=atol),
+        "risks": upgrade_risks(ordered, plan.versions),
     }
 
 

@@ -214,7 +214,8 @@ def test_html_heat_map_is_self_contained_and_explains_red() -> None:
     parser.feed(page)
     assert parser.external == []  # no CDN, no external file
     cells = [td for td in parser.tds if td.get("data-cell")]
-    assert len(cells) == 2 * 3
+    assert len(cells) == 3  # one row: t.py::b passes in every cell and is folded
+    assert "<details><summary>1 test passes in every cell</summary>" in page
     red = next(td for td in cells if td["class"] == "failed")
     assert "missing-api — x.f — AttributeError" in str(red["title"])
     assert red["data-cause"] == "missing-api"
@@ -222,8 +223,30 @@ def test_html_heat_map_is_self_contained_and_explains_red() -> None:
 
 def test_html_with_200_cells_stays_small() -> None:
     page = html_report(results_fixture(200))
-    assert page.count("<td class=") == 400
-    assert len(page) < 400_000
+    assert page.count("<td class=") == 200  # the row that differs; the other is one line
+    assert len(page) < 200_000
+
+
+def test_html_folds_as_the_terminal_does() -> None:
+    """36 cells x 87 tests, 84 passing everywhere: rows only for the 3 that differ, the rest
+    and the cells that ran no test behind a click, long version lists cut."""
+    results = results_fixture(36)
+    for cell in results["matrices"][0]["cells"]:
+        cell["tests"] += [{"nodeid": f"t.py::same{i}", "outcome": "passed"} for i in range(84)]
+        if cell["id"].endswith("x1.3.0"):
+            cell["tests"][1]["outcome"] = "failed"
+            cell["tests"].append({"nodeid": "t.py::odd|pipe", "outcome": "failed"})
+    idle = dict(results["matrices"][0]["cells"][0], id="py3.10-x9.9.9", tests=[])
+    idle.update(status="unavailable", cause={"category": "install", "reason": "no wheel"})
+    results["matrices"][0]["cells"].append(idle)
+    page = html_report(results)
+    assert page.count("<td class=") == 3 * 36
+    assert "<details><summary>84 tests pass in every cell</summary>" in page
+    assert "<code>t.py::same83</code>" in page
+    assert "1 cell ran no test" in page and "py3.10-x9.9.9</code> — unavailable: no wheel" in page
+    assert "1.0.0, 1.1.0 … 1.34.0 (" in page  # the compatible versions, cut
+    old = 36 * 87 * 150  # the unfolded page's squares alone, at their usual size
+    assert len(page) < old / 4
 
 
 def test_publish_writes_reports_and_badges(tmp_path: Path) -> None:

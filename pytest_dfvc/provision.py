@@ -26,6 +26,7 @@ from .noxworker import NoxWorker, kill_tree
 from .phases import PHASE_INSTALL, PHASE_TEST
 from .plan import Cause, Cell
 from .results import write_text_atomic
+from .uvconfig import pypi_files_args
 from .uvtool import uv_environment, uv_path
 from .views import make_view
 
@@ -194,7 +195,9 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
     the matrix packages, the indexes and folders of the matrix and of the cell's variant."""
     install = matrix.install
     variant = install.variant(cell.cuda)
-    args: list[str] = []
+    args = pypi_files_args(
+        matrix.path.parent, index_url=install.index_url, no_index=install.no_index
+    )
     pins = pin_requirements(matrix, cell)
     for pin in pins:
         args += ["--only-binary", Requirement(pin).name]

@@ -473,7 +473,8 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
 
     # stderr: stdout carries the matrix and nothing else.
     progress = every(3.0, lambda d, t: sys.stderr.write(f"dfvc: {d}/{t} cells checked\n"))
-    reader = IndexReader(project, out / "cache" / "index")
+    rerun = bool(config.getoption("dfvc_rerun"))
+    reader = IndexReader(project, None if rerun else out / "cache" / "index")
     plans, counts = precheck(plans, out / "runtime", jobs, reader=reader, progress=progress)
     sys.stderr.write(
         f"dfvc: {total} cells checked: {counts.index} from the index's file lists, "

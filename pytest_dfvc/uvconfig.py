@@ -38,6 +38,18 @@ _NARROWING_KEYS = (
     "python-platform",
     "torch-backend",
 )
+# Where set, the user chose where packages come from (or that no configuration is read).
+_INDEX_VARIABLES = (
+    "UV_CONFIG_FILE",
+    "UV_DEFAULT_INDEX",
+    "UV_EXTRA_INDEX_URL",
+    "UV_INDEX",
+    "UV_INDEX_URL",
+    "UV_NO_CONFIG",
+    "UV_NO_INDEX",
+)
+PYPI_FILES_CONFIG = Path(__file__).with_name("uv-pypi-files.toml")
+
 _NARROWING_VARIABLES = (
     "UV_EXCLUDE_NEWER",
     "UV_INDEX_STRATEGY",
@@ -98,6 +110,25 @@ def uv_sources(
         return Sources((), links, narrowing)
     default = _url(index_url) or settings.default or PYPI
     return Sources((*(settings.extra or ()), default), links, narrowing)
+
+
+def pypi_files_args(
+    start: Path,
+    *,
+    index_url: str = "",
+    no_index: bool = False,
+    environ: Mapping[str, str] | None = None,
+) -> list[str]:
+    """``--config-file`` marking PyPI's files immutable, where the cells' uv asks PyPI and
+    no configuration of the user's would be set aside by it. uv revalidates a cached file
+    whose response said nothing of its freshness on every call, and a mirror of PyPI's files
+    host may say nothing: each cell then fetched its wheels' metadata (and wheels) again."""
+    env = os.environ if environ is None else environ
+    if index_url or no_index or any(env.get(v) for v in _INDEX_VARIABLES):
+        return []
+    if _config_files(start, env):
+        return []
+    return ["--config-file", str(PYPI_FILES_CONFIG)]
 
 
 def _from_environment(env: Mapping[str, str]) -> _Settings:

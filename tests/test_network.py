@@ -13,7 +13,8 @@ import pytest
 
 from pytest_dfvc.index import DEFAULT_INDEX, list_releases
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.uvtool import uv_path
+from pytest_dfvc.uvconfig import pypi_files_args
+from pytest_dfvc.uvtool import uv_environment, uv_path
 
 from .conftest import offline_install, require_pythons, run_matrix, write_project
 
@@ -210,3 +211,27 @@ def test_an_old_release_uv_refuses_is_tested_on_pypi(
     assert cell["status"] == "passed", run.output
     assert "pytz (>=2011k)" in cell["metadata_fallback"]
     assert cell["resolved"]["numpy"].startswith("1.16.")  # the numpy of March 2019
+
+
+def test_pypi_files_are_not_asked_for_again(tmp_path: Path) -> None:
+    """With the configuration the cells get, a second resolution takes the wheel's metadata
+    from uv's cache without a request (a mirror of the files host that sends no
+    Cache-Control made uv fetch it again on every call)."""
+    env = {**uv_environment(), "UV_CACHE_DIR": str(tmp_path / "cache")}
+    command = [
+        uv_path() or "uv",
+        "pip",
+        "compile",
+        "-",
+        "--python-version",
+        "3.11",
+        *pypi_files_args(tmp_path, environ={"XDG_CONFIG_HOME": str(tmp_path)}),
+        "-vv",
+    ]
+    for _ in range(2):
+        result = subprocess.run(
+            command, input="iniconfig==2.0.0\n", capture_output=True, text=True, env=env, check=True
+        )
+    log = result.stderr
+    assert "Found fresh response for: https://files.pythonhosted.org/" in log, log[-3000:]
+    assert "Sending revalidation request for: https://files.pythonhosted.org/" not in log

@@ -58,6 +58,8 @@ def test_no_uv_call_may_download_an_interpreter(
     (project / "m.toml").write_text(
         'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n'
         + offline_install(wheelhouse, tooling)
+        # A constraint leaves the plan to uv: the index alone cannot tell then.
+        + 'constraints = ["fakeframe<3"]\n'
     )
     env = {"UV": str(shim)}
     planned = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-gha", env_extra=env)
@@ -74,6 +76,7 @@ def test_no_uv_call_may_download_an_interpreter(
         project,
         "--dfvc-matrix=m.toml",
         "--dfvc-gha",
+        "--dfvc-rerun",  # nothing from the earlier plan: uv is asked again
         env_extra={**env, "UV_PYTHON_DOWNLOADS": "automatic"},
     )
     assert all(c.startswith("automatic ") for c in log.read_text().splitlines())

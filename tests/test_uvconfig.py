@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from pytest_dfvc.uvconfig import PYPI, Sources, uv_sources
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+from pytest_dfvc.uvconfig import PYPI, PYPI_FILES_CONFIG, Sources, pypi_files_args, uv_sources
 
 
 def _sources(project: Path, env: dict[str, str], **matrix: object) -> Sources:
@@ -64,3 +70,36 @@ def test_tool_uv_indexes_in_pyproject(tmp_path: Path) -> None:
         "https://mirror.example/simple",
         "https://main.example/simple",
     )
+
+
+def test_pypi_files_kept_for_good_only_where_nothing_of_the_users_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    home = {"XDG_CONFIG_HOME": str(tmp_path / "home"), "XDG_CONFIG_DIRS": str(tmp_path / "etc")}
+    plain = pypi_files_args(tmp_path, environ=home)
+    assert plain == ["--config-file", str(PYPI_FILES_CONFIG)]
+    config = tomllib.loads(PYPI_FILES_CONFIG.read_text())
+    assert config["index"] == [
+        {
+            "url": PYPI,
+            "default": True,
+            "cache-control": {"files": "max-age=365000000, immutable"},
+        }
+    ]
+    assert set(config) == {"index"}  # nothing else of uv's defaults is changed
+    # The matrix, the environment or a configuration file chose the indexes: left alone.
+    assert pypi_files_args(tmp_path, index_url="https://mirror/simple", environ=home) == []
+    assert pypi_files_args(tmp_path, no_index=True, environ=home) == []
+    for variable in ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_CONFIG_FILE", "UV_NO_CONFIG"):
+        assert pypi_files_args(tmp_path, environ={**home, variable: "1"}) == [], variable
+    (tmp_path / "home" / "uv").mkdir(parents=True)
+    (tmp_path / "home" / "uv" / "uv.toml").write_text("native-tls = true\n")
+    assert pypi_files_args(tmp_path, environ=home) == []
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[tool.uv]\nnative-tls = true\n")
+    home_empty = {
+        "XDG_CONFIG_HOME": str(tmp_path / "none"),
+        "XDG_CONFIG_DIRS": str(tmp_path / "etc"),
+    }
+    assert pypi_files_args(project / "matrices", environ=home_empty) == []

@@ -195,11 +195,15 @@ def warning_record(warning_message, rootdir):
     when in the project)."""
     category = warning_message.category
     message = _safe_str(warning_message.message)
+    where = _relative(str(warning_message.filename), rootdir)
+    # Inside an installed package: the path from the package on (sklearn/utils/x.py), the
+    # same in every cell, not the cell's environment folder.
+    where = re.split(r"[\\/]site-packages[\\/]", where)[-1]
     return {
         "category": getattr(category, "__name__", str(category)),
         "deprecation": isinstance(category, type) and issubclass(category, _DEPRECATIONS),
         "message": message[:_MAX_WARNING_MESSAGE],
-        "location": f"{_relative(str(warning_message.filename), rootdir)}:{warning_message.lineno}",
+        "location": f"{where}:{warning_message.lineno}",
     }
 
 

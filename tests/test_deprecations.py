@@ -318,3 +318,22 @@ def test_risks_on_a_matrix_that_stops_before_the_removal_on_python_37_and_pytest
     assert "get_names: Function get_names is deprecated" in result.output
     report = (tmp_path / ".dfvc" / "report.md").read_text()
     assert "### Upgrade risks" in report
+
+
+def test_a_warning_from_inside_a_package_is_located_from_the_package_on() -> None:
+    import warnings
+
+    from pytest_dfvc.recorder import warning_record
+
+    message = warnings.WarningMessage(
+        FutureWarning("Function f is deprecated"),
+        FutureWarning,
+        "/p/.dfvc/envs/dfvc-py3-10-13-1/lib/python3.10/site-packages/sklearn/utils/deprecation.py",
+        87,
+    )
+    assert warning_record(message, "/p") == {
+        "category": "FutureWarning",
+        "deprecation": True,
+        "message": "Function f is deprecated",
+        "location": "sklearn/utils/deprecation.py:87",
+    }

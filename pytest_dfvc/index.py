@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import email.parser
+import functools
 import hashlib
 import http.client
 import json
@@ -28,9 +29,8 @@ from packaging.utils import (
     InvalidWheelFilename,
     canonicalize_name,
     parse_sdist_filename,
-    parse_wheel_filename,
 )
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -118,12 +118,17 @@ def project_files(
         except ProjectNotFound as exc:
             missing = missing or exc
             continue
-        if _releases_from_files(name, found.values()):
+        if _has_project(name, found.values()):
             files.update(found)
             break
-    if missing is not None and not _releases_from_files(name, files.values()):
+    if missing is not None and not _has_project(name, files.values()):
         raise missing
     return files
+
+
+def _has_project(name: str, files: Iterable[IndexFile]) -> bool:
+    wanted = canonicalize_name(name)
+    return any((p := parse_filename(f.filename)) is not None and p[0] == wanted for f in files)
 
 
 def _releases_from_files(name: str, files: Iterable[IndexFile]) -> list[Release]:
@@ -150,17 +155,31 @@ def instant(timestamp: str) -> datetime.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
 
+# A long history is tens of thousands of files, read by the lister, the pre-check and the
+# screen of a run alike: each name is parsed once.
+@functools.lru_cache(maxsize=1 << 17)
 def parse_filename(filename: str) -> tuple[str, Version] | None:
     try:
         if filename.endswith(".whl"):
-            name, version, _, _ = parse_wheel_filename(filename)
-            return name, version
+            # Name and version only: the tags (most of the parsing) are read where needed.
+            parts = filename[:-4].split("-")
+            if len(parts) not in (5, 6):
+                raise InvalidWheelFilename(filename)
+            return canonicalize_name(parts[0]), _version(parts[1])
         if filename.endswith((".tar.gz", ".zip")):
             name, version = parse_sdist_filename(filename)
             return name, version
     except (InvalidWheelFilename, InvalidSdistFilename):
         return None
     return None
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _version(text: str) -> Version:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        raise InvalidWheelFilename(text) from None
 
 
 def _folder_files(link: str) -> list[IndexFile]:

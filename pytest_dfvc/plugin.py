@@ -37,6 +37,9 @@ HELP = {
     "first failure), bisect (binary search of the boundaries); default: grid",
     "drift_rtol": "relative tolerance when comparing recorded numbers across cells (default: 1e-9)",
     "drift_atol": "absolute tolerance when comparing recorded numbers across cells (default: 0)",
+    "init": "write a first matrix per framework to matrices/ from what the project declares "
+    "(the frameworks its code imports most, or NAMES: numpy,pandas), and exit; an existing "
+    "file is kept",
     "gha": 'print only a GitHub Actions matrix ({"include": [...]}) of the runnable cells, for '
     "fromJSON, write the shards of the cells found not installable, and exit",
     "cell": "run only these cells (matrix/cell-id, comma-separated) and write each one's shard "
@@ -82,6 +85,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=STRATEGIES,
         default="grid",
         help=HELP["strategy"],
+    )
+    group.addoption(
+        "--dfvc-init",
+        dest="dfvc_init",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="NAMES",
+        help=HELP["init"],
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
     group.addoption("--dfvc-refine", dest="dfvc_refine", action="store_true", help=HELP["refine"])
@@ -233,6 +245,10 @@ def _runs_matrix(options: object) -> bool:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--dfvc-gha`` prints the matrix JSON and nothing else, so no session is started:
     its output goes straight into ``$GITHUB_OUTPUT``."""
+    if config.getoption("dfvc_init") is not None:
+        from .session import write_first_matrices
+
+        return write_first_matrices(config)
     if _matrix_target(config) is not None:
         _no_test_workers_here(config)
     if not config.getoption("dfvc_gha"):

@@ -34,6 +34,7 @@ from .gha import (
     print_matrix,
     write_shard,
 )
+from .init_matrix import InitError, init_matrices, report_lines
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
@@ -495,6 +496,22 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
             if cell.status == "unavailable":
                 write_shard(out, plan.matrix, planned_cell_json(cell))
     print_matrix(gha_matrix(plans))
+    return 0
+
+
+def write_first_matrices(config: pytest.Config) -> int:
+    """``--dfvc-init``: a first matrix per framework, for the project pytest runs in."""
+    start = Path(config.invocation_params.dir)
+    project = next((f for f in (start, *start.parents) if declares_package(f)), start)
+    named = [n.strip() for n in str(config.getoption("dfvc_init")).split(",") if n.strip()]
+    try:
+        written = init_matrices(project, named, InterpreterFinder())
+    except InitError as exc:
+        sys.stderr.write(f"ERROR: {exc}\n")
+        return int(pytest.ExitCode.USAGE_ERROR)
+    jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
+    for line in report_lines(written, jobs):
+        sys.stdout.write(line + "\n")
     return 0
 
 

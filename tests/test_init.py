@@ -1,0 +1,171 @@
+"""``pytest --dfvc-init``: a first matrix from what the project declares."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_dfvc.init_matrix import declared, lower_bound
+from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.matrix import load_matrix
+
+from . import fakeframe
+from .conftest import require_pythons
+from .test_real_projects import _JsonIndex
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "numpy-demo"
+
+
+def _ago(days: int) -> str:
+    moment = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _init(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dfvc-init", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> _JsonIndex:
+    """fakeframe's history with upload times: 1.0 five years ago … 2.1 half a year ago."""
+    wheels = tmp_path / "wheels"
+    ages = {"1.0.0": 1800, "1.1.0": 1500, "1.1.1": 1400, "1.2.0": 1100, "2.0.0": 540, "2.1.0": 180}
+    served = _JsonIndex(
+        {"fakeframe": [(fakeframe.build_wheel(v, wheels), _ago(d)) for v, d in ages.items()]}
+    )
+    yield served  # type: ignore[misc]
+    served.close()
+
+
+def _project(root: Path, index: _JsonIndex, dependencies: str, python: str = ">=3.10") -> Path:
+    (root / "src" / "proj").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        "[build-system]\nrequires = ['hatchling']\nbuild-backend = 'hatchling.build'\n"
+        f"[project]\nname = 'proj'\nversion = '0.1'\nrequires-python = '{python}'\n"
+        f"dependencies = {dependencies}\n"
+        "[project.optional-dependencies]\nextra = ['unused-thing>=1']\n"
+    )
+    (root / "uv.toml").write_text(f'index-url = "{index.url}"\n')
+    (root / "src" / "proj" / "__init__.py").write_text("import fakeframe\nimport json\n")
+    (root / "src" / "proj" / "ops.py").write_text("from fakeframe import ops\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_p.py").write_text("import fakeframe\n\ndef test_p():\n    pass\n")
+    return root
+
+
+def test_a_first_matrix_from_the_declared_range_widened_to_spec_0(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    """Declared fakeframe>=1.1 and requires-python>=3.10: every minor series from 1.1 on
+    (SPEC 0 alone would start at 2.0, released within two years), newest patch of each,
+    on the Pythons >=3.10 this machine has; the undeclared-import and never-imported
+    dependencies get no matrix."""
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "p", index, "['fakeframe>=1.1', 'otherlib']")
+    done = _init(project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = project / "matrices" / "fakeframe.toml"
+    assert sorted(p.name for p in (project / "matrices").iterdir()) == ["fakeframe.toml"]
+    matrix = load_matrix(written)
+    assert str(matrix.packages[0].versions) == ">=1.1"
+    assert matrix.packages[0].select == "latest-patch"
+    pythons = finder.available_minors([f"3.{m}" for m in range(10, 16)])
+    assert matrix.python == tuple(pythons)
+    cells = 3 * len(pythons)  # the series 1.1, 1.2, 2.0 and 2.1 less 1.0: 1.1 … 2.1
+    line = done.stdout.splitlines()[0]
+    assert "fakeframe >=1.1 (the newest patch of 4 minor series, 1.1 … 2.1)" in line
+    assert f"up to {4 * len(pythons)} cells" in line and cells
+    assert (
+        "declares fakeframe>=1.1; SPEC 0 supports fakeframe 2.0.0 and newer" in written.read_text()
+    )
+
+
+def test_a_declared_bound_newer_than_spec_0_is_widened_to_it(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "p", index, "['fakeframe>=2.1']")
+    assert _init(project).returncode == 0
+    matrix = load_matrix(project / "matrices" / "fakeframe.toml")
+    assert str(matrix.packages[0].versions) == ">=2.0.0"  # what users of the last 2 years have
+
+
+def test_an_existing_matrix_is_never_overwritten(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "p", index, "['fakeframe>=1.1']")
+    (project / "matrices").mkdir()
+    mine = 'python = ["3.10"]\n[packages.fakeframe]\nversions = ["2.0.0"]\n'
+    (project / "matrices" / "fakeframe.toml").write_text(mine)
+    done = _init(project)
+    assert done.returncode == 0
+    assert "fakeframe.toml exists: left as it is" in done.stdout
+    assert (project / "matrices" / "fakeframe.toml").read_text() == mine
+
+
+def test_named_frameworks_and_setup_py_projects(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    project = tmp_path / "legacy"
+    project.mkdir()
+    (project / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='legacy', install_requires=['fakeframe>=1.2', 'six'], "
+        "python_requires='>=3.10')\n"
+    )
+    (project / "uv.toml").write_text(f'index-url = "{index.url}"\n')
+    found = declared(project)
+    assert [r.name for r in found.requirements] == ["fakeframe", "six"]
+    assert str(lower_bound(found, "FakeFrame")) == "1.2"
+    # Nothing imports fakeframe here: it must be named.
+    refused = _init(project)
+    assert refused.returncode == 4
+    assert "none of legacy's declared dependencies (fakeframe, six) is imported" in refused.stderr
+    assert "--dfvc-init=numpy,pandas" in refused.stderr
+    done = _init(project, "--dfvc-init=fakeframe")
+    assert done.returncode == 0, done.stderr
+    assert str(load_matrix(project / "matrices" / "fakeframe.toml").packages[0].versions) == ">=1.2"
+
+
+def test_a_project_that_declares_nothing_is_told_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    done = _init(tmp_path)
+    assert done.returncode == 4
+    assert "declares no dependencies" in done.stderr and "--dfvc-init=numpy,pandas" in done.stderr
+    assert not (tmp_path / "matrices").exists()
+
+
+@pytest.mark.network
+def test_the_bundled_example_from_nothing(tmp_path: Path, finder: InterpreterFinder) -> None:
+    """The example without its matrix: --dfvc-init writes one from its pyproject (numpy>=1.20,
+    Python >=3.10), and --dfvc-list plans it."""
+    require_pythons(finder, "3.10")
+    project = tmp_path / "example"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".dfvc", "matrices"))
+    done = _init(project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    matrix = load_matrix(project / "matrices" / "numpy.toml")
+    assert str(matrix.packages[0].versions) == ">=1.20"
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dfvc-matrix", "--dfvc-list"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert listed.returncode == 0, listed.stdout[-3000:]
+    assert "py3.10-numpy1.20.3  unavailable" in listed.stdout  # no wheel for 3.10: said so
+    assert "py3.10-numpy1.26.4  runnable" in listed.stdout

@@ -96,7 +96,14 @@ def test_cell_refs() -> None:
     ]
 
 
-@pytest.mark.parametrize("workflow", ["docs/github-actions/dfvc.yml", ".github/workflows/ci.yml"])
+@pytest.mark.parametrize(
+    "workflow",
+    [
+        "docs/github-actions/dfvc.yml",
+        ".github/workflows/ci.yml",
+        ".github/workflows/dfvc-matrix.yml",
+    ],
+)
 def test_workflows_pass_actionlint(workflow: str) -> None:
     actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
     if not Path(actionlint).exists():
@@ -216,17 +223,46 @@ def test_cells_run_one_by_one_then_merged_equal_a_local_run(
     assert not (tmp_path / "etc").exists()
 
 
-def test_the_documented_plan_step_fails_when_planning_fails(tmp_path: Path) -> None:
+def test_the_documented_caller_passes_the_reusable_workflows_inputs(tmp_path: Path) -> None:
+    """actionlint checks a call to a local reusable workflow against its inputs: the
+    documented caller beside the workflow in a repository of its own; a misspelt input is
+    caught the same way."""
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    if not Path(actionlint).exists():
+        pytest.skip("actionlint is not installed (pip install -e '.[test]')")
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    shutil.copy(ROOT / ".github" / "workflows" / "dfvc-matrix.yml", workflows)
+    caller = (ROOT / "docs" / "github-actions" / "dfvc-caller.yml").read_text()
+    jobs = "jobs:\n" + caller.split("jobs:\n", 1)[1]
+    assert len(jobs.strip().splitlines()) == 5  # the five lines of the how-to
+    (workflows / "caller.yml").write_text(caller)
+    (workflows / "misspelt.yml").write_text(caller.replace("matrix: matrices", "matrixx: m"))
+    good = subprocess.run(
+        [actionlint, str(workflows / "caller.yml")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = subprocess.run(
+        [actionlint, str(workflows / "misspelt.yml")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert 'input "matrixx" is not defined' in bad.stdout
+
+
+@pytest.mark.parametrize(
+    "workflow", ["docs/github-actions/dfvc.yml", ".github/workflows/dfvc-matrix.yml"]
+)
+def test_the_documented_plan_step_fails_when_planning_fails(tmp_path: Path, workflow: str) -> None:
     """``echo "matrix=$(pytest --dfvc-gha)"`` exited 0 with an empty matrix when planning
     failed. The workflow's plan step, run as GitHub runs it (bash -e), must fail."""
-    workflow = (ROOT / "docs" / "github-actions" / "dfvc.yml").read_text()
-    step = workflow.split("run: |\n", 1)[1]
+    text = (ROOT / workflow).read_text()
+    step = text.split("id: plan", 1)[1].split("run: |\n", 1)[1]
     lines = []
     for line in step.splitlines():
         if not line.startswith("          "):
             break
         lines.append(line.strip())
-    assert lines[0] == 'matrix="$(pytest --dfvc-gha)"'
+    assert any(line.startswith('matrix="$(pytest --dfvc-') for line in lines), lines
     write_project(tmp_path, {"conftest.py": "", "tests/test_x.py": "def test_x():\n    pass\n"})
     (tmp_path / "matrices").mkdir()
     (tmp_path / "matrices" / "m.toml").write_text(
@@ -241,6 +277,9 @@ def test_the_documented_plan_step_fails_when_planning_fails(tmp_path: Path) -> N
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "DFVC_"))},
             "GITHUB_OUTPUT": str(output),
+            # The reusable workflow's inputs, as the caller's defaults give them.
+            "DFVC_MATRIX": "matrices",
+            "DFVC_ARGS": "",
         },
         capture_output=True,
         text=True,

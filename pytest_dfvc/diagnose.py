@@ -449,6 +449,18 @@ def _called_framework_function(
     return None
 
 
+ERA_SUGGESTION = '[install] exclude-newer = "release" resolves each cell as of its release'
+
+
+def in_era(suggestion: str) -> str:
+    """A suggestion for a cell already resolved as of its release: the era is no answer
+    there, the constraint is."""
+    if f"{ERA_SUGGESTION}; or " not in suggestion:
+        return suggestion
+    head, _, rest = suggestion.partition(f"{ERA_SUGGESTION}; or ")
+    return f"{head.rstrip(': ')} even as of the cell's release: {rest}" if head else rest
+
+
 def _third_party(
     message: str,
     owners: list[str | None],
@@ -481,7 +493,7 @@ def _third_party(
         return extra
     extra["version"] = version
     # The general answer is the era: each cell resolves as of its own release (era.py).
-    era = '[install] exclude-newer = "release" resolves each cell as of its release'
+    era = ERA_SUGGESTION
     if involved == "numpy" and binary:
         # Compiled extensions break across numpy's ABI breaks, which come with majors.
         extra["suggestion"] = f"{era}; or add the constraint numpy<{version.split('.')[0]}"

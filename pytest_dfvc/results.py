@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from .builds import build_of
 from .causes import cause_groups
 from .deprecations import kept_warning, link_precursors, upgrade_risks
-from .diagnose import Rule, diagnose
+from .diagnose import Rule, diagnose, in_era
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
 from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
@@ -91,6 +91,9 @@ def cell_json(
         if r.get("kind") == "test"
     ]
     for test in tests:
+        if cell.exclude_newer and (test.get("cause") or {}).get("suggestion"):
+            # Resolved as of its release already: the era is no answer for this cell.
+            test["cause"]["suggestion"] = in_era(test["cause"]["suggestion"])
         # Collection-time warnings (a module that uses a deprecated name when imported)
         # count for each of the module's tests.
         found = warned.get(test["nodeid"], []) + warned.get(test["nodeid"].split("::")[0], [])

@@ -561,3 +561,17 @@ def test_a_framework_importing_what_another_distribution_removed_is_third_party(
     assert cause["distribution"] == "fakedep"
     assert cause["version"] == "2.0"
     assert 'exclude-newer = "release"' in cause["suggestion"]
+
+
+def test_a_cell_resolved_as_of_its_release_is_not_told_to_do_so() -> None:
+    from pytest_dfvc.diagnose import ERA_SUGGESTION, in_era
+
+    general = f"onnx 1.16.0 does not work beside onnxruntime 1.17.3: {ERA_SUGGESTION}; or constrain onnx to a release made for it ([install] constraints)"
+    assert in_era(general) == (
+        "onnx 1.16.0 does not work beside onnxruntime 1.17.3 even as of the cell's release: "
+        "constrain onnx to a release made for it ([install] constraints)"
+    )
+    assert (
+        in_era(f"{ERA_SUGGESTION}; or add the constraint numpy<2") == "add the constraint numpy<2"
+    )
+    assert in_era("add numpy") == "add numpy"

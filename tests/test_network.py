@@ -235,3 +235,30 @@ def test_pypi_files_are_not_asked_for_again(tmp_path: Path) -> None:
     log = result.stderr
     assert "Found fresh response for: https://files.pythonhosted.org/" in log, log[-3000:]
     assert "Sending revalidation request for: https://files.pythonhosted.org/" not in log
+
+
+def test_the_onnx_example_reports_the_layer_norm_drift(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    """The example's README figures, for the two releases around its second change: real
+    onnxruntime wheels, each cell resolved as of its release."""
+    import shutil
+
+    require_pythons(finder, "3.11")
+    example = Path(__file__).resolve().parent.parent / "examples" / "onnx-drift"
+    project = tmp_path / "onnx-drift"
+    shutil.copytree(example, project, ignore=shutil.ignore_patterns(".dfvc"))
+    (project / "matrices" / "onnxruntime.toml").write_text(
+        (project / "matrices" / "onnxruntime.toml")
+        .read_text()
+        .replace('versions = ">=1.17"', 'versions = ["1.29.0", "1.30.0"]')
+    )
+    result = run_matrix(project)
+    assert result.returncode == 0, result.output[-3000:]
+    drift = {
+        (d["nodeid"].split("[")[1].rstrip("]"), d["key"])
+        for d in result.matrix("onnxruntime")["drift"]
+    }
+    assert ("layer_norm", "sum") in drift
+    assert not {name for name, _ in drift} - {"layer_norm"}
+    assert "onnxruntime 1.29.0 -> 1.30.0: 10.615867330227047 -> 10.615872150636278" in result.output

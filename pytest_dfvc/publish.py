@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .badges import write_badges
+from .changes import change_lines
 from .deprecations import risk_lines
 from .report import (
     Folded,
@@ -90,6 +91,7 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
                 + ", ".join(f"`{n}`" for n in matrix["not_version_related"]),
             ]
         for title, body in (
+            ("Since the last run", change_lines(matrix.get("since_last_run"))),
             ("Why cells are red", render_causes(matrix.get("causes", []))),
             ("Declared ranges", render_declared(matrix)),
             ("Behaviour drift", render_drift(matrix.get("drift", []))),

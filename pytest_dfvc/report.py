@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .changes import change_lines
 from .deprecations import risk_lines
 
 SYMBOLS = {
@@ -34,6 +35,9 @@ def render_matrix(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]
     drift = render_drift(matrix.get("drift", []))
     if drift:
         lines += ["", "behaviour drift (recorded values that changed):", *drift]
+    news = change_lines(matrix.get("since_last_run"))
+    if news:
+        lines += ["", "since the last run:", *news]
     risks = risk_lines(matrix.get("risks", []))
     if risks:
         lines += ["", f"{RISKS_HEADING}:", *risks]

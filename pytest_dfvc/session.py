@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 from .availability import IndexReader
+from .changes import read_previous, since_last_run
 from .controller import MatrixRun, RunOptions
 from .diagnose import Rule, make_rule
 from .editable import declares_package
@@ -128,6 +129,8 @@ class MatrixSession:
         )
 
     def _runtestloop(self, session: pytest.Session) -> bool:
+        # Read before this run writes its own: what changed since is a scheduled run's news.
+        self.previous = read_previous(self.json_path)
         merge = self.config.getoption("dfvc_merge")
         rerun = bool(self.config.getoption("dfvc_rerun"))
         finder = AssumedInterpreters() if merge else InterpreterFinder()
@@ -234,6 +237,12 @@ class MatrixSession:
     def _publish(self) -> None:
         """report.md, report.html, badges, and the suggested specifiers."""
         assert self.results is not None
+        if self.previous is not None and self.config.getoption("dfvc_cell") is None:
+            names = {m.get("name") for m in self.previous["matrices"]}
+            for matrix in self.results["matrices"]:
+                if matrix["name"] in names:
+                    matrix["since_last_run"] = since_last_run(self.previous, matrix)
+            write_json_atomic(self.json_path, self.results)
         declared = declared_in_pyproject(self.project)
         self.suggestions = {}
         for matrix in self.results["matrices"]:

@@ -1,0 +1,98 @@
+"""What broke since the last run: a scheduled run's news.
+
+The results file of the previous run (read before this run writes its own) is compared with
+this one, matrix by matrix: a test that fails in a cell the last run did not have (usually a
+release new on the index) or that passed in the same cell last time is news; so is one that
+failed last time and passes now.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+FAILED = ("failed", "error")
+
+
+def read_previous(path: Path) -> dict[str, Any] | None:
+    """The last run's results, or None (no file, or one this version cannot read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("matrices"), list) else None
+
+
+def since_last_run(previous: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"breaks": [...], "fixed": [...]}`` for one matrix against the last run's."""
+    before = next((m for m in previous["matrices"] if m.get("name") == matrix["name"]), None)
+    old_cells = {c["id"]: c for c in (before or {}).get("cells", [])}
+    # An interrupted run's file holds only the cells it finished: a cell missing there is
+    # not news.
+    partial = previous.get("complete") is False
+    breaks, fixed = [], []
+    for cell in matrix["cells"]:
+        old = old_cells.get(cell["id"])
+        if old is None and partial:
+            continue
+        old_outcomes = {t["nodeid"]: t["outcome"] for t in (old or {}).get("tests", [])}
+        new_cell = old is None or old.get("status") in (None, "skipped", "unavailable")
+        broken, mended = [], []
+        for test in cell["tests"]:
+            was = old_outcomes.get(test["nodeid"])
+            if test["outcome"] in FAILED and (new_cell or was == "passed"):
+                broken.append(test)
+            elif test["outcome"] == "passed" and was in FAILED:
+                mended.append(test["nodeid"])
+        if broken:
+            breaks.append(
+                {
+                    "cell": cell["id"],
+                    "packages": dict(cell["packages"]),
+                    "new_cell": new_cell,
+                    "tests": [t["nodeid"] for t in broken],
+                    "causes": _causes(broken),
+                }
+            )
+        if mended:
+            fixed.append({"cell": cell["id"], "tests": mended})
+    return {"breaks": breaks, "fixed": fixed}
+
+
+def _causes(tests: Sequence[Mapping[str, Any]]) -> list[str]:
+    found = []
+    for test in tests:
+        cause = test.get("cause") or {}
+        text = str(cause.get("category") or "failed")
+        if cause.get("api"):
+            text += f": {cause['api']}"
+        if text not in found:
+            found.append(text)
+    return found
+
+
+def change_lines(changes: Mapping[str, Any] | None) -> list[str]:
+    """``numpy 2.3.0 (new since the last run) breaks test_a, test_b (missing-api: numpy.foo)``."""
+    if not changes:
+        return []
+    lines = []
+    for entry in changes["breaks"]:
+        what = ", ".join(f"{n} {v}" for n, v in entry["packages"].items()) or entry["cell"]
+        tests = [t.rsplit("::", 1)[-1] for t in entry["tests"]]
+        shown = ", ".join(tests[:3]) + (f" and {len(tests) - 3} more" if len(tests) > 3 else "")
+        if entry["new_cell"]:
+            lines.append(
+                f"  {what} (new since the last run, {entry['cell']}) breaks {shown} "
+                f"({'; '.join(entry['causes'])})"
+            )
+        else:
+            lines.append(
+                f"  {entry['cell']}: {shown} passed in the last run and fail now "
+                f"({'; '.join(entry['causes'])})"
+            )
+    for entry in changes["fixed"]:
+        mended = ", ".join(t.rsplit("::", 1)[-1] for t in entry["tests"][:3])
+        lines.append(f"  {entry['cell']}: {mended} failed in the last run and pass now")
+    return lines

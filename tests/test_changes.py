@@ -1,0 +1,77 @@
+"""What broke since the last run: the news of a scheduled run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytest_dfvc.changes import change_lines, since_last_run
+from pytest_dfvc.interpreters import InterpreterFinder
+
+from .conftest import offline_install, require_pythons, run_matrix, write_project
+
+
+def _cell(cell_id: str, version: str, outcome: str) -> dict[str, Any]:
+    test: dict[str, Any] = {"nodeid": "t.py::t", "outcome": outcome}
+    if outcome == "failed":
+        test["cause"] = {"category": "missing-api", "api": "x.f"}
+    return {"id": cell_id, "packages": {"x": version}, "status": outcome, "tests": [test]}
+
+
+def test_a_new_release_that_breaks_a_test_and_a_test_that_broke_in_place() -> None:
+    previous = {
+        "matrices": [
+            {"name": "m", "cells": [_cell("a", "1.0", "passed"), _cell("b", "1.1", "failed")]}
+        ]
+    }
+    current = {
+        "name": "m",
+        "cells": [
+            _cell("a", "1.0", "failed"),
+            _cell("b", "1.1", "passed"),
+            _cell("c", "2.0", "failed"),
+        ],
+    }
+    news = since_last_run(previous, current)
+    assert [(b["cell"], b["new_cell"]) for b in news["breaks"]] == [("a", False), ("c", True)]
+    assert news["fixed"] == [{"cell": "b", "tests": ["t.py::t"]}]
+    assert change_lines(news) == [
+        "  a: t passed in the last run and fail now (missing-api: x.f)",
+        "  x 2.0 (new since the last run, c) breaks t (missing-api: x.f)",
+        "  b: t failed in the last run and pass now",
+    ]
+
+
+def test_an_interrupted_last_run_is_no_news_for_the_cells_it_did_not_finish() -> None:
+    previous = {
+        "complete": False,
+        "matrices": [{"name": "m", "cells": [_cell("a", "1.0", "passed")]}],
+    }
+    current = {"name": "m", "cells": [_cell("a", "1.0", "passed"), _cell("c", "2.0", "failed")]}
+    assert since_last_run(previous, current) == {"breaks": [], "fixed": []}
+
+
+def test_a_new_release_on_the_index_is_news_on_the_next_run(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    write_project(tmp_path)
+    (tmp_path / "matrices").mkdir()
+    matrix = tmp_path / "matrices" / "fake.toml"
+    body = offline_install(wheelhouse, tooling) + 'requirements = ["fakeaddon"]\n'
+    matrix.write_text('python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.2.0"]\n' + body)
+    first = run_matrix(tmp_path)
+    assert first.returncode == 0, first.output
+    assert "since the last run" not in first.output
+    assert "since_last_run" not in first.matrix("fake")
+    # The week after: 2.0.0 is out, and the matrix's range takes it in.
+    matrix.write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.2.0", "2.0.0"]\n' + body
+    )
+    second = run_matrix(tmp_path)
+    assert second.returncode == 0, second.output
+    news = second.matrix("fake")["since_last_run"]
+    assert [b["cell"] for b in news["breaks"]] == ["py3.10-fakeframe2.0.0"]
+    assert "fakeframe 2.0.0 (new since the last run, py3.10-fakeframe2.0.0) breaks" in second.output
+    report = (tmp_path / ".dfvc" / "report.md").read_text()
+    assert "### Since the last run" in report

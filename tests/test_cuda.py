@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,7 +102,7 @@ def variants(
     return root
 
 
-def _cells(result: MatrixRunResult) -> dict[str, dict]:
+def _cells(result: MatrixRunResult) -> dict[str, dict[str, Any]]:
     return {c["id"]: c for c in result.matrix("m")["cells"]}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -366,7 +366,9 @@ def test_diagnosis(
 
 
 def _case(name: str) -> dict[str, Any]:
-    exception: dict[str, Any] = next(c.values[0] for c in CASES if c.id == name)
+    exception: dict[str, Any] = next(
+        cast("dict[str, Any]", c.values[0]) for c in CASES if c.id == name
+    )
     return exception
 
 

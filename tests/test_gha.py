@@ -204,7 +204,7 @@ def test_cells_run_one_by_one_then_merged_equal_a_local_run(
     bad = tmp_path / "bad"
     bad.mkdir()
     good = json.loads((downloads / "fake-py3.10-fakeframe1.2.0.json").read_text())
-    for name, change, message in [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("schema", {"schema": 99}, "shard schema 99"),
         ("other", {"matrix": "other"}, "a shard of matrix 'other'"),
         ("edited", {"matrix_digest": "0" * 64}, "made from another version of"),
@@ -213,7 +213,8 @@ def test_cells_run_one_by_one_then_merged_equal_a_local_run(
             {"cell": {**good["cell"], "id": "../../etc"}},
             "the shard's cell has no valid id",
         ),
-    ]:
+    ]
+    for name, change, message in cases:
         for old in bad.glob("*.json"):
             old.unlink()
         (bad / f"{name}.json").write_text(json.dumps({**good, **change}))

@@ -6,6 +6,7 @@ import datetime
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,14 +38,14 @@ def _init(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> _JsonIndex:
+def index(tmp_path: Path) -> Iterator[_JsonIndex]:
     """fakeframe's history with upload times: 1.0 five years ago … 2.1 half a year ago."""
     wheels = tmp_path / "wheels"
     ages = {"1.0.0": 1800, "1.1.0": 1500, "1.1.1": 1400, "1.2.0": 1100, "2.0.0": 540, "2.1.0": 180}
     served = _JsonIndex(
         {"fakeframe": [(fakeframe.build_wheel(v, wheels), _ago(d)) for v, d in ages.items()]}
     )
-    yield served  # type: ignore[misc]
+    yield served
     served.close()
 
 

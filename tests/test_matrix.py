@@ -22,7 +22,7 @@ from pytest_dfvc.matrix import (
 if sys.version_info >= (3, 11):
     import tomllib
 else:
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 FULL = """
 python = ["3.9", "3.12"]

@@ -16,7 +16,7 @@ from pytest_dfvc.index import (
 )
 from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
 from pytest_dfvc.matrix import MatrixError, PackageAxis
-from pytest_dfvc.plan import axis_versions, cell_id, expand, select_versions
+from pytest_dfvc.plan import Cause, axis_versions, cell_id, expand, select_versions
 
 from . import fakeframe
 from .conftest import matrix_from_text
@@ -100,9 +100,11 @@ numpy = "<2"
     assert by_id["py3.9-numpy1.21.6"].status is None
     assert by_id["py3.9-numpy1.21.6"].interpreter == "/py/3.9/bin/python"
     assert by_id["py3.12-numpy1.21.6"].status == "skipped"
-    assert by_id["py3.12-numpy1.21.6"].cause.reason == "left out by exclude[0] of m.toml"
+    assert by_id["py3.12-numpy1.21.6"].cause == Cause(
+        "excluded", "left out by exclude[0] of m.toml"
+    )
     assert by_id["py3.13-numpy2.0.2"].status == "unavailable"
-    assert "no CPython 3.13 interpreter" in by_id["py3.13-numpy2.0.2"].cause.reason
+    assert "no CPython 3.13 interpreter" in str(by_id["py3.13-numpy2.0.2"].cause)
     assert plan.versions == {"numpy": ("1.21.6", "2.0.2")}
 
 

@@ -83,7 +83,9 @@ def test_cuda_variants_in_the_message() -> None:
 def test_svg_is_well_formed_and_sized_by_its_text() -> None:
     short = ET.fromstring(render_svg(Badge("python", "3.10", "blue")))
     long = ET.fromstring(render_svg(Badge("python", "3.10 | 3.11 | 3.12 | 3.13", "blue")))
-    assert short.tag.endswith("svg") and float(long.get("width")) > float(short.get("width"))
+    assert short.tag.endswith("svg") and float(long.get("width", "0")) > float(
+        short.get("width", "0")
+    )
     texts = [t.text for t in long.iter("{http://www.w3.org/2000/svg}text")]
     assert "3.10 | 3.11 | 3.12 | 3.13" in texts
     # Verdana 11px: "python" is about 40px wide, as shields.io draws it.
@@ -93,7 +95,7 @@ def test_svg_is_well_formed_and_sized_by_its_text() -> None:
 
 
 def results_fixture(cells: int = 3) -> dict[str, Any]:
-    made = []
+    made: list[dict[str, Any]] = []
     for i in range(cells):
         version = f"1.{i}.0"
         failed = i == cells - 1

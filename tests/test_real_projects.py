@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -406,8 +407,9 @@ class _JsonIndex:
             def _answer(self, *, with_body: bool) -> None:
                 parts = self.path.strip("/").split("/")
                 if parts[0] == "simple" and len(parts) == 2 and parts[1] in index.pages:
-                    body = json.dumps(index.page(parts[1], self.server.server_address[1]))
-                    self._send(body.encode(), "application/vnd.pypi.simple.v1+json", with_body)
+                    port = int(cast("tuple[str, int]", self.server.server_address)[1])
+                    page = json.dumps(index.page(parts[1], port)).encode()
+                    self._send(page, "application/vnd.pypi.simple.v1+json", with_body)
                 elif parts[0] == "files" and len(parts) == 2 and parts[1] in index.files:
                     body = index.files[parts[1]].read_bytes()
                     self._send(body, "application/octet-stream", with_body)

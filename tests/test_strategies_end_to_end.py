@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ def history_project(
     return root
 
 
-def _ran(result: MatrixRunResult) -> list[dict]:
+def _ran(result: MatrixRunResult) -> list[dict[str, Any]]:
     return [c for c in result.matrix("m")["cells"] if c["status"] != "skipped"]
 
 

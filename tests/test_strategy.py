@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from pytest_dfvc.strategy import Line, bisect_probes, build_lines, next_cells, w
 
 
 def simulate(
-    strategy: str, history: list[bool | None], baseline: int | None = None
+    strategy: str, history: Sequence[bool | None], baseline: int | None = None
 ) -> dict[int, bool | None]:
     """Run a strategy on one line with one test; None in the history is a cell that cannot
     be installed (done, no verdict). Returns what was run."""
@@ -50,7 +51,7 @@ def simulate_parallel(history: list[bool], jobs: int) -> tuple[dict[int, bool], 
     return {int(c[1:]): history[int(c[1:])] for c in outcomes}, rounds
 
 
-def found_boundaries(ran: dict[int, bool | None]) -> tuple[str | None, str | None]:
+def found_boundaries(ran: Mapping[int, bool | None]) -> tuple[str | None, str | None]:
     good = [f"1.{i}" for i, v in ran.items() if v]
     bad = [f"1.{i}" for i, v in ran.items() if v is False]
     return boundaries(good, bad, None)

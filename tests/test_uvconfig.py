@@ -8,7 +8,7 @@ from pathlib import Path
 if sys.version_info >= (3, 11):
     import tomllib
 else:
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from pytest_dfvc.uvconfig import PYPI, PYPI_FILES_CONFIG, Sources, pypi_files_args, uv_sources
 

@@ -153,6 +153,8 @@ def _pinned_wheels(
         if any(f.uploaded is None or _near(f.uploaded, cutoff) for f in release):
             return None
         release = [f for f in release if _before(f.uploaded, cutoff)]
+        if not release:
+            return None  # uploaded after the cut-off: uv's words say it best
     supported = supported_tags(cell.python)
     ranked = sorted(
         ((rank, f) for f in release if (rank := _rank(f.filename, supported)) is not None),

@@ -232,3 +232,30 @@ def test_list_says_how_cells_were_checked(
     line = next(x for x in result.output.splitlines() if " cells checked in " in x)
     assert "from the index's file lists" in line and "resolved with uv" in line
     assert "shaped2.0  unavailable: shaped 2.0 has no wheel for CPython" in result.output
+
+
+def test_an_upload_cutoff_far_from_the_uploads_is_decided_and_a_later_release_left_to_uv(
+    tmp_path: Path,
+) -> None:
+    from .test_real_projects import _JsonIndex
+
+    wheels = tmp_path / "wheels"
+    old = shaped_wheel(wheels, "1.0", f"cp311-cp311-{platform_tag()}")
+    new = shaped_wheel(wheels, "2.0")
+    index = _JsonIndex({"shaped": [(old, "2020-01-01T00:00:00Z"), (new, "2025-01-01T00:00:00Z")]})
+    try:
+        matrix = matrix_from_text(
+            tmp_path,
+            'python = ["3.12"]\n[packages.shaped]\nversions = ["1.0", "2.0"]\n'
+            f'[install]\nindex-url = "{index.url}"\nexclude-newer = "2024-03-01"\n',
+        )
+        reader = IndexReader(tmp_path)
+        before = Cell(matrix.name, "c", "3.12", (("shaped", "1.0"),))
+        assert from_index(matrix, before, reader) == (
+            "unavailable",
+            Cause("python-version", "shaped 1.0 has no wheel for CPython 3.12 on this platform"),
+        )
+        after = Cell(matrix.name, "c", "3.12", (("shaped", "2.0"),))
+        assert from_index(matrix, after, reader) is None  # not there as of the cut-off
+    finally:
+        index.close()

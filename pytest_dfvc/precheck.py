@@ -127,8 +127,7 @@ def precheck(
         answer, how = _decide(matrix, cell, runtime, reader, answers, resolving)
         if answer is not None:
             found[(matrix.name, cell.id)] = answer
-        counts[how] += 1
-        ticker.tick()
+        ticker.tick(lambda: counts.__setitem__(how, counts[how] + 1))
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(decide, work))
@@ -161,7 +160,7 @@ def _decide(
             return None, "index"
         if isinstance(answer, tuple):
             return answer, "index"
-    key = answers.key(matrix, cell, runtime)
+    key = answers.key(matrix, cell)
     kept = answers.get(key)
     if kept is not None:
         return kept[0], "kept"
@@ -202,8 +201,10 @@ class _Ticker:
         self.last = time.monotonic()
         self.lock = threading.Lock()
 
-    def tick(self) -> None:
+    def tick(self, also: Callable[[], None]) -> None:
+        """One more cell done; ``also`` runs under the same lock (the counts)."""
         with self.lock:
+            also()
             self.done += 1
             now = time.monotonic()
             if self.progress is not None and (now - self.last >= 0.5 or self.done == self.total):
@@ -224,7 +225,7 @@ class _AnswerStore:
             else (reader.cache_dir.parent / "resolutions")
         )
 
-    def key(self, matrix: Matrix, cell: Cell, runtime: Path) -> str | None:
+    def key(self, matrix: Matrix, cell: Cell) -> str | None:
         if self.reader is None or self.folder is None:
             return None
         sources = self.reader.sources(matrix)
@@ -248,6 +249,8 @@ class _AnswerStore:
             "constraints": list(matrix.install.constraints),
             "uv": [uv, _stamp(uv)],
             "sources": [list(sources.indexes), list(sources.find_links)],
+            # uv's own settings from the environment (UV_EXCLUDE_NEWER, UV_INDEX_STRATEGY…).
+            "environment": sorted((k, v) for k, v in os.environ.items() if k.startswith("UV_")),
             "releases": releases,
         }
         return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:32]

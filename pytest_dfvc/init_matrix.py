@@ -61,7 +61,6 @@ IMPORT_NAMES = {
     "pyyaml": "yaml",
     "beautifulsoup4": "bs4",
     "tensorflow-cpu": "tensorflow",
-    "jax[cpu]": "jax",
     "protobuf": "google",
     "python-dateutil": "dateutil",
     "msgpack-python": "msgpack",

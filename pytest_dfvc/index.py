@@ -196,14 +196,22 @@ def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_a
     # -3: the entries hold each file's requires-python and URL; older ones are not read.
     path = cache_dir / f"{canonicalize_name(name)}-{key}-3.json"
     try:
-        if time.time() - path.stat().st_mtime < max_age:
-            cached = json.loads(path.read_text(encoding="utf-8"))
-            return {f["filename"]: IndexFile(**f) for f in cached}
+        stamp = path.stat().st_mtime_ns
+        if time.time() - stamp / 1e9 < max_age:
+            return _read_cached(path, stamp)
     except (OSError, ValueError, TypeError, KeyError):
         pass  # missing or damaged: ask the index
     files = _index_files(name, index_url)
     _write_atomic(path, json.dumps([dataclasses.asdict(f) for f in files.values()]))
     return files
+
+
+# The release lister and the pre-check's reader ask for the same list in one run: a cache
+# file (1.9 MB for numpy) is parsed once per process while it is unchanged.
+@functools.lru_cache(maxsize=64)
+def _read_cached(path: Path, stamp: int) -> Files:
+    cached = json.loads(path.read_text(encoding="utf-8"))
+    return {f["filename"]: IndexFile(**f) for f in cached}
 
 
 def _write_atomic(path: Path, text: str) -> None:

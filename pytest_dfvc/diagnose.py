@@ -154,12 +154,14 @@ def diagnose(
     top_level: Mapping[str, str],
     resolved: Mapping[str, str],
     rules: Sequence[Rule] = (),
+    in_era: bool = False,
 ) -> dict[str, Any]:
     """The cause of one failing test.
 
     ``frameworks`` maps each matrix package to the version the cell pinned; ``top_level``
     maps import names to distributions; ``resolved`` is what the cell installed; ``rules``
-    (a project's, from the ``pytest_dfvc_rules`` hook) are tried before the built-in ones.
+    (a project's, from the ``pytest_dfvc_rules`` hook) are tried before the built-in ones;
+    ``in_era``: the cell resolved as of its release (``exclude-newer = "release"``).
     """
     exc_type = str(exception.get("type") or "unknown")
     message = str(exception.get("message") or "")
@@ -183,7 +185,9 @@ def diagnose(
     if api:
         cause["api"] = api
     if category == "third-party":
-        cause.update(_third_party(message, owners, exception, top_level, resolved, frameworks))
+        cause.update(
+            _third_party(message, owners, exception, top_level, resolved, frameworks, in_era)
+        )
     return cause
 
 
@@ -452,15 +456,6 @@ def _called_framework_function(
 ERA_SUGGESTION = '[install] exclude-newer = "release" resolves each cell as of its release'
 
 
-def in_era(suggestion: str) -> str:
-    """A suggestion for a cell already resolved as of its release: the era is no answer
-    there, the constraint is."""
-    if f"{ERA_SUGGESTION}; or " not in suggestion:
-        return suggestion
-    head, _, rest = suggestion.partition(f"{ERA_SUGGESTION}; or ")
-    return f"{head.rstrip(': ')} even as of the cell's release: {rest}" if head else rest
-
-
 def _third_party(
     message: str,
     owners: list[str | None],
@@ -468,8 +463,10 @@ def _third_party(
     top_level: Mapping[str, str],
     resolved: Mapping[str, str],
     frameworks: Mapping[str, str],
+    in_era: bool,
 ) -> dict[str, Any]:
-    """Name the other distribution involved, the version the cell got, and what to try."""
+    """Name the other distribution involved, the version the cell got, and what to try:
+    resolving each cell as of its release, unless ``in_era`` says the cell was."""
     binary = re.search(_BINARY, message, re.IGNORECASE) is not None
     involved = None
     source = _imported_from(exception)
@@ -492,15 +489,17 @@ def _third_party(
     if not version:
         return extra
     extra["version"] = version
-    # The general answer is the era: each cell resolves as of its own release (era.py).
-    era = ERA_SUGGESTION
+    # The general answer is the era: each cell resolves as of its own release (era.py); a
+    # cell resolved so already needs the constraint.
+    era = "" if in_era else f"{ERA_SUGGESTION}; or "
     if involved == "numpy" and binary:
         # Compiled extensions break across numpy's ABI breaks, which come with majors.
-        extra["suggestion"] = f"{era}; or add the constraint numpy<{version.split('.')[0]}"
+        extra["suggestion"] = f"{era}add the constraint numpy<{version.split('.')[0]}"
     else:
         beside = ", ".join(f"{n} {v}" for n, v in frameworks.items())
+        when = " even as of the cell's release" if in_era else ""
         extra["suggestion"] = (
-            f"{involved} {version} does not work beside {beside}: {era}; or constrain "
+            f"{involved} {version} does not work beside {beside}{when}: {era}constrain "
             f"{involved} to a release made for it ([install] constraints)"
         )
     return extra

@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from .builds import build_of
 from .causes import cause_groups
 from .deprecations import kept_warning, link_precursors, upgrade_risks
-from .diagnose import Rule, diagnose, in_era
+from .diagnose import Rule, diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
 from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
@@ -86,14 +86,19 @@ def cell_json(
             values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
     warned = _warnings_by_test(records)
     tests = [
-        _test_json(r, frameworks, top_level, resolved, rules, values.get(r["nodeid"]))
+        _test_json(
+            r,
+            frameworks,
+            top_level,
+            resolved,
+            rules,
+            values.get(r["nodeid"]),
+            bool(cell.exclude_newer),
+        )
         for r in records
         if r.get("kind") == "test"
     ]
     for test in tests:
-        if cell.exclude_newer and (test.get("cause") or {}).get("suggestion"):
-            # Resolved as of its release already: the era is no answer for this cell.
-            test["cause"]["suggestion"] = in_era(test["cause"]["suggestion"])
         # Collection-time warnings (a module that uses a deprecated name when imported)
         # count for each of the module's tests.
         found = warned.get(test["nodeid"], []) + warned.get(test["nodeid"].split("::")[0], [])
@@ -145,6 +150,7 @@ def _test_json(
     resolved: Mapping[str, str],
     rules: Sequence[Rule],
     values: dict[str, Any] | None,
+    in_era: bool,
 ) -> dict[str, Any]:
     test: dict[str, Any] = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
     if values:
@@ -161,6 +167,7 @@ def _test_json(
             top_level=top_level,
             resolved=resolved,
             rules=rules,
+            in_era=in_era,
         )
     elif record["outcome"] == "skipped" and record.get("reason"):
         test["reason"] = record["reason"]

@@ -566,14 +566,39 @@ def test_a_framework_importing_what_another_distribution_removed_is_third_party(
 
 
 def test_a_cell_resolved_as_of_its_release_is_not_told_to_do_so() -> None:
-    from pytest_dfvc.diagnose import ERA_SUGGESTION, in_era
-
-    general = f"onnx 1.16.0 does not work beside onnxruntime 1.17.3: {ERA_SUGGESTION}; or constrain onnx to a release made for it ([install] constraints)"
-    assert in_era(general) == (
+    """onnx 1.16.0 failed beside onnxruntime 1.17.3 in a cell already resolved as of its
+    release, and was told to resolve as of its release: the constraint is the answer."""
+    exception = {
+        "type": "onnx.onnx_cpp2py_export.checker.ValidationError",
+        "message": "Field 'shape' of 'type' is required but missing.",
+        "frames": [
+            {"file": "src/m.py", "line": 29, "function": "_model", "module": "m"},
+            {
+                "file": "/e/site-packages/onnx/checker.py",
+                "line": 179,
+                "function": "check_model",
+                "module": "onnx.checker",
+            },
+        ],
+    }
+    found = {
+        "frameworks": {"onnxruntime": "1.17.3"},
+        "top_level": {"onnx": "onnx", "onnxruntime": "onnxruntime"},
+        "resolved": {"onnx": "1.16.0", "onnxruntime": "1.17.3"},
+    }
+    cause = diagnose(exception, **found, in_era=True)  # type: ignore[arg-type]
+    assert cause["category"] == "third-party"
+    assert cause["suggestion"] == (
         "onnx 1.16.0 does not work beside onnxruntime 1.17.3 even as of the cell's release: "
         "constrain onnx to a release made for it ([install] constraints)"
     )
-    assert (
-        in_era(f"{ERA_SUGGESTION}; or add the constraint numpy<2") == "add the constraint numpy<2"
+    outside = diagnose(exception, **found)  # type: ignore[arg-type]
+    assert 'exclude-newer = "release"' in outside["suggestion"]
+    binary = diagnose(
+        _case("pandas 1.x beside numpy 2"),
+        frameworks={"pandas": "1.3.5"},
+        top_level={"pandas": "pandas", "numpy": "numpy"},
+        resolved={"numpy": "2.1.3", "pandas": "1.3.5"},
+        in_era=True,
     )
-    assert in_era("add numpy") == "add numpy"
+    assert binary["suggestion"] == "add the constraint numpy<2"

@@ -9,142 +9,45 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from .strategy import STRATEGIES
+from .options import Options, add_options, read_options, runs_matrix
 
 if TYPE_CHECKING:
     from .matrix import Matrix
     from .session import MatrixSession
 
-# A run of more cells than this is refused until the user says so: 1,202 setuptools cells
-# started at once, with no confirmation.
-DEFAULT_MAX_CELLS = 300
-
-HELP = {
-    "matrix": "run the matrix at PATH (a TOML file or a folder of them; default: matrices/) "
-    "instead of running the tests here",
-    "json": "where the aggregated results go (default: <dfvc-out>/results.json)",
-    "out": "folder for results, reports, cell logs and environments (default: .dfvc/)",
-    "jobs": "cells run at once (default: the CPU count)",
-    "list": "print the planned cells of the matrix and their availability; run nothing",
-    "timeout": "limit in seconds for one cell's test run; a cell past it is an error",
-    "strategy": "which cells to run: grid (all), walk (from the baseline up and down to the "
-    "first failure), bisect (binary search of the boundaries); default: grid",
-    "drift_rtol": "relative tolerance when comparing recorded numbers across cells (default: 1e-9)",
-    "drift_atol": "absolute tolerance when comparing recorded numbers across cells (default: 0)",
-    "init": "write a first matrix per framework to matrices/ from what the project declares "
-    "(the frameworks its code imports most, or NAMES: numpy,pandas), and exit; an existing "
-    "file is kept",
-    "gha": 'print only a GitHub Actions matrix ({"include": [...]}) of the runnable cells, for '
-    "fromJSON, write the shards of the cells found not installable, and exit",
-    "cell": "run only these cells (matrix/cell-id, comma-separated) and write each one's shard "
-    "to <dfvc-out>/shards/ (one CI job)",
-    "merge": "merge the shards found under DIR into results and reports, as a local run",
-    "suggest": "print the requirement specifiers the results support, compared with "
-    "pyproject.toml (they are always in report.md)",
-    "refine": "after the run, test the releases inside each boundary gap it left (a pass and "
-    "a failure with untested releases between, as an explicit version list leaves them), "
-    "bisecting them; bisect always does",
-    "max_cells": "refuse a run of more cells than this (default 300) unless raised: narrow "
-    "the matrix (select, exclude) or search it (--dfvc-strategy=bisect)",
-    "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
-    "package index",
-}
-
-# The run's state: one plugin object, present only in a --dfvc-matrix run.
+# The run's options, read once in pytest_configure; and the run's state: one plugin object,
+# present only in a --dfvc-matrix run.
+options_key: pytest.StashKey[Options] = pytest.StashKey()
 session_key: pytest.StashKey[MatrixSession] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("dfvc", "framework version compatibility (pytest-dfvc)")
-    group.addoption(
-        "--dfvc-matrix",
-        dest="dfvc_matrix",
-        nargs="?",
-        const="matrices",
-        default=None,
-        metavar="PATH",
-        help=HELP["matrix"],
-    )
-    group.addoption(
-        "--dfvc-json", dest="dfvc_json", default=None, metavar="PATH", help=HELP["json"]
-    )
-    group.addoption("--dfvc-out", dest="dfvc_out", default=".dfvc", metavar="DIR", help=HELP["out"])
-    group.addoption(
-        "--dfvc-jobs", dest="dfvc_jobs", type=int, default=None, metavar="N", help=HELP["jobs"]
-    )
-    group.addoption("--dfvc-list", dest="dfvc_list", action="store_true", help=HELP["list"])
-    group.addoption(
-        "--dfvc-strategy",
-        dest="dfvc_strategy",
-        choices=STRATEGIES,
-        default="grid",
-        help=HELP["strategy"],
-    )
-    group.addoption(
-        "--dfvc-init",
-        dest="dfvc_init",
-        nargs="?",
-        const="",
-        default=None,
-        metavar="NAMES",
-        help=HELP["init"],
-    )
-    group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
-    group.addoption("--dfvc-refine", dest="dfvc_refine", action="store_true", help=HELP["refine"])
-    group.addoption("--dfvc-gha", dest="dfvc_gha", action="store_true", help=HELP["gha"])
-    group.addoption(
-        "--dfvc-suggest", dest="dfvc_suggest", action="store_true", help=HELP["suggest"]
-    )
-    group.addoption("--dfvc-cell", dest="dfvc_cell", default=None, metavar="ID", help=HELP["cell"])
-    group.addoption(
-        "--dfvc-merge", dest="dfvc_merge", default=None, metavar="DIR", help=HELP["merge"]
-    )
-    group.addoption(
-        "--dfvc-drift-rtol",
-        dest="dfvc_drift_rtol",
-        type=float,
-        default=1e-9,
-        help=HELP["drift_rtol"],
-    )
-    group.addoption(
-        "--dfvc-drift-atol",
-        dest="dfvc_drift_atol",
-        type=float,
-        default=0.0,
-        help=HELP["drift_atol"],
-    )
-    group.addoption(
-        "--dfvc-max-cells",
-        dest="dfvc_max_cells",
-        type=int,
-        default=DEFAULT_MAX_CELLS,
-        metavar="N",
-        help=HELP["max_cells"],
-    )
-    group.addoption(
-        "--dfvc-timeout",
-        dest="dfvc_timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help=HELP["timeout"],
-    )
+    add_options(parser)
 
 
-# The fixture lives beside the in-cell recorder, so both sides share one implementation.
-from .recorder import dfvc_record  # noqa: E402, F401
+@pytest.fixture
+def dfvc_record(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """``dfvc_record(key, value)`` records a value of this test in each cell, so the
+    controller can report drift between versions; outside a matrix run it does nothing."""
+    # The in-cell recorder holds the one implementation; imported only when a test asks.
+    from .recorder import value_recorder
+
+    return value_recorder(request.node)  # type: ignore[no-untyped-call, no-any-return]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Outside a matrix run, ``@pytest.mark.dfvc`` is a plain skip condition against the
     versions installed here (inside a cell, the recorder does the same)."""
-    if not config.pluginmanager.hasplugin("dfvc_recorder"):
+    if config.pluginmanager.hasplugin("dfvc_recorder"):
+        return
+    # Most runs mark nothing of ours: the recorder module is not imported for them.
+    if any(i.get_closest_marker("dfvc") or i.get_closest_marker("dfvc_gpu") for i in items):
         from .recorder import apply_declared_ranges, apply_gpu_marks
 
         apply_declared_ranges(items)
@@ -168,25 +71,30 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "dfvc_gpu: the test needs a GPU; skipped with a reason on hosts without one"
     )
-    target = _matrix_target(config)
-    if target is None or hasattr(config, "workerinput"):
+    options = _options(config)
+    if options.matrix is None or hasattr(config, "workerinput"):
         return
     from .session import MatrixSession
 
-    matrices = _load_matrices(config, target)
-    session = MatrixSession(config, matrices, _cell_pytest_args(config))
+    matrices = _load_matrices(config, options.matrix)
+    session = MatrixSession(config, options, matrices, _cell_pytest_args(config))
     config.stash[session_key] = session
     config.pluginmanager.register(session, "dfvc-session")
 
 
-def _matrix_target(config: pytest.Config) -> str | None:
-    """The matrix path of this run; --dfvc-cell, --dfvc-merge and --dfvc-gha imply the
-    default one."""
-    target: str | None = config.getoption("dfvc_matrix")
-    implied = config.getoption("dfvc_gha") or any(
-        config.getoption(o) is not None for o in ("dfvc_cell", "dfvc_merge")
-    )
-    return target or ("matrices" if implied else None)
+def _options(config: pytest.Config) -> Options:
+    """The options, read on first use (pytest_cmdline_main comes before pytest_configure)."""
+    if options_key not in config.stash:
+        config.stash[options_key] = read_options(config)
+    return config.stash[options_key]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The run's plugin object goes with its config (pytester runs many in one process)."""
+    session = config.stash.get(session_key, None)
+    if session is not None:
+        config.pluginmanager.unregister(session)
+        del config.stash[session_key]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -199,7 +107,7 @@ def pytest_load_initial_conftests(
     pytest-dfvc). What they would have added (options such as ``--runslow``, ini keys) is
     accepted as it is and goes to the cells."""
     namespace = early_config.known_args_namespace
-    if not _runs_matrix(namespace):
+    if not runs_matrix(namespace):
         return
     namespace.noconftest = True
     _accept_conftest_additions(early_config, parser, args)
@@ -231,33 +139,23 @@ def _accept_conftest_additions(
         parser.addini(key, "set for the project's conftest.py, which the cells load")
 
 
-def _runs_matrix(options: object) -> bool:
-    """Whether these options (parsed early, before the conftests) ask for a matrix run:
-    ``--dfvc-matrix``, or an option that implies it."""
-    return bool(
-        getattr(options, "dfvc_matrix", None)
-        or getattr(options, "dfvc_gha", False)
-        or any(getattr(options, o, None) is not None for o in ("dfvc_cell", "dfvc_merge"))
-    )
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--dfvc-gha`` prints the matrix JSON and nothing else, so no session is started:
     its output goes straight into ``$GITHUB_OUTPUT``."""
-    if config.getoption("dfvc_init") is not None:
+    options = _options(config)
+    if options.init is not None:
         from .session import write_first_matrices
 
-        return write_first_matrices(config)
-    if _matrix_target(config) is not None:
-        _no_test_workers_here(config)
-    if not config.getoption("dfvc_gha"):
+        return write_first_matrices(config.invocation_params.dir, options)
+    if options.matrix is None:
+        return None
+    _no_test_workers_here(config)
+    if not options.gha:
         return None
     from .session import print_gha_matrix
 
-    target = _matrix_target(config)
-    assert target is not None
-    return print_gha_matrix(config, _load_matrices(config, target))
+    return print_gha_matrix(config, options, _load_matrices(config, options.matrix))
 
 
 # pytest-xdist's options, and the value that keeps its workers from starting.
@@ -278,17 +176,17 @@ def _no_test_workers_here(config: pytest.Config) -> None:
             setattr(config.option, name, off)
 
 
-def _load_matrices(config: pytest.Config, target: str) -> list[Matrix]:
+def _load_matrices(config: pytest.Config, path: Path) -> list[Matrix]:
     """Validate every matrix file before anything else happens; a bad one stops the run
     with one message naming the file, key and value."""
     from .matrix import MatrixError, load_matrices
 
-    path = Path(config.invocation_params.dir, target)
+    target = config.getoption("dfvc_matrix") or ""
     try:
         return load_matrices(path)
     except MatrixError as exc:
         message = str(exc)
-        if exc.path == path and _bare_matrix_word(config.invocation_params.args, target):
+        if target and exc.path == path and _bare_matrix_word(config.invocation_params.args, target):
             # `pytest --dfvc-matrix tests/test_x.py` meant a test path, not a matrix.
             message += (
                 f"; a bare word after --dfvc-matrix is its path: write --dfvc-matrix=PATH "

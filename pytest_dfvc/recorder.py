@@ -729,7 +729,11 @@ def summarise(value):
 def dfvc_record(request):
     """``dfvc_record(key, value)`` records a value of this test in each cell, so the controller
     can report drift between versions; outside a matrix run it does nothing."""
-    node = request.node
+    return value_recorder(request.node)
+
+
+def value_recorder(node):
+    """The ``dfvc_record`` function for one test (the plugin's fixture calls this too)."""
     recording = bool(os.environ.get(RECORDS_ENV))
 
     def record(key, value):

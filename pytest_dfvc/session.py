@@ -38,6 +38,7 @@ from .gha import (
 from .init_matrix import InitError, init_matrices, report_lines
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
+from .options import Options
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
 from .precheck import precheck, screen
 from .provision import Workspace
@@ -49,15 +50,19 @@ from .suggest import classifier_notes, declared_in_pyproject, suggestions
 
 class MatrixSession:
     def __init__(
-        self, config: pytest.Config, matrices: list[Matrix], pytest_args: list[str]
+        self,
+        config: pytest.Config,
+        options: Options,
+        matrices: list[Matrix],
+        pytest_args: list[str],
     ) -> None:
         self.config = config
+        self.options = options
         self.matrices = matrices
         self.pytest_args = pytest_args
-        self.project = root = project_under_test(matrices, config.rootpath)
-        self.out = Path(root, config.getoption("dfvc_out"))
-        json_option = config.getoption("dfvc_json")
-        self.json_path = Path(root, json_option) if json_option else self.out / "results.json"
+        self.project = project_under_test(matrices, config.rootpath)
+        self.out = options.output_folder(self.project)
+        self.json_path = options.results_path(self.project)
         self.results: dict[str, Any] | None = None
         self.stats: dict[str, int] = {}
         self.suggestions: dict[str, list[str]] = {}
@@ -95,7 +100,7 @@ class MatrixSession:
         """A grid or walk over more cells than --dfvc-max-cells is refused before anything
         is built, with the count and the ways to narrow it; a search (bisect) runs a few
         cells of any matrix, and a --dfvc-cell job runs only what it names."""
-        limit = int(self.config.getoption("dfvc_max_cells"))
+        limit = self.options.max_cells
         if strategy == "bisect" or selected or runnable <= limit:
             return
         sizes = ", ".join(
@@ -131,35 +136,38 @@ class MatrixSession:
     def _runtestloop(self, session: pytest.Session) -> bool:
         # Read before this run writes its own: what changed since is a scheduled run's news.
         self.previous = read_previous(self.json_path)
-        merge = self.config.getoption("dfvc_merge")
-        rerun = bool(self.config.getoption("dfvc_rerun"))
+        given = self.options
+        merge, rerun, cells_option, strategy = (
+            given.merge,
+            given.rerun,
+            given.cells,
+            given.strategy,
+        )
         finder = AssumedInterpreters() if merge else InterpreterFinder()
         self.plans = make_plans(self.matrices, finder, None if rerun else self.out, self.project)
-        if merge:
-            return self._merge(session, Path(self.config.invocation_params.dir, merge))
-        cells_option = self.config.getoption("dfvc_cell")
+        if merge is not None:
+            return self._merge(session, merge)
         if cells_option is not None:
             self.plans = select_cells(self.plans, cells_option)
-        strategy = self.config.getoption("dfvc_strategy")
         options = RunOptions(
             workspace=Workspace(self.out, self.project),
             json_path=self.json_path,
             pytest_args=self.pytest_args,
-            jobs=self.config.getoption("dfvc_jobs") or os.cpu_count() or 1,
-            timeout=self.config.getoption("dfvc_timeout"),
+            jobs=given.jobs,
+            timeout=given.timeout,
             rules=self._project_rules(),
             strategy=strategy,
             reuse=not rerun,
             baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
             drift_rtol=self._rtol,
             drift_atol=self._atol,
-            refine=bool(self.config.getoption("dfvc_refine")) or strategy == "bisect",
+            refine=given.refine or strategy == "bisect",
             lister=release_lister(None if rerun else self.out, self.project),
-            verbosity=int(self.config.getoption("verbose")),
+            verbosity=given.verbosity,
         )
         reader = IndexReader(self.project, None if rerun else self.out / "cache" / "index")
         session.testscollected = sum(len(p.cells) for p in self.plans)
-        if self.config.getoption("dfvc_list"):
+        if given.list_only:
             self.plans = self._precheck(reader, options)
             self._list_plan()
             return True
@@ -237,7 +245,7 @@ class MatrixSession:
     def _publish(self) -> None:
         """report.md, report.html, badges, and the suggested specifiers."""
         assert self.results is not None
-        if self.previous is not None and self.config.getoption("dfvc_cell") is None:
+        if self.previous is not None and self.options.cells is None:
             names = {m.get("name") for m in self.previous["matrices"]}
             for matrix in self.results["matrices"]:
                 if matrix["name"] in names:
@@ -258,11 +266,11 @@ class MatrixSession:
 
     @property
     def _rtol(self) -> float:
-        return float(self.config.getoption("dfvc_drift_rtol"))
+        return self.options.drift_rtol
 
     @property
     def _atol(self) -> float:
-        return float(self.config.getoption("dfvc_drift_atol"))
+        return self.options.drift_atol
 
     def _project_rules(self) -> tuple[Rule, ...]:
         """Rules from ``pytest_dfvc_rules`` implementations, checked like matrix input."""
@@ -315,9 +323,9 @@ class MatrixSession:
             )
         for matrix in self.results["matrices"]:
             terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
-            for line in render_matrix(matrix, verbose=self.config.getoption("verbose") > 0):
+            for line in render_matrix(matrix, verbose=self.options.verbosity > 0):
                 terminalreporter.write_line(line)
-        if self.config.getoption("dfvc_suggest"):
+        if self.options.suggest:
             for name, lines in self.suggestions.items():
                 terminalreporter.section(f"dfvc: suggested specifiers ({name})", sep="-")
                 for line in lines:
@@ -471,20 +479,19 @@ def unwritable(path: Path, exc: OSError) -> str:
     )
 
 
-def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
+def print_gha_matrix(config: pytest.Config, options: Options, matrices: list[Matrix]) -> int:
     """``--dfvc-gha``: the matrix JSON on stdout and nothing else. Cells the pre-check finds
     not installable get no job: their shards are written here, for the merge."""
     project = project_under_test(matrices, config.rootpath)
-    out = Path(project, config.getoption("dfvc_out"))
+    out = options.output_folder(project)
     prepare_output(out, out / "results.json")
     plans = make_plans(matrices, AssumedInterpreters(), out, project)
-    jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
+    jobs = options.jobs
     total = sum(1 for p in plans for c in p.cells if c.status is None)
 
     # stderr: stdout carries the matrix and nothing else.
     progress = every(3.0, lambda d, t: sys.stderr.write(f"dfvc: {d}/{t} cells checked\n"))
-    rerun = bool(config.getoption("dfvc_rerun"))
-    reader = IndexReader(project, None if rerun else out / "cache" / "index")
+    reader = IndexReader(project, None if options.rerun else out / "cache" / "index")
     plans, counts = precheck(plans, out / "runtime", jobs, reader=reader, progress=progress)
     sys.stderr.write(
         f"dfvc: {total} cells checked: {counts.index} from the index's file lists, "
@@ -508,18 +515,16 @@ def print_gha_matrix(config: pytest.Config, matrices: list[Matrix]) -> int:
     return 0
 
 
-def write_first_matrices(config: pytest.Config) -> int:
+def write_first_matrices(start: Path, options: Options) -> int:
     """``--dfvc-init``: a first matrix per framework, for the project pytest runs in."""
-    start = Path(config.invocation_params.dir)
     project = next((f for f in (start, *start.parents) if declares_package(f)), start)
-    named = [n.strip() for n in str(config.getoption("dfvc_init")).split(",") if n.strip()]
+    named = [n.strip() for n in str(options.init).split(",") if n.strip()]
     try:
         written = init_matrices(project, named, InterpreterFinder())
     except InitError as exc:
         sys.stderr.write(f"ERROR: {exc}\n")
         return int(pytest.ExitCode.USAGE_ERROR)
-    jobs = config.getoption("dfvc_jobs") or os.cpu_count() or 1
-    for line in report_lines(written, jobs):
+    for line in report_lines(written, options.jobs):
         sys.stdout.write(line + "\n")
     return 0
 

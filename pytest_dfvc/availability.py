@@ -36,7 +36,7 @@ from .index import (
 )
 from .matrix import Matrix
 from .plan import Cause, Cell
-from .provision import pin_requirements
+from .sessionspec import pin_requirements
 from .uvconfig import Sources, uv_sources
 
 INSTALLABLE: Literal["installable"] = "installable"

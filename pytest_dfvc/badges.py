@@ -18,7 +18,7 @@ from xml.sax.saxutils import escape
 
 from packaging.version import Version
 
-from .results import write_text_atomic
+from .files import write_text_atomic
 
 COLORS = {
     "brightgreen": "#4c1",

@@ -19,9 +19,9 @@ from typing import Any
 
 from . import __version__
 from .cellargs import result_args
+from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
 from .plan import Cell
-from .results import write_json_atomic, write_text_atomic
 from .views import project_files
 
 # 3: cells keep the deprecation warnings their tests met (older entries have none).

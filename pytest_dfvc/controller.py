@@ -14,25 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from .cache import ResultCache, cell_key, files_fingerprint
+from .cellrun import CellOutcome
 from .diagnose import Rule, recorded_rules
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .environments import EnvironmentSlots
 from .era import with_eras
 from .evidence import settle, verdicts
+from .files import write_json_atomic
 from .gha import device_facts
 from .index import Release
 from .interpreters import InterpreterFinder
 from .matrix import Matrix, MatrixError, PackageAxis, load_matrices
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
 from .precheck import precheck_cell
-from .provision import (
-    RECORDER_MODULE,
-    CellOutcome,
-    RunningCells,
-    Workspace,
-    cell_environment,
-    run_cell,
-)
+from .provision import Workspace, run_cell
 from .refine import gaps, refined_plan, releases_between
 from .results import (
     cell_json,
@@ -40,10 +35,11 @@ from .results import (
     matrix_ranges,
     planned_cell_json,
     results_json,
-    write_json_atomic,
 )
+from .sessionspec import RECORDER_MODULE, cell_environment
 from .strategy import Line, build_lines, next_cells
 from .views import project_files, take_snapshot
+from .workers import RunningCells
 
 
 def plan_matrices(

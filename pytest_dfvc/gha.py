@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .files import write_json_atomic
 from .matrix import Matrix
 from .plan import Cell, MatrixPlan
-from .results import write_json_atomic
 
 SHARD_SCHEMA = 1
 SHARD_KIND = "dfvc-shard"

@@ -11,7 +11,6 @@ import functools
 import hashlib
 import http.client
 import json
-import os
 import re
 import threading
 import time
@@ -31,6 +30,8 @@ from packaging.utils import (
     parse_sdist_filename,
 )
 from packaging.version import InvalidVersion, Version
+
+from .files import write_text_atomic
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -202,7 +203,9 @@ def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_a
     except (OSError, ValueError, TypeError, KeyError):
         pass  # missing or damaged: ask the index
     files = _index_files(name, index_url)
-    _write_atomic(path, json.dumps([dataclasses.asdict(f) for f in files.values()]))
+    write_text_atomic(
+        path, json.dumps([dataclasses.asdict(f) for f in files.values()]), durable=False
+    )
     return files
 
 
@@ -212,13 +215,6 @@ def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_a
 def _read_cached(path: Path, stamp: int) -> Files:
     cached = json.loads(path.read_text(encoding="utf-8"))
     return {f["filename"]: IndexFile(**f) for f in cached}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _index_files(name: str, index_url: str) -> Files:
@@ -325,7 +321,11 @@ def wheel_metadata(file: IndexFile, cache_dir: Path | None = None) -> WheelMetad
         return None  # not kept: the network may answer next time
     metadata = None if found is None else _parse_metadata(found)
     if path is not None:
-        _write_atomic(path, json.dumps(None if metadata is None else dataclasses.asdict(metadata)))
+        write_text_atomic(
+            path,
+            json.dumps(None if metadata is None else dataclasses.asdict(metadata)),
+            durable=False,
+        )
     return metadata
 
 

@@ -26,10 +26,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .files import write_text_atomic
 from .index import IndexUnavailable, Release, instant, list_releases
 from .interpreters import InterpreterFinder
 from .plan import KNOWN_PYTHONS
-from .results import write_text_atomic
 from .uvconfig import uv_sources
 
 if sys.version_info >= (3, 11):

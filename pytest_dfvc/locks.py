@@ -23,7 +23,7 @@ from packaging.markers import default_environment
 from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
 
-from .results import write_text_atomic
+from .files import write_text_atomic
 from .uvtool import uv_environment
 
 if sys.version_info >= (3, 11):

@@ -16,32 +16,29 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import nox
 from packaging.requirements import Requirement
 
 from . import legacy
+from .celldir import CellDir
 from .environments import INPUTS_MARKER, record_sync, resync_args, synced_to
 from .phases import PHASE_INSTALL, PHASE_TEST
+from .sessionspec import SessionSpec
 
 
-def write_phase(path: str, phase: str) -> None:
-    Path(path).write_text(phase, encoding="utf-8")
+def cell_session(spec: SessionSpec) -> Callable[[nox.Session], None]:
+    """The body of one cell's session, from a spec made by ``provision.prepare_session``."""
+    cell_dir = CellDir(Path(spec["cell_dir"]))
 
-
-def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
-    """The body of one cell's session, from a spec made by ``provision.session_spec``."""
-
-    def cell(session: Any) -> None:
+    def cell(session: nox.Session) -> None:
         session.chdir(spec["project"])
-        if spec.get("description"):
-            session.log(spec["description"])
-        write_phase(spec["phase"], PHASE_INSTALL)
-        _sync(session, spec)
+        session.log(spec["description"])
+        cell_dir.phase_file.write_text(PHASE_INSTALL, encoding="utf-8")
+        _sync(session, spec, cell_dir)
         # Where the environment's executables are: a crashed test run restarts from there.
-        Path(spec["phase"]).with_name("bin").write_text(str(session.bin), encoding="utf-8")
-        write_phase(spec["phase"], PHASE_TEST)
+        cell_dir.bin_file.write_text(str(session.bin), encoding="utf-8")
+        cell_dir.phase_file.write_text(PHASE_TEST, encoding="utf-8")
         args = list(session.posargs) if session.posargs else list(spec["pytest"])
         session.run(
             "python",
@@ -50,15 +47,16 @@ def cell_session(spec: dict[str, Any]) -> Callable[[Any], None]:
             *spec["pytest_plugins"],
             *args,
             env=spec["env"],
-            # Failing tests are the finding, not a session failure; 5 is "no tests".
-            success_codes=[0, 1, 5],
+            # The controller's sessions take failing tests as its finding (and "no tests"
+            # as its own verdict); a user's noxfile fails on them, as `nox -s tests` does.
+            success_codes=spec["success_codes"],
         )
 
-    cell.__doc__ = spec.get("description")
+    cell.__doc__ = spec["description"]
     return cell
 
 
-def _sync(session: Any, spec: dict[str, Any]) -> None:
+def _sync(session: nox.Session, spec: SessionSpec, cell_dir: CellDir) -> None:
     """Install the cell's requirements exactly (``environments.py``): what the environment
     was last synced to decides what the install adds; the record is written only once the
     install succeeded, so a failed one starts over next time."""
@@ -67,8 +65,9 @@ def _sync(session: Any, spec: dict[str, Any]) -> None:
     inputs, base = spec.get("inputs", ""), spec.get("base", "")
     install += resync_args(install, synced_to(location), inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)
-    if spec.get("legacy"):
-        _install_refused_release(session, spec, install, spec["legacy"])
+    pin = spec.get("legacy")
+    if pin:
+        _install_refused_release(session, spec, cell_dir, install, pin)
     else:
         session.install(*install, env=spec.get("install_env") or None)
     if inputs and base:
@@ -76,14 +75,13 @@ def _sync(session: Any, spec: dict[str, Any]) -> None:
 
 
 def _install_refused_release(
-    session: Any, spec: dict[str, Any], install: list[str], pin: str
+    session: nox.Session, spec: SessionSpec, cell_dir: CellDir, install: list[str], pin: str
 ) -> None:
     """A pinned release whose metadata uv refuses (``legacy.py``): read its metadata from
     a copy installed alone, install everything else with its dependencies normalised and
     the release excluded from the resolution, then the release without dependencies."""
     env = spec.get("install_env") or None
-    cell_dir = Path(spec["phase"]).parent
-    scratch = cell_dir / "legacy"
+    scratch = cell_dir.legacy_scratch
     shutil.rmtree(scratch, ignore_errors=True)
     session.install("--no-deps", "--target", str(scratch), pin, *spec["sources"], env=env)
     dist_info = next(scratch.glob("*.dist-info"), None)
@@ -91,7 +89,7 @@ def _install_refused_release(
         raise RuntimeError(f"dfvc: {pin} installed alone left no metadata to read in {scratch}")
     requirements, changed = legacy.dependencies(dist_info)
     shutil.rmtree(scratch, ignore_errors=True)
-    excludes = cell_dir / "legacy-excludes.txt"
+    excludes = cell_dir.legacy_excludes_file
     excludes.write_text(Requirement(pin).name + "\n", encoding="utf-8")
     rest = [arg for arg in install if arg != pin]
     session.install(*rest, *requirements, "--excludes", str(excludes), env=env)
@@ -102,11 +100,11 @@ def _install_refused_release(
     )
     if changed:
         note += "; normalised: " + "; ".join(changed)
-    (cell_dir / legacy.NOTE).write_text(note, encoding="utf-8")
+    cell_dir.legacy_note_file.write_text(note, encoding="utf-8")
     session.log(f"dfvc: {note}")
 
 
-def register(spec: dict[str, Any]) -> None:
+def register(spec: SessionSpec) -> None:
     """Register one cell as a nox session (uv backend, environment reused and synced)."""
     nox.session(
         name=spec["name"],
@@ -118,7 +116,7 @@ def register(spec: dict[str, Any]) -> None:
 
 def register_from_file(path: str | os.PathLike[str]) -> list[str]:
     """Register the sessions of a plan file written by the controller."""
-    specs: list[dict[str, Any]] = json.loads(Path(path).read_text(encoding="utf-8"))
+    specs: list[SessionSpec] = json.loads(Path(path).read_text(encoding="utf-8"))
     for spec in specs:
         register(spec)
     return [s["name"] for s in specs]
@@ -134,17 +132,20 @@ def matrix_sessions(
     """Register one session per runnable cell of the matrices at ``target``.
 
     Returns the session names (``dfvc-<matrix>-<cell id>``). Run one with
-    ``nox -s NAME``; arguments after ``--`` go to the cell's pytest.
+    ``nox -s NAME``; arguments after ``--`` go to the cell's pytest. A session fails when
+    a test fails or none ran, as ``nox -s tests`` does, so CI that runs one fails with it.
     """
     from .controller import plan_matrices
-    from .provision import Workspace, session_spec
+    from .provision import Workspace, prepare_session
 
     workspace = Workspace(Path(out).resolve(), Path(project).resolve())
     names = []
     for plan in plan_matrices(Path(target), project=workspace.project):
         for cell in plan.cells:
             if cell.status is None:
-                spec = session_spec(plan.matrix, cell, workspace, list(pytest_args))
+                spec = prepare_session(
+                    plan.matrix, cell, workspace, list(pytest_args), success_codes=(0,)
+                )
                 register(spec)
                 names.append(spec["name"])
     return names

@@ -29,11 +29,12 @@ from packaging.requirements import Requirement
 
 from .availability import INSTALLABLE, IndexReader, exact_version, from_index
 from .builds import mismatch, pinned
+from .files import write_text_atomic
+from .install_causes import install_failure
 from .legacy import refused_pin
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
-from .provision import install_failure, pin_requirements, source_args
-from .results import write_text_atomic
+from .sessionspec import pin_requirements, source_args
 from .uvtool import uv_environment, uv_path
 
 

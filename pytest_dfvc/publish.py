@@ -11,6 +11,7 @@ from typing import Any
 from .badges import write_badges
 from .changes import change_lines
 from .deprecations import risk_lines
+from .files import write_text_atomic
 from .report import (
     Folded,
     cell_status,
@@ -21,7 +22,6 @@ from .report import (
     square,
     versions_text,
 )
-from .results import write_text_atomic
 
 MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "unavailable": "➖"}
 

@@ -6,12 +6,8 @@ count against every test they hold, and each matrix gets its ranges.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
@@ -27,38 +23,6 @@ from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
 
 SCHEMA = 1
-
-
-def _umask() -> int:
-    # Read once: os.umask can only be read by setting it, which is not thread-safe later.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder and rename it into place, so a
-    reader (or a crash) never sees half a file. The file gets the permissions any new file
-    gets here (``0666`` less the umask), not the private ones of a temporary file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 # --- one cell --------------------------------------------------------------------------

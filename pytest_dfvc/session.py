@@ -26,6 +26,7 @@ from .changes import read_previous, since_last_run
 from .controller import MatrixRun, RunOptions
 from .diagnose import Rule, make_rule
 from .editable import declares_package
+from .files import write_json_atomic
 from .gha import (
     ShardError,
     cell_ref,
@@ -44,7 +45,7 @@ from .precheck import precheck, screen
 from .provision import Workspace
 from .publish import publish
 from .report import render_matrix
-from .results import matrix_json, planned_cell_json, results_json, write_json_atomic
+from .results import matrix_json, planned_cell_json, results_json
 from .suggest import classifier_notes, declared_in_pyproject, suggestions
 
 

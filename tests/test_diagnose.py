@@ -529,7 +529,7 @@ def test_install_causes_from_uv(
 ) -> None:
     """Only evidence that a cell cannot be installed makes it unavailable; an unreachable
     index, a project that fails to build, or words uv never said before are errors."""
-    from pytest_dfvc.provision import install_failure
+    from pytest_dfvc.install_causes import install_failure
 
     found, cause = install_failure(log, python, cuda)
     assert cause.category == category

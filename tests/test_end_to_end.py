@@ -222,6 +222,24 @@ def test_user_noxfile_lists_the_cells(fake_run: MatrixRunResult) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout + run.stderr
+    # A failing test fails the session, as `nox -s tests` would: CI running it goes red
+    # (the controller's own sessions take failures as findings).
+    failing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nox",
+            "-s",
+            "dfvc-fake-py3.10-fakeframe1.1.0",
+            "--",
+            "tests/test_api.py::test_stale",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "Session dfvc-fake-py3.10-fakeframe1.1.0 failed" in failing.stdout + failing.stderr
 
 
 def test_old_python_and_old_pytest_cell(

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.cache import ResultCache
+from pytest_dfvc.files import write_text_atomic
 from pytest_dfvc.plan import Cell
-from pytest_dfvc.results import write_text_atomic
 
 MATRIX = 'python = ["3.9"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n[install]\nno-index = true\n'
 

@@ -1,480 +1,403 @@
-"""The controller: plan the matrices, run their cells in parallel, keep every finished cell."""
+"""The controller: the plugin object of a ``--dfvc-matrix`` run, which takes over
+collection and the test loop, dispatches the run's mode (a run of the matrix or of some of
+its cells, a listing of its plan, a merge of CI shards), and prints the summary."""
 
 from __future__ import annotations
 
-import hashlib
-import math
-import threading
+import contextlib
+import signal
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .cache import ResultCache, cell_key, files_fingerprint
-from .cellrun import CellOutcome
-from .diagnose import Rule, recorded_rules
-from .drift import DEFAULT_ATOL, DEFAULT_RTOL
-from .environments import EnvironmentSlots
-from .era import with_eras
-from .evidence import settle, verdicts
+import pytest
+
+from .availability import IndexReader
+from .changes import read_previous, since_last_run
+from .diagnose import Rule, make_rule
 from .files import write_json_atomic
-from .gha import device_facts
-from .index import Release
-from .interpreters import InterpreterFinder
-from .matrix import Matrix, MatrixError, PackageAxis, load_matrices
-from .plan import Cause, Cell, MatrixPlan, ReleaseLister, expand, index_releases
-from .precheck import precheck_cell
-from .provision import Workspace, run_cell
-from .refine import gaps, refined_plan, releases_between
-from .results import (
-    cell_json,
-    matrix_json,
-    matrix_ranges,
-    planned_cell_json,
-    results_json,
-)
-from .sessionspec import RECORDER_MODULE, cell_environment
-from .strategy import Line, build_lines, next_cells
-from .views import project_files, take_snapshot
-from .workers import RunningCells
+from .gha import ShardError, load_shards, select_cells, write_shard
+from .interpreters import AssumedInterpreters, InterpreterFinder
+from .matrix import Matrix, MatrixError
+from .options import Options
+from .outdir import is_unwritable, prepare_output, run_lock, unwritable
+from .plan import Cause, MatrixPlan, baselines, expand_all, project_under_test, release_lister
+from .precheck import every, precheck, screen
+from .provision import Workspace
+from .reports import publish
+from .results import matrix_json, planned_cell_json, results_json
+from .scheduler import MatrixRun, RunOptions
+from .suggest import classifier_notes, declared_in_pyproject, suggestions
+from .terminal import render_matrix
 
 
-def plan_matrices(
-    target: Path, finder: InterpreterFinder | None = None, project: Path | None = None
-) -> list[MatrixPlan]:
-    """Read, validate and expand every matrix at ``target`` (a file or a folder), listing
-    releases from where ``project``'s cells install."""
-    finder = finder or InterpreterFinder()
-
-    def lister(axis: PackageAxis, matrix: Matrix) -> list[Release]:
-        return index_releases(axis, matrix, project=project)
-
-    return [expand(m, finder, lister) for m in load_matrices(target)]
-
-
-@dataclass
-class RunOptions:
-    workspace: Workspace
-    json_path: Path
-    pytest_args: list[str]
-    jobs: int = 1
-    timeout: float | None = None
-    rules: tuple[Rule, ...] = ()
-    strategy: str = "grid"
-    # Reuse the results of cells whose inputs did not change (--dfvc-rerun turns it off).
-    reuse: bool = True
-    baselines: dict[str, dict[str, str | None]] = field(default_factory=dict)
-    drift_rtol: float = DEFAULT_RTOL
-    drift_atol: float = DEFAULT_ATOL
-    # Test the releases inside a gap the run left (--dfvc-refine, and bisect), listed so.
-    refine: bool = False
-    lister: ReleaseLister | None = None
-    # Each cell in its own view of the project (views.py); off only to measure its cost.
-    isolate: bool = True
-    # pytest's -q/-v: -1 says one line per finished cell at most, -2 nothing until the end.
-    verbosity: int = 0
-
-
-@dataclass
-class _Task:
-    plan: MatrixPlan
-    cell: Cell
+class Controller:
+    def __init__(
+        self,
+        config: pytest.Config,
+        options: Options,
+        matrices: list[Matrix],
+        pytest_args: list[str],
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.matrices = matrices
+        self.pytest_args = pytest_args
+        self.project = project_under_test(matrices, config.rootpath)
+        self.out = options.output_folder(self.project)
+        self.json_path = options.results_path(self.project)
+        self.results: dict[str, Any] | None = None
+        self.stats: dict[str, int] = {}
+        self.suggestions: dict[str, list[str]] = {}
+        self.badges: list[str] = []
+        self.plans: list[MatrixPlan] = []
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.plan.matrix.name, self.cell.id)
+    def _terminal(self) -> Any:
+        return self.config.pluginmanager.get_plugin("terminalreporter")
 
+    def _write_line(self, line: str) -> None:
+        terminal = self._terminal
+        if terminal is not None:
+            terminal.write_line(line)
 
-class MatrixRun:
-    """Runs the cells the strategy asks for, reusing unchanged ones, and writes
-    results.json after every finished cell."""
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        # The project's tests are collected inside each cell, not here.
+        return True
 
-    def __init__(
-        self, plans: Sequence[MatrixPlan], options: RunOptions, write_line: Callable[[str], None]
-    ) -> None:
-        self.plans = list(plans)
-        self.options = options
-        self._write_line = write_line
-        self._cells: dict[str, list[dict[str, Any]]] = {p.matrix.name: [] for p in plans}
-        self._lock = threading.Lock()
-        self._running = RunningCells()
-        self._slots = EnvironmentSlots()
-        self._said: set[str] = set()
-        self._cache = ResultCache(options.workspace.out / "cache" / "cells")
-        self._fingerprint = ""
-        self._recorder_digest = ""
-        self._started = 0
-        # How many cells the run will finish, when the strategy knows (grid runs them all).
-        self._total: int | None = None
-        self._durations: list[float] = []
-        self._per_interpreter: Counter[str | None] = Counter()
-        self.stats = {"run": 0, "reused": 0, "not_run": 0}
-        self._strategy = options.strategy
-        self._refined: set[tuple[str, str]] = set()
-        self._device = device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
-
-    def execute(self) -> dict[str, Any]:
-        """Run the cells; returns the final results document."""
-        for plan in self.plans:
-            for cell in plan.cells:
-                if cell.status is not None:
-                    self._cells[plan.matrix.name].append(planned_cell_json(cell))
-        tasks = {
-            t.key: t for p in self.plans for c in p.cells if c.status is None for t in [_Task(p, c)]
-        }
-        self._per_interpreter = Counter(t.cell.interpreter for t in tasks.values())
-        self._total = len(tasks) if self.options.strategy == "grid" else None
-        if tasks:
-            workspace = self.options.workspace
-            workspace.install_recorder()
-            # One look at the project for the whole run: its files are hashed for the cache
-            # key and copied into the snapshot every cell's view is made from.
-            files = project_files(workspace.project, [workspace.out, self.options.json_path])
-            self._fingerprint = files_fingerprint(workspace.project, files)
-            if self.options.isolate:
-                snapshot = take_snapshot(
-                    workspace.project, files, workspace.runtime / "snapshots", self._fingerprint
-                )
-                self.options.workspace = replace(workspace, snapshot=snapshot)
-            recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
-            # Hashed once: every cell's key includes it.
-            self._recorder_digest = hashlib.sha256(recorder).hexdigest()
-        self._schedule(tasks, self.options.strategy)
-        if self.options.refine and self.options.lister is not None:
-            refined = self._refine(self.options.lister)
-            if refined:
-                self._refined = set(refined)
-                final = {p.matrix.name: p for p in self.plans}
-                tasks = {k: _Task(final[k[0]], t.cell) for k, t in tasks.items()}
-                tasks.update(refined)
-                self._total = None  # bisect decides how many of them run
-                self._per_interpreter.update(t.cell.interpreter for t in refined.values())
-                # Bisect may also want a cell the first pass left out (a bisect of its own).
-                self._schedule(tasks, "bisect")
-        self._mark_not_run(tasks)
-        document = results_json(
-            [
-                matrix_json(
-                    p,
-                    self._cells[p.matrix.name],
-                    rtol=self.options.drift_rtol,
-                    atol=self.options.drift_atol,
-                )
-                for p in self.plans
-            ]
-        )
-        write_json_atomic(self.options.json_path, document)
-        return document
-
-    # --- scheduling ----------------------------------------------------------------------
-
-    def _schedule(self, tasks: dict[tuple[str, str], _Task], strategy: str) -> None:
-        """Ask the strategy for cells, run them (jobs at a time), and ask again after each
-        finished cell, until it asks for nothing more. Cells finished before (a refine step
-        after the main run) count as known."""
-        self._strategy = strategy
-        lines = {p.matrix.name: self._lines(p) for p in self.plans}
-        runnable = {p.matrix.name: [c.id for c in p.cells if c.status is None] for p in self.plans}
-        outcomes: dict[str, dict[str, dict[str, bool | None]]] = {n: {} for n in runnable}
-        started = {(n, c["id"]) for n, cells in self._cells.items() for c in cells}
-        for plan in self.plans:
-            self._learn(outcomes, plan)
-        queue: list[_Task] = []
-        pending: dict[Future[dict[str, Any] | None], _Task] = {}
-        jobs = max(1, self.options.jobs)
-
-        def ask() -> list[_Task]:
-            asked = []
-            for name in runnable:
-                running = {c for n, c in started if n == name and c not in outcomes[name]}
-                wanted = next_cells(
-                    strategy,
-                    lines[name],
-                    outcomes[name],
-                    runnable[name],
-                    running,
-                    ways=jobs,
-                )
-                for cell_id in sorted(wanted, key=self._order(name)):
-                    if (name, cell_id) not in started:
-                        started.add((name, cell_id))
-                        asked.append(tasks[(name, cell_id)])
-            return asked
-
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfvc-cell") as pool:
-            try:
-                while True:
-                    # Reused cells answer at once and may make the strategy ask for more.
-                    while asked := ask():
-                        for task in asked:
-                            reused = self._reuse(task)
-                            if reused is None:
-                                queue.append(task)
-                                continue
-                            self._finish(task, reused, reused=True)
-                            self._learn(outcomes, task.plan)
-                    if not queue and not pending:
-                        break
-                    while queue and len(pending) < jobs:
-                        task = queue.pop(_next_start(queue, pending.values()))
-                        pending[pool.submit(self._run_one, task)] = task
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        task = pending.pop(future)
-                        future.result()
-                        self._learn(outcomes, task.plan)
-            except BaseException:
-                # Ctrl-C: cells already written stay in results.json; stop the running
-                # ones (their results would be partial) and start no more.
-                for future in pending:
-                    future.cancel()
-                self._running.stop_all()
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        prepare_output(self.out, self.json_path)
+        try:
+            return self._runtestloop(session)
+        except OSError as exc:
+            # An output folder that fills up or turns read-only half-way: one line naming the
+            # path; every file written so far was written whole (atomic writes). Other
+            # errors are not ours to rename.
+            if not is_unwritable(exc) or not self._ours(exc.filename):
                 raise
-            finally:
-                self._running.close()
+            raise pytest.UsageError(unwritable(Path(exc.filename), exc)) from None
 
-    def _learn(
-        self, outcomes: dict[str, dict[str, dict[str, bool | None]]], plan: MatrixPlan
-    ) -> None:
-        """Tell the strategy what ``plan``'s finished cells say. A search gets their per-test
-        verdicts, judged as the ranges judge them (module errors as their tests, tests set
-        apart as not version-related left out); grid needs only which cells finished."""
-        name = plan.matrix.name
-        with self._lock:
-            cells = list(self._cells[name])
-        if self._strategy == "grid":
-            outcomes[name] = {c["id"]: {} for c in cells}
+    def _check_size(self, runnable: int, strategy: str, selected: bool) -> None:
+        """A grid or walk over more cells than --dfvc-max-cells is refused before anything
+        is built, with the count and the ways to narrow it; a search (bisect) runs a few
+        cells of any matrix, and a --dfvc-cell job runs only what it names."""
+        limit = self.options.max_cells
+        if strategy == "bisect" or selected or runnable <= limit:
             return
-        outcomes[name] = verdicts(cells, plan.versions)
+        sizes = ", ".join(
+            f"{p.matrix.path.name}: {sum(1 for c in p.cells if c.status is None)}"
+            for p in self.plans
+        )
+        raise pytest.UsageError(
+            f"dfvc: {runnable} cells to run ({sizes}), more than --dfvc-max-cells={limit}. "
+            'Narrow the matrix (select = "latest-patch" or "latest-minor", a tighter versions '
+            "specifier, [[exclude]]), search it with --dfvc-strategy=bisect, or raise the "
+            f"limit: --dfvc-max-cells={runnable}"
+        )
 
-    def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:
-        """Plan cells for the releases inside each gap the run left (an explicit version
-        list's pass and failure with releases in between), for bisect to narrow."""
-        added: dict[tuple[str, str], _Task] = {}
-        for i, plan in enumerate(self.plans):
-            cells = [
-                {**c, "tests": [dict(t) for t in c["tests"]]} for c in self._cells[plan.matrix.name]
-            ]
-            ranges = matrix_ranges(plan, cells, set(settle(cells, plan.versions)))
-            for gap in gaps(ranges, plan):
-                axis = next(a for a in plan.matrix.packages if a.name == gap.axis)
-                try:
-                    versions = releases_between(axis, lister(axis, plan.matrix), gap)
-                    refined, new = refined_plan(plan, gap, versions)
-                    # A refined release has an era of its own (exclude-newer = "release").
-                    refined = with_eras(refined, lister)
-                except MatrixError as exc:
-                    self._say(
-                        f"dfvc: cannot refine {gap.axis} between {gap.low} and {gap.high}: {exc}"
-                    )
+    def _project_name(self) -> str:
+        """The project under test, as the user would name it: its folder, relative to where
+        pytest ran when it is below it."""
+        here = self.config.invocation_params.dir
+        try:
+            shown = self.project.relative_to(here).as_posix()
+        except ValueError:
+            shown = str(self.project)
+        return "the project here" if shown == "." else shown
+
+    def _ours(self, filename: object) -> bool:
+        if not isinstance(filename, str):
+            return False
+        path = Path(filename).resolve()
+        return any(
+            path == place or place in path.parents
+            for place in (self.out.resolve(), self.json_path.resolve())
+        )
+
+    def _runtestloop(self, session: pytest.Session) -> bool:
+        # Read before this run writes its own: what changed since is a scheduled run's news.
+        self.previous = read_previous(self.json_path)
+        given = self.options
+        merge, rerun, cells_option, strategy = (
+            given.merge,
+            given.rerun,
+            given.cells,
+            given.strategy,
+        )
+        finder = AssumedInterpreters() if merge else InterpreterFinder()
+        try:
+            self.plans = expand_all(
+                self.matrices, finder, None if rerun else self.out, self.project
+            )
+            if cells_option is not None:
+                self.plans = select_cells(self.plans, cells_option)
+        except (MatrixError, ShardError) as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if merge is not None:
+            return self._merge(session, merge)
+        options = RunOptions(
+            workspace=Workspace(self.out, self.project),
+            json_path=self.json_path,
+            pytest_args=self.pytest_args,
+            jobs=given.jobs,
+            timeout=given.timeout,
+            rules=self._project_rules(),
+            strategy=strategy,
+            reuse=not rerun,
+            baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
+            drift_rtol=self._rtol,
+            drift_atol=self._atol,
+            refine=given.refine or strategy == "bisect",
+            lister=release_lister(None if rerun else self.out, self.project),
+            verbosity=given.verbosity,
+        )
+        reader = IndexReader(self.project, None if rerun else self.out / "cache" / "index")
+        session.testscollected = sum(len(p.cells) for p in self.plans)
+        if given.list_only:
+            self.plans = self._precheck(reader, options)
+            self._list_plan()
+            return True
+        # The index alone shows most cells that cannot install: no environment is made for them.
+        self.plans = screen(self.plans, reader)
+        cells = [c for p in self.plans for c in p.cells]
+        runnable = sum(1 for c in cells if c.status is None)
+        self._check_size(runnable, strategy, cells_option is not None)
+        if options.verbosity >= -1:
+            self._write_line("")
+            self._write_line(
+                f"dfvc: testing {self._project_name()}: {len(cells)} cells in "
+                f"{len(self.plans)} matrix file(s), {runnable} runnable, strategy {strategy}, "
+                f"{options.jobs} at a time"
+            )
+        run = MatrixRun(self.plans, options, self._write_line)
+        with run_lock(self.out, self._write_line), _sigterm_as_interrupt():
+            try:
+                self.results = run.execute()
+            except KeyboardInterrupt:
+                done = run.stats["run"] + run.stats["reused"]
+                self._write_line(
+                    f"dfvc: interrupted; {done} finished cells are kept in {self.json_path}. "
+                    "Run again to resume: finished cells are reused, not run again."
+                )
+                raise
+        self.stats = run.stats
+        if cells_option:
+            self._write_shards()
+        self._publish()
+        # One CI job's cell may well be unavailable: the merge judges the whole matrix.
+        session.testsfailed = _failures(self.results, whole=not cells_option)
+        return True
+
+    def _write_shards(self) -> None:
+        assert self.results is not None
+        for plan, matrix in zip(self.plans, self.results["matrices"]):
+            for cell in matrix["cells"]:
+                path = write_shard(self.out, plan.matrix, cell)
+                self._write_line(f"dfvc: shard written to {path}")
+
+    def _merge(self, session: pytest.Session, folder: Path) -> bool:
+        """Results, ranges and reports from the shards of a GitHub Actions run."""
+        try:
+            found, notes = load_shards(folder, self.plans)
+        except ShardError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        matrices = []
+        for plan in self.plans:
+            shard_ids = {c["id"] for c in found[plan.matrix.name]}
+            cells = list(found[plan.matrix.name])
+            for cell in plan.cells:
+                if cell.id in shard_ids:
                     continue
-                plan = refined
-                eras = {c.id: c for c in plan.cells}
-                new = [eras[c.id] for c in new]
-                self._say(
-                    f"dfvc: refining {plan.matrix.name} {gap.axis} between {gap.low} and "
-                    f"{gap.high}: {len(versions)} release(s) in the gap"
-                )
-                for cell in new:
-                    added[(plan.matrix.name, cell.id)] = _Task(plan, cell)
-            self.plans[i] = plan
-        # Tasks carry the final plan (its versions and dense intervals).
-        final = {p.matrix.name: p for p in self.plans}
-        return {k: _Task(final[k[0]], t.cell) for k, t in added.items()}
+                if cell.status is None:
+                    cell = replace(
+                        cell,
+                        status="skipped",
+                        cause=Cause("missing-shard", "no shard was found for this cell"),
+                    )
+                cells.append(planned_cell_json(cell))
+            matrices.append(matrix_json(plan, cells, rtol=self._rtol, atol=self._atol))
+        self.results = results_json(matrices)
+        write_json_atomic(self.json_path, self.results)
+        self._publish()
+        session.testscollected = sum(len(p.cells) for p in self.plans)
+        count = sum(len(v) for v in found.values())
+        self._write_line(f"dfvc: merged {count} shards from {folder}")
+        for note in notes:
+            self._write_line(f"dfvc: {note}")
+        self.stats = {"run": 0, "reused": 0, "not_run": 0, "merged": count}
+        session.testsfailed = _failures(self.results, whole=True)
+        return True
 
-    def _order(self, matrix: str) -> Callable[[str], int]:
-        order = {
-            c.id: i for p in self.plans if p.matrix.name == matrix for i, c in enumerate(p.cells)
+    def _publish(self) -> None:
+        """report.md, report.html, badges, and the suggested specifiers."""
+        assert self.results is not None
+        if self.previous is not None and self.options.cells is None:
+            names = {m.get("name") for m in self.previous["matrices"]}
+            for matrix in self.results["matrices"]:
+                if matrix["name"] in names:
+                    matrix["since_last_run"] = since_last_run(self.previous, matrix)
+            write_json_atomic(self.json_path, self.results)
+        declared = declared_in_pyproject(self.project)
+        self.suggestions = {}
+        for matrix in self.results["matrices"]:
+            lines = suggestions(matrix, declared)
+            lines += classifier_notes(matrix, declared.get("classifiers", []))
+            self.suggestions[matrix["name"]] = lines
+        widths = {
+            p.matrix.name: {a.name: a.width for a in p.matrix.packages} | {"python": 2}
+            for p in self.plans
         }
-        return lambda cell_id: order.get(cell_id, 0)
+        self.badges = publish(self.results, self.out, widths, self.suggestions, self.project)
 
-    def _lines(self, plan: MatrixPlan) -> list[Line]:
-        axes = [a.name for a in plan.matrix.packages if len(plan.versions[a.name]) > 1]
-        cells = [(c.id, _values(c)) for c in plan.cells if c.status is None]
-        baselines = self.options.baselines.get(plan.matrix.name, {})
-        return build_lines(cells, axes, baselines)
+    @property
+    def _rtol(self) -> float:
+        return self.options.drift_rtol
 
-    def _mark_not_run(self, tasks: dict[tuple[str, str], _Task]) -> None:
-        """Cells the strategy never asked for: skipped, and said so."""
-        ran = {(name, c["id"]) for name, cells in self._cells.items() for c in cells}
-        for key, task in tasks.items():
-            if key not in ran:
-                reason = (
-                    "a release in a refined gap that bisect did not need"
-                    if key in self._refined
-                    else f"not run by the {self.options.strategy} strategy"
-                )
-                cell = replace(task.cell, status="skipped", cause=Cause("strategy", reason))
-                self._cells[task.plan.matrix.name].append(planned_cell_json(cell))
-                self.stats["not_run"] += 1
+    @property
+    def _atol(self) -> float:
+        return self.options.drift_atol
 
-    # --- one cell ------------------------------------------------------------------------
+    def _project_rules(self) -> tuple[Rule, ...]:
+        """Rules from ``pytest_dfvc_rules`` implementations, checked like matrix input."""
+        rules = []
+        for returned in self.config.hook.pytest_dfvc_rules():
+            for rule in returned or ():
+                try:
+                    rules.append(make_rule(rule))
+                except ValueError as exc:
+                    raise pytest.UsageError(str(exc)) from None
+        return tuple(rules)
 
-    def _key(self, task: _Task) -> str:
-        return cell_key(
-            task.plan.matrix,
-            task.cell,
-            interpreter_version=task.cell.interpreter_version or "",
-            fingerprint=self._fingerprint,
-            pytest_args=self.options.pytest_args,
-            recorder_digest=self._recorder_digest,
-            environment=cell_environment(task.plan.matrix),
-        )
-
-    def _reuse(self, task: _Task) -> dict[str, Any] | None:
-        if not self.options.reuse:
-            return None
-        return self._cache.get(task.plan.matrix.name, task.cell, self._key(task))
-
-    def _run_one(self, task: _Task) -> dict[str, Any] | None:
-        plan, cell = task.plan, task.cell
+    def _precheck(self, reader: IndexReader, options: RunOptions) -> list[MatrixPlan]:
+        total = sum(1 for p in self.plans for c in p.cells if c.status is None)
+        self._write_line(f"dfvc: checking which of {total} cells can be installed...")
         started = time.monotonic()
-        # A cell about to be built learns from its own install what the pre-check would say,
-        # with uv's same explanation; only a CUDA variant needs the resolution first, to
-        # refuse another variant's build before its tests pass under the wrong name.
-        refused = (
-            precheck_cell(plan.matrix, cell, self.options.workspace.runtime) if cell.cuda else None
+        plans, counts = precheck(
+            self.plans,
+            options.workspace.runtime,
+            options.jobs,
+            reader=reader,
+            progress=every(3.0, lambda d, t: self._write_line(f"dfvc: {d}/{t} cells checked")),
         )
-        if refused is not None:
-            status, cause = refused
-            data = cell_json(
-                cell, status, [], cause={"category": cause.category, "reason": cause.reason}
-            )
-        else:
-            self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", level=0)
-            with self._slots.hold(cell.interpreter or "") as slot:
-                outcome = run_cell(
-                    plan.matrix,
-                    cell,
-                    self.options.workspace,
-                    self.options.pytest_args,
-                    timeout=self.options.timeout,
-                    running=self._running,
-                    # One build of the project's editable wheel pays off from a second cell
-                    # of the same Python on; for one cell, its own install builds it as fast.
-                    share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
-                    slot=slot,
-                )
-            if self._running.stopping:
-                return None  # interrupted: a cell stopped half-way is not a result
-            data = _outcome_json(cell, outcome, self._rules(outcome.records))
-        data["device"] = self._device
-        ran = data["status"] in ("passed", "failed")
-        if ran and cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
-            data["note"] = (
-                f"a {data.get('build') or cell.cuda} build tested on a host without a GPU: "
-                "tests marked dfvc_gpu were skipped; this is not a GPU pass"
-            )
-        if data["status"] in ("passed", "failed", "unavailable"):
-            # Errors (crashes, timeouts) may not happen again: never reuse them.
-            self._cache.put(plan.matrix.name, cell, self._key(task), data)
-        self._finish(task, data, reused=False, elapsed=time.monotonic() - started)
-        return data
+        self._write_line(
+            f"dfvc: {total} cells checked in {time.monotonic() - started:.1f} s: "
+            f"{counts.index} from the index's file lists, {counts.kept} from answers kept "
+            f"from an earlier plan, {counts.resolved} resolved with uv"
+        )
+        return plans
 
-    def _rules(self, records: list[dict[str, Any]]) -> tuple[Rule, ...]:
-        """The plugins' rules, then the project's as its cells found them; a returned value
-        that is no rule is said once and left out."""
-        found, problems = recorded_rules(records)
-        for problem in problems:
-            if problem not in self._said:
-                self._said.add(problem)
-                self._say(f"dfvc: {problem}; left out")
-        return (*self.options.rules, *(r for r in found if r not in self.options.rules))
+    def _list_plan(self) -> None:
+        for plan in self.plans:
+            self._write_line(f"matrix {plan.matrix.name} ({plan.matrix.path}):")
+            for cell in plan.cells:
+                state = "runnable" if cell.status is None else cell.status
+                reason = f": {cell.cause.reason}" if cell.cause else ""
+                where = f" [{cell.interpreter}]" if cell.interpreter else ""
+                era = f" (resolved as of {cell.exclude_newer})" if cell.exclude_newer else ""
+                self._write_line(f"  {cell.id}  {state}{reason}{era}{where}")
 
-    def _finish(
-        self, task: _Task, data: dict[str, Any], *, reused: bool, elapsed: float = 0.0
-    ) -> None:
-        with self._lock:
-            self._cells[task.plan.matrix.name].append(data)
-            self._write_partial()
-            self.stats["reused" if reused else "run"] += 1
-            self._started += 1
-            if not reused:
-                self._durations.append(elapsed)
-            progress = self._progress()
-        how = "unchanged, result reused" if reused else f"{elapsed:.1f}s"
-        self._say(f"{progress} {task.plan.matrix.name} {task.cell.id}: {_describe(data)} ({how})")
-
-    def _progress(self) -> str:
-        """``[5/12]``, and once three cells have run, about how long the rest will take (the
-        mean cell so far, the cells left, the jobs at a time); ``[5]`` when the strategy
-        decides as it goes how many cells run."""
-        done = self._started
-        if self._total is None:
-            return f"[{done}]"
-        left = max(self._total - done, 0)
-        if len(self._durations) < 3 or not left:
-            return f"[{done}/{self._total}]"
-        mean = sum(self._durations) / len(self._durations)
-        seconds = mean * math.ceil(left / max(1, self.options.jobs))
-        return f"[{done}/{self._total}, about {_duration(seconds)} left]"
-
-    def _write_partial(self) -> None:
-        """Cells so far, without ranges: what survives an interrupted run."""
-        partial = {
-            "schema": 1,
-            "complete": False,
-            "matrices": [
-                {"name": name, "cells": cells, "ranges": {}, "drift": []}
-                for name, cells in self._cells.items()
-            ],
-        }
-        write_json_atomic(self.options.json_path, partial)
-
-    def _say(self, line: str, level: int = -1) -> None:
-        """A line of the run's progress, shown at ``level`` and more verbose (-1: with -q;
-        0: not with -q)."""
-        if self.options.verbosity < level:
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results is None:
             return
-        with self._lock:
-            self._write_line(line)
+        stats = self.stats
+        if "merged" not in stats:
+            terminalreporter.write_line(
+                f"dfvc: {stats['run']} cells run, {stats['reused']} unchanged and reused"
+                + (f", {stats['not_run']} left out by the strategy" if stats["not_run"] else "")
+                + (" (--dfvc-rerun runs them all again)" if stats["reused"] else "")
+            )
+        for matrix in self.results["matrices"]:
+            terminalreporter.section(f"dfvc: {matrix['name']}", sep="=")
+            for line in render_matrix(matrix, verbose=self.options.verbosity > 0):
+                terminalreporter.write_line(line)
+        if self.options.suggest:
+            for name, lines in self.suggestions.items():
+                terminalreporter.section(f"dfvc: suggested specifiers ({name})", sep="-")
+                for line in lines:
+                    terminalreporter.write_line(line)
+        terminalreporter.write_line("")
+        terminalreporter.write_line(f"results: {self.json_path}")
+        terminalreporter.write_line(
+            f"reports: {self.out / 'report.md'}, {self.out / 'report.html'}; "
+            f"badges in {self.out / 'badges'} (Markdown to paste:)"
+        )
+        for line in self.badges:
+            terminalreporter.write_line(f"  {line}")
+        empty = nothing_tested(self.results)
+        if empty is not None:
+            terminalreporter.write_line("")
+            terminalreporter.write_line(empty, red=True, bold=True)
+        # Count cells in pytest's closing line instead of "no tests ran".
+        counts: dict[str, int] = {}
+        for matrix in self.results["matrices"]:
+            for cell in matrix["cells"]:
+                counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+        for status, count in counts.items():
+            key = f"{'cell' if count == 1 else 'cells'} {status}"
+            terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    return f"{seconds / 60:.0f} min"
+def _failures(results: dict[str, Any], *, whole: bool) -> int:
+    """Exit status: a failing cell is a finding; a cell that could not run to its end, or a
+    failure inside a declared range (marker or matrix expect), is an error of the run; so is
+    a ``whole`` matrix run in which no cell ran a test (nothing was tested)."""
+    errors = sum(1 for m in results["matrices"] for c in m["cells"] if c["status"] == "error")
+    failures = errors + sum(len(m["violations"]) for m in results["matrices"])
+    if whole and nothing_tested(results) is not None:
+        failures += 1
+    return failures
 
 
-def _values(cell: Cell) -> dict[str, str]:
-    return dict(cell.packages)
-
-
-def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> dict[str, Any]:
-    cause = None
-    if outcome.cause is not None:
-        cause = {"category": outcome.cause.category, "reason": outcome.cause.reason}
-    data = cell_json(
-        cell,
-        outcome.status,
-        outcome.records,
-        cause=cause,
-        duration=outcome.duration,
-        log=outcome.log,
-        rules=rules,
+def nothing_tested(results: dict[str, Any]) -> str | None:
+    """One line saying why, when no cell of the run ran a test; None when some did."""
+    cells = [c for m in results["matrices"] for c in m["cells"]]
+    if not cells or any(c["status"] in ("passed", "failed") for c in cells):
+        return None
+    reasons: dict[str, int] = {}
+    for cell in cells:
+        cause = cell.get("cause") or {}
+        reason = f"{cell['status']}: {cause.get('reason') or 'no reason recorded'}"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    common, count = max(reasons.items(), key=lambda item: item[1])
+    others = len(cells) - count
+    more = f" ({others} other cell{'s' if others != 1 else ''} for other reasons)" if others else ""
+    return (
+        f"dfvc: nothing was tested: no cell ran a test. {count} of {len(cells)} cells "
+        f"{common}{more}"
     )
-    if outcome.metadata_fallback:
-        data["metadata_fallback"] = outcome.metadata_fallback
-    return data
 
 
-def _describe(cell: dict[str, Any]) -> str:
-    if cell["cause"] and not cell["tests"]:
-        return f"{cell['status']}: {cell['cause']['reason']}"
-    counts: dict[str, int] = {}
-    for test in cell["tests"]:
-        counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
-    summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "no tests"
-    return f"{cell['status']} ({summary})"
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """CI stops jobs with SIGTERM: treat it like Ctrl-C, so running cells are stopped and
+    finished ones kept, instead of dying with cells running on in their own sessions."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _next_start(queue: Sequence[_Task], running: Iterable[_Task]) -> int:
-    """Which queued cell to start: the first whose interpreter no running cell uses, so the
-    slots share out the Pythons. The project's editable wheel is built once per interpreter
-    by the first cell that needs it, and the others wait for it; spread this way, the builds
-    for two Pythons run side by side instead of one slot idling behind the other's build."""
-    busy = {t.cell.interpreter for t in running}
-    return next((i for i, t in enumerate(queue) if t.cell.interpreter not in busy), 0)
+class _CellTally:
+    """Stands for one cell in ``terminalreporter.stats``; plugins that walk every report
+    (hypothesis does) read ``__dict__`` and the usual report attributes."""
+
+    when = "call"
+    outcome = "passed"
+    nodeid = ""
+    longrepr = None
+    count_towards_summary = True
+    sections: tuple[Any, ...] = ()
+    user_properties: tuple[Any, ...] = ()

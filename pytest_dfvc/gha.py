@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,24 @@ def parse_cell_refs(value: str) -> list[tuple[str | None, str]]:
 
 def print_matrix(document: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
+
+
+def select_cells(plans: list[MatrixPlan], value: str) -> list[MatrixPlan]:
+    """The plans cut down to the cells named by --dfvc-cell; an unknown name is a ShardError."""
+    wanted = parse_cell_refs(value)
+    kept: dict[str, list[Cell]] = {p.matrix.name: [] for p in plans}
+    for matrix, cell_id in wanted:
+        matches = [
+            (p, c)
+            for p in plans
+            for c in p.cells
+            if c.id == cell_id and matrix in (None, p.matrix.name)
+        ]
+        if len(matches) != 1:
+            problem = (
+                "matches no cell" if not matches else "is in several matrices: write matrix/cell"
+            )
+            raise ShardError(f"--dfvc-cell {cell_ref(matrix or '?', cell_id)}: {problem}")
+        plan, cell = matches[0]
+        kept[plan.matrix.name].append(cell)
+    return [replace(p, cells=tuple(kept[p.matrix.name])) for p in plans if kept[p.matrix.name]]

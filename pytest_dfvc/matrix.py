@@ -63,6 +63,12 @@ class PackageAxis:
     # The versions the project claims to support: a failure inside is a violation.
     expect: SpecifierSet | None = None
 
+    @property
+    def width(self) -> int | None:
+        """How many release components name a tested version's series in ranges and
+        badges: 2 with latest-patch (``1.26``), 1 with latest-minor (``1``), None: whole."""
+        return {"latest-patch": 2, "latest-minor": 1}.get(self.select)
+
 
 @dataclass(frozen=True)
 class Exclude:

@@ -135,7 +135,7 @@ def matrix_sessions(
     ``nox -s NAME``; arguments after ``--`` go to the cell's pytest. A session fails when
     a test fails or none ran, as ``nox -s tests`` does, so CI that runs one fails with it.
     """
-    from .controller import plan_matrices
+    from .plan import plan_matrices
     from .provision import Workspace, prepare_session
 
     workspace = Workspace(Path(out).resolve(), Path(project).resolve())

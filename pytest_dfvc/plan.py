@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -11,9 +13,10 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from .editable import declares_package
 from .index import IndexUnavailable, Release, list_releases
 from .interpreters import InterpreterFinder
-from .matrix import Exclude, Matrix, MatrixError, PackageAxis
+from .matrix import Exclude, Matrix, MatrixError, PackageAxis, load_matrices
 from .uvconfig import uv_sources
 
 # CPython minors a Python specifier can expand to; only those installed here are planned.
@@ -220,3 +223,69 @@ def _excluded(
         return False
     pins = dict(packages)
     return all(spec.contains(pins[name], prereleases=True) for name, spec in rule.packages)
+
+
+def plan_matrices(
+    target: Path, finder: InterpreterFinder | None = None, project: Path | None = None
+) -> list[MatrixPlan]:
+    """Read, validate and expand every matrix at ``target`` (a file or a folder), listing
+    releases from where ``project``'s cells install."""
+    finder = finder or InterpreterFinder()
+
+    def lister(axis: PackageAxis, matrix: Matrix) -> list[Release]:
+        return index_releases(axis, matrix, project=project)
+
+    return [expand(m, finder, lister) for m in load_matrices(target)]
+
+
+def release_lister(out: Path | None, project: Path) -> ReleaseLister:
+    """Release lists from where the cells install (``project``'s uv configuration), kept
+    under ``out`` for a while."""
+    index_cache = None if out is None else out / "cache" / "index"
+    return lambda axis, matrix: index_releases(axis, matrix, index_cache, project)
+
+
+def expand_all(
+    matrices: list[Matrix], finder: InterpreterFinder, out: Path | None, project: Path
+) -> list[MatrixPlan]:
+    """Expand the matrices, listing releases from where ``project``'s cells install;
+    ``out`` keeps the index's release lists for a while."""
+    return [expand(m, finder, release_lister(out, project)) for m in matrices]
+
+
+def baselines(matrix: Matrix, strategy: str) -> dict[str, str | None]:
+    """Where the walk starts on each axis: the matrix's baseline, else (for walk) the version
+    installed here, else None (the newest version)."""
+    found: dict[str, str | None] = {}
+    for axis in matrix.packages:
+        baseline = axis.baseline
+        if baseline is None and strategy == "walk":
+            try:
+                baseline = importlib.metadata.version(axis.name)
+            except importlib.metadata.PackageNotFoundError:
+                baseline = None
+        found[axis.name] = baseline
+    return found
+
+
+def project_under_test(matrices: list[Matrix], rootdir: Path) -> Path:
+    """The project that owns the matrix files: the nearest folder at or above them that
+    declares a package (``editable.declares_package``), not looking above pytest's rootdir
+    (nor above where the files and the rootdir meet); the rootdir when none does. In a
+    monorepo, ``mono/pkga/matrices/`` under ``mono/pytest.ini`` tests ``pkga``, not
+    ``mono``."""
+    if not matrices:
+        return rootdir
+    start = matrices[0].path.resolve().parent
+    root = rootdir.resolve()
+    limit = root if root == start or root in start.parents else _common_folder(start, root)
+    for folder in (start, *start.parents):
+        if declares_package(folder):
+            return folder
+        if folder == limit:
+            break
+    return rootdir
+
+
+def _common_folder(a: Path, b: Path) -> Path:
+    return Path(os.path.commonpath([a, b]))

@@ -18,13 +18,12 @@ import pytest
 from .options import Options, add_options, read_options, runs_matrix
 
 if TYPE_CHECKING:
+    from .controller import Controller
     from .matrix import Matrix
-    from .session import MatrixSession
 
-# The run's options, read once in pytest_configure; and the run's state: one plugin object,
-# present only in a --dfvc-matrix run.
+# The run's options, read once; and the controller, the plugin object of a --dfvc-matrix run.
 options_key: pytest.StashKey[Options] = pytest.StashKey()
-session_key: pytest.StashKey[MatrixSession] = pytest.StashKey()
+controller_key: pytest.StashKey[Controller] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,11 +54,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hooks
+    from . import hookspecs
 
     # Inside a cell the recorder may have declared them already.
     if not hasattr(pluginmanager.hook, "pytest_dfvc_rules"):
-        pluginmanager.add_hookspecs(hooks)
+        pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -74,12 +73,12 @@ def pytest_configure(config: pytest.Config) -> None:
     options = _options(config)
     if options.matrix is None or hasattr(config, "workerinput"):
         return
-    from .session import MatrixSession
+    from .controller import Controller
 
     matrices = _load_matrices(config, options.matrix)
-    session = MatrixSession(config, options, matrices, _cell_pytest_args(config))
-    config.stash[session_key] = session
-    config.pluginmanager.register(session, "dfvc-session")
+    controller = Controller(config, options, matrices, _cell_pytest_args(config))
+    config.stash[controller_key] = controller
+    config.pluginmanager.register(controller, "dfvc-session")
 
 
 def _options(config: pytest.Config) -> Options:
@@ -91,10 +90,10 @@ def _options(config: pytest.Config) -> Options:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The run's plugin object goes with its config (pytester runs many in one process)."""
-    session = config.stash.get(session_key, None)
-    if session is not None:
-        config.pluginmanager.unregister(session)
-        del config.stash[session_key]
+    controller = config.stash.get(controller_key, None)
+    if controller is not None:
+        config.pluginmanager.unregister(controller)
+        del config.stash[controller_key]
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -145,7 +144,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     its output goes straight into ``$GITHUB_OUTPUT``."""
     options = _options(config)
     if options.init is not None:
-        from .session import write_first_matrices
+        from .commands import write_first_matrices
 
         return write_first_matrices(config.invocation_params.dir, options)
     if options.matrix is None:
@@ -153,7 +152,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     _no_test_workers_here(config)
     if not options.gha:
         return None
-    from .session import print_gha_matrix
+    from .commands import print_gha_matrix
 
     return print_gha_matrix(config, options, _load_matrices(config, options.matrix))
 

@@ -286,3 +286,17 @@ def _stamp(path: str) -> list[float]:
     except OSError:
         return []
     return [found.st_size, found.st_mtime]
+
+
+def every(seconds: float, say: Callable[[int, int], object]) -> Callable[[int, int], None]:
+    """``say(done, total)`` at most once per ``seconds``, first after ``seconds``, never for
+    the last cell (a summary line follows)."""
+    last = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        if done < total and time.monotonic() - last >= seconds:
+            last = time.monotonic()
+            say(done, total)
+
+    return progress

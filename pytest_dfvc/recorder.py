@@ -563,7 +563,7 @@ class _DfvcHookspecs:
 
     @pytest.hookspec
     def pytest_dfvc_rules(self):
-        """See pytest_dfvc.hooks."""
+        """See pytest_dfvc.hookspecs."""
 
 
 def _project_rules(config):

@@ -164,10 +164,6 @@ def observations(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> list[Obse
     return found
 
 
-def _width(select: str) -> int | None:
-    return {"latest-patch": 2, "latest-minor": 1}.get(select)
-
-
 @dataclass(frozen=True)
 class _Axis:
     """One axis as the ranges see it: its tested values, and the versions its bounds must
@@ -187,7 +183,7 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
         _Axis(
             axis.name,
             plan.versions[axis.name],
-            _width(axis.select),
+            axis.width,
             axis.baseline,
             plan.versions[axis.name],
             # Every release in the range was planned: neighbours have nothing in between.

@@ -197,7 +197,7 @@ def test_plain_pytest_imports_none_of_the_matrix_machinery(pytester: pytest.Pyte
     assert result.ret == 0
     assert (
         result.outlines[-1]
-        == "['pytest_dfvc', 'pytest_dfvc.hooks', 'pytest_dfvc.options', 'pytest_dfvc.plugin']"
+        == "['pytest_dfvc', 'pytest_dfvc.hookspecs', 'pytest_dfvc.options', 'pytest_dfvc.plugin']"
     )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pytest_dfvc.controller import _next_start, _Task
 from pytest_dfvc.plan import Cell
+from pytest_dfvc.scheduler import _next_start, _Task
 
 
 def _task(cell_id: str, interpreter: str) -> _Task:

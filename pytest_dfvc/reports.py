@@ -12,7 +12,7 @@ from .badges import write_badges
 from .changes import change_lines
 from .deprecations import risk_lines
 from .files import write_text_atomic
-from .report import (
+from .terminal import (
     Folded,
     cell_status,
     fold,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_dfvc.report import render_ranges, render_table, versions_text
+from pytest_dfvc.terminal import render_ranges, render_table, versions_text
 
 
 def _cell(cell_id: str, status: str, outcomes: dict[str, str], **extra: Any) -> dict[str, Any]:

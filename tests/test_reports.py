@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_dfvc.badges import Badge, axis_badge, render_svg, text_width, write_badges
-from pytest_dfvc.publish import html_report, markdown, publish
+from pytest_dfvc.reports import html_report, markdown, publish
 from pytest_dfvc.suggest import classifier_notes, compare, declared_in_pyproject, suggestions
 
 

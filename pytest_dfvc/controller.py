@@ -16,7 +16,6 @@ import pytest
 
 from .availability import IndexReader
 from .changes import read_previous, since_last_run
-from .diagnose import Rule, make_rule
 from .files import write_json_atomic
 from .gha import ShardError, load_shards, select_cells, write_shard
 from .interpreters import AssumedInterpreters, InterpreterFinder
@@ -28,6 +27,7 @@ from .precheck import every, precheck, screen
 from .provision import Workspace
 from .reports import publish
 from .results import matrix_json, planned_cell_json, results_json
+from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
 from .suggest import classifier_notes, declared_in_pyproject, suggestions
 from .terminal import render_matrix

@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import zipfile
 from collections.abc import Sequence
@@ -32,12 +31,8 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from .tomlcheck import tomllib
 from .uvtool import uv_environment
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 BUILD_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 # A build that hangs (an index that never answers) must not hold up the run: past this, the

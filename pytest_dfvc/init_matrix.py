@@ -15,7 +15,6 @@ import ast
 import configparser
 import datetime
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,12 +29,8 @@ from .files import write_text_atomic
 from .index import IndexUnavailable, Release, instant, list_releases
 from .interpreters import InterpreterFinder
 from .plan import KNOWN_PYTHONS
+from .tomlcheck import tomllib
 from .uvconfig import uv_sources
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the controller's Python decides
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 PACKAGE_MONTHS = 24
 PYTHON_MONTHS = 36

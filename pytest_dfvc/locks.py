@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,12 +23,8 @@ from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
 
 from .files import write_text_atomic
+from .tomlcheck import tomllib
 from .uvtool import uv_environment
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 LOCK_FILES = ("uv.lock", "pylock.toml")
 

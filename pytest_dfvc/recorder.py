@@ -568,7 +568,7 @@ class _DfvcHookspecs:
 
 def _project_rules(config):
     """What ``pytest_dfvc_rules`` implementations return, as JSON: each rule a list of its
-    fields (from a tuple, or a ``pytest_dfvc.diagnose.Rule``); the controller checks them."""
+    fields (from a tuple, or a ``pytest_dfvc.rules.Rule``); the controller checks them."""
     rules = []
     for returned in config.hook.pytest_dfvc_rules():
         for rule in returned or ():

@@ -16,11 +16,12 @@ from packaging.utils import canonicalize_name
 from .builds import build_of
 from .causes import cause_groups
 from .deprecations import kept_warning, link_precursors, upgrade_risks
-from .diagnose import Rule, diagnose
+from .diagnose import diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
 from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
+from .rules import Rule
 
 SCHEMA = 1
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from .cache import ResultCache, cell_key, files_fingerprint
 from .cellrun import CellOutcome
-from .diagnose import Rule, recorded_rules
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .environments import EnvironmentSlots
 from .era import with_eras
@@ -34,6 +33,7 @@ from .results import (
     planned_cell_json,
     results_json,
 )
+from .rules import Rule, recorded_rules
 from .sessionspec import RECORDER_MODULE, cell_environment
 from .strategy import Line, build_lines, next_cells
 from .views import project_files, take_snapshot

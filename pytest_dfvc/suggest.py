@@ -4,7 +4,6 @@ declares in pyproject.toml. Nothing here edits the user's files."""
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from .tomlcheck import tomllib
 
 
 def suggestions(matrix: dict[str, Any], declared: dict[str, Any]) -> list[str]:

@@ -12,16 +12,12 @@ send a private package's name to PyPI.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from .tomlcheck import tomllib
 
 PYPI = "https://pypi.org/simple"
 

@@ -6,7 +6,8 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.diagnose import CATEGORIES, RULES, diagnose, module_of
+from pytest_dfvc.diagnose import diagnose, module_of
+from pytest_dfvc.rules import CATEGORIES, RULES
 
 SITE = "/venv/lib/python3.9/site-packages"
 

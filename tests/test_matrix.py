@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,7 @@ from pytest_dfvc.matrix import (
     load_matrix,
     parse_matrix,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from pytest_dfvc.tomlcheck import tomllib
 
 FULL = """
 python = ["3.9", "3.12"]

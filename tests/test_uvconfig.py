@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
-
+from pytest_dfvc.tomlcheck import tomllib
 from pytest_dfvc.uvconfig import PYPI, PYPI_FILES_CONFIG, Sources, pypi_files_args, uv_sources
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from .evidence import message_shape
+from .interpreters import python_minor
 
 _FIELDS = (
     "category",
@@ -102,7 +103,7 @@ def _add(
         group["tests"].append(nodeid)
     if cell["id"] not in group["cells"]:
         group["cells"].append(cell["id"])
-        python = ".".join(str(cell["python"]).split(".")[:2])
+        python = python_minor(cell["python"])
         for axis, value in (*cell["packages"].items(), ("python", python)):
             values = group["versions"].setdefault(axis, [])
             if value not in values:

@@ -21,6 +21,8 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .interpreters import python_minor
+
 Cells = Sequence[dict[str, Any]]
 
 # A warning is evidence when its category is a deprecation (or FutureWarning), or when a
@@ -103,7 +105,7 @@ def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[dict[
         if version not in order or cell["status"] not in _RAN:
             continue
         others = tuple(sorted((k, v) for k, v in cell["packages"].items() if k != axis))
-        key = (_minor(str(cell["python"])), cell.get("cuda"), others)
+        key = (python_minor(cell["python"]), cell.get("cuda"), others)
         grouped.setdefault(key, []).append(cell)
     return [sorted(g, key=lambda c: order[c["packages"][axis]]) for g in grouped.values()]
 
@@ -280,10 +282,6 @@ def _same_api(warned: str, failing: str) -> bool:
 
 def _leaf(api: str) -> str:
     return api.rsplit(".", 1)[-1]
-
-
-def _minor(python: str) -> str:
-    return ".".join(python.split(".")[:2])
 
 
 def _version_key(value: str) -> tuple[int, Version | str]:

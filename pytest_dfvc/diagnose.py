@@ -14,6 +14,15 @@ from typing import Any
 
 from .rules import BINARY, RULES, Rule
 
+# Code that raises on the project's behalf: the standard library and pytest's assertion
+# machinery. A failure raised there belongs to whoever called it.
+_TOOLING_OWNERS = frozenset({"python", "_pytest", "pytest", "pluggy"})
+
+
+def _tooling(owner: str | None) -> bool:
+    """The project's own code (None) or code that raises on its behalf."""
+    return owner is None or owner in _TOOLING_OWNERS
+
 
 def diagnose(
     exception: Mapping[str, Any],
@@ -154,7 +163,7 @@ def _raised_in(
         return "project"
     if owner in frameworks:
         return "framework"
-    if owner in ("python", "pytest", "_pytest", "pluggy"):
+    if owner in _TOOLING_OWNERS:
         # An assertion helper or the standard library raised it on the project's behalf.
         return _after_project(owners, frameworks)
     return "other"
@@ -180,7 +189,7 @@ def _import_owner(
     unless a framework failed to import from another installed distribution (pandas 1.x
     importing what numpy 2 removed): that distribution moved, not the framework."""
     for owner in reversed(owners):
-        if owner in (None, "python", "_pytest", "pytest", "pluggy"):
+        if _tooling(owner):
             continue
         if owner not in frameworks:
             return "other"
@@ -190,9 +199,6 @@ def _import_owner(
             return "other"
         return "framework"
     return "project"
-
-
-_TOOLING_OWNERS = ("python", "_pytest", "pytest", "pluggy")
 
 
 def _imported_from(exception: Mapping[str, Any]) -> str | None:
@@ -345,9 +351,7 @@ def _third_party(
         involved = holder  # what a framework failed to import from
     else:
         for owner in reversed(owners):
-            if owner not in (None, "python", "_pytest", "pytest", "pluggy") and (
-                owner not in frameworks or binary
-            ):
+            if not _tooling(owner) and (owner not in frameworks or binary):
                 involved = owner
                 break
     if involved is None:

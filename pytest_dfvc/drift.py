@@ -14,6 +14,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
+from .interpreters import python_minor
+
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 0.0
 
@@ -45,7 +47,7 @@ def drift(
     values: dict[tuple[str, str], dict[str, Any]] = {}
     placement: dict[str, dict[str, str]] = {}
     for cell in cells:
-        placement[cell["id"]] = {**cell["packages"], "python": _minor(cell["python"])}
+        placement[cell["id"]] = {**cell["packages"], "python": python_minor(cell["python"])}
         for test in cell["tests"]:
             for key, value in (test.get("records") or {}).items():
                 values.setdefault((test["nodeid"], key), {})[cell["id"]] = value
@@ -104,7 +106,3 @@ def _key(value: str) -> tuple[int, Any]:
         return (0, Version(value))
     except InvalidVersion:
         return (1, value)
-
-
-def _minor(python: str) -> str:
-    return ".".join(str(python).split(".")[:2])

@@ -15,6 +15,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+
+def python_minor(version: object) -> str:
+    """``3.10`` of ``3.10.14`` (or of ``3.10``): the one rule for a Python's minor series."""
+    return ".".join(str(version).split(".")[:2])
+
+
+def minor_key(version: str) -> tuple[int, ...]:
+    """A Python version's minor series, for sorting: ``(3, 10)``."""
+    return tuple(int(p) for p in python_minor(version).split("."))
+
+
 _PROBE = "import platform, sys; print(platform.python_version()); print(sys.executable)"
 
 
@@ -89,7 +100,7 @@ def _probe(path: str) -> Interpreter | None:
     if out.returncode != 0 or len(lines) < 2:
         return None
     version = lines[0]
-    minor = ".".join(version.split(".")[:2])
+    minor = python_minor(version)
     # Hand nox the real executable, not a shim that may resolve differently later.
     return Interpreter(minor=minor, version=version, path=str(Path(lines[1]).resolve()))
 

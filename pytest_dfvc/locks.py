@@ -23,6 +23,7 @@ from packaging.tags import compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name
 
 from .files import write_text_atomic
+from .interpreters import minor_key
 from .tomlcheck import tomllib
 from .uvtool import uv_environment
 
@@ -110,7 +111,7 @@ def _pylock(
     # make the lock unusable for a cell that pins its own version anyway.
     names = {canonicalize_name(n) for n in leave_out}
     locked = replace(locked, packages=[p for p in locked.packages if p.name not in names])
-    major, minor = (int(p) for p in python_version.split(".")[:2])
+    major, minor = minor_key(python_version)
     environment = dict(default_environment())
     environment["python_version"] = f"{major}.{minor}"
     environment["python_full_version"] = python_version

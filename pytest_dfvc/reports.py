@@ -12,6 +12,7 @@ from .badges import write_badges
 from .changes import change_lines
 from .deprecations import risk_lines
 from .files import write_text_atomic
+from .interpreters import python_minor
 from .terminal import (
     Folded,
     cell_status,
@@ -223,10 +224,7 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
     sid = f"m{index}"
     table = fold(matrix["cells"])
     cells = table.cells
-    values = {
-        c["id"]: {**c["packages"], "python": ".".join(str(c["python"]).split(".")[:2])}
-        for c in cells
-    }
+    values = {c["id"]: {**c["packages"], "python": python_minor(c["python"])} for c in cells}
     axes: dict[str, list[str]] = {}
     for v in values.values():
         for k, x in v.items():

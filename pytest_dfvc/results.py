@@ -19,6 +19,7 @@ from .deprecations import kept_warning, link_precursors, upgrade_risks
 from .diagnose import diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
+from .interpreters import minor_key, python_minor
 from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
 from .rules import Rule
@@ -196,14 +197,10 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
     pythons = plan.pythons
     minors: list[str] = []
     if pythons:
-        low, high = min(pythons, key=_minor_key), max(pythons, key=_minor_key)
-        minors = [m for m in KNOWN_PYTHONS if _minor_key(low) <= _minor_key(m) <= _minor_key(high)]
+        low, high = min(pythons, key=minor_key), max(pythons, key=minor_key)
+        minors = [m for m in KNOWN_PYTHONS if minor_key(low) <= minor_key(m) <= minor_key(high)]
     axes.append(_Axis("python", pythons, None, None, minors, complete=True))
     return axes
-
-
-def _minor_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".")[:2])
 
 
 def matrix_ranges(
@@ -261,7 +258,7 @@ def _left_out_by_strategy(
 
 def _axis_value(cell: dict[str, Any], axis: str) -> str:
     if axis == "python":
-        return ".".join(str(cell["python"]).split(".")[:2])
+        return python_minor(cell["python"])
     if axis == "cuda":
         return str(cell.get("cuda"))
     return str(cell["packages"].get(axis))

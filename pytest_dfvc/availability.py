@@ -35,13 +35,14 @@ from .index import (
     wheel_metadata,
 )
 from .matrix import Matrix
+from .model import Status
 from .plan import Cause, Cell
 from .sessionspec import pin_requirements
 from .uvconfig import Sources, uv_sources
 
 INSTALLABLE: Literal["installable"] = "installable"
 # ("unavailable", why), INSTALLABLE, or None: the index cannot tell.
-Answer = Union[tuple[str, Cause], Literal["installable"], None]
+Answer = Union[tuple[Status, Cause], Literal["installable"], None]
 
 # An upload cut-off this close to a file's upload time is left to uv: a date without a time
 # is read in the machine's zone, and the index's clock is not ours.
@@ -140,7 +141,7 @@ def from_index(matrix: Matrix, cell: Cell, reader: IndexReader) -> Answer:
 
 def _pinned_wheels(
     pin: str, cell: Cell, sources: Sources, cutoff: str | None, reader: IndexReader
-) -> IndexFile | tuple[str, Cause] | None:
+) -> IndexFile | tuple[Status, Cause] | None:
     """The best wheel of the pinned release for the cell, or why there is none."""
     requirement = Requirement(pin)
     version = exact_version(requirement.specifier)

@@ -13,12 +13,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from xml.sax.saxutils import escape
 
 from packaging.version import Version
 
 from .files import write_text_atomic
+from .model import Document, MatrixJSON, RangeJSON
 
 COLORS = {
     "brightgreen": "#4c1",
@@ -70,7 +70,7 @@ class Badge:
     message: str
     color: str
 
-    def endpoint(self) -> dict[str, Any]:
+    def endpoint(self) -> dict[str, str | int]:
         """shields.io's endpoint schema: ``img.shields.io/endpoint?url=<where this is served>``."""
         return {
             "schemaVersion": 1,
@@ -117,7 +117,7 @@ def _short(version: str, width: int | None) -> str:
 
 
 def axis_badge(
-    name: str, entry: dict[str, Any], *, width: int | None, cudas: Sequence[str] = ()
+    name: str, entry: RangeJSON, *, width: int | None, cudas: Sequence[str] = ()
 ) -> Badge:
     """``numpy | 1.19 – 1.23``; ``python | 3.10 | 3.11``. Colour by health: green when every
     version in the range was tested and passed, yellowgreen with holes, blue when the range
@@ -145,9 +145,9 @@ def axis_badge(
     return Badge(name, message, color)
 
 
-def matrix_badges(matrix: dict[str, Any], widths: dict[str, int | None]) -> dict[str, Badge]:
-    ranges = matrix.get("ranges", {})
-    cudas = sorted(ranges.get("cuda", {}).get("compatible", []))
+def matrix_badges(matrix: MatrixJSON, widths: dict[str, int | None]) -> dict[str, Badge]:
+    ranges = matrix["ranges"]
+    cudas = sorted(ranges["cuda"]["compatible"]) if "cuda" in ranges else []
     badges = {}
     for axis, entry in ranges.items():
         if axis == "cuda":
@@ -159,7 +159,7 @@ def matrix_badges(matrix: dict[str, Any], widths: dict[str, int | None]) -> dict
 
 
 def write_badges(
-    results: dict[str, Any], out: Path, widths: dict[str, dict[str, int | None]], base: Path
+    results: Document, out: Path, widths: dict[str, dict[str, int | None]], base: Path
 ) -> list[str]:
     """``<out>/badges/<matrix>-<axis>.svg`` and ``.json``; returns Markdown lines to paste,
     with paths relative to ``base`` (where the README is)."""

@@ -15,12 +15,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from . import __version__
 from .cellargs import result_args
 from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
+from .model import CellJSON
 from .plan import Cell
 from .views import project_files
 
@@ -112,7 +113,7 @@ class ResultCache:
             self._index = dict(data) if valid else {}
         return self._index
 
-    def get(self, matrix: str, cell: Cell, key: str) -> dict[str, Any] | None:
+    def get(self, matrix: str, cell: Cell, key: str) -> CellJSON | None:
         """The cached cell, or None; a damaged or rewritten entry counts as a miss (the cell
         runs again and the entry is rewritten)."""
         path = self._path(matrix, cell, key)
@@ -131,9 +132,10 @@ class ResultCache:
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
         cell_data = entry.get("cell")
-        return cell_data if _well_formed(cell_data, cell) else None
+        # Checked for what the report and the ranges read; the digest vouches for the rest.
+        return cast(CellJSON, cell_data) if _well_formed(cell_data, cell) else None
 
-    def put(self, matrix: str, cell: Cell, key: str, data: dict[str, Any]) -> None:
+    def put(self, matrix: str, cell: Cell, key: str, data: CellJSON) -> None:
         text = json.dumps({"key": key, "cell": data}, indent=2) + "\n"
         path = self._path(matrix, cell, key)
         write_text_atomic(path, text)

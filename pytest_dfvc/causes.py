@@ -11,13 +11,14 @@ CPython 3.13" are one line. Tests set apart as not version-related get groups of
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from packaging.version import InvalidVersion, Version
 
 from .evidence import message_shape
 from .interpreters import python_minor
+from .model import CauseGroup, CauseJSON, CellJSON
 
 _FIELDS = (
     "category",
@@ -39,11 +40,11 @@ def reason_shape(reason: str) -> str:
     return _VERSION.sub("…", message_shape(reason))
 
 
-def cause_groups(cells: Sequence[dict[str, Any]], ignored: set[str]) -> list[dict[str, Any]]:
+def cause_groups(cells: Sequence[CellJSON], ignored: set[str]) -> list[CauseGroup]:
     """Failures grouped by cause and API (and cells that could not be built or run, by
     reason), each with its tests, cells, and the values of every axis it shows up on.
     Groups of tests set apart as not version-related carry ``"set_apart": true``."""
-    groups: dict[tuple[str, ...], dict[str, Any]] = {}
+    groups: dict[tuple[str, ...], CauseGroup] = {}
     for cell in cells:
         cause = cell.get("cause")
         if cell["status"] in ("unavailable", "error") and cause:
@@ -57,9 +58,10 @@ def cause_groups(cells: Sequence[dict[str, Any]], ignored: set[str]) -> list[dic
             if cause and cause.get("category") != "missing-dependency":
                 apart = test["nodeid"] in ignored
                 key = _test_key(cause, apart)
-                fields = {k: cause[k] for k in _FIELDS if cause.get(k)}
+                # The group's fields, of the cause's: the keys are CauseJSON's own.
+                fields: dict[str, object] = {k: v for k, v in cause.items() if k in _FIELDS and v}
                 if fields.get("message"):
-                    fields["message"] = message_shape(fields["message"])
+                    fields["message"] = message_shape(str(fields["message"]))
                 if apart:
                     fields["set_apart"] = True
                 group = _add(groups, key, fields, cell, test["nodeid"])
@@ -74,7 +76,7 @@ def cause_groups(cells: Sequence[dict[str, Any]], ignored: set[str]) -> list[dic
     return list(groups.values())
 
 
-def _test_key(cause: dict[str, Any], apart: bool) -> tuple[str, ...]:
+def _test_key(cause: CauseJSON, apart: bool) -> tuple[str, ...]:
     """One group per API whatever line calls it; without an API, per source line."""
     api = str(cause.get("api") or "")
     where = "" if api else str(cause.get("location") or "")
@@ -92,13 +94,16 @@ def merged_reason(reasons: Sequence[str]) -> str:
 
 
 def _add(
-    groups: dict[tuple[str, ...], dict[str, Any]],
+    groups: dict[tuple[str, ...], CauseGroup],
     key: tuple[str, ...],
-    fields: dict[str, Any],
-    cell: dict[str, Any],
+    fields: Mapping[str, Any],
+    cell: CellJSON,
     nodeid: str | None,
-) -> dict[str, Any]:
-    group = groups.setdefault(key, {**fields, "tests": [], "cells": [], "versions": {}})
+) -> CauseGroup:
+    group = groups.get(key)
+    if group is None:
+        # The cause's fields the group shares, then what it gathers across cells.
+        group = groups[key] = cast(CauseGroup, {**fields, "tests": [], "cells": [], "versions": {}})
     if nodeid and nodeid not in group["tests"]:
         group["tests"].append(nodeid)
     if cell["id"] not in group["cells"]:

@@ -26,6 +26,7 @@ from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .files import write_text_atomic
 from .install_causes import install_failure, log_tail
 from .legacy import refused_pin
+from .model import Status
 from .phases import PHASE_INSTALL
 from .plan import Cause, Cell
 from .sessionspec import FINDINGS_CODES, SessionSpec, dump_specs
@@ -39,7 +40,7 @@ MAX_RESTARTS = 20
 class CellOutcome:
     """What running a cell produced, before aggregation."""
 
-    status: str  # passed | failed | unavailable | error | skipped
+    status: Status
     records: list[Record] = field(default_factory=list)
     cause: Cause | None = None
     duration: float = 0.0

@@ -9,37 +9,43 @@ failed last time and passes now.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import cast
+
+from .model import Break, Changes, Document, Fixed, MatrixJSON, OutcomeJSON
 
 FAILED = ("failed", "error")
 
 
-def read_previous(path: Path) -> dict[str, Any] | None:
+def read_previous(path: Path) -> Document | None:
     """The last run's results, or None (no file, or one this version cannot read)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("matrices"), list) else None
+    readable = isinstance(data, dict) and isinstance(data.get("matrices"), list)
+    # Read as far as since_last_run goes: each cell's id, status and tests, looked up with care.
+    return cast(Document, data) if readable else None
 
 
-def since_last_run(previous: Mapping[str, Any], matrix: Mapping[str, Any]) -> dict[str, Any]:
+def since_last_run(previous: Document, matrix: MatrixJSON) -> Changes:
     """``{"breaks": [...], "fixed": [...]}`` for one matrix against the last run's."""
     before = next((m for m in previous["matrices"] if m.get("name") == matrix["name"]), None)
-    old_cells = {c["id"]: c for c in (before or {}).get("cells", [])}
+    old_cells = {c["id"]: c for c in (before.get("cells", []) if before else [])}
     # An interrupted run's file holds only the cells it finished: a cell missing there is
     # not news.
     partial = previous.get("complete") is False
-    breaks, fixed = [], []
+    breaks: list[Break] = []
+    fixed: list[Fixed] = []
     for cell in matrix["cells"]:
         old = old_cells.get(cell["id"])
         if old is None and partial:
             continue
-        old_outcomes = {t["nodeid"]: t["outcome"] for t in (old or {}).get("tests", [])}
+        old_outcomes = {t["nodeid"]: t["outcome"] for t in old.get("tests", [])} if old else {}
         new_cell = old is None or old.get("status") in (None, "skipped", "unavailable")
-        broken, mended = [], []
+        broken: list[OutcomeJSON] = []
+        mended: list[str] = []
         for test in cell["tests"]:
             was = old_outcomes.get(test["nodeid"])
             if test["outcome"] in FAILED and (new_cell or was == "passed"):
@@ -61,19 +67,19 @@ def since_last_run(previous: Mapping[str, Any], matrix: Mapping[str, Any]) -> di
     return {"breaks": breaks, "fixed": fixed}
 
 
-def _causes(tests: Sequence[Mapping[str, Any]]) -> list[str]:
+def _causes(tests: Sequence[OutcomeJSON]) -> list[str]:
     found = []
     for test in tests:
-        cause = test.get("cause") or {}
-        text = str(cause.get("category") or "failed")
-        if cause.get("api"):
+        cause = test.get("cause")
+        text = cause["category"] if cause else "failed"
+        if cause and cause.get("api"):
             text += f": {cause['api']}"
         if text not in found:
             found.append(text)
     return found
 
 
-def change_lines(changes: Mapping[str, Any] | None) -> list[str]:
+def change_lines(changes: Changes | None) -> list[str]:
     """``numpy 2.3.0 (new since the last run) breaks test_a, test_b (missing-api: numpy.foo)``."""
     if not changes:
         return []
@@ -92,7 +98,7 @@ def change_lines(changes: Mapping[str, Any] | None) -> list[str]:
                 f"  {entry['cell']}: {shown} passed in the last run and fail now "
                 f"({'; '.join(entry['causes'])})"
             )
-    for entry in changes["fixed"]:
-        mended = ", ".join(t.rsplit("::", 1)[-1] for t in entry["tests"][:3])
-        lines.append(f"  {entry['cell']}: {mended} failed in the last run and pass now")
+    for fixed in changes["fixed"]:
+        mended = ", ".join(t.rsplit("::", 1)[-1] for t in fixed["tests"][:3])
+        lines.append(f"  {fixed['cell']}: {mended} failed in the last run and pass now")
     return lines

@@ -8,7 +8,6 @@ import contextlib
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,14 @@ from .files import write_json_atomic
 from .gha import ShardError, load_shards, select_cells, write_shard
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
+from .model import Document
 from .options import Options
 from .outdir import is_unwritable, prepare_output, run_lock, unwritable
-from .plan import Cause, MatrixPlan, baselines, expand_all, project_under_test, release_lister
+from .plan import MatrixPlan, baselines, expand_all, project_under_test, release_lister
 from .precheck import every, precheck, screen
 from .provision import Workspace
 from .reports import publish
-from .results import matrix_json, planned_cell_json, results_json
+from .results import merged_document
 from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
 from .suggest import classifier_notes, declared_in_pyproject, suggestions
@@ -48,7 +48,7 @@ class Controller:
         self.project = project_under_test(matrices, config.rootpath)
         self.out = options.output_folder(self.project)
         self.json_path = options.results_path(self.project)
-        self.results: dict[str, Any] | None = None
+        self.results: Document | None = None
         self.stats: dict[str, int] = {}
         self.suggestions: dict[str, list[str]] = {}
         self.badges: list[str] = []
@@ -205,22 +205,7 @@ class Controller:
             found, notes = load_shards(folder, self.plans)
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
-        matrices = []
-        for plan in self.plans:
-            shard_ids = {c["id"] for c in found[plan.matrix.name]}
-            cells = list(found[plan.matrix.name])
-            for cell in plan.cells:
-                if cell.id in shard_ids:
-                    continue
-                if cell.status is None:
-                    cell = replace(
-                        cell,
-                        status="skipped",
-                        cause=Cause("missing-shard", "no shard was found for this cell"),
-                    )
-                cells.append(planned_cell_json(cell))
-            matrices.append(matrix_json(plan, cells, rtol=self._rtol, atol=self._atol))
-        self.results = results_json(matrices)
+        self.results = merged_document(self.plans, found, rtol=self._rtol, atol=self._atol)
         write_json_atomic(self.json_path, self.results)
         self._publish()
         session.testscollected = sum(len(p.cells) for p in self.plans)
@@ -245,7 +230,7 @@ class Controller:
         self.suggestions = {}
         for matrix in self.results["matrices"]:
             lines = suggestions(matrix, declared)
-            lines += classifier_notes(matrix, declared.get("classifiers", []))
+            lines += classifier_notes(matrix, declared.classifiers)
             self.suggestions[matrix["name"]] = lines
         widths = {
             p.matrix.name: {a.name: a.width for a in p.matrix.packages} | {"python": 2}
@@ -341,7 +326,7 @@ class Controller:
             terminalreporter.stats.setdefault(key, []).extend(_CellTally() for _ in range(count))
 
 
-def _failures(results: dict[str, Any], *, whole: bool) -> int:
+def _failures(results: Document, *, whole: bool) -> int:
     """Exit status: a failing cell is a finding; a cell that could not run to its end, or a
     failure inside a declared range (marker or matrix expect), is an error of the run; so is
     a ``whole`` matrix run in which no cell ran a test (nothing was tested)."""
@@ -352,15 +337,16 @@ def _failures(results: dict[str, Any], *, whole: bool) -> int:
     return failures
 
 
-def nothing_tested(results: dict[str, Any]) -> str | None:
+def nothing_tested(results: Document) -> str | None:
     """One line saying why, when no cell of the run ran a test; None when some did."""
     cells = [c for m in results["matrices"] for c in m["cells"]]
     if not cells or any(c["status"] in ("passed", "failed") for c in cells):
         return None
     reasons: dict[str, int] = {}
     for cell in cells:
-        cause = cell.get("cause") or {}
-        reason = f"{cell['status']}: {cause.get('reason') or 'no reason recorded'}"
+        cause = cell["cause"]
+        said = cause.get("reason") if cause else None
+        reason = f"{cell['status']}: {said or 'no reason recorded'}"
         reasons[reason] = reasons.get(reason, 0) + 1
     common, count = max(reasons.items(), key=lambda item: item[1])
     others = len(cells) - count

@@ -21,9 +21,11 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .celldir import Record
 from .interpreters import python_minor
+from .model import CauseJSON, CellJSON, OutcomeJSON, Risk, WarningJSON
 
-Cells = Sequence[dict[str, Any]]
+Cells = Sequence[CellJSON]
 
 # A warning is evidence when its category is a deprecation (or FutureWarning), or when a
 # UserWarning subclass says so in words (numpy's VisibleDeprecationWarning).
@@ -50,13 +52,13 @@ _ALIASES = {"np": "numpy", "pd": "pandas", "tf": "tensorflow", "sp": "scipy"}
 _RAN = ("passed", "failed")
 
 
-def kept_warning(record: Mapping[str, Any]) -> dict[str, Any] | None:
+def kept_warning(record: Record) -> WarningJSON | None:
     """A recorder ``warning`` line as the results file keeps it (with the API its message
     names and the version it announces), or None when it is no evidence of a change."""
     message = str(record.get("message") or "")
     if not record.get("deprecation") and not _DEPRECATION_WORDS.search(message):
         return None
-    warning = {
+    warning: WarningJSON = {
         "category": str(record.get("category") or "Warning"),
         "message": message,
         "location": str(record.get("location") or ""),
@@ -97,9 +99,9 @@ def link_precursors(cells: Cells, axes: Mapping[str, Sequence[str]]) -> None:
                 _link_along(line, nodeid, axis)
 
 
-def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[dict[str, Any]]]:
+def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[CellJSON]]:
     """The cells that differ only in ``axis``, each group in version order."""
-    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    grouped: dict[tuple[Any, ...], list[CellJSON]] = {}
     for cell in cells:
         version = cell["packages"].get(axis)
         if version not in order or cell["status"] not in _RAN:
@@ -110,8 +112,8 @@ def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[dict[
     return [sorted(g, key=lambda c: order[c["packages"][axis]]) for g in grouped.values()]
 
 
-def _link_along(line: Sequence[dict[str, Any]], nodeid: str, axis: str) -> None:
-    last_pass: tuple[str, dict[str, Any]] | None = None
+def _link_along(line: Sequence[CellJSON], nodeid: str, axis: str) -> None:
+    last_pass: tuple[str, OutcomeJSON] | None = None
     for cell in line:
         test = next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
         if test is None:
@@ -126,8 +128,8 @@ def _link_along(line: Sequence[dict[str, Any]], nodeid: str, axis: str) -> None:
 
 
 def _precursor(
-    warnings: Sequence[dict[str, Any]], cause: Mapping[str, Any], failing: str
-) -> dict[str, Any] | None:
+    warnings: Sequence[WarningJSON], cause: CauseJSON, failing: str
+) -> WarningJSON | None:
     """The warning a failure can be tied to: one naming the failure's API; for a failure
     with no API of its own (an assertion), one whose API the failure mentions, else the one
     warning that announces a removal by this version."""
@@ -151,7 +153,7 @@ def _precursor(
     return removals[0] if len(distinct) == 1 else None
 
 
-def _attach(cause: dict[str, Any], warning: Mapping[str, Any], version: str) -> None:
+def _attach(cause: CauseJSON, warning: WarningJSON, version: str) -> None:
     cause["precursor"] = {
         "version": version,
         "category": warning["category"],
@@ -169,12 +171,12 @@ def _attach(cause: dict[str, Any], warning: Mapping[str, Any], version: str) -> 
         cause["linked_by"] = "warning"
 
 
-def upgrade_risks(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+def upgrade_risks(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[Risk]:
     """The deprecations the tests meet on the newest version of each package axis they pass
     on, one entry per API and message: what may break on the next upgrade. A test that
     already fails on a newer version tried has met its upgrade: that is a failure (with its
     precursor), not a risk."""
-    risks: dict[tuple[str, str], dict[str, Any]] = {}
+    risks: dict[tuple[str, str], Risk] = {}
     for axis, versions in axes.items():
         order = {v: i for i, v in enumerate(versions)}
         failing = _failing_versions(cells, axis, order)
@@ -198,8 +200,8 @@ def upgrade_risks(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[dict[
 
 def _passing_cells(
     cells: Cells, axis: str, order: Mapping[str, int]
-) -> dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]:
-    found: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+) -> dict[str, list[tuple[CellJSON, OutcomeJSON]]]:
+    found: dict[str, list[tuple[CellJSON, OutcomeJSON]]] = {}
     for cell in cells:
         if cell["packages"].get(axis) not in order:
             continue
@@ -221,28 +223,28 @@ def _failing_versions(cells: Cells, axis: str, order: Mapping[str, int]) -> dict
 
 
 def _add_risk(
-    risks: dict[tuple[str, str], dict[str, Any]],
-    warning: Mapping[str, Any],
+    risks: dict[tuple[str, str], Risk],
+    warning: WarningJSON,
     axis: str,
-    cell: Mapping[str, Any],
+    cell: CellJSON,
     nodeid: str,
     only_axis: bool,
 ) -> None:
     key = (str(warning["api"]), str(warning["message"]))
     owner = axis if only_axis or _names_axis(warning, axis) else None
-    risk = risks.setdefault(
-        key,
-        {
+    risk = risks.get(key)
+    if risk is None:
+        risk = risks[key] = {
             "api": warning["api"],
             "category": warning["category"],
             "message": warning["message"],
-            **({"announced": warning["announced"]} if warning.get("announced") else {}),
             "axis": owner,
             "seen_on": [],
             "tests": [],
             "cells": [],
-        },
-    )
+        }
+        if warning.get("announced"):
+            risk["announced"] = warning["announced"]
     if owner and not risk["axis"]:
         risk["axis"] = owner
     version = str(cell["packages"][axis])
@@ -254,7 +256,7 @@ def _add_risk(
         risk["cells"].append(cell["id"])
 
 
-def _first_warned(cells: Cells, risk: Mapping[str, Any]) -> str | None:
+def _first_warned(cells: Cells, risk: Risk) -> str | None:
     """The oldest version of the risk's axis on which a test met the same warning."""
     axis = risk.get("axis")
     if not axis:
@@ -270,7 +272,7 @@ def _first_warned(cells: Cells, risk: Mapping[str, Any]) -> str | None:
     return min(seen, key=_version_key) if seen else None
 
 
-def _names_axis(warning: Mapping[str, Any], axis: str) -> bool:
+def _names_axis(warning: WarningJSON, axis: str) -> bool:
     name = str(canonicalize_name(axis))
     head = str(warning.get("api") or "").split(".", 1)[0]
     return str(canonicalize_name(head)) == name or name in str(warning["message"]).lower()
@@ -299,7 +301,7 @@ def _version_le(announced: str, tested: str) -> bool:
         return False
 
 
-def risk_lines(risks: Iterable[Mapping[str, Any]]) -> list[str]:
+def risk_lines(risks: Iterable[Risk]) -> list[str]:
     """``numpy.float: `np.float` is a deprecated alias … (announced for 1.24; warned since
     numpy 1.20.3; seen in 6 tests on numpy 1.23.5)``."""
     lines = []

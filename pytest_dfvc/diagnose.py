@@ -12,6 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .model import CauseJSON
 from .rules import BINARY, RULES, Rule
 
 # Code that raises on the project's behalf: the standard library and pytest's assertion
@@ -32,7 +33,7 @@ def diagnose(
     resolved: Mapping[str, str],
     rules: Sequence[Rule] = (),
     in_era: bool = False,
-) -> dict[str, Any]:
+) -> CauseJSON:
     """The cause of one failing test.
 
     ``frameworks`` maps each matrix package to the version the cell pinned; ``top_level``
@@ -42,7 +43,7 @@ def diagnose(
     """
     exc_type = str(exception.get("type") or "unknown")
     message = str(exception.get("message") or "")
-    frames: list[dict[str, Any]] = list(exception.get("frames") or [])
+    frames: list[Mapping[str, Any]] = list(exception.get("frames") or [])
     owners = [_owner(f, top_level) for f in frames]
     framework_modules = _framework_modules(frameworks, top_level)
     raised_in = _raised_in(owners, frameworks, exc_type, exception, top_level)
@@ -50,7 +51,7 @@ def diagnose(
     category = rule.category if rule else "unknown"
     if rule not in rules and _missing_from_stdlib(exc_type, message):
         category = "python-version"
-    cause: dict[str, Any] = {
+    cause: CauseJSON = {
         "category": category,
         "exception": exc_type,
         "message": _first_line(message),
@@ -62,9 +63,7 @@ def diagnose(
     if api:
         cause["api"] = api
     if category == "third-party":
-        cause.update(
-            _third_party(message, owners, exception, top_level, resolved, frameworks, in_era)
-        )
+        _third_party(cause, message, owners, exception, top_level, resolved, frameworks, in_era)
     return cause
 
 
@@ -211,7 +210,7 @@ def _imported_from(exception: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _project_location(frames: list[dict[str, Any]], owners: list[str | None]) -> str | None:
+def _project_location(frames: list[Mapping[str, Any]], owners: list[str | None]) -> str | None:
     for frame, owner in zip(reversed(frames), reversed(owners)):
         if owner is None:
             return f"{frame.get('file')}:{frame.get('line')}"
@@ -228,7 +227,7 @@ _NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
 def find_api(
     exc_type: str,
     message: str,
-    frames: list[dict[str, Any]],
+    frames: list[Mapping[str, Any]],
     owners: list[str | None],
     framework_modules: set[str],
     exception: Mapping[str, Any],
@@ -298,7 +297,7 @@ def _missing_attribute(names: list[str], cls: str, attribute: str) -> str | None
 
 
 def _called_framework_function(
-    frames: list[dict[str, Any]],
+    frames: list[Mapping[str, Any]],
     owners: list[str | None],
     framework_modules: set[str],
     names: list[str],
@@ -331,6 +330,7 @@ ERA_SUGGESTION = '[install] exclude-newer = "release" resolves each cell as of i
 
 
 def _third_party(
+    cause: CauseJSON,
     message: str,
     owners: list[str | None],
     exception: Mapping[str, Any],
@@ -338,9 +338,10 @@ def _third_party(
     resolved: Mapping[str, str],
     frameworks: Mapping[str, str],
     in_era: bool,
-) -> dict[str, Any]:
-    """Name the other distribution involved, the version the cell got, and what to try:
-    resolving each cell as of its release, unless ``in_era`` says the cell was."""
+) -> None:
+    """Name in ``cause`` the other distribution involved, the version the cell got, and
+    what to try: resolving each cell as of its release, unless ``in_era`` says the cell
+    was."""
     binary = re.search(BINARY, message, re.IGNORECASE) is not None
     involved = None
     source = _imported_from(exception)
@@ -355,23 +356,22 @@ def _third_party(
                 involved = owner
                 break
     if involved is None:
-        return {}
-    extra: dict[str, Any] = {"distribution": involved}
+        return
+    cause["distribution"] = involved
     version = resolved.get(involved)
     if not version:
-        return extra
-    extra["version"] = version
+        return
+    cause["version"] = version
     # The general answer is the era: each cell resolves as of its own release (era.py); a
     # cell resolved so already needs the constraint.
     era = "" if in_era else f"{ERA_SUGGESTION}; or "
     if involved == "numpy" and binary:
         # Compiled extensions break across numpy's ABI breaks, which come with majors.
-        extra["suggestion"] = f"{era}add the constraint numpy<{version.split('.')[0]}"
+        cause["suggestion"] = f"{era}add the constraint numpy<{version.split('.')[0]}"
     else:
         beside = ", ".join(f"{n} {v}" for n, v in frameworks.items())
         when = " even as of the cell's release" if in_era else ""
-        extra["suggestion"] = (
+        cause["suggestion"] = (
             f"{involved} {version} does not work beside {beside}{when}: {era}constrain "
             f"{involved} to a release made for it ([install] constraints)"
         )
-    return extra

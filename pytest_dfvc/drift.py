@@ -15,6 +15,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from .interpreters import python_minor
+from .model import CellJSON, DriftChange, DriftEntry, Recorded
 
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 0.0
@@ -36,22 +37,22 @@ def same(a: Any, b: Any, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_AT
 
 
 def drift(
-    cells: Sequence[Mapping[str, Any]],
+    cells: Sequence[CellJSON],
     axes: Sequence[str],
     *,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
-) -> list[dict[str, Any]]:
+) -> list[DriftEntry]:
     """One entry per (test, key) whose value differs between cells: every cell's value and,
     along each package axis, where it changed (from which version to which)."""
-    values: dict[tuple[str, str], dict[str, Any]] = {}
+    values: dict[tuple[str, str], Recorded] = {}
     placement: dict[str, dict[str, str]] = {}
     for cell in cells:
         placement[cell["id"]] = {**cell["packages"], "python": python_minor(cell["python"])}
         for test in cell["tests"]:
             for key, value in (test.get("records") or {}).items():
                 values.setdefault((test["nodeid"], key), {})[cell["id"]] = value
-    found = []
+    found: list[DriftEntry] = []
     for (nodeid, key), by_cell in values.items():
         distinct: list[Any] = []
         for value in by_cell.values():
@@ -76,8 +77,8 @@ def _changes(
     axes: Sequence[str],
     rtol: float,
     atol: float,
-) -> list[dict[str, Any]]:
-    changes = []
+) -> list[DriftChange]:
+    changes: list[DriftChange] = []
     for axis in axes:
         lines: dict[tuple[tuple[str, str], ...], list[tuple[Any, str]]] = {}
         for cell_id in by_cell:

@@ -27,7 +27,7 @@ import threading
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -140,7 +140,13 @@ def declares_package(project: Path) -> bool:
     return setup_cfg.has_section("metadata")
 
 
-def build_config(project: Path) -> dict[str, Any] | None:
+# PEP 517's [build-system] table, its fallbacks filled in.
+BuildSystem = TypedDict(
+    "BuildSystem", {"requires": list[str], "build-backend": str, "backend-path": list[str]}
+)
+
+
+def build_config(project: Path) -> BuildSystem | None:
     """``[build-system]``, with PEP 517's fallbacks to setuptools; None for a folder that is
     not a package, or a pyproject.toml that cannot be read (uv will say why)."""
     if not declares_package(project):
@@ -161,7 +167,7 @@ def build_config(project: Path) -> dict[str, Any] | None:
     }
 
 
-def _key(project: Path, interpreter: str, config: dict[str, Any]) -> str:
+def _key(project: Path, interpreter: str, config: BuildSystem) -> str:
     """The build files' contents, and the packages and modules at the top of the project and
     of ``src/``: a new one can change what an editable wheel maps (setuptools lists them)."""
     top = sorted(
@@ -191,7 +197,7 @@ def _build(
     project: Path,
     interpreter: str,
     folder: Path,
-    config: dict[str, Any],
+    config: BuildSystem,
     uv: str,
     index_args: Sequence[str],
 ) -> Path | None:
@@ -219,7 +225,7 @@ def _build_in(
     project: Path,
     interpreter: str,
     folder: Path,
-    config: dict[str, Any],
+    config: BuildSystem,
     uv: str,
     index_args: Sequence[str],
 ) -> str | None:

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
+
+from .model import CellJSON, OutcomeJSON, Verdict, copy_cells, verdict_of
 
 # Outcomes of a test that count for or against a version; "skipped" counts for neither.
 GOOD = ("passed",)
@@ -37,7 +39,7 @@ ATTRIBUTED = frozenset(
     {"python-version", "missing-api", "import-path", "parameter", "usage-constraint", "third-party"}
 )
 
-Cells = Sequence[dict[str, Any]]
+Cells = Sequence[CellJSON]
 
 
 # --- one cell ------------------------------------------------------------------------------
@@ -45,7 +47,7 @@ Cells = Sequence[dict[str, Any]]
 
 def status_from_tests(
     tests: Iterable[Mapping[str, Any]], ignored: frozenset[str] | set[str] = frozenset()
-) -> str | None:
+) -> Literal["passed", "failed"] | None:
     """``failed`` when a counted test failed or errored, ``passed`` when none did and one
     passed, None when no counted test ran at all (the cell is untested)."""
     outcomes = [t["outcome"] for t in tests if t["nodeid"] not in ignored]
@@ -88,15 +90,22 @@ def expand_modules(cells: Cells) -> None:
                 if test["nodeid"] not in members:
                     members.append(test["nodeid"])
     for cell in cells:
-        expanded = []
+        expanded: list[OutcomeJSON] = []
         for test in cell["tests"]:
             module_level = test.get("collect_error") or test.get("collect_skip")
             module = known.get(test["nodeid"]) if module_level else None
             if module:
-                expanded += [{**test, "nodeid": n, "from_module": test["nodeid"]} for n in module]
+                expanded += [_member(test, n) for n in module]
             else:
                 expanded.append(test)
         cell["tests"] = expanded
+
+
+def _member(module_test: OutcomeJSON, nodeid: str) -> OutcomeJSON:
+    """A test of a module that failed to import (or was skipped) as a whole."""
+    member = module_test.copy()
+    member["nodeid"], member["from_module"] = nodeid, module_test["nodeid"]
+    return member
 
 
 # --- modules nobody installed ---------------------------------------------------------------
@@ -104,14 +113,16 @@ def expand_modules(cells: Cells) -> None:
 _NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
 
 
-def missing_module(test: Mapping[str, Any]) -> str | None:
+def missing_module(test: OutcomeJSON) -> str | None:
     """The top-level module a failing test could not import because no installed
     distribution provides it (``pandas``), or None. A missing submodule of an installed
     package (``fakeframe.utils``) is an import path, not a missing distribution."""
-    cause = test.get("cause") or {}
-    if cause.get("category") == MISSING_DEPENDENCY:
+    cause = test.get("cause")
+    if cause is None:
+        return None
+    if cause["category"] == MISSING_DEPENDENCY:
         return str(cause["module"])
-    if cause.get("category") not in ("import-path", "third-party"):
+    if cause["category"] not in ("import-path", "third-party"):
         return None
     match = _NO_MODULE.search(str(cause.get("message") or ""))
     if match is None or "." in match["module"]:
@@ -147,7 +158,7 @@ def settle_missing_modules(cells: Cells, frameworks: Iterable[str]) -> None:
     cells only are a ``third-party`` finding naming the versions that lack them."""
     framework_modules = {str(canonicalize_name(n)).replace("-", "_") for n in frameworks}
     ran = [c for c in cells if c["status"] in RAN or _missing_cause(c)]
-    missing_in: dict[str, list[dict[str, Any]]] = {}
+    missing_in: dict[str, list[CellJSON]] = {}
     importers: dict[str, set[str]] = {}
     for cell in ran:
         for test in cell["tests"]:
@@ -155,9 +166,8 @@ def settle_missing_modules(cells: Cells, frameworks: Iterable[str]) -> None:
             if module and module not in framework_modules:
                 if cell not in missing_in.setdefault(module, []):
                     missing_in[module].append(cell)
-                importers.setdefault(module, set()).add(
-                    str((test.get("cause") or {}).get("location") or test["nodeid"])
-                )
+                location = test.get("cause", {}).get("location")
+                importers.setdefault(module, set()).add(location or test["nodeid"])
     for module, where in missing_in.items():
         if len(where) == len(ran):
             _missing_everywhere(module, where, sorted(importers[module]))
@@ -165,8 +175,9 @@ def settle_missing_modules(cells: Cells, frameworks: Iterable[str]) -> None:
             _missing_somewhere(module, where, [c for c in ran if c not in where])
 
 
-def _missing_cause(cell: Mapping[str, Any]) -> bool:
-    return (cell.get("cause") or {}).get("category") == MISSING_DEPENDENCY
+def _missing_cause(cell: CellJSON) -> bool:
+    cause = cell["cause"]
+    return cause is not None and cause["category"] == MISSING_DEPENDENCY
 
 
 def _missing_everywhere(module: str, cells: Cells, importers: list[str]) -> None:
@@ -233,8 +244,8 @@ def message_shape(message: str) -> str:
     return _ADDRESS.sub("0x…", _SITE.sub("…/site-packages/", message))
 
 
-def failure_signature(test: Mapping[str, Any]) -> tuple[str, str, str]:
-    cause = test.get("cause") or {}
+def failure_signature(test: OutcomeJSON) -> tuple[str, str, str]:
+    cause = test.get("cause", {})
     return (
         str(cause.get("exception") or test["outcome"]),
         str(cause.get("location") or ""),
@@ -258,7 +269,7 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     }
     if any(blocked.values()):
         return []
-    failures: dict[str, list[dict[str, Any]]] = {}
+    failures: dict[str, list[OutcomeJSON]] = {}
     passed: set[str] = set()
     for cell in ran:
         for test in cell["tests"]:
@@ -282,10 +293,10 @@ def _could_not_run(cells: Cells, axis: str, value: str) -> bool:
     return bool(statuses) and statuses <= {"unavailable", "error"}
 
 
-def _same_unexplained_failure(failed: Sequence[Mapping[str, Any]]) -> bool:
+def _same_unexplained_failure(failed: Sequence[OutcomeJSON]) -> bool:
     if len({failure_signature(t) for t in failed}) != 1:
         return False
-    return not any((t.get("cause") or {}).get("category") in ATTRIBUTED for t in failed)
+    return not any(t.get("cause", {}).get("category") in ATTRIBUTED for t in failed)
 
 
 # --- the verdicts ------------------------------------------------------------------------
@@ -315,21 +326,17 @@ def settle(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[str]:
     return ignored
 
 
-def verdicts(cells: Cells, axes: Mapping[str, Sequence[str]]) -> dict[str, dict[str, bool | None]]:
+def verdicts(cells: Cells, axes: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Verdict]]:
     """Each finished cell's per-test verdicts (True passed, False failed, None neither),
     judged as the ranges judge them, for the search strategies. Works on a copy."""
-    copies = [{**c, "tests": [dict(t) for t in c["tests"]]} for c in cells]
+    copies = copy_cells(list(cells))
     ignored = set(settle(copies, axes))
-    found: dict[str, dict[str, bool | None]] = {}
+    found: dict[str, dict[str, Verdict]] = {}
     for cell in copies:
-        tests: dict[str, bool | None] = {}
+        tests: dict[str, Verdict] = {}
         if cell["status"] in RAN:
             for test in cell["tests"]:
-                if test["nodeid"] in ignored:
-                    continue
-                outcome = test["outcome"]
-                tests[test["nodeid"]] = (
-                    True if outcome in GOOD else False if outcome in BAD else None
-                )
+                if test["nodeid"] not in ignored:
+                    tests[test["nodeid"]] = verdict_of(test["outcome"])
         found[cell["id"]] = tests
     return found

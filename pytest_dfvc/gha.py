@@ -11,19 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import re
-import shutil
-import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
-from . import __version__
 from .files import write_json_atomic
+from .hostfacts import runner_facts
 from .matrix import Matrix
+from .model import CellJSON
 from .plan import Cell, MatrixPlan
 
 SHARD_SCHEMA = 1
@@ -52,7 +50,18 @@ def runs_on(matrix: Matrix, cell: Cell) -> str | list[str]:
     return labels if isinstance(labels, str) else list(labels)
 
 
-def gha_matrix(plans: Sequence[MatrixPlan], max_jobs: int = MAX_JOBS) -> dict[str, Any]:
+# One job of the GitHub Actions matrix ("runs-on" is no identifier: the functional form).
+GhaJob = TypedDict(
+    "GhaJob",
+    {"cell": str, "name": str, "python": str, "runs-on": "str | list[str]", "artifact": str},
+)
+
+
+class GhaMatrix(TypedDict):
+    include: list[GhaJob]
+
+
+def gha_matrix(plans: Sequence[MatrixPlan], max_jobs: int = MAX_JOBS) -> GhaMatrix:
     """``{"include": [...]}`` with one job per runnable cell, or several cells per job when
     there are more than ``max_jobs``. A job sets up one runner and one Python, so only cells
     that share both are grouped (a 3.12 cell in a 3.11 job ran where its interpreter was
@@ -64,7 +73,7 @@ def gha_matrix(plans: Sequence[MatrixPlan], max_jobs: int = MAX_JOBS) -> dict[st
                 key = (json.dumps(runs_on(plan.matrix, cell)), cell.python)
                 groups.setdefault(key, []).append((plan.matrix, cell))
     per_job = _cells_per_job([len(g) for g in groups.values()], max_jobs)
-    include = []
+    include: list[GhaJob] = []
     for (runner, python), members in groups.items():
         for start in range(0, len(members), per_job):
             group = members[start : start + per_job]
@@ -97,43 +106,7 @@ def _artifact(matrix: str, cell_id: str, count: int) -> str:
     return f"dfvc-{matrix}-{cell_id}{suffix}"
 
 
-def device_facts() -> dict[str, Any]:
-    """The GPU the cell ran on, read with nvidia-smi when it exists (no GPU library is
-    imported); otherwise "no device"."""
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return {"device": "no device"}
-    try:
-        out = subprocess.run(
-            [smi, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return {"device": "no device", "note": "nvidia-smi did not answer"}
-    gpus = [line.split(",") for line in out.stdout.strip().splitlines() if "," in line]
-    if out.returncode != 0 or not gpus:
-        return {"device": "no device", "note": "nvidia-smi found no GPU"}
-    return {
-        "device": "gpu",
-        "gpus": [g[0].strip() for g in gpus],
-        "driver": gpus[0][1].strip(),
-    }
-
-
-def runner_facts() -> dict[str, Any]:
-    return {
-        "os": platform.platform(),
-        "machine": platform.machine(),
-        "controller_python": platform.python_version(),
-        "plugin": __version__,
-        **device_facts(),
-    }
-
-
-def write_shard(out: Path, matrix: Matrix, cell_data: dict[str, Any]) -> Path:
+def write_shard(out: Path, matrix: Matrix, cell_data: CellJSON) -> Path:
     """``<out>/shards/<matrix>-<cell id>.json``, atomically; the name is checked, never a path."""
     name = f"{matrix.name}-{cell_data['id']}"
     if not _SAFE.match(name):
@@ -153,7 +126,7 @@ def write_shard(out: Path, matrix: Matrix, cell_data: dict[str, Any]) -> Path:
 
 def load_shards(
     folder: Path, plans: Sequence[MatrixPlan]
-) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+) -> tuple[dict[str, list[CellJSON]], list[str]]:
     """Every shard under ``folder``, checked against the matrices; returns the cells per
     matrix and the notes to report (duplicates, missing cells). A shard of another schema,
     another matrix, or another version of a matrix file is an error."""
@@ -161,7 +134,7 @@ def load_shards(
         raise ShardError(f"{folder}: no such folder of shards")
     known = {p.matrix.name: p for p in plans}
     digests = {name: matrix_digest(p.matrix) for name, p in known.items()}
-    cells: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in known}
+    cells: dict[str, dict[str, CellJSON]] = {name: {} for name in known}
     notes: list[str] = []
     for path in sorted(folder.rglob("*.json")):
         shard = _read_shard(path)
@@ -186,7 +159,8 @@ def load_shards(
                 f"duplicate shard for {cell_ref(name, cell['id'])}: {path} (kept the first)"
             )
             continue
-        cells[name][cell["id"]] = cell
+        # Checked for what the merge reads (its id here); the rest is the shard's own.
+        cells[name][cell["id"]] = cast(CellJSON, cell)
     if not any(cells.values()):
         # Nothing to merge: the results and reports already there are kept as they are.
         raise ShardError(f"{folder}: holds no pytest-dfvc shards; nothing was merged or changed")
@@ -199,7 +173,7 @@ def load_shards(
     return {name: list(found.values()) for name, found in cells.items()}, notes
 
 
-def _read_shard(path: Path) -> dict[str, Any] | None:
+def _read_shard(path: Path) -> Mapping[str, Any] | None:
     """The shard in ``path``; None for files that are not shards (a results file, a JSON file
     of another tool, one that is not JSON at all)."""
     try:
@@ -230,7 +204,7 @@ def parse_cell_refs(value: str) -> list[tuple[str | None, str]]:
     return refs
 
 
-def print_matrix(document: dict[str, Any]) -> None:
+def print_matrix(document: GhaMatrix) -> None:
     sys.stdout.write(json.dumps(document, separators=(",", ":")) + "\n")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from . import legacy
+from .model import Status
 from .plan import Cause
 
 
@@ -45,7 +46,7 @@ _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<v
 
 def install_failure(
     log: str, python_minor: str | None = None, cuda: str | None = None
-) -> tuple[str, Cause]:
+) -> tuple[Status, Cause]:
     """``("unavailable", cause)`` when uv's words are evidence that the cell cannot be
     installed here (no wheel, requires-python, a resolver conflict, metadata uv refuses, a
     version the index does not have); ``("error", cause)`` when we could not find out (an

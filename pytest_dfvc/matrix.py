@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -20,6 +19,7 @@ from .tomlcheck import (
     NAME,
     NOTHING,
     MatrixError,
+    Table,
     boolean,
     no_duplicates,
     reject_unknown,
@@ -138,7 +138,7 @@ def load_matrix(path: Path) -> Matrix:
     return parse_matrix(data, path)
 
 
-def parse_matrix(data: dict[str, Any], path: Path) -> Matrix:
+def parse_matrix(data: Table, path: Path) -> Matrix:
     """Validate the decoded TOML of a matrix file."""
     reject_unknown(data, _TOP_KEYS, "", path)
     name = string(data.get("name", path.stem), "name", path)

@@ -17,6 +17,7 @@ from .editable import declares_package
 from .index import IndexUnavailable, Release, list_releases
 from .interpreters import InterpreterFinder
 from .matrix import Exclude, Matrix, MatrixError, PackageAxis, load_matrices
+from .model import CauseJSON, Status
 from .uvconfig import uv_sources
 
 # CPython minors a Python specifier can expand to; only those installed here are planned.
@@ -33,6 +34,9 @@ class Cause:
     category: str
     reason: str
 
+    def to_json(self) -> CauseJSON:
+        return {"category": self.category, "reason": self.reason}
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -46,7 +50,7 @@ class Cell:
     interpreter: str | None = None
     interpreter_version: str | None = None
     # Set when the cell is known not to run before anything is built.
-    status: str | None = None
+    status: Status | None = None
     cause: Cause | None = None
     # The cell's era (exclude-newer = "release"): what its uv resolves as of (era.py).
     exclude_newer: str | None = None

@@ -33,6 +33,7 @@ from .files import write_text_atomic
 from .install_causes import install_failure
 from .legacy import refused_pin
 from .matrix import Matrix
+from .model import Status
 from .plan import Cause, Cell, MatrixPlan
 from .sessionspec import pin_requirements, source_args
 from .uvtool import uv_environment, uv_path
@@ -50,7 +51,7 @@ def compile_command(matrix: Matrix, cell: Cell, constraints: Path | None) -> lis
     return command + source_args(matrix, cell)
 
 
-def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[str, Cause] | None:
+def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[Status, Cause] | None:
     """None when the cell's pins resolve for its Python; else the cell's status
     (``unavailable``, or ``error`` when uv could not find out) and why."""
     constraints = None
@@ -117,7 +118,7 @@ def precheck(
     work = [(p.matrix, c) for p in plans for c in p.cells if c.status is None]
     ticker = _Ticker(len(work), progress)
     answers = _AnswerStore(None if reader is None or reader.cache_dir is None else reader)
-    found: dict[tuple[str, str], tuple[str, Cause]] = {}
+    found: dict[tuple[str, str], tuple[Status, Cause]] = {}
     counts = {"index": 0, "kept": 0, "resolved": 0}
 
     # Many threads wait on the index at once; uv itself runs ``jobs`` at a time.
@@ -154,7 +155,7 @@ def _decide(
     reader: IndexReader | None,
     answers: _AnswerStore,
     resolving: threading.Semaphore,
-) -> tuple[tuple[str, Cause] | None, str]:
+) -> tuple[tuple[Status, Cause] | None, str]:
     if reader is not None:
         answer = from_index(matrix, cell, reader)
         if answer == INSTALLABLE:
@@ -173,7 +174,7 @@ def _decide(
 
 
 def _marked(
-    plans: Sequence[MatrixPlan], found: dict[tuple[str, str], tuple[str, Cause]]
+    plans: Sequence[MatrixPlan], found: dict[tuple[str, str], tuple[Status, Cause]]
 ) -> list[MatrixPlan]:
     return [
         replace(
@@ -256,7 +257,7 @@ class _AnswerStore:
         }
         return hashlib.sha256(json.dumps(inputs, default=str).encode()).hexdigest()[:32]
 
-    def get(self, key: str | None) -> tuple[tuple[str, Cause] | None] | None:
+    def get(self, key: str | None) -> tuple[tuple[Status, Cause] | None] | None:
         """``(answer,)`` when kept and fresh, else None."""
         if key is None or self.folder is None:
             return None
@@ -268,11 +269,13 @@ class _AnswerStore:
             if data is None:
                 return (None,)
             status, category, reason = data
-            return ((str(status), Cause(str(category), str(reason))),)
+            if status not in ("unavailable", "error"):
+                return None  # not an answer this version writes
+            return ((status, Cause(str(category), str(reason))),)
         except (OSError, ValueError, TypeError):
             return None
 
-    def put(self, key: str | None, answer: tuple[str, Cause] | None) -> None:
+    def put(self, key: str | None, answer: tuple[Status, Cause] | None) -> None:
         if key is None or self.folder is None:
             return
         data = None if answer is None else [answer[0], answer[1].category, answer[1].reason]

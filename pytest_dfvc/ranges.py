@@ -15,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from .evidence import BAD, GOOD, RAN
+from .model import Inferred, RangeJSON
 
 _OPERATOR_ORDER = {">": 0, ">=": 0, "~=": 1, "==": 1, "===": 1, "!=": 2, "<=": 3, "<": 3}
 
@@ -38,11 +39,11 @@ class AxisRange:
     specifier: str | None
     upgrade_boundary: str | None = None
     downgrade_boundary: str | None = None
-    inferred: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inferred: dict[str, Inferred] = field(default_factory=dict)
     # [newest pass, oldest failure]: the upgrade boundary lies in between, untested.
     upgrade_between: list[str] | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RangeJSON:
         return {
             "inferred": self.inferred,
             "specifier": self.specifier,
@@ -227,21 +228,24 @@ def axis_range(
 
 def infer(
     candidates: Sequence[str], compatible: Sequence[str], incompatible: Sequence[str]
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Inferred]:
     """What a search strategy's untested versions would be if compatibility is monotone:
     a version between two tested ones with the same verdict shares it. Said as inferred,
     with the versions it rests on; nothing is inferred past the tested ends."""
     tested = sorted(
         [(Version(v), True, v) for v in compatible] + [(Version(v), False, v) for v in incompatible]
     )
-    inferred: dict[str, dict[str, Any]] = {}
+    inferred: dict[str, Inferred] = {}
     for value in candidates:
         version = Version(value)
         below = [t for t in tested if t[0] < version]
         above = [t for t in tested if t[0] > version]
         if below and above and below[-1][1] == above[0][1]:
-            verdict = "compatible" if below[-1][1] else "incompatible"
-            inferred[value] = {"verdict": verdict, "between": [below[-1][2], above[0][2]]}
+            between = [below[-1][2], above[0][2]]
+            if below[-1][1]:
+                inferred[value] = {"verdict": "compatible", "between": between}
+            else:
+                inferred[value] = {"verdict": "incompatible", "between": between}
     return inferred
 
 

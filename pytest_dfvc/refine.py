@@ -12,7 +12,7 @@ The interval is then known to hold every release, so the bound may reach the nex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,6 +20,7 @@ from packaging.version import Version
 
 from .index import Release
 from .matrix import PackageAxis
+from .model import RangeJSON
 from .plan import Cell, MatrixPlan, cell_id
 from .ranges import covered
 
@@ -33,17 +34,20 @@ class Gap:
     high: str
 
 
-def gaps(ranges: dict[str, Any], plan: MatrixPlan) -> list[Gap]:
+def gaps(ranges: Mapping[str, RangeJSON], plan: MatrixPlan) -> list[Gap]:
     """The project's upgrade gap on each package axis, and its downgrade gap (between the
     nearest failure below the oldest pass and that pass), when either may hold releases."""
     found = []
     for axis in plan.matrix.packages:
-        entry = ranges.get(axis.name) or {}
-        if entry.get("upgrade_between"):
-            low, high = entry["upgrade_between"]
+        entry = ranges.get(axis.name)
+        if entry is None:
+            continue
+        between = entry.get("upgrade_between")
+        if between:
+            low, high = between
             found.append(Gap(axis.name, low, high))
-        passing = sorted(entry.get("compatible") or (), key=Version)
-        below = [v for v in entry.get("incompatible") or () if passing and _lt(v, passing[0])]
+        passing = sorted(entry["compatible"], key=Version)
+        below = [v for v in entry["incompatible"] if passing and _lt(v, passing[0])]
         if below:
             found.append(Gap(axis.name, max(below, key=Version), passing[0]))
     return [g for g in found if not covered(plan.dense.get(g.axis, ()), g.low, g.high)]

@@ -6,15 +6,16 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
 
 from .badges import write_badges
 from .changes import change_lines
 from .deprecations import risk_lines
 from .files import write_text_atomic
 from .interpreters import python_minor
+from .model import CellJSON, Document, MatrixJSON, OutcomeJSON
 from .terminal import (
     Folded,
+    cell_reason,
     cell_status,
     fold,
     render_causes,
@@ -28,7 +29,7 @@ MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭
 
 
 def publish(
-    results: dict[str, Any],
+    results: Document,
     out: Path,
     widths: dict[str, dict[str, int | None]],
     suggestions: dict[str, list[str]],
@@ -45,7 +46,7 @@ def _cell_text(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
+def markdown(results: Document, suggestions: dict[str, list[str]]) -> str:
     lines = ["# pytest-dfvc report", ""]
     for matrix in results["matrices"]:
         every = matrix["cells"]
@@ -74,8 +75,9 @@ def markdown(results: dict[str, Any], suggestions: dict[str, list[str]]) -> str:
             )
             if entry["incompatible"]:
                 lines.append(f"  - fails: {versions_text(entry['incompatible'])}")
-            if entry.get("upgrade_between"):
-                low, high = entry["upgrade_between"]
+            between = entry.get("upgrade_between")
+            if between:
+                low, high = between
                 lines.append(f"  - upgrade boundary between {low} and {high} (untested in between)")
             if entry.get("upgrade_boundary") or entry.get("downgrade_boundary"):
                 lines.append(
@@ -150,7 +152,7 @@ function detail(el){
 """
 
 
-def html_report(results: dict[str, Any]) -> str:
+def html_report(results: Document) -> str:
     """One self-contained page: no CDN, no external file."""
     sections = [_matrix_section(i, m) for i, m in enumerate(results["matrices"])]
     return (
@@ -182,7 +184,7 @@ def _folded(table: Folded) -> str:
     if table.hidden:
         items = "".join(
             f"<li><code>{html.escape(c['id'])}</code> — {html.escape(cell_status(c))}"
-            f"{': ' + html.escape(str(c['cause']['reason'])) if c.get('cause') else ''}</li>"
+            f"{': ' + html.escape(cell_reason(c)) if c['cause'] else ''}</li>"
             for c in table.hidden
         )
         idle = len(table.hidden)
@@ -198,10 +200,10 @@ def _versions(values: list[str]) -> str:
     return f"<span title='{html.escape(', '.join(values))}'>{html.escape(versions_text(values))}</span>"
 
 
-def _describe(cell: dict[str, Any], test: dict[str, Any] | None, nodeid: str) -> str:
+def _describe(cell: CellJSON, test: OutcomeJSON | None, nodeid: str) -> str:
     if test is None:
-        cause = cell.get("cause") or {}
-        return f"{cell['id']} · {nodeid}\n{cell['status']}: {cause.get('reason', 'not run')}"
+        said = cell["cause"].get("reason") if cell["cause"] else None
+        return f"{cell['id']} · {nodeid}\n{cell['status']}: {said or 'not run'}"
     text = f"{cell['id']} · {nodeid}\n{test['outcome']}"
     cause = test.get("cause")
     if cause:
@@ -218,7 +220,7 @@ def _describe(cell: dict[str, Any], test: dict[str, Any] | None, nodeid: str) ->
     return text
 
 
-def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
+def _matrix_section(index: int, matrix: MatrixJSON) -> str:
     """Folded as the terminal and report.md are: columns for the cells that ran tests,
     rows for the tests that differ somewhere; the rest one click away."""
     sid = f"m{index}"
@@ -231,8 +233,8 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
             if x not in axes.setdefault(k, []):
                 axes[k].append(x)
     categories = sorted(
-        {t["cause"]["category"] for c in cells for t in c["tests"] if t.get("cause")}
-        | {c["cause"]["category"] for c in cells if c.get("cause")}
+        {t["cause"]["category"] for c in cells for t in c["tests"] if "cause" in t}
+        | {cause["category"] for c in cells if (cause := c["cause"])}
     )
     filters = "".join(
         f"<label>{html.escape(k)} <select data-axis='{html.escape(k)}' onchange=\"applyFilters('{sid}')\">"
@@ -257,10 +259,10 @@ def _matrix_section(index: int, matrix: dict[str, Any]) -> str:
         for cell in cells:
             outcome, test = square(cell, nodeid)
             outcome = outcome or "none"
-            cause = (test or {}).get("cause") or (cell.get("cause") if test is None else None) or {}
+            cause = test.get("cause") if test is not None else cell["cause"]
             tds.append(
                 f"<td class='{outcome}' data-cell='{html.escape(cell['id'])}' "
-                f"data-cause='{html.escape(str(cause.get('category', '')))}' "
+                f"data-cause='{html.escape(cause['category'] if cause else '')}' "
                 f"title='{html.escape(_describe(cell, test, nodeid))}' onclick='detail(this)'></td>"
             )
         rows.append(f"<tr><th class='test'>{html.escape(nodeid)}</th>{''.join(tds)}</tr>")

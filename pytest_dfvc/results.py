@@ -6,47 +6,61 @@ count against every test they hold, and each matrix gets its ranges.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from .builds import build_of
 from .causes import cause_groups
+from .celldir import Record
+from .cellrun import CellOutcome
 from .deprecations import kept_warning, link_precursors, upgrade_risks
 from .diagnose import diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
 from .interpreters import minor_key, python_minor
-from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
+from .model import (
+    CauseJSON,
+    CellJSON,
+    DeclaredCheck,
+    Document,
+    MatrixJSON,
+    OutcomeJSON,
+    RangeJSON,
+    Recorded,
+    Status,
+    Verdict,
+    Violation,
+    WarningJSON,
+    document,
+    verdict_of,
+)
+from .plan import KNOWN_PYTHONS, Cause, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
 from .rules import Rule
-
-SCHEMA = 1
-
 
 # --- one cell --------------------------------------------------------------------------
 
 
 def cell_json(
     cell: Cell,
-    status: str,
-    records: Sequence[Mapping[str, Any]],
+    status: Status,
+    records: Sequence[Record],
     *,
-    cause: Mapping[str, Any] | None = None,
+    cause: CauseJSON | None = None,
     duration: float = 0.0,
     log: str | None = None,
     rules: Sequence[Rule] = (),
-) -> dict[str, Any]:
+) -> CellJSON:
     """A cell of the results file from the recorder's lines; ``rules`` are tried before
     the built-in diagnosis rules."""
     env = next((r for r in records if r.get("kind") == "env"), {})
     resolved: dict[str, str] = dict(env.get("distributions", {}))
     top_level: dict[str, str] = dict(env.get("top_level", {}))
     frameworks = {str(canonicalize_name(n)): v for n, v in cell.packages}
-    values: dict[str, dict[str, Any]] = {}
+    values: dict[str, Recorded] = {}
     for r in records:
         if r.get("kind") == "value":
             values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
@@ -70,13 +84,13 @@ def cell_json(
         found = warned.get(test["nodeid"], []) + warned.get(test["nodeid"].split("::")[0], [])
         if found:
             test["warnings"] = found
-    data: dict[str, Any] = {
+    data: CellJSON = {
         "id": cell.id,
         "python": env.get("python", cell.python),
         "packages": dict(cell.packages),
         "cuda": cell.cuda,
         "status": status,
-        "cause": dict(cause) if cause else None,
+        "cause": cause.copy() if cause else None,
         "resolved": {k: resolved[k] for k in sorted(resolved)},
         "tests": tests,
         "duration": round(duration, 3),
@@ -93,10 +107,10 @@ def cell_json(
     return data
 
 
-def _warnings_by_test(records: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _warnings_by_test(records: Sequence[Record]) -> dict[str, list[WarningJSON]]:
     """The recorder's warnings that are evidence of a change, by test node id (or, for a
     collection warning, by the module file it points at)."""
-    found: dict[str, list[dict[str, Any]]] = {}
+    found: dict[str, list[WarningJSON]] = {}
     for r in records:
         if r.get("kind") != "warning":
             continue
@@ -110,15 +124,15 @@ def _warnings_by_test(records: Sequence[Mapping[str, Any]]) -> dict[str, list[di
 
 
 def _test_json(
-    record: Mapping[str, Any],
+    record: Record,
     frameworks: Mapping[str, str],
     top_level: Mapping[str, str],
     resolved: Mapping[str, str],
     rules: Sequence[Rule],
-    values: dict[str, Any] | None,
+    values: Recorded | None,
     in_era: bool,
-) -> dict[str, Any]:
-    test: dict[str, Any] = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
+) -> OutcomeJSON:
+    test: OutcomeJSON = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
     if values:
         test["records"] = values
     if record.get("declared"):
@@ -142,16 +156,32 @@ def _test_json(
     return test
 
 
-def planned_cell_json(cell: Cell) -> dict[str, Any]:
+def outcome_json(cell: Cell, outcome: CellOutcome, rules: Sequence[Rule]) -> CellJSON:
+    """A cell that ran (or was stopped before its tests) from what running it produced."""
+    data = cell_json(
+        cell,
+        outcome.status,
+        outcome.records,
+        cause=outcome.cause.to_json() if outcome.cause else None,
+        duration=outcome.duration,
+        log=outcome.log,
+        rules=rules,
+    )
+    if outcome.metadata_fallback:
+        data["metadata_fallback"] = outcome.metadata_fallback
+    return data
+
+
+def planned_cell_json(cell: Cell) -> CellJSON:
     """A cell that was never run (excluded, no interpreter)."""
-    cause = {"category": cell.cause.category, "reason": cell.cause.reason} if cell.cause else None
+    cause = cell.cause.to_json() if cell.cause else None
     return cell_json(cell, cell.status or "skipped", [], cause=cause)
 
 
 # --- one matrix ------------------------------------------------------------------------
 
 
-def observations(plan: MatrixPlan, cells: Sequence[dict[str, Any]]) -> list[Observation]:
+def observations(plan: MatrixPlan, cells: Sequence[CellJSON]) -> list[Observation]:
     by_id = {c.id: c for c in plan.cells}
     found = []
     for data in cells:
@@ -204,13 +234,13 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
 
 
 def matrix_ranges(
-    plan: MatrixPlan, cells: Sequence[dict[str, Any]], ignored: set[str]
-) -> dict[str, Any]:
+    plan: MatrixPlan, cells: Sequence[CellJSON], ignored: set[str]
+) -> dict[str, RangeJSON]:
     """Ranges per package and for Python, for the project and for each test, from settled
     cells (``evidence.settle``); ``ignored`` are the tests set apart as not version-related."""
     obs = observations(plan, cells)
     nodeids = sorted({n for o in obs for n in o.tests})
-    ranges: dict[str, Any] = {}
+    ranges: dict[str, RangeJSON] = {}
     for axis in _axes(plan):
         considered = considered_cells(axis.name, obs, ignored)
         not_run = _left_out_by_strategy(axis.name, axis.values, cells, plan)
@@ -226,8 +256,11 @@ def matrix_ranges(
 
 
 def _axis_json(
-    axis: _Axis, considered: Sequence[Observation], verdict: Any, not_run: Sequence[str]
-) -> dict[str, Any]:
+    axis: _Axis,
+    considered: Sequence[Observation],
+    verdict: Callable[[Observation], Verdict],
+    not_run: Sequence[str],
+) -> RangeJSON:
     return axis_range(
         axis.name,
         axis.values,
@@ -243,20 +276,21 @@ def _axis_json(
 
 
 def _left_out_by_strategy(
-    axis: str, values: Sequence[str], cells: Sequence[dict[str, Any]], plan: MatrixPlan
+    axis: str, values: Sequence[str], cells: Sequence[CellJSON], plan: MatrixPlan
 ) -> list[str]:
     """Values of ``axis`` whose every cell the strategy chose not to run."""
     by_value: dict[str, list[bool]] = {}
     for cell in cells:
         value = _axis_value(cell, axis)
+        cause = cell["cause"]
         skipped = (
-            cell["status"] == "skipped" and (cell.get("cause") or {}).get("category") == "strategy"
+            cell["status"] == "skipped" and cause is not None and cause["category"] == "strategy"
         )
         by_value.setdefault(value, []).append(skipped)
     return [v for v in values if by_value.get(v) and all(by_value[v])]
 
 
-def _axis_value(cell: dict[str, Any], axis: str) -> str:
+def _axis_value(cell: CellJSON, axis: str) -> str:
     if axis == "python":
         return python_minor(cell["python"])
     if axis == "cuda":
@@ -264,14 +298,8 @@ def _axis_value(cell: dict[str, Any], axis: str) -> str:
     return str(cell["packages"].get(axis))
 
 
-def _test_verdict(nodeid: str) -> Any:
-    def verdict(obs: Observation) -> bool | None:
-        outcome = obs.tests.get(nodeid)
-        if outcome in ("failed", "error"):
-            return False
-        return True if outcome == "passed" else None
-
-    return verdict
+def _test_verdict(nodeid: str) -> Callable[[Observation], Verdict]:
+    return lambda obs: verdict_of(obs.tests.get(nodeid))
 
 
 def _only_unavailable(axis: str, values: Sequence[str], obs: Sequence[Observation]) -> list[str]:
@@ -282,13 +310,11 @@ def _only_unavailable(axis: str, values: Sequence[str], obs: Sequence[Observatio
     return [v for v in values if statuses.get(v) == {"unavailable"}]
 
 
-def violations(
-    plan: MatrixPlan, cells: Sequence[dict[str, Any]], ignored: set[str]
-) -> list[dict[str, Any]]:
+def violations(plan: MatrixPlan, cells: Sequence[CellJSON], ignored: set[str]) -> list[Violation]:
     """Failures inside a declared range: a test's ``@pytest.mark.dfvc`` range, or the
     matrix's ``expect`` (leaving out tests that fail on every version)."""
     expects = {a.name: a.expect for a in plan.matrix.packages if a.expect is not None}
-    found = []
+    found: list[Violation] = []
     for cell in cells:
         pins = cell["packages"]
         inside_expect = bool(expects) and all(
@@ -297,28 +323,25 @@ def violations(
         for test in cell["tests"]:
             if test["outcome"] not in ("failed", "error"):
                 continue
-            declared = None
+            violation: Violation = {
+                "nodeid": test["nodeid"],
+                "cell": cell["id"],
+                "declared": test.get("declared", {}),
+                "by": "marker",
+                "cause": test.get("cause"),
+            }
             if test.get("inside"):
-                declared, by = test["declared"], "marker"
+                found.append(violation)
             elif inside_expect and test["nodeid"] not in ignored:
-                declared, by = {n: str(s) for n, s in expects.items()}, "expect"
-            if declared is not None:
-                found.append(
-                    {
-                        "nodeid": test["nodeid"],
-                        "cell": cell["id"],
-                        "declared": declared,
-                        "by": by,
-                        "cause": test.get("cause"),
-                    }
-                )
+                declared = {n: str(s) for n, s in expects.items()}
+                found.append({**violation, "declared": declared, "by": "expect"})
     return found
 
 
-def declared_vs_observed(plan: MatrixPlan, ranges: dict[str, Any]) -> list[dict[str, Any]]:
+def declared_vs_observed(plan: MatrixPlan, ranges: Mapping[str, RangeJSON]) -> list[DeclaredCheck]:
     """The matrix's ``expect`` against what was observed: versions that pass outside it
     (the claim could widen) and versions that fail inside it (violations)."""
-    notes = []
+    notes: list[DeclaredCheck] = []
     for axis in plan.matrix.packages:
         if axis.expect is None or axis.name not in ranges:
             continue
@@ -339,11 +362,11 @@ def declared_vs_observed(plan: MatrixPlan, ranges: dict[str, Any]) -> list[dict[
 
 def matrix_json(
     plan: MatrixPlan,
-    cells: Sequence[dict[str, Any]],
+    cells: Sequence[CellJSON],
     *,
     rtol: float = DEFAULT_RTOL,
     atol: float = DEFAULT_ATOL,
-) -> dict[str, Any]:
+) -> MatrixJSON:
     """A matrix of the results file: its cells, in plan order, ranges, causes, declared
     ranges checked, and drift."""
     order = {c.id: i for i, c in enumerate(plan.cells)}
@@ -366,5 +389,26 @@ def matrix_json(
     }
 
 
-def results_json(matrices: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"schema": SCHEMA, "matrices": list(matrices)}
+def merged_document(
+    plans: Sequence[MatrixPlan],
+    found: Mapping[str, Sequence[CellJSON]],
+    *,
+    rtol: float = DEFAULT_RTOL,
+    atol: float = DEFAULT_ATOL,
+) -> Document:
+    """The document of a GitHub Actions run: each matrix from its shards' cells (``found``,
+    by matrix name), with the cells that never ran as planned and the runnable cells no
+    shard came back for as skipped (cause ``missing-shard``)."""
+    matrices = []
+    for plan in plans:
+        cells = list(found.get(plan.matrix.name, ()))
+        shard_ids = {c["id"] for c in cells}
+        for cell in plan.cells:
+            if cell.id in shard_ids:
+                continue
+            if cell.status is None:
+                missing = Cause("missing-shard", "no shard was found for this cell")
+                cell = replace(cell, status="skipped", cause=missing)
+            cells.append(planned_cell_json(cell))
+        matrices.append(matrix_json(plan, cells, rtol=rtol, atol=atol))
+    return document(matrices)

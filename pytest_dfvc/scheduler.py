@@ -11,28 +11,22 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .cache import ResultCache, cell_key, files_fingerprint
-from .cellrun import CellOutcome
+from .celldir import Record
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .environments import EnvironmentSlots
 from .era import with_eras
 from .evidence import settle, verdicts
 from .files import write_json_atomic
-from .gha import device_facts
+from .hostfacts import device_facts
 from .matrix import MatrixError
+from .model import CellJSON, DeviceFacts, Document, copy_cells, document, partial_document
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister
 from .precheck import precheck_cell
 from .provision import Workspace, run_cell
 from .refine import gaps, refined_plan, releases_between
-from .results import (
-    cell_json,
-    matrix_json,
-    matrix_ranges,
-    planned_cell_json,
-    results_json,
-)
+from .results import cell_json, matrix_json, matrix_ranges, outcome_json, planned_cell_json
 from .rules import Rule, recorded_rules
 from .sessionspec import RECORDER_MODULE, cell_environment
 from .strategy import Line, build_lines, next_cells
@@ -83,7 +77,7 @@ class MatrixRun:
         self.plans = list(plans)
         self.options = options
         self._write_line = write_line
-        self._cells: dict[str, list[dict[str, Any]]] = {p.matrix.name: [] for p in plans}
+        self._cells: dict[str, list[CellJSON]] = {p.matrix.name: [] for p in plans}
         self._lock = threading.Lock()
         self._running = RunningCells()
         self._slots = EnvironmentSlots()
@@ -99,9 +93,11 @@ class MatrixRun:
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
         self._strategy = options.strategy
         self._refined: set[tuple[str, str]] = set()
-        self._device = device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
+        self._device: DeviceFacts = (
+            device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
+        )
 
-    def execute(self) -> dict[str, Any]:
+    def execute(self) -> Document:
         """Run the cells; returns the final results document."""
         for plan in self.plans:
             for cell in plan.cells:
@@ -140,7 +136,7 @@ class MatrixRun:
                 # Bisect may also want a cell the first pass left out (a bisect of its own).
                 self._schedule(tasks, "bisect")
         self._mark_not_run(tasks)
-        document = results_json(
+        result = document(
             [
                 matrix_json(
                     p,
@@ -151,8 +147,8 @@ class MatrixRun:
                 for p in self.plans
             ]
         )
-        write_json_atomic(self.options.json_path, document)
-        return document
+        write_json_atomic(self.options.json_path, result)
+        return result
 
     # --- scheduling ----------------------------------------------------------------------
 
@@ -168,7 +164,7 @@ class MatrixRun:
         for plan in self.plans:
             self._learn(outcomes, plan)
         queue: list[_Task] = []
-        pending: dict[Future[dict[str, Any] | None], _Task] = {}
+        pending: dict[Future[CellJSON | None], _Task] = {}
         jobs = max(1, self.options.jobs)
 
         def ask() -> list[_Task]:
@@ -240,9 +236,7 @@ class MatrixRun:
         list's pass and failure with releases in between), for bisect to narrow."""
         added: dict[tuple[str, str], _Task] = {}
         for i, plan in enumerate(self.plans):
-            cells = [
-                {**c, "tests": [dict(t) for t in c["tests"]]} for c in self._cells[plan.matrix.name]
-            ]
+            cells = copy_cells(self._cells[plan.matrix.name])
             ranges = matrix_ranges(plan, cells, set(settle(cells, plan.versions)))
             for gap in gaps(ranges, plan):
                 axis = next(a for a in plan.matrix.packages if a.name == gap.axis)
@@ -309,12 +303,12 @@ class MatrixRun:
             environment=cell_environment(task.plan.matrix),
         )
 
-    def _reuse(self, task: _Task) -> dict[str, Any] | None:
+    def _reuse(self, task: _Task) -> CellJSON | None:
         if not self.options.reuse:
             return None
         return self._cache.get(task.plan.matrix.name, task.cell, self._key(task))
 
-    def _run_one(self, task: _Task) -> dict[str, Any] | None:
+    def _run_one(self, task: _Task) -> CellJSON | None:
         plan, cell = task.plan, task.cell
         started = time.monotonic()
         # A cell about to be built learns from its own install what the pre-check would say,
@@ -325,9 +319,7 @@ class MatrixRun:
         )
         if refused is not None:
             status, cause = refused
-            data = cell_json(
-                cell, status, [], cause={"category": cause.category, "reason": cause.reason}
-            )
+            data = cell_json(cell, status, [], cause=cause.to_json())
         else:
             self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", level=0)
             with self._slots.hold(cell.interpreter or "") as slot:
@@ -345,7 +337,7 @@ class MatrixRun:
                 )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
-            data = _outcome_json(cell, outcome, self._rules(outcome.records))
+            data = outcome_json(cell, outcome, self._rules(outcome.records))
         data["device"] = self._device
         ran = data["status"] in ("passed", "failed")
         if ran and cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
@@ -359,7 +351,7 @@ class MatrixRun:
         self._finish(task, data, reused=False, elapsed=time.monotonic() - started)
         return data
 
-    def _rules(self, records: list[dict[str, Any]]) -> tuple[Rule, ...]:
+    def _rules(self, records: list[Record]) -> tuple[Rule, ...]:
         """The plugins' rules, then the project's as its cells found them; a returned value
         that is no rule is said once and left out."""
         found, problems = recorded_rules(records)
@@ -369,9 +361,7 @@ class MatrixRun:
                 self._say(f"dfvc: {problem}; left out")
         return (*self.options.rules, *(r for r in found if r not in self.options.rules))
 
-    def _finish(
-        self, task: _Task, data: dict[str, Any], *, reused: bool, elapsed: float = 0.0
-    ) -> None:
+    def _finish(self, task: _Task, data: CellJSON, *, reused: bool, elapsed: float = 0.0) -> None:
         with self._lock:
             self._cells[task.plan.matrix.name].append(data)
             self._write_partial()
@@ -399,15 +389,7 @@ class MatrixRun:
 
     def _write_partial(self) -> None:
         """Cells so far, without ranges: what survives an interrupted run."""
-        partial = {
-            "schema": 1,
-            "complete": False,
-            "matrices": [
-                {"name": name, "cells": cells, "ranges": {}, "drift": []}
-                for name, cells in self._cells.items()
-            ],
-        }
-        write_json_atomic(self.options.json_path, partial)
+        write_json_atomic(self.options.json_path, partial_document(self._cells))
 
     def _say(self, line: str, level: int = -1) -> None:
         """A line of the run's progress, shown at ``level`` and more verbose (-1: with -q;
@@ -428,25 +410,7 @@ def _values(cell: Cell) -> dict[str, str]:
     return dict(cell.packages)
 
 
-def _outcome_json(cell: Cell, outcome: CellOutcome, rules: tuple[Rule, ...]) -> dict[str, Any]:
-    cause = None
-    if outcome.cause is not None:
-        cause = {"category": outcome.cause.category, "reason": outcome.cause.reason}
-    data = cell_json(
-        cell,
-        outcome.status,
-        outcome.records,
-        cause=cause,
-        duration=outcome.duration,
-        log=outcome.log,
-        rules=rules,
-    )
-    if outcome.metadata_fallback:
-        data["metadata_fallback"] = outcome.metadata_fallback
-    return data
-
-
-def _describe(cell: dict[str, Any]) -> str:
+def _describe(cell: CellJSON) -> str:
     if cell["cause"] and not cell["tests"]:
         return f"{cell['status']}: {cell['cause']['reason']}"
     counts: dict[str, int] = {}

@@ -4,21 +4,22 @@ declares in pyproject.toml. Nothing here edits the user's files."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .model import MatrixJSON, RangeJSON
 from .tomlcheck import tomllib
 
 
-def suggestions(matrix: dict[str, Any], declared: dict[str, Any]) -> list[str]:
+def suggestions(matrix: MatrixJSON, declared: Declared) -> list[str]:
     """Lines such as ``numpy>=1.19,<1.24`` and what they say against pyproject.toml."""
     lines = []
-    for axis, entry in matrix.get("ranges", {}).items():
+    for axis, entry in matrix["ranges"].items():
         if axis == "cuda":
             continue
         spec = entry["specifier"]
@@ -31,11 +32,11 @@ def suggestions(matrix: dict[str, Any], declared: dict[str, Any]) -> list[str]:
             )
         else:
             lines.append(f"{axis}{spec}{inferred}" if spec else f"{axis}: no version passed")
-        lines += [f"    {note}" for note in compare(axis, entry, declared.get(axis))]
+        lines += [f"    {note}" for note in compare(axis, entry, declared.specifiers.get(axis))]
     return lines
 
 
-def compare(axis: str, entry: dict[str, Any], declared: str | None) -> list[str]:
+def compare(axis: str, entry: RangeJSON, declared: str | None) -> list[str]:
     """What the declared specifier says against what was observed."""
     name = "requires-python" if axis == "python" else axis
     if declared is None:
@@ -68,15 +69,23 @@ def compare(axis: str, entry: dict[str, Any], declared: str | None) -> list[str]
     return notes or [f"declares {name}{declared}: consistent with what was tested"]
 
 
-def declared_in_pyproject(root: Path) -> dict[str, Any]:
-    """``{"python": requires-python, NAME: specifier}`` from pyproject.toml, plus the
-    Python versions its trove classifiers name."""
+@dataclass(frozen=True)
+class Declared:
+    """What pyproject.toml declares: ``{"python": requires-python, NAME: specifier}``, and
+    the Python versions its trove classifiers name."""
+
+    specifiers: dict[str, str] = field(default_factory=dict)
+    classifiers: list[str] = field(default_factory=list)
+
+
+def declared_in_pyproject(root: Path) -> Declared:
+    """What the project at ``root`` declares (nothing when it has no pyproject.toml)."""
     path = root / "pyproject.toml"
     try:
         project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
     except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    declared: dict[str, Any] = {}
+        return Declared()
+    declared: dict[str, str] = {}
     if isinstance(project.get("requires-python"), str):
         declared["python"] = project["requires-python"]
     for dependency in project.get("dependencies", []) or []:
@@ -90,13 +99,11 @@ def declared_in_pyproject(root: Path) -> dict[str, Any]:
         for c in project.get("classifiers", []) or []
         if (m := re.match(r"Programming Language :: Python :: (3\.\d+)$", str(c)))
     ]
-    if classifiers:
-        declared["classifiers"] = classifiers
-    return declared
+    return Declared(declared, classifiers)
 
 
-def classifier_notes(matrix: dict[str, Any], classifiers: list[str]) -> list[str]:
-    python = matrix.get("ranges", {}).get("python")
+def classifier_notes(matrix: MatrixJSON, classifiers: list[str]) -> list[str]:
+    python = matrix["ranges"].get("python")
     if not python or not classifiers:
         return []
     notes = []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .changes import change_lines
 from .deprecations import risk_lines
+from .model import CauseGroup, CellJSON, DriftEntry, MatrixJSON, OutcomeJSON, RangeJSON
 
 SYMBOLS = {
     "passed": ".",
@@ -19,7 +19,7 @@ SYMBOLS = {
 LEGEND = ". passed  F failed  E error  s skipped  - not installable  (blank: not run)"
 
 
-def render_matrix(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]:
+def render_matrix(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
     """The whole terminal report of one matrix; folded (tests that behave the same in every
     cell on one line, cells that did not run out of the table, long version lists cut)
     unless ``verbose``."""
@@ -49,12 +49,12 @@ RISKS_HEADING = (
 )
 
 
-def render_declared(matrix: dict[str, Any]) -> list[str]:
+def render_declared(matrix: MatrixJSON) -> list[str]:
     """Violations first (they fail the run), then what the matrix's expect could say."""
     lines = []
     for v in matrix.get("violations", []):
         spec = ", ".join(f"{name}{s}" for name, s in v["declared"].items())
-        why = v["cause"]["category"] if v.get("cause") else v.get("outcome", "failed")
+        why = v["cause"]["category"] if v["cause"] else "failed"
         where = f"fails in {v['cell']} ({why})"
         lines.append(f"  VIOLATION {v['nodeid']} {where}, inside its declared {spec} ({v['by']})")
     for note in matrix.get("declared", []):
@@ -73,7 +73,7 @@ def render_declared(matrix: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_drift(entries: Sequence[dict[str, Any]]) -> list[str]:
+def render_drift(entries: Sequence[DriftEntry]) -> list[str]:
     lines = []
     for entry in entries:
         lines.append(f"  {entry['nodeid']} [{entry['key']}]")
@@ -86,7 +86,7 @@ def render_drift(entries: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def test_ids(cells: Sequence[dict[str, Any]]) -> list[str]:
+def test_ids(cells: Sequence[CellJSON]) -> list[str]:
     """Every test any cell ran, in first-seen order: the rows of every table."""
     seen: dict[str, None] = {}
     for cell in cells:
@@ -95,7 +95,7 @@ def test_ids(cells: Sequence[dict[str, Any]]) -> list[str]:
     return list(seen)
 
 
-def square(cell: dict[str, Any], nodeid: str) -> tuple[str, dict[str, Any] | None]:
+def square(cell: CellJSON, nodeid: str) -> tuple[str, OutcomeJSON | None]:
     """One test in one cell: its outcome ("unavailable" when the cell was not installable,
     "" when it did not run there) and its record."""
     test = next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
@@ -110,13 +110,13 @@ class Folded:
     rows for the tests that differ somewhere, and the tests with one outcome in every
     shown cell (``same``: ``passed`` or ``skipped`` -> their ids)."""
 
-    cells: list[dict[str, Any]]
-    hidden: list[dict[str, Any]]
+    cells: list[CellJSON]
+    hidden: list[CellJSON]
     rows: list[str]
     same: dict[str, list[str]]
 
 
-def fold(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> Folded:
+def fold(cells: Sequence[CellJSON], *, verbose: bool = False) -> Folded:
     """The table of the terminal and of report.md: every cell and test when ``verbose``."""
     ran = [c for c in cells if c["tests"]]
     shown = list(cells) if verbose or not ran else ran
@@ -132,7 +132,7 @@ def fold(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> Folded:
     return Folded(shown, [c for c in cells if id(c) not in kept], rows, same)
 
 
-def render_table(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> list[str]:
+def render_table(cells: Sequence[CellJSON], *, verbose: bool = False) -> list[str]:
     """Tests down, cells across (numbered, keyed below), one symbol per outcome. Folded:
     columns only for cells that ran tests, and the tests whose row is the same in every
     one of them on one line ("84 tests pass in every cell")."""
@@ -160,11 +160,11 @@ def render_table(cells: Sequence[dict[str, Any]], *, verbose: bool = False) -> l
     return lines
 
 
-def _not_shown(cells: Sequence[dict[str, Any]]) -> list[str]:
+def _not_shown(cells: Sequence[CellJSON]) -> list[str]:
     """The cells that ran no test, by status and reason, their ids cut short."""
     groups: dict[str, list[str]] = {}
     for cell in cells:
-        reason = (cell.get("cause") or {}).get("reason") or ""
+        reason = cell_reason(cell)
         key = cell["status"] + (f": {reason}" if reason else "")
         groups.setdefault(key, []).append(cell["id"])
     return [f"  not in the table, {key}: {versions_text(ids)}" for key, ids in groups.items()]
@@ -178,21 +178,27 @@ def versions_text(values: Sequence[str], limit: int = 6) -> str:
     return f"{values[0]}, {values[1]} … {values[-1]} ({len(values)})"
 
 
-def cell_status(cell: dict[str, Any]) -> str:
+def cell_reason(cell: CellJSON) -> str:
+    """Why a cell did not run its tests to a verdict ("" when it did)."""
+    cause = cell["cause"]
+    return cause.get("reason", "") if cause else ""
+
+
+def cell_status(cell: CellJSON) -> str:
     """``passed``, with what a reader must not miss: the CUDA build it ran, a note such as
     "not a GPU pass", why no test ran, tests set apart as not version-related."""
     extra = [f"build {cell['build']}"] if cell.get("build") else []
     extra += [cell["note"]] if cell.get("note") else []
-    cause = cell.get("cause") or {}
-    if cell["status"] == "skipped" and cause.get("category") == "no-tests":
-        extra.append(str(cause["reason"]))
+    cause = cell["cause"]
+    if cell["status"] == "skipped" and cause and cause["category"] == "no-tests":
+        extra.append(cell_reason(cell))
     if cell.get("set_apart"):
         count = len(cell["set_apart"])
         extra.append(f"{count} not version-related failure{'s' if count != 1 else ''} set apart")
     return str(cell["status"]) + (f" ({'; '.join(extra)})" if extra else "")
 
 
-def render_ranges(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]:
+def render_ranges(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
     """The project's range per axis, then the tests that carry a boundary (those that fail
     on some version tried); the tests that pass on every version tried are one line."""
     lines = ["compatible ranges:"]
@@ -218,7 +224,7 @@ def render_ranges(matrix: dict[str, Any], *, verbose: bool = False) -> list[str]
     return lines
 
 
-def _range_text(entry: dict[str, Any], verbose: bool = False) -> str:
+def _range_text(entry: RangeJSON, verbose: bool = False) -> str:
     spec = entry["specifier"]
     if spec is None:
         text = "none among the versions tested" if entry["incompatible"] else "nothing tested"
@@ -247,7 +253,7 @@ def _range_text(entry: dict[str, Any], verbose: bool = False) -> str:
     return f"{text}" + (f"  ({'; '.join(details)})" if details else "")
 
 
-def render_causes(groups: Sequence[dict[str, Any]]) -> list[str]:
+def render_causes(groups: Sequence[CauseGroup]) -> list[str]:
     """One entry per cause and API, with the tests and versions it shows up on, so the
     report reads "numpy.float — numpy 1.24.4 ... 2.1.3" rather than a list of cells. Tests
     set apart as not version-related come last, under their own heading."""
@@ -262,7 +268,7 @@ def render_causes(groups: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _group_lines(group: dict[str, Any], *, label: bool = True) -> list[str]:
+def _group_lines(group: CauseGroup, *, label: bool = True) -> list[str]:
     exception = group.get("exception") or ""
     message = group.get("message") or group.get("reason") or ""
     locations = group.get("locations") or ([group["location"]] if group.get("location") else [])
@@ -287,7 +293,7 @@ def _group_lines(group: dict[str, Any], *, label: bool = True) -> list[str]:
     return lines
 
 
-def _where(group: dict[str, Any]) -> str:
+def _where(group: CauseGroup) -> str:
     tests = [nodeid.rsplit("::", 1)[-1] for nodeid in group["tests"]]
     parts = []
     if tests:

@@ -19,7 +19,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python < 3.11 only
     import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
-__all__ = ["NAME", "NOTHING", "MatrixError", "tomllib"]
+__all__ = ["NAME", "NOTHING", "MatrixError", "Table", "tomllib"]
+
+# A decoded TOML table: any TOML value under each key, checked where it is read.
+Table = dict[str, Any]
 
 # PEP 508 names: letters, digits, ".", "-", "_", starting and ending alphanumeric.
 NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -41,7 +44,7 @@ class MatrixError(Exception):
 NOTHING = object()
 
 
-def reject_unknown(table: dict[str, Any], known: tuple[str, ...], prefix: str, path: Path) -> None:
+def reject_unknown(table: Table, known: tuple[str, ...], prefix: str, path: Path) -> None:
     for key in table:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
@@ -141,7 +144,7 @@ def resolve_link(link: str, path: Path) -> str:
     return str((path.parent / link).resolve())
 
 
-def requirement_list(table: dict[str, Any], key: str, path: Path) -> tuple[str, ...]:
+def requirement_list(table: Table, key: str, path: Path) -> tuple[str, ...]:
     """PEP 508 requirements; anything else (a shell fragment, say) is refused here, never
     passed on to uv."""
     values = string_list(table.get(key, []), f"install.{key}", path)

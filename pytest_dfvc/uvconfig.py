@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .tomlcheck import tomllib
+from .tomlcheck import Table, tomllib
 
 PYPI = "https://pypi.org/simple"
 
@@ -209,9 +209,9 @@ def _url(value: str) -> str:
     return value.rstrip("/")
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> Table:
     try:
-        table: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        table: Table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
     return table

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pytest_dfvc.changes import change_lines, since_last_run
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.model import CellJSON, Document, MatrixJSON
 
 from .conftest import offline_install, require_pythons, run_matrix, write_project
 
 
-def _cell(cell_id: str, version: str, outcome: str) -> dict[str, Any]:
+def _cell(cell_id: str, version: str, outcome: str) -> CellJSON:
     test: dict[str, Any] = {"nodeid": "t.py::t", "outcome": outcome}
     if outcome == "failed":
         test["cause"] = {"category": "missing-api", "api": "x.f"}
-    return {"id": cell_id, "packages": {"x": version}, "status": outcome, "tests": [test]}
+    return cast(
+        CellJSON, {"id": cell_id, "packages": {"x": version}, "status": outcome, "tests": [test]}
+    )
 
 
 def test_a_new_release_that_breaks_a_test_and_a_test_that_broke_in_place() -> None:
@@ -32,7 +35,7 @@ def test_a_new_release_that_breaks_a_test_and_a_test_that_broke_in_place() -> No
             _cell("c", "2.0", "failed"),
         ],
     }
-    news = since_last_run(previous, current)
+    news = since_last_run(cast(Document, previous), cast(MatrixJSON, current))
     assert [(b["cell"], b["new_cell"]) for b in news["breaks"]] == [("a", False), ("c", True)]
     assert news["fixed"] == [{"cell": "b", "tests": ["t.py::t"]}]
     assert change_lines(news) == [
@@ -48,7 +51,10 @@ def test_an_interrupted_last_run_is_no_news_for_the_cells_it_did_not_finish() ->
         "matrices": [{"name": "m", "cells": [_cell("a", "1.0", "passed")]}],
     }
     current = {"name": "m", "cells": [_cell("a", "1.0", "passed"), _cell("c", "2.0", "failed")]}
-    assert since_last_run(previous, current) == {"breaks": [], "fixed": []}
+    assert since_last_run(cast(Document, previous), cast(MatrixJSON, current)) == {
+        "breaks": [],
+        "fixed": [],
+    }
 
 
 def test_a_new_release_on_the_index_is_news_on_the_next_run(

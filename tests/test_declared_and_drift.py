@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from pytest_dfvc.drift import drift, same
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.model import CellJSON
 from pytest_dfvc.recorder import check_declared, summarise
 
 from .conftest import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
@@ -83,7 +84,7 @@ def test_drift_reports_where_a_value_changed() -> None:
         }
         for v, d in (("1.0", "float64"), ("1.1", "float64"), ("2.0", "float32"))
     ]
-    (entry,) = drift(cells, ["x", "python"])
+    (entry,) = drift(cast(list[CellJSON], cells), ["x", "python"])
     assert entry["nodeid"] == "t::a" and entry["key"] == "dtype"
     assert entry["changes"] == [
         {
@@ -95,7 +96,7 @@ def test_drift_reports_where_a_value_changed() -> None:
             "with": {"python": "3.10"},
         }
     ]
-    assert drift(cells[:2], ["x"]) == []
+    assert drift(cast(list[CellJSON], cells[:2]), ["x"]) == []
 
 
 def test_marker_is_a_skip_condition_outside_the_matrix(pytester: pytest.Pytester) -> None:

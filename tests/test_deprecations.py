@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -16,6 +16,7 @@ from pytest_dfvc.deprecations import (
     warned_api,
 )
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.model import CellJSON
 
 from . import fakeframe
 from .conftest import offline_install, require_pythons, run_matrix, tooling_wheels, write_project
@@ -90,20 +91,23 @@ def test_only_evidence_of_a_change_is_kept() -> None:
 
 def _cell(
     version: str, outcome: str, warnings: list[dict[str, Any]] | None = None, cause: Any = None
-) -> dict[str, Any]:
+) -> CellJSON:
     test: dict[str, Any] = {"nodeid": "t.py::t", "outcome": outcome}
     if warnings:
         test["warnings"] = warnings
     if cause:
         test["cause"] = cause
-    return {
-        "id": f"py3.11-w{version}",
-        "python": "3.11.7",
-        "packages": {"w": version},
-        "cuda": None,
-        "status": "passed" if outcome == "passed" else "failed",
-        "tests": [test],
-    }
+    return cast(
+        CellJSON,
+        {
+            "id": f"py3.11-w{version}",
+            "python": "3.11.7",
+            "packages": {"w": version},
+            "cuda": None,
+            "status": "passed" if outcome == "passed" else "failed",
+            "tests": [test],
+        },
+    )
 
 
 WARNED = {

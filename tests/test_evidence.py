@@ -3,7 +3,7 @@ not version-related, modules nobody installed, and no-test cells."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pytest_dfvc.causes import cause_groups, merged_reason
 from pytest_dfvc.evidence import (
@@ -14,22 +14,27 @@ from pytest_dfvc.evidence import (
     status_from_tests,
     verdicts,
 )
+from pytest_dfvc.model import CauseJSON, CellJSON, OutcomeJSON
 
 
 def cell(
-    cell_id: str, version: str, status: str = "failed", *tests: dict[str, Any], python: str = "3.10"
-) -> dict[str, Any]:
-    return {
+    cell_id: str, version: str, status: str = "failed", *tests: OutcomeJSON, python: str = "3.10"
+) -> CellJSON:
+    data = {
         "id": cell_id,
         "python": python,
         "packages": {"numpy": version},
+        "cuda": None,
         "status": status,
         "cause": None,
-        "tests": [dict(t) for t in tests],
+        "resolved": {},
+        "tests": [t.copy() for t in tests],
+        "duration": 0.0,
     }
+    return cast(CellJSON, data)
 
 
-def passed(nodeid: str) -> dict[str, Any]:
+def passed(nodeid: str) -> OutcomeJSON:
     return {"nodeid": nodeid, "outcome": "passed"}
 
 
@@ -40,10 +45,10 @@ def failed(
     location: str = "tests/test_x.py:3",
     exception: str = "AssertionError",
     **extra: Any,
-) -> dict[str, Any]:
+) -> OutcomeJSON:
     cause = {"category": category, "exception": exception, "message": message}
     cause["location"] = location
-    return {"nodeid": nodeid, "outcome": "failed", "cause": {**cause, **extra}}
+    return {"nodeid": nodeid, "outcome": "failed", "cause": cast(CauseJSON, {**cause, **extra})}
 
 
 AXES = {"numpy": ["1.26.4", "2.0.2"]}
@@ -158,7 +163,7 @@ def test_a_cell_where_no_test_ran_is_untested() -> None:
     assert NO_TESTS == "no-tests"
 
 
-def no_module(nodeid: str, module: str) -> dict[str, Any]:
+def no_module(nodeid: str, module: str) -> OutcomeJSON:
     return failed(
         nodeid,
         "import-path",
@@ -176,13 +181,14 @@ def test_a_module_missing_in_every_cell_is_the_environments_fault() -> None:
     settle(cells, AXES)
     assert [c["status"] for c in cells] == ["error", "error"]
     cause = cells[0]["cause"]
+    assert cause is not None
     assert cause["category"] == "missing-dependency"
     assert cause["module"] == "pandas"
     assert 'requirements = ["pandas"]' in cause["reason"]
     assert "tests/test_io.py:1" in cause["reason"]
     # Settling again (a merge of shards) gives the same answer.
     settle(cells, AXES)
-    assert [c["cause"]["category"] for c in cells] == ["missing-dependency"] * 2
+    assert [c["cause"] and c["cause"]["category"] for c in cells] == ["missing-dependency"] * 2
 
 
 def test_a_module_missing_in_some_cells_is_a_third_party_finding() -> None:
@@ -217,7 +223,7 @@ def test_strategies_see_module_errors_as_their_tests() -> None:
     }
     cells = [
         cell("a", "1.5", "passed", passed("tests/test_s.py::t1"), passed("tests/test_s.py::t2")),
-        cell("b", "1.13", "failed", module_error),
+        cell("b", "1.13", "failed", cast(OutcomeJSON, module_error)),
     ]
     found = verdicts(cells, {"numpy": ["1.5", "1.13"]})
     assert found["b"] == {"tests/test_s.py::t1": False, "tests/test_s.py::t2": False}

@@ -6,11 +6,13 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from pytest_dfvc.cache import ResultCache
 from pytest_dfvc.files import write_text_atomic
+from pytest_dfvc.model import CellJSON
 from pytest_dfvc.plan import Cell
 
 MATRIX = 'python = ["3.9"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n[install]\nno-index = true\n'
@@ -73,13 +75,14 @@ def _cell() -> Cell:
     return Cell("m", "py3.9-fakeframe1.0.0", "3.9", (("fakeframe", "1.0.0"),))
 
 
-def _data(status: str = "failed") -> dict[str, object]:
-    return {
+def _data(status: str = "failed") -> CellJSON:
+    data = {
         "id": "py3.9-fakeframe1.0.0",
         "status": status,
         "packages": {"fakeframe": "1.0.0"},
         "tests": [{"nodeid": "t::a", "outcome": "failed" if status == "failed" else "passed"}],
     }
+    return cast(CellJSON, data)
 
 
 def test_a_cache_entry_is_reused_as_written(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from packaging.version import Version
 
 from pytest_dfvc.index import Release
+from pytest_dfvc.model import RangeJSON
 from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.refine import Gap, gaps, refined_plan, releases_between
 
@@ -35,10 +37,13 @@ def test_gaps_are_the_untested_stretches_around_the_range(tmp_path: Path) -> Non
             "incompatible": ["1.1.5", "2.0.3"],
         }
     }
-    assert gaps(ranges, p) == [Gap("pandas", "1.5.3", "2.0.3"), Gap("pandas", "1.1.5", "1.5.3")]
+    assert gaps(cast(dict[str, RangeJSON], ranges), p) == [
+        Gap("pandas", "1.5.3", "2.0.3"),
+        Gap("pandas", "1.1.5", "1.5.3"),
+    ]
     # A gap already filled is not refined again.
     filled = MatrixPlan(p.matrix, p.cells, p.versions, p.pythons, {"pandas": (("1.5.3", "2.0.3"),)})
-    assert gaps(ranges, filled) == [Gap("pandas", "1.1.5", "1.5.3")]
+    assert gaps(cast(dict[str, RangeJSON], ranges), filled) == [Gap("pandas", "1.1.5", "1.5.3")]
 
 
 def test_releases_between_follow_the_matrix_filters(tmp_path: Path) -> None:

@@ -6,19 +6,20 @@ import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from pytest_dfvc.badges import Badge, axis_badge, render_svg, text_width, write_badges
+from pytest_dfvc.model import CellJSON, Document, MatrixJSON, OutcomeJSON, RangeJSON
 from pytest_dfvc.reports import html_report, markdown, publish
 from pytest_dfvc.suggest import classifier_notes, compare, declared_in_pyproject, suggestions
 
 
 def entry(
     compatible: list[str], incompatible: list[str], spec: str | None, **extra: Any
-) -> dict[str, Any]:
-    return {
+) -> RangeJSON:
+    data = {
         "compatible": compatible,
         "incompatible": incompatible,
         "untested": [],
@@ -28,6 +29,7 @@ def entry(
         "inferred": {},
         **extra,
     }
+    return cast(RangeJSON, data)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +69,7 @@ def entry(
     ],
 )
 def test_badge_text_and_colour(
-    name: str, data: dict[str, Any], width: int | None, message: str, color: str
+    name: str, data: RangeJSON, width: int | None, message: str, color: str
 ) -> None:
     badge = axis_badge(name, data, width=width)
     assert (badge.label, badge.message, badge.color) == (name, message, color)
@@ -94,11 +96,20 @@ def test_svg_is_well_formed_and_sized_by_its_text() -> None:
     assert escaped.get("aria-label") == "a<b: x&y"
 
 
-def results_fixture(cells: int = 3) -> dict[str, Any]:
-    made: list[dict[str, Any]] = []
+def results_fixture(cells: int = 3) -> Document:
+    made: list[CellJSON] = []
     for i in range(cells):
         version = f"1.{i}.0"
         failed = i == cells - 1
+        first: OutcomeJSON = {"nodeid": "t.py::a", "outcome": "failed" if failed else "passed"}
+        if failed:
+            first["cause"] = {
+                "category": "missing-api",
+                "api": "x.f",
+                "exception": "AttributeError",
+                "message": "module 'x' has no attribute 'f'",
+                "location": "t.py:3",
+            }
         made.append(
             {
                 "id": f"py3.10-x{version}",
@@ -108,26 +119,8 @@ def results_fixture(cells: int = 3) -> dict[str, Any]:
                 "status": "failed" if failed else "passed",
                 "cause": None,
                 "resolved": {},
-                "tests": [
-                    {
-                        "nodeid": "t.py::a",
-                        "outcome": "failed" if failed else "passed",
-                        **(
-                            {
-                                "cause": {
-                                    "category": "missing-api",
-                                    "api": "x.f",
-                                    "exception": "AttributeError",
-                                    "message": "module 'x' has no attribute 'f'",
-                                    "location": "t.py:3",
-                                }
-                            }
-                            if failed
-                            else {}
-                        ),
-                    },
-                    {"nodeid": "t.py::b", "outcome": "passed"},
-                ],
+                "tests": [first, {"nodeid": "t.py::b", "outcome": "passed"}],
+                "duration": 1.0,
             }
         )
     versions = [c["packages"]["x"] for c in made]
@@ -238,8 +231,9 @@ def test_html_folds_as_the_terminal_does() -> None:
         if cell["id"].endswith("x1.3.0"):
             cell["tests"][1]["outcome"] = "failed"
             cell["tests"].append({"nodeid": "t.py::odd|pipe", "outcome": "failed"})
-    idle = dict(results["matrices"][0]["cells"][0], id="py3.10-x9.9.9", tests=[])
-    idle.update(status="unavailable", cause={"category": "install", "reason": "no wheel"})
+    idle = results["matrices"][0]["cells"][0].copy()
+    idle["id"], idle["tests"], idle["status"] = "py3.10-x9.9.9", [], "unavailable"
+    idle["cause"] = {"category": "install", "reason": "no wheel"}
     results["matrices"][0]["cells"].append(idle)
     page = html_report(results)
     assert page.count("<td class=") == 3 * 36
@@ -273,28 +267,24 @@ def test_suggestions_against_pyproject(tmp_path: Path) -> None:
         'classifiers = ["Programming Language :: Python :: 3.9", "Programming Language :: Python :: 3.10"]\n'
     )
     declared = declared_in_pyproject(tmp_path)
-    assert declared == {
-        "python": ">=3.8",
-        "numpy": ">=1.17",
-        "pandas": "",
-        "classifiers": ["3.9", "3.10"],
-    }
+    assert declared.specifiers == {"python": ">=3.8", "numpy": ">=1.17", "pandas": ""}
+    assert declared.classifiers == ["3.9", "3.10"]
     numpy = entry(
         ["1.19.5", "1.20.3", "1.23.5"],
         ["1.21.6", "1.24.4"],
         ">=1.19,!=1.21.*,<1.24",
         upgrade_boundary="1.24.4",
     )
-    notes = compare("numpy", numpy, declared["numpy"])
+    notes = compare("numpy", numpy, declared.specifiers["numpy"])
     assert "declares numpy>=1.17 but fails on 1.21.6, 1.24.4" in notes
     assert "declares numpy>=1.17 but nothing below 1.19.5 was tested" in notes
     assert "declares numpy with no upper bound but fails from 1.24.4 on" in notes
     matrix = {"ranges": {"numpy": numpy, "python": entry(["3.10", "3.11"], ["3.9"], ">=3.10")}}
-    lines = suggestions(matrix, declared)
+    lines = suggestions(cast(MatrixJSON, matrix), declared)
     assert lines[0] == "numpy>=1.19,!=1.21.*,<1.24"
     assert 'requires-python = ">=3.10"' in lines
     assert "    declares requires-python>=3.8 but fails on 3.9" in lines
-    assert classifier_notes(matrix, declared["classifiers"]) == [
+    assert classifier_notes(cast(MatrixJSON, matrix), declared.classifiers) == [
         "classifiers name Python 3.9, which failed",
         "Python 3.11 passed but has no classifier",
     ]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from pytest_dfvc.model import CellJSON, MatrixJSON
 from pytest_dfvc.terminal import render_ranges, render_table, versions_text
 
 
-def _cell(cell_id: str, status: str, outcomes: dict[str, str], **extra: Any) -> dict[str, Any]:
+def _cell(cell_id: str, status: str, outcomes: dict[str, str], **extra: Any) -> CellJSON:
     tests = [{"nodeid": n, "outcome": o} for n, o in outcomes.items()]
-    return {"id": cell_id, "status": status, "tests": tests, "cause": None, **extra}
+    return cast(CellJSON, {"id": cell_id, "status": status, "tests": tests, "cause": None, **extra})
 
 
 CELLS = [
@@ -62,8 +63,8 @@ def test_per_test_ranges_show_the_tests_that_carry_a_boundary() -> None:
             }
         }
     }
-    lines = render_ranges(matrix)
+    lines = render_ranges(cast(MatrixJSON, matrix))
     assert "      t::b: ==1.0  (passes 1.0; fails 2.0)" in lines
     assert not any("t::a" in line for line in lines)
     assert "      2 tests pass on every x version tried (-v lists them)" in lines
-    assert any("t::a" in line for line in render_ranges(matrix, verbose=True))
+    assert any("t::a" in line for line in render_ranges(cast(MatrixJSON, matrix), verbose=True))

@@ -1,0 +1,306 @@
+"""The results document's types (schema 1, docs/reference/results.md): what a cell, a test,
+a cause, a range and a matrix hold once a cell has run.
+
+They are TypedDicts: the document is JSON, written and read as plain dicts (by us, by shards
+from other machines, by users' scripts), so the types describe it without a conversion
+step. A key a reader does not know is kept and ignored, as the schema promises. Each
+optional key is in the ``total=False`` half of its type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, TypedDict
+
+# A cell's status and a test's outcome (docs/reference/results.md).
+Status = Literal["passed", "failed", "unavailable", "error", "skipped"]
+Outcome = Literal["passed", "failed", "error", "skipped"]
+# True passed, False failed, None: told nothing (skipped, or not run).
+Verdict = Optional[bool]  # a runtime alias: "bool | None" needs Python 3.10
+
+SCHEMA = 1
+
+# Values a test recorded with dfvc_record, by key: whatever JSON the test gave (numbers,
+# strings, array summaries), compared across cells for drift.
+Recorded = dict[str, Any]
+
+
+def verdict_of(outcome: str | None) -> Verdict:
+    """The one reading of an outcome (or a cell's status) as evidence."""
+    if outcome in ("failed", "error"):
+        return False
+    return True if outcome == "passed" else None
+
+
+class Precursor(TypedDict):
+    """The warning that announced a failure, from the last passing version."""
+
+    version: str
+    category: str
+    message: str
+    location: str
+
+
+class _CauseFields(TypedDict):
+    # DESIGN.md's cause table; a project's own rules may add categories of their own.
+    category: str
+
+
+class CauseJSON(_CauseFields, total=False):
+    """Why a test failed (``exception``, ``message``, ``api``…) or why a cell could not run
+    (``reason``)."""
+
+    reason: str
+    exception: str
+    message: str
+    location: str
+    api: str
+    # A third party's failure: which distribution, at which version, and what to do.
+    distribution: str
+    version: str
+    module: str
+    suggestion: str
+    precursor: Precursor
+    linked_by: Literal["warning"]
+
+
+class _WarningFields(TypedDict):
+    category: str
+    message: str
+    location: str
+
+
+class WarningJSON(_WarningFields, total=False):
+    api: str
+    announced: str
+
+
+class _OutcomeFields(TypedDict):
+    nodeid: str
+    outcome: Outcome
+
+
+class OutcomeJSON(_OutcomeFields, total=False):
+    """One test's outcome in one cell (not named Test…: pytest would collect it)."""
+
+    cause: CauseJSON
+    reason: str
+    duration: float
+    records: Recorded
+    warnings: list[WarningJSON]
+    declared: dict[str, str]
+    inside: bool
+    collect_error: bool
+    collect_skip: bool
+    from_module: str
+
+
+class DeviceFacts(TypedDict, total=False):
+    """The host's GPUs, for cells of a matrix with a CUDA axis."""
+
+    device: Literal["gpu", "no device"]
+    gpus: list[str]
+    driver: str
+    note: str
+
+
+class _CellFields(TypedDict):
+    id: str
+    python: str
+    packages: dict[str, str]
+    cuda: str | None
+    status: Status
+    cause: CauseJSON | None
+    resolved: dict[str, str]
+    tests: list[OutcomeJSON]
+    duration: float
+
+
+class CellJSON(_CellFields, total=False):
+    log: str
+    exclude_newer: str
+    build: str | None
+    device: DeviceFacts
+    note: str
+    metadata_fallback: str
+    set_apart: list[str]
+
+
+class Inferred(TypedDict):
+    """An untested version's verdict, taken from the tested versions either side."""
+
+    verdict: Literal["compatible", "incompatible"]
+    between: list[str]
+
+
+class _RangeFields(TypedDict):
+    specifier: str | None
+    compatible: list[str]
+    incompatible: list[str]
+    untested: list[str]
+
+
+class RangeJSON(_RangeFields, total=False):
+    """What the cells say about one axis, for the project or for one test."""
+
+    unavailable: list[str]
+    upgrade_boundary: str | None
+    upgrade_between: list[str] | None
+    downgrade_boundary: str | None
+    not_run: list[str]
+    inferred: dict[str, Inferred]
+    tests: dict[str, RangeJSON]
+
+
+class Violation(TypedDict):
+    nodeid: str
+    cell: str
+    declared: dict[str, str]
+    by: Literal["marker", "expect"]
+    cause: CauseJSON | None
+
+
+class DeclaredCheck(TypedDict):
+    package: str
+    declared: str
+    observed: str | None
+    also_passes: list[str]
+    fails_inside: list[str]
+
+
+class _GroupFields(TypedDict):
+    category: str
+    tests: list[str]
+    cells: list[str]
+    # Every axis's values the group shows up on, sorted.
+    versions: dict[str, list[str]]
+
+
+class CauseGroup(_GroupFields, total=False):
+    """Failures of one meaning across cells ("why cells are red")."""
+
+    reason: str
+    reasons: list[str]
+    api: str
+    exception: str
+    message: str
+    location: str
+    locations: list[str]
+    distribution: str
+    version: str
+    module: str
+    suggestion: str
+    precursor: Precursor
+    linked_by: Literal["warning"]
+    set_apart: bool
+
+
+# "from" and "with" are keywords: the functional form names them.
+DriftChange = TypedDict(
+    "DriftChange",
+    {"axis": str, "from": str, "to": str, "old": Any, "new": Any, "with": dict[str, str]},
+)
+
+
+class DriftEntry(TypedDict):
+    nodeid: str
+    key: str
+    # The recorded value in each cell, by cell id.
+    values: Recorded
+    changes: list[DriftChange]
+
+
+class _RiskFields(TypedDict):
+    api: str
+    category: str
+    message: str
+    axis: str | None
+    seen_on: list[str]
+    tests: list[str]
+    cells: list[str]
+
+
+class Risk(_RiskFields, total=False):
+    """A deprecation met on the newest passing version: what may break next."""
+
+    announced: str
+    first_warned: str | None
+    survived: bool
+
+
+class Break(TypedDict):
+    cell: str
+    packages: dict[str, str]
+    new_cell: bool
+    tests: list[str]
+    causes: list[str]
+
+
+class Fixed(TypedDict):
+    cell: str
+    tests: list[str]
+
+
+class Changes(TypedDict):
+    """What changed since the last run of the matrix."""
+
+    breaks: list[Break]
+    fixed: list[Fixed]
+
+
+class _MatrixFields(TypedDict):
+    name: str
+    cells: list[CellJSON]
+    ranges: dict[str, RangeJSON]
+    drift: list[DriftEntry]
+
+
+class MatrixJSON(_MatrixFields, total=False):
+    """One matrix of the document; a partial one (written after each cell) has only its
+    name, cells, and empty ranges and drift."""
+
+    path: str
+    not_version_related: list[str]
+    causes: list[CauseGroup]
+    violations: list[Violation]
+    declared: list[DeclaredCheck]
+    risks: list[Risk]
+    since_last_run: Changes
+
+
+class _DocumentFields(TypedDict):
+    schema: int
+    matrices: list[MatrixJSON]
+
+
+class Document(_DocumentFields, total=False):
+    # False while a run is under way: its ranges are not computed yet.
+    complete: bool
+
+
+def copy_cells(cells: list[CellJSON]) -> list[CellJSON]:
+    """Copies of cells and their tests, for the judgements that rewrite them in place
+    (``evidence.settle``) made on the side."""
+    copies = []
+    for cell in cells:
+        copy = cell.copy()
+        copy["tests"] = [t.copy() for t in cell["tests"]]
+        copies.append(copy)
+    return copies
+
+
+def document(matrices: list[MatrixJSON]) -> Document:
+    """The finished document: every matrix with its ranges."""
+    return {"schema": SCHEMA, "matrices": matrices}
+
+
+def partial_document(cells: dict[str, list[CellJSON]]) -> Document:
+    """The cells finished so far, by matrix name, without ranges: what survives an
+    interrupted run (and is reused by the next)."""
+    return {
+        "schema": SCHEMA,
+        "complete": False,
+        "matrices": [
+            {"name": name, "cells": found, "ranges": {}, "drift": []}
+            for name, found in cells.items()
+        ],
+    }

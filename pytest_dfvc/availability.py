@@ -35,10 +35,10 @@ from .index import (
     wheel_metadata,
 )
 from .matrix import Matrix
-from .model import Status
 from .plan import Cause, Cell
 from .sessionspec import pin_requirements
 from .uvconfig import Sources, uv_sources
+from .vocabulary import Status
 
 INSTALLABLE: Literal["installable"] = "installable"
 # ("unavailable", why), INSTALLABLE, or None: the index cannot tell.

@@ -26,10 +26,10 @@ from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .files import write_text_atomic
 from .install_causes import install_failure, log_tail
 from .legacy import refused_pin
-from .model import Status
 from .phases import PHASE_INSTALL
 from .plan import Cause, Cell
 from .sessionspec import FINDINGS_CODES, SessionSpec, dump_specs
+from .vocabulary import Status
 from .workers import RunningCells, nox_arguments, nox_env, run_logged
 
 # A test process that dies this many times in one cell ends the cell.

@@ -31,6 +31,7 @@ from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
 from .suggest import classifier_notes, declared_in_pyproject, suggestions
 from .terminal import render_matrix
+from .vocabulary import Strategy
 
 
 class Controller:
@@ -81,7 +82,7 @@ class Controller:
                 raise
             raise pytest.UsageError(unwritable(Path(exc.filename), exc)) from None
 
-    def _check_size(self, runnable: int, strategy: str, selected: bool) -> None:
+    def _check_size(self, runnable: int, strategy: Strategy, selected: bool) -> None:
         """A grid or walk over more cells than --dfvc-max-cells is refused before anything
         is built, with the count and the ways to narrow it; a search (bisect) runs a few
         cells of any matrix, and a --dfvc-cell job runs only what it names."""

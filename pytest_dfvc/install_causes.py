@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 from . import legacy
-from .model import Status
 from .plan import Cause
+from .vocabulary import Status
 
 
 def log_tail(log: str, lines: int = 3) -> str:

@@ -22,8 +22,7 @@ from .tomlcheck import (
     string_list,
     url,
 )
-
-RESOLUTIONS = ("highest", "lowest-direct", "locked")
+from .vocabulary import RESOLUTIONS, Resolution
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class InstallOptions:
     find_links: tuple[str, ...] = ()
     index_url: str = ""
     no_index: bool = False
-    resolution: str = "highest"
+    resolution: Resolution = "highest"
     exclude_newer: str = ""
     cuda: tuple[tuple[str, CudaVariant], ...] = ()
     # Environment variables every cell gets (MPLBACKEND = "Agg"); part of the cache key.

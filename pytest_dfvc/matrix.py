@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .install_table import RESOLUTIONS, CudaVariant, InstallOptions, parse_install
+from .install_table import CudaVariant, InstallOptions, parse_install
 from .tomlcheck import (
     NAME,
     NOTHING,
@@ -29,12 +29,12 @@ from .tomlcheck import (
     tomllib,
     version,
 )
+from .vocabulary import SELECTS, Select
 
 # Defined with the [install] table; part of a matrix's vocabulary.
-__all__ = ["RESOLUTIONS", "CudaVariant", "InstallOptions", "MatrixError"]
+__all__ = ["CudaVariant", "InstallOptions", "MatrixError"]
 
 
-SELECTS = ("all", "latest-patch", "latest-minor")
 _PYTHON_VERSION = re.compile(r"^3\.\d+$")
 # The in-cell recorder's syntax and pytest's needs: no cell runs on an older Python.
 MIN_CELL_PYTHON = (3, 7)
@@ -46,7 +46,7 @@ class PackageAxis:
 
     name: str
     versions: SpecifierSet | tuple[str, ...]
-    select: str = "all"
+    select: Select = "all"
     baseline: str | None = None
     prereleases: bool = False
     yanked: bool = False

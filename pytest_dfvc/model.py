@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, TypedDict
 
-# A cell's status and a test's outcome (docs/reference/results.md).
-Status = Literal["passed", "failed", "unavailable", "error", "skipped"]
-Outcome = Literal["passed", "failed", "error", "skipped"]
+from .vocabulary import Outcome, Status
+
 # True passed, False failed, None: told nothing (skipped, or not run).
 Verdict = Optional[bool]  # a runtime alias: "bool | None" needs Python 3.10
 

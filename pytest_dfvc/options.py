@@ -14,12 +14,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import pytest
 
-Strategy = Literal["grid", "walk", "bisect"]
-STRATEGIES: tuple[Strategy, ...] = ("grid", "walk", "bisect")
+from .vocabulary import STRATEGIES, Strategy
 
 # A run of more cells than this is refused until the user says so: 1,202 setuptools cells
 # started at once, with no confirmation.

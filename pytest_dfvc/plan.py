@@ -17,8 +17,9 @@ from .editable import declares_package
 from .index import IndexUnavailable, Release, list_releases
 from .interpreters import InterpreterFinder
 from .matrix import Exclude, Matrix, MatrixError, PackageAxis, load_matrices
-from .model import CauseJSON, Status
+from .model import CauseJSON
 from .uvconfig import uv_sources
+from .vocabulary import Select, Status, Strategy
 
 # CPython minors a Python specifier can expand to; only those installed here are planned.
 # From 3.7: the in-cell recorder cannot run on older ones.
@@ -97,7 +98,7 @@ def unique_ids(cells: list[Cell]) -> list[Cell]:
     return renamed
 
 
-def select_versions(versions: list[Version], select: str) -> list[Version]:
+def select_versions(versions: list[Version], select: Select) -> list[Version]:
     """Keep every version, the newest patch of each minor, or the newest of each major."""
     if select == "all":
         return sorted(versions)
@@ -257,7 +258,7 @@ def expand_all(
     return [expand(m, finder, release_lister(out, project)) for m in matrices]
 
 
-def baselines(matrix: Matrix, strategy: str) -> dict[str, str | None]:
+def baselines(matrix: Matrix, strategy: Strategy) -> dict[str, str | None]:
     """Where the walk starts on each axis: the matrix's baseline, else (for walk) the version
     installed here, else None (the newest version)."""
     found: dict[str, str | None] = {}

@@ -33,10 +33,10 @@ from .files import write_text_atomic
 from .install_causes import install_failure
 from .legacy import refused_pin
 from .matrix import Matrix
-from .model import Status
 from .plan import Cause, Cell, MatrixPlan
 from .sessionspec import pin_requirements, source_args
 from .uvtool import uv_environment, uv_path
+from .vocabulary import Status
 
 
 def compile_command(matrix: Matrix, cell: Cell, constraints: Path | None) -> list[str]:

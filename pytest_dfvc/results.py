@@ -30,7 +30,6 @@ from .model import (
     OutcomeJSON,
     RangeJSON,
     Recorded,
-    Status,
     Verdict,
     Violation,
     WarningJSON,
@@ -40,6 +39,7 @@ from .model import (
 from .plan import KNOWN_PYTHONS, Cause, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
 from .rules import Rule
+from .vocabulary import Status
 
 # --- one cell --------------------------------------------------------------------------
 

@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cache import ResultCache, cell_key, files_fingerprint
-from .celldir import Record
+from .cellrunner import CellRunner, NoxCellRunner
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
-from .environments import EnvironmentSlots
 from .era import with_eras
 from .evidence import settle, verdicts
 from .files import write_json_atomic
-from .hostfacts import device_facts
 from .matrix import MatrixError
-from .model import CellJSON, DeviceFacts, Document, copy_cells, document, partial_document
+from .model import CellJSON, Document, copy_cells, document, partial_document
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister
-from .precheck import precheck_cell
-from .provision import Workspace, run_cell
+from .provision import Workspace
 from .refine import gaps, refined_plan, releases_between
-from .results import cell_json, matrix_json, matrix_ranges, outcome_json, planned_cell_json
-from .rules import Rule, recorded_rules
-from .sessionspec import RECORDER_MODULE, cell_environment
+from .results import matrix_json, matrix_ranges, planned_cell_json
+from .rules import Rule
 from .strategy import Line, build_lines, next_cells
-from .views import project_files, take_snapshot
-from .workers import RunningCells
+from .vocabulary import Strategy
 
 
 @dataclass
@@ -42,7 +34,7 @@ class RunOptions:
     jobs: int = 1
     timeout: float | None = None
     rules: tuple[Rule, ...] = ()
-    strategy: str = "grid"
+    strategy: Strategy = "grid"
     # Reuse the results of cells whose inputs did not change (--dfvc-rerun turns it off).
     reuse: bool = True
     baselines: dict[str, dict[str, str | None]] = field(default_factory=dict)
@@ -72,30 +64,34 @@ class MatrixRun:
     results.json after every finished cell."""
 
     def __init__(
-        self, plans: Sequence[MatrixPlan], options: RunOptions, write_line: Callable[[str], None]
+        self,
+        plans: Sequence[MatrixPlan],
+        options: RunOptions,
+        write_line: Callable[[str], None],
+        runner: CellRunner | None = None,
     ) -> None:
         self.plans = list(plans)
         self.options = options
         self._write_line = write_line
         self._cells: dict[str, list[CellJSON]] = {p.matrix.name: [] for p in plans}
         self._lock = threading.Lock()
-        self._running = RunningCells()
-        self._slots = EnvironmentSlots()
-        self._said: set[str] = set()
-        self._cache = ResultCache(options.workspace.out / "cache" / "cells")
-        self._fingerprint = ""
-        self._recorder_digest = ""
+        self._runner: CellRunner = runner or NoxCellRunner(
+            options.workspace,
+            options.pytest_args,
+            json_path=options.json_path,
+            timeout=options.timeout,
+            rules=options.rules,
+            reuse=options.reuse,
+            isolate=options.isolate,
+            say=self._say,
+        )
         self._started = 0
         # How many cells the run will finish, when the strategy knows (grid runs them all).
         self._total: int | None = None
         self._durations: list[float] = []
-        self._per_interpreter: Counter[str | None] = Counter()
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
         self._strategy = options.strategy
         self._refined: set[tuple[str, str]] = set()
-        self._device: DeviceFacts = (
-            device_facts() if any(c.cuda for p in plans for c in p.cells) else {}
-        )
 
     def execute(self) -> Document:
         """Run the cells; returns the final results document."""
@@ -106,23 +102,8 @@ class MatrixRun:
         tasks = {
             t.key: t for p in self.plans for c in p.cells if c.status is None for t in [_Task(p, c)]
         }
-        self._per_interpreter = Counter(t.cell.interpreter for t in tasks.values())
         self._total = len(tasks) if self.options.strategy == "grid" else None
-        if tasks:
-            workspace = self.options.workspace
-            workspace.install_recorder()
-            # One look at the project for the whole run: its files are hashed for the cache
-            # key and copied into the snapshot every cell's view is made from.
-            files = project_files(workspace.project, [workspace.out, self.options.json_path])
-            self._fingerprint = files_fingerprint(workspace.project, files)
-            if self.options.isolate:
-                snapshot = take_snapshot(
-                    workspace.project, files, workspace.runtime / "snapshots", self._fingerprint
-                )
-                self.options.workspace = replace(workspace, snapshot=snapshot)
-            recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
-            # Hashed once: every cell's key includes it.
-            self._recorder_digest = hashlib.sha256(recorder).hexdigest()
+        self._runner.prepare((t.plan, t.cell) for t in tasks.values())
         self._schedule(tasks, self.options.strategy)
         if self.options.refine and self.options.lister is not None:
             refined = self._refine(self.options.lister)
@@ -132,7 +113,7 @@ class MatrixRun:
                 tasks = {k: _Task(final[k[0]], t.cell) for k, t in tasks.items()}
                 tasks.update(refined)
                 self._total = None  # bisect decides how many of them run
-                self._per_interpreter.update(t.cell.interpreter for t in refined.values())
+                self._runner.prepare((t.plan, t.cell) for t in refined.values())
                 # Bisect may also want a cell the first pass left out (a bisect of its own).
                 self._schedule(tasks, "bisect")
         self._mark_not_run(tasks)
@@ -152,7 +133,7 @@ class MatrixRun:
 
     # --- scheduling ----------------------------------------------------------------------
 
-    def _schedule(self, tasks: dict[tuple[str, str], _Task], strategy: str) -> None:
+    def _schedule(self, tasks: dict[tuple[str, str], _Task], strategy: Strategy) -> None:
         """Ask the strategy for cells, run them (jobs at a time), and ask again after each
         finished cell, until it asks for nothing more. Cells finished before (a refine step
         after the main run) count as known."""
@@ -212,10 +193,10 @@ class MatrixRun:
                 # ones (their results would be partial) and start no more.
                 for future in pending:
                     future.cancel()
-                self._running.stop_all()
+                self._runner.stop_all()
                 raise
             finally:
-                self._running.close()
+                self._runner.close()
 
     def _learn(
         self, outcomes: dict[str, dict[str, dict[str, bool | None]]], plan: MatrixPlan
@@ -292,74 +273,15 @@ class MatrixRun:
 
     # --- one cell ------------------------------------------------------------------------
 
-    def _key(self, task: _Task) -> str:
-        return cell_key(
-            task.plan.matrix,
-            task.cell,
-            interpreter_version=task.cell.interpreter_version or "",
-            fingerprint=self._fingerprint,
-            pytest_args=self.options.pytest_args,
-            recorder_digest=self._recorder_digest,
-            environment=cell_environment(task.plan.matrix),
-        )
-
     def _reuse(self, task: _Task) -> CellJSON | None:
-        if not self.options.reuse:
-            return None
-        return self._cache.get(task.plan.matrix.name, task.cell, self._key(task))
+        return self._runner.reuse(task.plan, task.cell)
 
     def _run_one(self, task: _Task) -> CellJSON | None:
-        plan, cell = task.plan, task.cell
         started = time.monotonic()
-        # A cell about to be built learns from its own install what the pre-check would say,
-        # with uv's same explanation; only a CUDA variant needs the resolution first, to
-        # refuse another variant's build before its tests pass under the wrong name.
-        refused = (
-            precheck_cell(plan.matrix, cell, self.options.workspace.runtime) if cell.cuda else None
-        )
-        if refused is not None:
-            status, cause = refused
-            data = cell_json(cell, status, [], cause=cause.to_json())
-        else:
-            self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", level=0)
-            with self._slots.hold(cell.interpreter or "") as slot:
-                outcome = run_cell(
-                    plan.matrix,
-                    cell,
-                    self.options.workspace,
-                    self.options.pytest_args,
-                    timeout=self.options.timeout,
-                    running=self._running,
-                    # One build of the project's editable wheel pays off from a second cell
-                    # of the same Python on; for one cell, its own install builds it as fast.
-                    share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
-                    slot=slot,
-                )
-            if self._running.stopping:
-                return None  # interrupted: a cell stopped half-way is not a result
-            data = outcome_json(cell, outcome, self._rules(outcome.records))
-        data["device"] = self._device
-        ran = data["status"] in ("passed", "failed")
-        if ran and cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
-            data["note"] = (
-                f"a {data.get('build') or cell.cuda} build tested on a host without a GPU: "
-                "tests marked dfvc_gpu were skipped; this is not a GPU pass"
-            )
-        if data["status"] in ("passed", "failed", "unavailable"):
-            # Errors (crashes, timeouts) may not happen again: never reuse them.
-            self._cache.put(plan.matrix.name, cell, self._key(task), data)
-        self._finish(task, data, reused=False, elapsed=time.monotonic() - started)
+        data = self._runner.run(task.plan, task.cell)
+        if data is not None:
+            self._finish(task, data, reused=False, elapsed=time.monotonic() - started)
         return data
-
-    def _rules(self, records: list[Record]) -> tuple[Rule, ...]:
-        """The plugins' rules, then the project's as its cells found them; a returned value
-        that is no rule is said once and left out."""
-        found, problems = recorded_rules(records)
-        for problem in problems:
-            if problem not in self._said:
-                self._said.add(problem)
-                self._say(f"dfvc: {problem}; left out")
-        return (*self.options.rules, *(r for r in found if r not in self.options.rules))
 
     def _finish(self, task: _Task, data: CellJSON, *, reused: bool, elapsed: float = 0.0) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from packaging.version import Version
 
-STRATEGIES = ("grid", "walk", "bisect")
+from .vocabulary import Strategy
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def walk_probes(
 
 
 def next_cells(
-    strategy: str,
+    strategy: Strategy,
     lines: Sequence[Line],
     outcomes: Mapping[str, Mapping[str, bool | None]],
     runnable: Iterable[str],

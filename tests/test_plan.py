@@ -17,6 +17,7 @@ from pytest_dfvc.index import (
 from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
 from pytest_dfvc.matrix import MatrixError, PackageAxis
 from pytest_dfvc.plan import Cause, axis_versions, cell_id, expand, select_versions
+from pytest_dfvc.vocabulary import Select
 
 from . import fakeframe
 from .conftest import matrix_from_text
@@ -50,7 +51,7 @@ V = ["1.19.0", "1.19.5", "1.20.3", "1.21.0", "1.21.6", "2.0.0", "2.0.2", "2.1.0r
         ("latest-minor", ["1.21.6", "2.0.2"]),
     ],
 )
-def test_select(select: str, expected: list[str]) -> None:
+def test_select(select: Select, expected: list[str]) -> None:
     chosen = select_versions([Version(v) for v in V if "rc" not in v], select)
     assert [str(v) for v in chosen] == expected
 

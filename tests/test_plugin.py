@@ -196,8 +196,8 @@ def test_plain_pytest_imports_none_of_the_matrix_machinery(pytester: pytest.Pyte
     result = pytester.run(sys.executable, str(probe))
     assert result.ret == 0
     assert (
-        result.outlines[-1]
-        == "['pytest_dfvc', 'pytest_dfvc.hookspecs', 'pytest_dfvc.options', 'pytest_dfvc.plugin']"
+        result.outlines[-1] == "['pytest_dfvc', 'pytest_dfvc.hookspecs', 'pytest_dfvc.options', "
+        "'pytest_dfvc.plugin', 'pytest_dfvc.vocabulary']"
     )
 
 

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from pytest_dfvc.ranges import boundaries
 from pytest_dfvc.strategy import Line, bisect_probes, build_lines, next_cells, walk_probes
+from pytest_dfvc.vocabulary import Strategy
 
 
 def simulate(
-    strategy: str, history: Sequence[bool | None], baseline: int | None = None
+    strategy: Strategy, history: Sequence[bool | None], baseline: int | None = None
 ) -> dict[int, bool | None]:
     """Run a strategy on one line with one test; None in the history is a cell that cannot
     be installed (done, no verdict). Returns what was run."""

@@ -1,0 +1,183 @@
+"""Run one cell for the scheduler and turn it into the results document's cell: reuse an
+unchanged cell's kept result, or build and test it through nox, with the host's GPU facts
+and the project's diagnosis rules.
+
+The scheduler only sees the ``CellRunner`` protocol, so it can be driven by a runner of
+another kind (its tests use one that answers from a table, with no nox).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from .cache import ResultCache, cell_key, files_fingerprint
+from .celldir import Record
+from .environments import EnvironmentSlots
+from .hostfacts import device_facts
+from .model import CellJSON, DeviceFacts
+from .plan import Cell, MatrixPlan
+from .precheck import precheck_cell
+from .provision import Workspace, run_cell
+from .results import cell_json, outcome_json
+from .rules import Rule, recorded_rules
+from .sessionspec import RECORDER_MODULE, cell_environment
+from .views import project_files, take_snapshot
+from .workers import RunningCells
+
+
+class CellRunner(Protocol):
+    def prepare(self, cells: Iterable[tuple[MatrixPlan, Cell]]) -> None:
+        """Before the first cell: the cells the run may ask for."""
+
+    def reuse(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        """The kept result of a cell whose inputs did not change, or None."""
+
+    def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        """Build and test the cell; None when the run was interrupted meanwhile."""
+
+    def stop_all(self) -> None:
+        """Stop every running cell now (Ctrl-C)."""
+
+    def close(self) -> None:
+        """The run is over."""
+
+
+class NoxCellRunner:
+    """Cells built and tested through nox sessions with uv, reused from the result cache
+    when their inputs did not change."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        pytest_args: list[str],
+        *,
+        json_path: Path,
+        timeout: float | None = None,
+        rules: tuple[Rule, ...] = (),
+        reuse: bool = True,
+        isolate: bool = True,
+        say: Callable[[str, int], None] = lambda line, level: None,
+    ) -> None:
+        self.workspace = workspace
+        self.pytest_args = pytest_args
+        self._json_path = json_path
+        self.timeout = timeout
+        self.rules = rules
+        self._reuse = reuse
+        self._isolate = isolate
+        self._say = say
+        self._cache = ResultCache(workspace.out / "cache" / "cells")
+        self._running = RunningCells()
+        self._slots = EnvironmentSlots()
+        self._said: set[str] = set()
+        self._lock = threading.Lock()
+        self._fingerprint = ""
+        self._recorder_digest = ""
+        self._per_interpreter: Counter[str | None] = Counter()
+        self._device: DeviceFacts = {}
+
+    @property
+    def stopping(self) -> bool:
+        return self._running.stopping
+
+    def prepare(self, cells: Iterable[tuple[MatrixPlan, Cell]]) -> None:
+        """One look at the project for the whole run: its files are hashed for the cache
+        key and copied into the snapshot every cell's view is made from."""
+        cells = list(cells)
+        self._per_interpreter.update(c.interpreter for _, c in cells)
+        if any(c.cuda for _, c in cells) and not self._device:
+            self._device = device_facts()
+        if self._fingerprint or not cells:
+            return
+        workspace = self.workspace
+        workspace.install_recorder()
+        files = project_files(workspace.project, [workspace.out, self._json_path])
+        self._fingerprint = files_fingerprint(workspace.project, files)
+        if self._isolate:
+            snapshot = take_snapshot(
+                workspace.project, files, workspace.runtime / "snapshots", self._fingerprint
+            )
+            self.workspace = replace(workspace, snapshot=snapshot)
+        recorder = (workspace.runtime / f"{RECORDER_MODULE}.py").read_bytes()
+        # Hashed once: every cell's key includes it.
+        self._recorder_digest = hashlib.sha256(recorder).hexdigest()
+
+    def _key(self, plan: MatrixPlan, cell: Cell) -> str:
+        return cell_key(
+            plan.matrix,
+            cell,
+            interpreter_version=cell.interpreter_version or "",
+            fingerprint=self._fingerprint,
+            pytest_args=self.pytest_args,
+            recorder_digest=self._recorder_digest,
+            environment=cell_environment(plan.matrix),
+        )
+
+    def reuse(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        if not self._reuse:
+            return None
+        return self._cache.get(plan.matrix.name, cell, self._key(plan, cell))
+
+    def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        # A cell about to be built learns from its own install what the pre-check would say,
+        # with uv's same explanation; only a CUDA variant needs the resolution first, to
+        # refuse another variant's build before its tests pass under the wrong name.
+        refused = precheck_cell(plan.matrix, cell, self.workspace.runtime) if cell.cuda else None
+        if refused is not None:
+            status, cause = refused
+            data = cell_json(cell, status, [], cause=cause.to_json())
+        else:
+            self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", 0)
+            with self._slots.hold(cell.interpreter or "") as slot:
+                outcome = run_cell(
+                    plan.matrix,
+                    cell,
+                    self.workspace,
+                    self.pytest_args,
+                    timeout=self.timeout,
+                    running=self._running,
+                    # One build of the project's editable wheel pays off from a second cell
+                    # of the same Python on; for one cell, its own install builds it as fast.
+                    share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
+                    slot=slot,
+                )
+            if self._running.stopping:
+                return None  # interrupted: a cell stopped half-way is not a result
+            data = outcome_json(cell, outcome, self._rules(outcome.records))
+        self._note_device(cell, data)
+        if data["status"] in ("passed", "failed", "unavailable"):
+            # Errors (crashes, timeouts) may not happen again: never reuse them.
+            self._cache.put(plan.matrix.name, cell, self._key(plan, cell), data)
+        return data
+
+    def _note_device(self, cell: Cell, data: CellJSON) -> None:
+        data["device"] = self._device
+        ran = data["status"] in ("passed", "failed")
+        if ran and cell.cuda not in (None, "cpu") and self._device.get("device") != "gpu":
+            data["note"] = (
+                f"a {data.get('build') or cell.cuda} build tested on a host without a GPU: "
+                "tests marked dfvc_gpu were skipped; this is not a GPU pass"
+            )
+
+    def _rules(self, records: list[Record]) -> tuple[Rule, ...]:
+        """The plugins' rules, then the project's as its cells found them; a returned value
+        that is no rule is said once and left out."""
+        found, problems = recorded_rules(records)
+        with self._lock:
+            new = [p for p in problems if p not in self._said]
+            self._said.update(new)
+        for problem in new:
+            self._say(f"dfvc: {problem}; left out", -1)
+        return (*self.rules, *(r for r in found if r not in self.rules))
+
+    def stop_all(self) -> None:
+        self._running.stop_all()
+
+    def close(self) -> None:
+        self._running.close()

@@ -282,7 +282,7 @@ def plan_at_scale(scratch: Path) -> dict[str, float]:
 
 
 def tooling_wheels() -> Path:
-    from tests.conftest import tooling_wheels as get
+    from tests.helpers import tooling_wheels as get
 
     return get("py39")
 

@@ -22,7 +22,7 @@ from pytest_dfvc.matrix import Matrix
 from pytest_dfvc.plan import Cause, Cell, expand
 from pytest_dfvc.precheck import precheck, precheck_cell
 
-from .conftest import matrix_from_text, offline_install, run_matrix, write_project
+from .helpers import matrix_from_text, offline_install, run_matrix, write_project
 
 PYTHONS = ("3.9", "3.11", "3.12")
 

@@ -11,7 +11,7 @@ from pytest_dfvc.cache import cell_key, project_fingerprint
 from pytest_dfvc.cellargs import result_args
 from pytest_dfvc.plan import Cell
 
-from .conftest import matrix_from_text
+from .helpers import matrix_from_text
 
 
 @pytest.mark.parametrize(

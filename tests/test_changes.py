@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
 from pytest_dfvc.changes import change_lines, since_last_run
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.model import CellJSON, Document, MatrixJSON
 
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 
 
 def _cell(cell_id: str, version: str, outcome: str) -> CellJSON:
@@ -57,6 +59,7 @@ def test_an_interrupted_last_run_is_no_news_for_the_cells_it_did_not_finish() ->
     }
 
 
+@pytest.mark.slow
 def test_a_new_release_on_the_index_is_news_on_the_next_run(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:

@@ -17,7 +17,7 @@ from pytest_dfvc.precheck import precheck_cell
 from pytest_dfvc.sessionspec import pin_requirements, source_args
 
 from . import fakeframe
-from .conftest import MatrixRunResult, matrix_from_text, require_pythons, run_matrix, write_project
+from .helpers import MatrixRunResult, matrix_from_text, require_pythons, run_matrix, write_project
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.model import CellJSON
 from pytest_dfvc.recorder import check_declared, summarise
 
-from .conftest import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
+from .helpers import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.model import CellJSON
 
 from . import fakeframe
-from .conftest import offline_install, require_pythons, run_matrix, tooling_wheels, write_project
+from .helpers import offline_install, require_pythons, run_matrix, tooling_wheels, write_project
 
 
 @pytest.mark.parametrize(
@@ -249,6 +249,7 @@ def warnframe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_boundary_with_its_precursor(
     tmp_path: Path, warnframe: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
@@ -291,6 +292,7 @@ def test_a_boundary_with_its_precursor(
     assert "upgrade risks" not in result.output
 
 
+@pytest.mark.slow
 def test_risks_on_a_matrix_that_stops_before_the_removal_on_python_37_and_pytest_6(
     tmp_path: Path, warnframe: Path, finder: InterpreterFinder
 ) -> None:

@@ -14,7 +14,7 @@ from pytest_dfvc.editable import build_config, editable_wheel, requirement
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.uvtool import uv_path
 
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 
 # A PEP 517 backend with the PEP 660 hooks, standard library only: the editable wheel is a
 # .pth file pointing back at the source folder, as hatchling's and setuptools' lenient mode are.

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_dfvc.interpreters import InterpreterFinder
 
-from .conftest import (
+from .helpers import (
     MatrixRunResult,
     offline_install,
     require_pythons,

@@ -17,7 +17,7 @@ from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.matrix import load_matrix
 from pytest_dfvc.plan import Cell, MatrixPlan
 
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 
 ROOT = Path(__file__).parent.parent
 
@@ -250,6 +250,7 @@ def test_the_documented_caller_passes_the_reusable_workflows_inputs(tmp_path: Pa
     assert 'input "matrixx" is not defined' in bad.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "workflow", ["docs/github-actions/dfvc.yml", ".github/workflows/dfvc-matrix.yml"]
 )

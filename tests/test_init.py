@@ -16,7 +16,7 @@ from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.matrix import load_matrix
 
 from . import fakeframe
-from .conftest import require_pythons
+from .helpers import require_pythons
 from .test_real_projects import _JsonIndex
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "numpy-demo"

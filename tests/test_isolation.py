@@ -11,7 +11,7 @@ import pytest
 
 from pytest_dfvc.interpreters import InterpreterFinder
 
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pytest_dfvc.locks import LockMissing, locked_pins, without
 from pytest_dfvc.uvtool import uv_path
 
 from . import fakeframe
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 from .test_editable import BACKEND
 from .test_editable import PYPROJECT as EDITABLE_PYPROJECT
 

@@ -16,7 +16,7 @@ from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.uvconfig import pypi_files_args
 from pytest_dfvc.uvtool import uv_environment, uv_path
 
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ from pytest_dfvc.plan import Cause, axis_versions, cell_id, expand, select_versi
 from pytest_dfvc.vocabulary import Select
 
 from . import fakeframe
-from .conftest import matrix_from_text
+from .helpers import matrix_from_text
 
 
 class FakeFinder(InterpreterFinder):

@@ -18,7 +18,7 @@ import pytest
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.uvtool import uv_path
 
-from .conftest import offline_install, require_pythons, run_matrix, write_project
+from .helpers import offline_install, require_pythons, run_matrix, write_project
 from .test_editable import BACKEND, PYPROJECT, _project
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,7 @@ from pytest_dfvc.model import RangeJSON
 from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.refine import Gap, gaps, refined_plan, releases_between
 
-from .conftest import matrix_from_text
+from .helpers import matrix_from_text
 
 
 def plan(tmp_path: Path) -> MatrixPlan:

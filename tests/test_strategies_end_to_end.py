@@ -11,7 +11,7 @@ import pytest
 from pytest_dfvc.interpreters import InterpreterFinder
 
 from . import fakeframe
-from .conftest import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
+from .helpers import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
 
 pytestmark = pytest.mark.slow
 COUNT, REMOVED_AT = 24, 17

@@ -37,7 +37,7 @@ def dfvc_record(request: pytest.FixtureRequest) -> Callable[[str, object], None]
     # The in-cell recorder holds the one implementation; imported only when a test asks.
     from .recorder import value_recorder
 
-    return value_recorder(request.node)  # type: ignore[no-untyped-call, no-any-return]
+    return value_recorder(request.node)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -18,8 +18,32 @@ import re
 import sys
 import traceback
 import types
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:  # the annotations are strings at run time: Python 3.7 never reads them
+    import warnings
+    from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+    from types import FrameType, TracebackType
+
+    from _pytest.nodes import Node
+    from _pytest.reports import BaseReport
+    from pytest import (
+        CallInfo,
+        CollectReport,
+        Config,
+        FixtureRequest,
+        Item,
+        PytestPluginManager,
+        Session,
+        TestReport,
+    )
+
+    # One line of the records file, as JSON.
+    Record = dict[str, Any]
+    T = TypeVar("T")
+    D = TypeVar("D")
 
 RECORDS_ENV = "DFVC_RECORDS"
 DESELECT_ENV = "DFVC_DESELECT"
@@ -34,25 +58,25 @@ _MAX_WARNING_MESSAGE = 500
 
 
 class Recorder:
-    def __init__(self, path, rootdir):
+    def __init__(self, path: str, rootdir: str) -> None:
         # Held open for the whole session and closed in pytest_unconfigure.
         self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._rootdir = rootdir
-        self._phases = {}
+        self._phases: dict[str, list[TestReport]] = {}
         self._deselected = 0
-        self._warned = {}
+        self._warned: dict[str, set[tuple[str, str, str]]] = {}
         self._warnings = 0
 
-    def write(self, record):
+    def write(self, record: Record) -> None:
         self._file.write(json.dumps(record, sort_keys=True, default=_safe_str) + "\n")
         self._file.flush()
 
-    def close(self):
+    def close(self) -> None:
         self._file.close()
 
     # --- environment -------------------------------------------------------------------
 
-    def write_environment(self):
+    def write_environment(self) -> None:
         self.write(
             {
                 "kind": "env",
@@ -68,7 +92,7 @@ class Recorder:
 
     # --- outcomes ----------------------------------------------------------------------
 
-    def pytest_collectreport(self, report):
+    def pytest_collectreport(self, report: CollectReport) -> None:
         # A module that fails to import is a finding against each of its tests; one skipped
         # at module level (``pytest.importorskip``) ran none of them: both are kept.
         if report.failed:
@@ -80,11 +104,13 @@ class Recorder:
     # --- warnings ----------------------------------------------------------------------
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+    def pytest_warning_recorded(
+        self, warning_message: warnings.WarningMessage, when: str, nodeid: str, location: object
+    ) -> None:
         # Evidence of what the next release removes: never at the cost of an outcome.
         _guarded(self._warning, None, warning_message, when, nodeid)
 
-    def _warning(self, warning_message, when, nodeid):
+    def _warning(self, warning_message: warnings.WarningMessage, when: str, nodeid: str) -> None:
         if when not in ("runtest", "collect") or self._warnings >= _MAX_WARNINGS:
             return
         record = warning_record(warning_message, self._rootdir)
@@ -99,15 +125,17 @@ class Recorder:
         self._warnings += 1
         self.write(dict(record, kind="warning", nodeid=nodeid or "", when=when))
 
-    def pytest_deselected(self, items):
+    def pytest_deselected(self, items: Sequence[Item]) -> None:
         self._deselected += len(items)
 
-    def pytest_runtest_logstart(self, nodeid, location):
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         # If the process dies inside this test, the controller knows which test it was.
         self.write({"kind": "start", "nodeid": nodeid})
 
     @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, session, config, items):
+    def pytest_collection_modifyitems(
+        self, session: Session, config: Config, items: list[Item]
+    ) -> None:
         """After a crash the controller restarts the cell's pytest without the tests that
         already have an outcome (and the one that crashed)."""
         done = _read_lines(os.environ.get(DESELECT_ENV))
@@ -120,7 +148,7 @@ class Recorder:
             self._deselected -= len(items) - len(kept)
             items[:] = kept
 
-    def pytest_runtest_logreport(self, report):
+    def pytest_runtest_logreport(self, report: TestReport) -> None:
         for key, value in getattr(report, "dfvc_values", None) or ():
             self.write({"kind": "value", "nodeid": report.nodeid, "key": key, "value": value})
         phases = self._phases.setdefault(report.nodeid, [])
@@ -129,7 +157,7 @@ class Recorder:
             del self._phases[report.nodeid]
             self.write(self._merge(report.nodeid, phases))
 
-    def pytest_sessionfinish(self, session, exitstatus):
+    def pytest_sessionfinish(self, session: Session, exitstatus: int) -> None:
         for nodeid, phases in list(self._phases.items()):
             self.write(self._merge(nodeid, phases))
         # The project's diagnosis rules live in its conftest.py files, which only the cells
@@ -146,7 +174,7 @@ class Recorder:
             }
         )
 
-    def _merge(self, nodeid, phases):
+    def _merge(self, nodeid: str, phases: list[TestReport]) -> Record:
         """One outcome per test from its setup, call and teardown reports."""
         outcome, when, failing = "passed", "call", None
         for rep in phases:
@@ -163,8 +191,10 @@ class Recorder:
         record["duration"] = round(sum(getattr(r, "duration", 0.0) for r in phases), 6)
         return record
 
-    def _outcome_record(self, nodeid, outcome, when, report):
-        record = {"kind": "test", "nodeid": nodeid, "outcome": outcome, "when": when}
+    def _outcome_record(
+        self, nodeid: str, outcome: str, when: str, report: BaseReport | None
+    ) -> Record:
+        record: Record = {"kind": "test", "nodeid": nodeid, "outcome": outcome, "when": when}
         if report is None:
             return record
         if outcome == "skipped":
@@ -189,7 +219,7 @@ class Recorder:
 _DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
 
-def warning_record(warning_message, rootdir):
+def warning_record(warning_message: warnings.WarningMessage, rootdir: str) -> Record:
     """A warning as the controller reads it: its category (and whether it announces a
     deprecation), its message, and where it pointed (file:line, relative to the rootdir
     when in the project)."""
@@ -207,7 +237,7 @@ def warning_record(warning_message, rootdir):
     }
 
 
-def _guarded(function, default, *args):
+def _guarded(function: Callable[..., T], default: D, *args: Any) -> T | D:
     """``function(*args)``, or ``default`` when it raises anything at all.
 
     Describing a failure reads objects from the failing frames, and those can be hostile: a
@@ -220,15 +250,15 @@ def _guarded(function, default, *args):
         return default
 
 
-def _safe_str(value):
+def _safe_str(value: object) -> str:
     return _guarded(str, f"<unprintable {type(value).__name__}>", value)
 
 
-def describe(exc, rootdir):
+def describe(exc: BaseException, rootdir: str) -> Record:
     """What the controller needs to diagnose a failure: type, message, frames, and what
     the names on the project's failing lines refer to. Never raises."""
     exc = _guarded(innermost_cause, exc, exc)
-    described = {
+    described: Record = {
         "type": _guarded(qualified_type, "unknown", exc),
         # Paths inside the project read the same in every cell (each runs in its own copy).
         "message": _safe_str(exc).replace(rootdir + os.sep, "")[:_MAX_MESSAGE],
@@ -251,7 +281,7 @@ def describe(exc, rootdir):
     return described
 
 
-def _frames(tb, rootdir):
+def _frames(tb: TracebackType | None, rootdir: str) -> list[Record]:
     frames = [_frame(f, rootdir) for f in traceback.extract_tb(tb)[-_MAX_FRAMES:]]
     # Python 3.11 knows each function's qualified name (``NDFrame.__getattr__``).
     codes = []
@@ -265,7 +295,7 @@ def _frames(tb, rootdir):
     return frames
 
 
-def _syntax_frame(exc, rootdir):
+def _syntax_frame(exc: SyntaxError, rootdir: str) -> Record | None:
     if not exc.filename:
         return None
     return {
@@ -276,7 +306,7 @@ def _syntax_frame(exc, rootdir):
     }
 
 
-def _project_lines(tb, rootdir):
+def _project_lines(tb: TracebackType | None, rootdir: str) -> list[Record]:
     """What the dotted names on the project's failing lines refer to, line by line.
 
     The study names "the framework API called by the client code closest to the error";
@@ -308,12 +338,12 @@ def _project_lines(tb, rootdir):
     return lines
 
 
-def _is_project(filename, rootdir):
+def _is_project(filename: str, rootdir: str) -> bool:
     absolute = os.path.abspath(filename)
     return absolute.startswith(rootdir + os.sep) and "site-packages" not in absolute
 
 
-def _frame(frame, rootdir):
+def _frame(frame: traceback.FrameSummary, rootdir: str) -> Record:
     return {
         "file": _relative(frame.filename, rootdir),
         "line": frame.lineno,
@@ -322,7 +352,7 @@ def _frame(frame, rootdir):
     }
 
 
-def _relative(filename, rootdir):
+def _relative(filename: str, rootdir: str) -> str:
     absolute = os.path.abspath(filename)
     if absolute.startswith(rootdir + os.sep) and "site-packages" not in absolute:
         return os.path.relpath(absolute, rootdir).replace(os.sep, "/")
@@ -330,13 +360,13 @@ def _relative(filename, rootdir):
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
+def pytest_runtest_makereport(item: Item, call: CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
     if not os.environ.get(RECORDS_ENV):
         return
     report = outcome.get_result()
     if report.failed and call.excinfo is not None:
-        report.dfvc_exception = describe(call.excinfo.value, str(item.config.rootdir))
+        report.dfvc_exception = describe(call.excinfo.value, _rootdir(item.config))
     if item.nodeid in _DECLARED:
         declared, inside = _DECLARED[item.nodeid]
         report.dfvc_declared = [declared, inside]
@@ -346,19 +376,20 @@ def pytest_runtest_makereport(item, call):
             report.dfvc_values = values
 
 
-def pytest_exception_interact(node, call, report):
+def pytest_exception_interact(node: Node, call: CallInfo[Any], report: BaseReport) -> None:
     # Collection errors reach us only here: pytest wraps the real exception (an ImportError,
     # a SyntaxError) in a CollectError, so describe the innermost cause.
     if not os.environ.get(RECORDS_ENV) or call.excinfo is None:
         return
     if getattr(report, "when", "collect") == "collect":
-        report.dfvc_exception = describe(call.excinfo.value, str(node.config.rootdir))
+        # Reports carry any attribute along (to the main process, from an xdist worker).
+        vars(report)["dfvc_exception"] = describe(call.excinfo.value, _rootdir(node.config))
 
 
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*)(?=\s*\(|\.|\b)")
 
 
-def resolve_name(dotted, frame):
+def resolve_name(dotted: str, frame: FrameType) -> str | None:
     """``np.float`` in a frame where ``np`` is numpy -> ``numpy.float``; ``s.iteritems``
     where ``s`` is a pandas Series -> ``pandas.Series.iteritems`` (the class's public path,
     never a private module's); None when the first name is unknown there or is the
@@ -391,11 +422,11 @@ def resolve_name(dotted, frame):
 _FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType)
 
 
-def _plain_str(value):
+def _plain_str(value: object) -> str | None:
     return value if type(value) is str else None
 
 
-def _function_path(function):
+def _function_path(function: object) -> str | None:
     module = _plain_str(getattr(function, "__module__", None))
     qualname = _plain_str(getattr(function, "__qualname__", None))
     if not module or not qualname:
@@ -403,7 +434,7 @@ def _function_path(function):
     return _public(module, qualname, function)
 
 
-def public_path(cls):
+def public_path(cls: type) -> str | None:
     """Where users reach a class: the shortest importable path that gives this very class
     (``pandas.Series`` for ``pandas.core.series.Series``), else its defining module's path."""
     module = _plain_str(type.__getattribute__(cls, "__module__"))
@@ -413,7 +444,7 @@ def public_path(cls):
     return _public(module, qualname, cls)
 
 
-def _public(module, qualname, target):
+def _public(module: str, qualname: str, target: object) -> str:
     """The shortest public module path whose namespace holds ``target`` (or the class it
     is nested in) under its own name. Reads only modules already imported."""
     parts = module.split(".")
@@ -428,21 +459,21 @@ def _public(module, qualname, target):
     return module + "." + qualname
 
 
-def _namespace(module):
+def _namespace(module: object) -> dict[str, Any]:
     if module is None:
         return {}
-    namespace = _guarded(lambda: object.__getattribute__(module, "__dict__"), {})
+    namespace: object = _guarded(lambda: object.__getattribute__(module, "__dict__"), {})
     return namespace if type(namespace) is dict else {}
 
 
-def _read_lines(path):
+def _read_lines(path: str | None) -> set[str]:
     if not path or not os.path.exists(path):
         return set()
     with open(path, encoding="utf-8") as f:
         return {line.rstrip("\n") for line in f if line.strip()}
 
 
-def innermost_cause(exc):
+def innermost_cause(exc: BaseException) -> BaseException:
     """Follow ``raise ... from`` and implicit chains down to pytest's wrapped original."""
     seen = set()
     while type(exc).__name__ == "CollectError" and id(exc) not in seen:
@@ -454,7 +485,7 @@ def innermost_cause(exc):
     return exc
 
 
-def qualified_type(exc):
+def qualified_type(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     return cls.__name__ if module in ("builtins", "exceptions") else module + "." + cls.__name__
@@ -467,7 +498,7 @@ _EXC_LINE = re.compile(
 _FRAME_LINE = re.compile(r"^(?P<file>[^\s:][^:]*):(?P<line>\d+):\s+(?:in\s+)?(?P<function>\S+)$")
 
 
-def exception_from_text(longrepr):
+def exception_from_text(longrepr: str) -> Record:
     """Best-effort description when pytest gave us only text (old pytest, odd plugins)."""
     exc_type, message, frames = "", "", []
     for line in longrepr.splitlines():
@@ -492,7 +523,7 @@ def exception_from_text(longrepr):
     }
 
 
-def skip_reason(report):
+def skip_reason(report: BaseReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         reason = str(longrepr[2])
@@ -502,7 +533,7 @@ def skip_reason(report):
     return str(longrepr or "")
 
 
-def _dist_infos():
+def _dist_infos() -> Iterator[tuple[str, str, str]]:
     """(distribution, version, dist-info folder) for everything importable here."""
     for entry in sys.path:
         if not entry or not os.path.isdir(entry):
@@ -518,28 +549,28 @@ def _dist_infos():
                 yield dist, match.group("version"), os.path.join(entry, name)
 
 
-def installed_distributions():
+def installed_distributions() -> dict[str, str]:
     """Name -> version of every distribution importable here (the first one on sys.path)."""
-    found = {}
+    found: dict[str, str] = {}
     for dist, version, _ in _dist_infos():
         found.setdefault(dist, version)
     return found
 
 
-def top_level_modules():
+def top_level_modules() -> dict[str, str]:
     """Import name -> distribution, from each dist-info's top_level.txt or RECORD.
 
     Diagnosis needs it to tell which distribution a traceback frame or an import belongs to
     (``sklearn`` is scikit-learn, ``PIL`` is pillow).
     """
-    owners = {}
+    owners: dict[str, str] = {}
     for dist, _, info_dir in _dist_infos():
         for module in _dist_modules(info_dir):
             owners.setdefault(module, dist)
     return owners
 
 
-def _dist_modules(info_dir):
+def _dist_modules(info_dir: str) -> list[str]:
     top_level = os.path.join(info_dir, "top_level.txt")
     if os.path.exists(top_level):
         with open(top_level, encoding="utf-8") as f:
@@ -562,16 +593,18 @@ class _DfvcHookspecs:
     implements them must load in every cell, where pytest-dfvc itself is not installed."""
 
     @pytest.hookspec
-    def pytest_dfvc_rules(self):
+    def pytest_dfvc_rules(self) -> list[object]:
         """See pytest_dfvc.hookspecs."""
+        raise NotImplementedError  # a specification, never called
 
 
-def _project_rules(config):
+def _project_rules(config: Config) -> list[object]:
     """What ``pytest_dfvc_rules`` implementations return, as JSON: each rule a list of its
     fields (from a tuple, or a ``pytest_dfvc.rules.Rule``); the controller checks them."""
-    rules = []
+    rules: list[object] = []
     for returned in config.hook.pytest_dfvc_rules():
         for rule in returned or ():
+            fields: object
             if hasattr(rule, "category") and hasattr(rule, "exception"):
                 fields = [rule.category, rule.exception, rule.message, rule.raised_in]
             elif isinstance(rule, (tuple, list)):
@@ -582,7 +615,7 @@ def _project_rules(config):
     return rules
 
 
-def pytest_addhooks(pluginmanager):
+def pytest_addhooks(pluginmanager: PytestPluginManager) -> None:
     # pytest-dfvc itself may be installed in the cell too: declare the hooks once.
     if not hasattr(pluginmanager.hook, "pytest_dfvc_rules"):
         pluginmanager.add_hookspecs(_DfvcHookspecs)
@@ -592,10 +625,10 @@ def pytest_addhooks(pluginmanager):
 
 CELL_ENV = "DFVC_CELL"
 # nodeid -> (declared ranges, whether this environment is inside them)
-_DECLARED = {}
+_DECLARED: dict[str, tuple[dict[str, str], bool]] = {}
 
 
-def environment_versions():
+def environment_versions() -> dict[str, str]:
     """What this environment is: the cell's pins when run by the controller, else what is
     installed here; Python's full version either way."""
     versions = dict(installed_distributions())
@@ -609,7 +642,7 @@ def environment_versions():
     return versions
 
 
-def check_declared(declared, versions):
+def check_declared(declared: Mapping[str, Any], versions: Mapping[str, str]) -> tuple[bool, str]:
     """(inside, reason): whether ``versions`` lie inside every declared range; the reason
     names the first range that excludes them. Unknown names (a package not installed, no
     CUDA variant) exclude nothing."""
@@ -630,19 +663,19 @@ def check_declared(declared, versions):
     return True, ""
 
 
-def _normal(name):
+def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def declared_ranges(item):
-    declared = {}
+def declared_ranges(item: Item) -> dict[str, Any]:
+    declared: dict[str, Any] = {}
     for mark in item.iter_markers(name="dfvc"):
         for name, spec in mark.kwargs.items():
             declared.setdefault(name, spec)  # the closest marker wins
     return declared
 
 
-def apply_declared_ranges(items: list) -> None:  # type: ignore[type-arg]
+def apply_declared_ranges(items: Sequence[Item]) -> None:
     """Skip each test outside its declared range, with a reason naming the range."""
     versions = None
     for item in items:
@@ -657,10 +690,10 @@ def apply_declared_ranges(items: list) -> None:  # type: ignore[type-arg]
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-_GPU = []
+_GPU: list[bool] = []
 
 
-def gpu_present():
+def gpu_present() -> bool:
     """Whether nvidia-smi lists a GPU here (asked once per process; no GPU library is
     imported, so a CPU-only cell stays fast)."""
     if not _GPU:
@@ -679,7 +712,7 @@ def gpu_present():
     return _GPU[0]
 
 
-def apply_gpu_marks(items: list) -> None:  # type: ignore[type-arg]
+def apply_gpu_marks(items: Sequence[Item]) -> None:
     """Tests marked ``dfvc_gpu`` are skipped, with the reason, on hosts without a GPU."""
     for item in items:
         if item.get_closest_marker("dfvc_gpu") is not None and not gpu_present():
@@ -689,7 +722,7 @@ def apply_gpu_marks(items: list) -> None:  # type: ignore[type-arg]
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(session, config, items):
+def pytest_collection_modifyitems(session: Session, config: Config, items: list[Item]) -> None:
     apply_declared_ranges(items)
     apply_gpu_marks(items)
 
@@ -699,13 +732,13 @@ def pytest_collection_modifyitems(session, config, items):
 _MAX_ITEMS = 20
 
 
-def summarise(value):
+def summarise(value: Any) -> Any:
     """A JSON-able stand-in for a recorded value: numbers, strings and small lists as they
     are; an array (anything with shape, dtype and tolist) by shape, dtype, min, max, mean."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tolist"):
-        summary = {"shape": list(getattr(value, "shape", ())), "dtype": str(value.dtype)}
+        summary: dict[str, Any] = {"shape": list(value.shape), "dtype": str(value.dtype)}
         # An empty or non-numeric array has no min or mean: shape and dtype say enough.
         with contextlib.suppress(Exception):
             summary.update(min=float(value.min()), max=float(value.max()), mean=float(value.mean()))
@@ -726,17 +759,17 @@ def summarise(value):
 
 
 @pytest.fixture
-def dfvc_record(request):
+def dfvc_record(request: FixtureRequest) -> Callable[[str, object], None]:
     """``dfvc_record(key, value)`` records a value of this test in each cell, so the controller
     can report drift between versions; outside a matrix run it does nothing."""
     return value_recorder(request.node)
 
 
-def value_recorder(node):
+def value_recorder(node: Item) -> Callable[[str, object], None]:
     """The ``dfvc_record`` function for one test (the plugin's fixture calls this too)."""
     recording = bool(os.environ.get(RECORDS_ENV))
 
-    def record(key, value):
+    def record(key: str, value: object) -> None:
         if not isinstance(key, str):
             raise TypeError(f"dfvc_record: the key must be a string, got {key!r}")
         if recording:
@@ -749,7 +782,7 @@ def value_recorder(node):
 _recorder = None
 
 
-def pytest_configure(config):
+def pytest_configure(config: Config) -> None:
     global _recorder
     config.addinivalue_line("markers", "dfvc(**ranges): versions this test claims to support")
     config.addinivalue_line("markers", "dfvc_gpu: needs a GPU; skipped on hosts without one")
@@ -757,12 +790,17 @@ def pytest_configure(config):
     # Only the main process records: an xdist worker's reports reach the controller anyway.
     if not path or hasattr(config, "workerinput"):
         return
-    _recorder = Recorder(path, str(config.rootdir))
+    _recorder = Recorder(path, _rootdir(config))
     _recorder.write_environment()
     config.pluginmanager.register(_recorder, "dfvc-recorder")
 
 
-def pytest_unconfigure(config):
+def _rootdir(config: Config) -> str:
+    """pytest's rootdir: ``rootpath`` from pytest 6.1 on, ``rootdir`` before."""
+    return str(getattr(config, "rootpath", None) or vars(config)["rootdir"])
+
+
+def pytest_unconfigure(config: Config) -> None:
     global _recorder
     if _recorder is not None:
         _recorder.close()

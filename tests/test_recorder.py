@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -148,7 +148,7 @@ def test_public_path_prefers_the_exporting_package(monkeypatch: pytest.MonkeyPat
     for module in (package, core, private):
         monkeypatch.setitem(__import__("sys").modules, module.__name__, module)
     assert public_path(cls) == "fakepd.Series"
-    frame = types.SimpleNamespace(f_locals={"s": cls()}, f_globals={})
+    frame = cast(types.FrameType, types.SimpleNamespace(f_locals={"s": cls()}, f_globals={}))
     assert resolve_name("s.iteritems", frame) == "fakepd.Series.iteritems"
     # Not exported anywhere above its module: the module's own (real) path.
     del package.Series
@@ -165,7 +165,10 @@ def test_resolve_name_leaves_user_objects_alone() -> None:
 
     import types
 
-    frame = types.SimpleNamespace(f_locals={"x": Spy(), "f": len}, f_globals={"np": Path})
+    frame = cast(
+        types.FrameType,
+        types.SimpleNamespace(f_locals={"x": Spy(), "f": len}, f_globals={"np": Path}),
+    )
     assert str(resolve_name("x.mean", frame)).endswith("Spy.mean")
     assert calls == []
     assert resolve_name("np.cwd", frame) == "pathlib.Path.cwd"

@@ -123,8 +123,11 @@ class CellDir:
         in is an error, with how it died."""
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         record = stopped_test(nodeid, "dfvc.Crash", f"the test process {how} during this test")
-        with self.records_file.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        # The crash may have cut the recorder's last line short: start a line of our own,
+        # or the record would join the broken one and be dropped with it.
+        with self.records_file.open("a+b") as f:
+            cut = f.seek(0, 2) > 0 and f.seek(-1, 2) >= 0 and f.read(1) != b"\n"
+            f.write((b"\n" if cut else b"") + json.dumps(record).encode() + b"\n")
 
 
 def read_records(path: Path) -> list[Record]:

@@ -120,27 +120,46 @@ class Controller:
         )
 
     def _runtestloop(self, session: pytest.Session) -> bool:
+        """Plan the matrices, then the mode: merge CI shards, list the plan, or run cells
+        (all of them, or the ones --dfvc-cell names, writing their shards)."""
         # Read before this run writes its own: what changed since is a scheduled run's news.
         self.previous = read_previous(self.json_path)
+        self.plans = self._plan()
+        session.testscollected = sum(len(p.cells) for p in self.plans)
+        if self.options.merge is not None:
+            self._merge(self.options.merge)
+        elif self.options.list_only:
+            self._list_plan()
+            return True
+        else:
+            self._run()
+        assert self.results is not None
+        # One CI job's cell may well be unavailable: the merge judges the whole matrix.
+        session.testsfailed = _failures(self.results, whole=not self.options.cells)
+        return True
+
+    def _plan(self) -> list[MatrixPlan]:
+        """The matrices' cells (those --dfvc-cell names); a merge plans for the CI machines,
+        where every Python is taken to exist."""
         given = self.options
-        merge, rerun, cells_option, strategy = (
-            given.merge,
-            given.rerun,
-            given.cells,
-            given.strategy,
-        )
-        finder = AssumedInterpreters() if merge else InterpreterFinder()
+        finder = AssumedInterpreters() if given.merge is not None else InterpreterFinder()
         try:
-            self.plans = expand_all(
-                self.matrices, finder, None if rerun else self.out, self.project
-            )
-            if cells_option is not None:
-                self.plans = select_cells(self.plans, cells_option)
+            plans = expand_all(self.matrices, finder, self._kept(), self.project)
+            return plans if given.cells is None else select_cells(plans, given.cells)
         except (MatrixError, ShardError) as exc:
             raise pytest.UsageError(str(exc)) from None
-        if merge is not None:
-            return self._merge(session, merge)
-        options = RunOptions(
+
+    def _kept(self) -> Path | None:
+        """Where answers from the index are kept between runs (none with --dfvc-rerun)."""
+        return None if self.options.rerun else self.out
+
+    def _reader(self) -> IndexReader:
+        kept = self._kept()
+        return IndexReader(self.project, None if kept is None else kept / "cache" / "index")
+
+    def _run_options(self) -> RunOptions:
+        given, strategy = self.options, self.options.strategy
+        return RunOptions(
             workspace=Workspace(self.out, self.project),
             json_path=self.json_path,
             pytest_args=self.pytest_args,
@@ -148,31 +167,29 @@ class Controller:
             timeout=given.timeout,
             rules=self._project_rules(),
             strategy=strategy,
-            reuse=not rerun,
+            reuse=not given.rerun,
             baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
-            drift_rtol=self._rtol,
-            drift_atol=self._atol,
+            drift_rtol=given.drift_rtol,
+            drift_atol=given.drift_atol,
             refine=given.refine or strategy == "bisect",
-            lister=release_lister(None if rerun else self.out, self.project),
+            lister=release_lister(self._kept(), self.project),
             verbosity=given.verbosity,
         )
-        reader = IndexReader(self.project, None if rerun else self.out / "cache" / "index")
-        session.testscollected = sum(len(p.cells) for p in self.plans)
-        if given.list_only:
-            self.plans = self._precheck(reader, options)
-            self._list_plan()
-            return True
-        # The index alone shows most cells that cannot install: no environment is made for them.
-        self.plans = screen(self.plans, reader)
+
+    def _run(self) -> None:
+        """Run the runnable cells (the index alone shows most that cannot install: no
+        environment is made for them), keep finished ones on an interrupt, and publish."""
+        options = self._run_options()
+        self.plans = screen(self.plans, self._reader())
         cells = [c for p in self.plans for c in p.cells]
         runnable = sum(1 for c in cells if c.status is None)
-        self._check_size(runnable, strategy, cells_option is not None)
+        self._check_size(runnable, options.strategy, self.options.cells is not None)
         if options.verbosity >= -1:
             self._write_line("")
             self._write_line(
                 f"dfvc: testing {self._project_name()}: {len(cells)} cells in "
-                f"{len(self.plans)} matrix file(s), {runnable} runnable, strategy {strategy}, "
-                f"{options.jobs} at a time"
+                f"{len(self.plans)} matrix file(s), {runnable} runnable, strategy "
+                f"{options.strategy}, {options.jobs} at a time"
             )
         run = MatrixRun(self.plans, options, self._write_line)
         with run_lock(self.out, self._write_line), _sigterm_as_interrupt():
@@ -186,12 +203,9 @@ class Controller:
                 )
                 raise
         self.stats = run.stats
-        if cells_option:
+        if self.options.cells:
             self._write_shards()
         self._publish()
-        # One CI job's cell may well be unavailable: the merge judges the whole matrix.
-        session.testsfailed = _failures(self.results, whole=not cells_option)
-        return True
 
     def _write_shards(self) -> None:
         assert self.results is not None
@@ -200,23 +214,23 @@ class Controller:
                 path = write_shard(self.out, plan.matrix, cell)
                 self._write_line(f"dfvc: shard written to {path}")
 
-    def _merge(self, session: pytest.Session, folder: Path) -> bool:
+    def _merge(self, folder: Path) -> None:
         """Results, ranges and reports from the shards of a GitHub Actions run."""
         try:
             found, notes = load_shards(folder, self.plans)
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
-        self.results = merged_document(self.plans, found, rtol=self._rtol, atol=self._atol)
+        given = self.options
+        self.results = merged_document(
+            self.plans, found, rtol=given.drift_rtol, atol=given.drift_atol
+        )
         write_json_atomic(self.json_path, self.results)
         self._publish()
-        session.testscollected = sum(len(p.cells) for p in self.plans)
         count = sum(len(v) for v in found.values())
         self._write_line(f"dfvc: merged {count} shards from {folder}")
         for note in notes:
             self._write_line(f"dfvc: {note}")
         self.stats = {"run": 0, "reused": 0, "not_run": 0, "merged": count}
-        session.testsfailed = _failures(self.results, whole=True)
-        return True
 
     def _publish(self) -> None:
         """report.md, report.html, badges, and the suggested specifiers."""
@@ -239,14 +253,6 @@ class Controller:
         }
         self.badges = publish(self.results, self.out, widths, self.suggestions, self.project)
 
-    @property
-    def _rtol(self) -> float:
-        return self.options.drift_rtol
-
-    @property
-    def _atol(self) -> float:
-        return self.options.drift_atol
-
     def _project_rules(self) -> tuple[Rule, ...]:
         """Rules from ``pytest_dfvc_rules`` implementations, checked like matrix input."""
         rules = []
@@ -258,15 +264,15 @@ class Controller:
                     raise pytest.UsageError(str(exc)) from None
         return tuple(rules)
 
-    def _precheck(self, reader: IndexReader, options: RunOptions) -> list[MatrixPlan]:
+    def _precheck(self) -> list[MatrixPlan]:
         total = sum(1 for p in self.plans for c in p.cells if c.status is None)
         self._write_line(f"dfvc: checking which of {total} cells can be installed...")
         started = time.monotonic()
         plans, counts = precheck(
             self.plans,
-            options.workspace.runtime,
-            options.jobs,
-            reader=reader,
+            self.out / "runtime",
+            self.options.jobs,
+            reader=self._reader(),
             progress=every(3.0, lambda d, t: self._write_line(f"dfvc: {d}/{t} cells checked")),
         )
         self._write_line(
@@ -277,6 +283,8 @@ class Controller:
         return plans
 
     def _list_plan(self) -> None:
+        """--dfvc-list: every cell with its availability, checked now; nothing is built."""
+        self.plans = self._precheck()
         for plan in self.plans:
             self._write_line(f"matrix {plan.matrix.name} ({plan.matrix.path}):")
             for cell in plan.cells:

@@ -11,6 +11,7 @@ environment's executables are); the in-cell recorder appends ``records.jsonl``. 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ def read_records(path: Path) -> list[Record]:
     return records
 
 
-def of_kind(records: list[Record], kind: str) -> list[Record]:
+def of_kind(records: Iterable[Record], kind: str) -> list[Record]:
     return [r for r in records if r.get("kind") == kind]
 
 

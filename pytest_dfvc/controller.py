@@ -15,6 +15,7 @@ import pytest
 
 from .availability import IndexReader
 from .changes import read_previous, since_last_run
+from .documents import merged_document
 from .files import write_json_atomic
 from .gha import ShardError, load_shards, select_cells, write_shard
 from .interpreters import AssumedInterpreters, InterpreterFinder
@@ -26,7 +27,6 @@ from .plan import MatrixPlan, baselines, expand_all, project_under_test, release
 from .precheck import every, precheck, screen
 from .provision import Workspace
 from .reports import publish
-from .results import merged_document
 from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
 from .suggest import classifier_notes, declared_in_pyproject, suggestions

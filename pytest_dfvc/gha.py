@@ -18,14 +18,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from .documents import SHARD_KIND, SHARD_SCHEMA, shard
 from .files import write_json_atomic
-from .hostfacts import runner_facts
 from .matrix import Matrix
 from .model import CellJSON
 from .plan import Cell, MatrixPlan
 
-SHARD_SCHEMA = 1
-SHARD_KIND = "dfvc-shard"
 # GitHub runs at most 256 jobs per matrix; past that, jobs take several cells each.
 MAX_JOBS = 256
 _SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -111,16 +109,8 @@ def write_shard(out: Path, matrix: Matrix, cell_data: CellJSON) -> Path:
     name = f"{matrix.name}-{cell_data['id']}"
     if not _SAFE.match(name):
         raise ShardError(f"refusing to write a shard named {name!r}")
-    shard = {
-        "schema": SHARD_SCHEMA,
-        "kind": SHARD_KIND,
-        "matrix": matrix.name,
-        "matrix_digest": matrix_digest(matrix),
-        "runner": runner_facts(),
-        "cell": cell_data,
-    }
     path = out / "shards" / f"{name}.json"
-    write_json_atomic(path, shard)
+    write_json_atomic(path, shard(matrix.name, matrix_digest(matrix), cell_data))
     return path
 
 

@@ -285,21 +285,3 @@ def copy_cells(cells: list[CellJSON]) -> list[CellJSON]:
         copy["tests"] = [t.copy() for t in cell["tests"]]
         copies.append(copy)
     return copies
-
-
-def document(matrices: list[MatrixJSON]) -> Document:
-    """The finished document: every matrix with its ranges."""
-    return {"schema": SCHEMA, "matrices": matrices}
-
-
-def partial_document(cells: dict[str, list[CellJSON]]) -> Document:
-    """The cells finished so far, by matrix name, without ranges: what survives an
-    interrupted run (and is reused by the next)."""
-    return {
-        "schema": SCHEMA,
-        "complete": False,
-        "matrices": [
-            {"name": name, "cells": found, "ranges": {}, "drift": []}
-            for name, found in cells.items()
-        ],
-    }

@@ -18,7 +18,7 @@ import re
 import sys
 import traceback
 import types
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 import pytest
 
@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # the annotations are strings at run time: Python 3.7 never r
 
     # One line of the records file, as JSON.
     Record = dict[str, Any]
+    # A declared range: a specifier, or CUDA variants (a name or a list of names).
+    Spec = Union[str, Sequence[str]]
     T = TypeVar("T")
     D = TypeVar("D")
 
@@ -459,7 +461,7 @@ def _public(module: str, qualname: str, target: object) -> str:
     return module + "." + qualname
 
 
-def _namespace(module: object) -> dict[str, Any]:
+def _namespace(module: object) -> dict[str, object]:
     if module is None:
         return {}
     namespace: object = _guarded(lambda: object.__getattribute__(module, "__dict__"), {})
@@ -642,7 +644,7 @@ def environment_versions() -> dict[str, str]:
     return versions
 
 
-def check_declared(declared: Mapping[str, Any], versions: Mapping[str, str]) -> tuple[bool, str]:
+def check_declared(declared: Mapping[str, Spec], versions: Mapping[str, str]) -> tuple[bool, str]:
     """(inside, reason): whether ``versions`` lie inside every declared range; the reason
     names the first range that excludes them. Unknown names (a package not installed, no
     CUDA variant) exclude nothing."""
@@ -658,7 +660,7 @@ def check_declared(declared: Mapping[str, Any], versions: Mapping[str, str]) -> 
             if have not in allowed:
                 return False, f"dfvc: declared cuda in {allowed}; this cell has {have}"
             continue
-        if not SpecifierSet(spec).contains(have, prereleases=True):
+        if not SpecifierSet(str(spec)).contains(have, prereleases=True):
             return False, f"dfvc: declared {name}{spec}; this environment has {name} {have}"
     return True, ""
 
@@ -667,8 +669,8 @@ def _normal(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def declared_ranges(item: Item) -> dict[str, Any]:
-    declared: dict[str, Any] = {}
+def declared_ranges(item: Item) -> dict[str, Spec]:
+    declared: dict[str, Spec] = {}
     for mark in item.iter_markers(name="dfvc"):
         for name, spec in mark.kwargs.items():
             declared.setdefault(name, spec)  # the closest marker wins
@@ -738,7 +740,7 @@ def summarise(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tolist"):
-        summary: dict[str, Any] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+        summary: dict[str, object] = {"shape": list(value.shape), "dtype": str(value.dtype)}
         # An empty or non-numeric array has no min or mean: shape and dtype say enough.
         with contextlib.suppress(Exception):
             summary.update(min=float(value.min()), max=float(value.max()), mean=float(value.mean()))

@@ -7,14 +7,14 @@ count against every test they hold, and each matrix gets its ranges.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from .builds import build_of
 from .causes import cause_groups
-from .celldir import Record
+from .celldir import KIND_ENV, KIND_TEST, KIND_VALUE, KIND_WARNING, Record, of_kind
 from .cellrun import CellOutcome
 from .deprecations import kept_warning, link_precursors, upgrade_risks
 from .diagnose import diagnose
@@ -25,7 +25,6 @@ from .model import (
     CauseJSON,
     CellJSON,
     DeclaredCheck,
-    Document,
     MatrixJSON,
     OutcomeJSON,
     RangeJSON,
@@ -33,10 +32,9 @@ from .model import (
     Verdict,
     Violation,
     WarningJSON,
-    document,
     verdict_of,
 )
-from .plan import KNOWN_PYTHONS, Cause, Cell, MatrixPlan
+from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
 from .rules import Rule
 from .vocabulary import Status
@@ -56,14 +54,13 @@ def cell_json(
 ) -> CellJSON:
     """A cell of the results file from the recorder's lines; ``rules`` are tried before
     the built-in diagnosis rules."""
-    env = next((r for r in records if r.get("kind") == "env"), {})
+    env = next(iter(of_kind(records, KIND_ENV)), {})
     resolved: dict[str, str] = dict(env.get("distributions", {}))
     top_level: dict[str, str] = dict(env.get("top_level", {}))
     frameworks = {str(canonicalize_name(n)): v for n, v in cell.packages}
     values: dict[str, Recorded] = {}
-    for r in records:
-        if r.get("kind") == "value":
-            values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
+    for r in of_kind(records, KIND_VALUE):
+        values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
     warned = _warnings_by_test(records)
     tests = [
         _test_json(
@@ -75,8 +72,7 @@ def cell_json(
             values.get(r["nodeid"]),
             bool(cell.exclude_newer),
         )
-        for r in records
-        if r.get("kind") == "test"
+        for r in of_kind(records, KIND_TEST)
     ]
     for test in tests:
         # Collection-time warnings (a module that uses a deprecated name when imported)
@@ -112,7 +108,7 @@ def _warnings_by_test(records: Sequence[Record]) -> dict[str, list[WarningJSON]]
     collection warning, by the module file it points at)."""
     found: dict[str, list[WarningJSON]] = {}
     for r in records:
-        if r.get("kind") != "warning":
+        if r.get("kind") != KIND_WARNING:
             continue
         warning = kept_warning(r)
         if warning is None:
@@ -387,28 +383,3 @@ def matrix_json(
         "drift": drift(ordered, axes, rtol=rtol, atol=atol),
         "risks": upgrade_risks(ordered, plan.versions),
     }
-
-
-def merged_document(
-    plans: Sequence[MatrixPlan],
-    found: Mapping[str, Sequence[CellJSON]],
-    *,
-    rtol: float = DEFAULT_RTOL,
-    atol: float = DEFAULT_ATOL,
-) -> Document:
-    """The document of a GitHub Actions run: each matrix from its shards' cells (``found``,
-    by matrix name), with the cells that never ran as planned and the runnable cells no
-    shard came back for as skipped (cause ``missing-shard``)."""
-    matrices = []
-    for plan in plans:
-        cells = list(found.get(plan.matrix.name, ()))
-        shard_ids = {c["id"] for c in cells}
-        for cell in plan.cells:
-            if cell.id in shard_ids:
-                continue
-            if cell.status is None:
-                missing = Cause("missing-shard", "no shard was found for this cell")
-                cell = replace(cell, status="skipped", cause=missing)
-            cells.append(planned_cell_json(cell))
-        matrices.append(matrix_json(plan, cells, rtol=rtol, atol=atol))
-    return document(matrices)

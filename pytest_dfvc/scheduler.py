@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cellrunner import CellRunner, NoxCellRunner
+from .documents import document, partial_document
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .era import with_eras
 from .evidence import settle, verdicts
 from .files import write_json_atomic
 from .matrix import MatrixError
-from .model import CellJSON, Document, copy_cells, document, partial_document
+from .model import CellJSON, Document, copy_cells
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister
 from .provision import Workspace
 from .refine import gaps, refined_plan, releases_between

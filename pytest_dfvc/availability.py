@@ -117,8 +117,12 @@ class IndexReader:
             return self._locks.setdefault(key, threading.Lock())
 
 
-def from_index(matrix: Matrix, cell: Cell, reader: IndexReader) -> Answer:
-    """What the index alone says of ``cell``: unavailable (and why), installable, or None."""
+def from_index(
+    matrix: Matrix, cell: Cell, reader: IndexReader, *, positives: bool = True
+) -> Answer:
+    """What the index alone says of ``cell``: unavailable (and why), installable, or None.
+    ``positives=False`` asks only whether it is unavailable: "installable" needs each wheel's
+    metadata fetched, which a run (that learns it from the install) does without."""
     if cell.cuda or not _minor(cell.python):
         return None  # a variant's builds come from its own sources and labels: uv decides
     sources = reader.sources(matrix)
@@ -132,7 +136,7 @@ def from_index(matrix: Matrix, cell: Cell, reader: IndexReader) -> Answer:
         if found is None or isinstance(found, tuple):
             return found
         wheels.append(found)
-    if matrix.install.requirements or matrix.install.constraints:
+    if not positives or matrix.install.requirements or matrix.install.constraints:
         return None  # more to resolve than the pins
     if all(_needs_nothing(w, cell, reader) for w in wheels):
         return INSTALLABLE

@@ -138,11 +138,12 @@ def precheck(
 
 def screen(plans: Sequence[MatrixPlan], reader: IndexReader) -> list[MatrixPlan]:
     """The plans with the cells the index shows cannot be installed marked ``unavailable``;
-    nothing is resolved (a run learns the rest from each cell's own install)."""
+    nothing is resolved, no wheel's metadata fetched (a run learns the rest from each cell's
+    own install)."""
     work = [(p.matrix, c) for p in plans for c in p.cells if c.status is None]
     found = {}
     for matrix, cell in work:
-        answer = from_index(matrix, cell, reader)
+        answer = from_index(matrix, cell, reader, positives=False)
         if isinstance(answer, tuple):
             found[(matrix.name, cell.id)] = answer
     return _marked(plans, found)

@@ -20,7 +20,7 @@ from pytest_dfvc.index import IndexFile, project_files, wheel_metadata
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.matrix import Matrix
 from pytest_dfvc.plan import Cause, Cell, expand
-from pytest_dfvc.precheck import precheck, precheck_cell
+from pytest_dfvc.precheck import precheck, precheck_cell, screen
 
 from .helpers import matrix_from_text, offline_install, run_matrix, write_project
 
@@ -259,3 +259,21 @@ def test_an_upload_cutoff_far_from_the_uploads_is_decided_and_a_later_release_le
         assert from_index(matrix, after, reader) is None  # not there as of the cut-off
     finally:
         index.close()
+
+
+def test_a_run_screens_cells_without_reading_any_wheels_metadata(
+    tmp_path: Path, shaped: Path, finder: InterpreterFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run only needs the index's negatives (it learns the rest from each cell's own
+    install): fetching every pinned wheel's metadata cost a cold run 1.6 s before its first
+    cell, for answers it threw away."""
+    matrix = shaped_matrix(tmp_path, shaped, finder)
+    plan = expand(matrix, finder)
+    reader = IndexReader(tmp_path)
+    read: list[str] = []
+    monkeypatch.setattr(reader, "metadata", lambda file: read.append(file.filename))
+    screened = screen([plan], reader)
+    assert read == []
+    unavailable = {c.id for c in screened[0].cells if c.status == "unavailable"}
+    assert {"py3.9-shaped2.0", "py3.9-shaped5.0"} <= unavailable
+    assert not any(c.status for c in screened[0].cells if c.id.endswith("shaped1.0"))

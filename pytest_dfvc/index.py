@@ -203,9 +203,8 @@ def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_a
     except (OSError, ValueError, TypeError, KeyError):
         pass  # missing or damaged: ask the index
     files = _index_files(name, index_url)
-    write_text_atomic(
-        path, json.dumps([dataclasses.asdict(f) for f in files.values()]), durable=False
-    )
+    # vars(), not dataclasses.asdict: its deep copy took 0.27 s for numpy's 4,400 files.
+    write_text_atomic(path, json.dumps([vars(f) for f in files.values()]), durable=False)
     return files
 
 

@@ -97,6 +97,9 @@ class RunningCells:
         """End the idle workers (the run is over)."""
         with self._lock:
             idle, self._idle = self._idle, []
+        # All told first, then waited for: they wind down together, not one after another.
+        for worker in idle:
+            worker.end_input()
         for worker in idle:
             worker.close()
 

@@ -25,7 +25,7 @@ from .options import Options
 from .outdir import is_unwritable, prepare_output, run_lock, unwritable
 from .plan import MatrixPlan, baselines, expand_all, project_under_test, release_lister
 from .precheck import every, precheck, screen
-from .provision import Workspace
+from .provision import Workspace, start_builds
 from .reports import publish
 from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
@@ -99,6 +99,9 @@ class Controller:
             "specifier, [[exclude]]), search it with --dfvc-strategy=bisect, or raise the "
             f"limit: --dfvc-max-cells={runnable}"
         )
+
+    def _runnable(self) -> int:
+        return sum(1 for p in self.plans for c in p.cells if c.status is None)
 
     def _project_name(self) -> str:
         """The project under test, as the user would name it: its folder, relative to where
@@ -180,9 +183,13 @@ class Controller:
         """Run the runnable cells (the index alone shows most that cannot install: no
         environment is made for them), keep finished ones on an interrupt, and publish."""
         options = self._run_options()
+        # A grid runs every runnable cell: the project's wheel can build while the index
+        # is read (a run that may be refused for its size builds nothing).
+        if options.strategy == "grid" and self._runnable() <= self.options.max_cells:
+            start_builds(self.plans, options.workspace)
         self.plans = screen(self.plans, self._reader())
         cells = [c for p in self.plans for c in p.cells]
-        runnable = sum(1 for c in cells if c.status is None)
+        runnable = self._runnable()
         self._check_size(runnable, options.strategy, self.options.cells is not None)
         if options.verbosity >= -1:
             self._write_line("")

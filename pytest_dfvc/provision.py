@@ -4,6 +4,10 @@ is ``cellrun``'s; the spec's content is ``sessionspec``'s."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +17,7 @@ from .cellrun import CellOutcome, run_session
 from .environments import environment_name
 from .files import write_text_atomic
 from .matrix import Matrix
-from .plan import Cause, Cell
+from .plan import Cause, Cell, MatrixPlan
 from .sessionspec import (
     FINDINGS_CODES,
     RECORDER_MODULE,
@@ -72,6 +76,62 @@ def installs_project(matrix: Matrix, project: Path) -> bool:
     return matrix.install.project and editable.declares_package(project)
 
 
+def project_wheel(matrix: Matrix, cell: Cell, workspace: Workspace, *, build: bool) -> Path | None:
+    """The project's editable wheel for the cell's interpreter, built on first use when
+    ``build`` (else only one an earlier cell or run built); None: the cell uses ``-e``."""
+    if not cell.interpreter:
+        return None
+    install = matrix.install
+    return editable.editable_wheel(
+        workspace.project,
+        cell.interpreter,
+        workspace.runtime,
+        uv_path() or "uv",
+        index_args(install),
+        # uv would refuse -e for a Python the project does not declare: only our own wheel
+        # (without Requires-Python) tests what the matrix asks for. A view's -e would build
+        # in a copy without .git (setuptools-scm needs it): the wheel is built from the
+        # project and pointed at the view.
+        build=build
+        or workspace.snapshot is not None
+        or bool(install.build_requirements)
+        or not editable.declares_python(workspace.project, cell.python),
+        build_requirements=install.build_requirements,
+    )
+
+
+def start_builds(plans: Sequence[MatrixPlan], workspace: Workspace) -> list[threading.Thread]:
+    """Start building the project's editable wheel, in the background, for each interpreter
+    that several runnable cells share: while the rest of the run is prepared (the index
+    read, the project's snapshot taken) instead of in front of each one's first cell, which
+    waits for it (the same build, under one lock) and installs it. A build that fails here
+    fails the same way there, and the cells fall back to ``-e``."""
+    firsts: dict[str, tuple[Matrix, Cell]] = {}
+    counts: Counter[str] = Counter()
+    for plan in plans:
+        if not installs_project(plan.matrix, workspace.project):
+            continue
+        for cell in plan.cells:
+            if cell.status is None and cell.interpreter:
+                counts[cell.interpreter] += 1
+                firsts.setdefault(cell.interpreter, (plan.matrix, cell))
+    started = []
+    for interpreter, (matrix, cell) in firsts.items():
+        if counts[interpreter] > 1:
+            thread = threading.Thread(
+                target=_build_quietly, args=(matrix, cell, workspace), daemon=True
+            )
+            thread.start()
+            started.append(thread)
+    return started
+
+
+def _build_quietly(matrix: Matrix, cell: Cell, workspace: Workspace) -> None:
+    # Whatever goes wrong, the cell's own call meets it again and reports it.
+    with contextlib.suppress(Exception):
+        project_wheel(matrix, cell, workspace, build=True)
+
+
 def project_requirement(
     matrix: Matrix, cell: Cell, workspace: Workspace, *, prebuilt: bool, build: bool
 ) -> list[str]:
@@ -80,24 +140,7 @@ def project_requirement(
     or run built it already); else ``-e`` of its folder. Extras included."""
     install = matrix.install
     here = workspace.cell_project(matrix.name, cell)
-    wheel = None
-    if prebuilt and cell.interpreter:
-        wheel = editable.editable_wheel(
-            workspace.project,
-            cell.interpreter,
-            workspace.runtime,
-            uv_path() or "uv",
-            index_args(install),
-            # uv would refuse -e for a Python the project does not declare: only our own
-            # wheel (without Requires-Python) tests what the matrix asks for. A view's -e
-            # would build in a copy without .git (setuptools-scm needs it): the wheel is
-            # built from the project and pointed at the view.
-            build=build
-            or workspace.snapshot is not None
-            or bool(install.build_requirements)
-            or not editable.declares_python(workspace.project, cell.python),
-            build_requirements=install.build_requirements,
-        )
+    wheel = project_wheel(matrix, cell, workspace, build=build) if prebuilt else None
     if wheel is not None and here != workspace.project:
         cell_dir = workspace.cell_dir(matrix.name, cell)
         wheel = editable.for_view(wheel, workspace.project, here, cell_dir.editable_folder)

@@ -12,9 +12,11 @@ import pytest
 
 from pytest_dfvc.editable import build_config, editable_wheel, requirement
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.plan import Cell, MatrixPlan
+from pytest_dfvc.provision import Workspace, project_wheel, start_builds
 from pytest_dfvc.uvtool import uv_path
 
-from .helpers import offline_install, require_pythons, run_matrix, write_project
+from .helpers import matrix_from_text, offline_install, require_pythons, run_matrix, write_project
 
 # A PEP 517 backend with the PEP 660 hooks, standard library only: the editable wheel is a
 # .pth file pointing back at the source folder, as hatchling's and setuptools' lenient mode are.
@@ -191,3 +193,32 @@ def test_every_cell_installs_the_project_pointed_at_its_own_view(
     with zipfile.ZipFile(wheel) as zf:
         text = "".join(zf.read(n).decode("utf-8", "replace") for n in zf.namelist())
     assert str(view) in text
+
+
+def test_the_wheel_builds_in_the_background_for_pythons_with_several_cells(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    """A grid run starts each shared build while it reads the index; the cells then find
+    the wheel built (or wait for it under the same lock), and a lone cell's Python builds
+    nothing ahead (its own install builds the project as fast)."""
+    require_pythons(finder, "3.10", "3.11")
+    project = _project(tmp_path / "project")
+    matrix = matrix_from_text(
+        project, 'python = ["3.10", "3.11"]\n[packages.fakeframe]\nversions = ["1.1.0"]\n'
+    )
+    py310, py311 = finder.find("3.10"), finder.find("3.11")
+    assert py310 is not None and py311 is not None
+    cells = (
+        Cell("m", "a", "3.10", (("fakeframe", "1.1.0"),), interpreter=py310.path),
+        Cell("m", "b", "3.10", (("fakeframe", "1.2.0"),), interpreter=py310.path),
+        Cell("m", "c", "3.11", (("fakeframe", "1.1.0"),), interpreter=py311.path),
+    )
+    workspace = Workspace(project / ".dfvc", project)
+    threads = start_builds([MatrixPlan(matrix, cells)], workspace)
+    assert len(threads) == 1
+    for thread in threads:
+        thread.join(timeout=120)
+    wheel = project_wheel(matrix, cells[1], workspace, build=False)
+    assert wheel is not None and wheel.name == "demoproj-0.1.0-py3-none-any.whl"
+    assert (project / "builds.txt").read_text() == "built\n"
+    assert list((project / ".dfvc" / "runtime" / "editable").glob("*/*.whl")) == [wheel]

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
-from .model import Break, Changes, Document, Fixed, MatrixJSON, OutcomeJSON
-
-FAILED = ("failed", "error")
+from .model import Break, Changes, Document, Fixed, MatrixJSON, OutcomeJSON, failing
 
 
 def read_previous(path: Path) -> Document | None:
@@ -48,9 +46,9 @@ def since_last_run(previous: Document, matrix: MatrixJSON) -> Changes:
         mended: list[str] = []
         for test in cell["tests"]:
             was = old_outcomes.get(test["nodeid"])
-            if test["outcome"] in FAILED and (new_cell or was == "passed"):
+            if failing(test["outcome"]) and (new_cell or was == "passed"):
                 broken.append(test)
-            elif test["outcome"] == "passed" and was in FAILED:
+            elif test["outcome"] == "passed" and failing(was):
                 mended.append(test["nodeid"])
         if broken:
             breaks.append(

@@ -23,7 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from .celldir import Record
 from .interpreters import python_minor
-from .model import CauseJSON, CellJSON, OutcomeJSON, Risk, WarningJSON
+from .model import RAN, CauseJSON, CellJSON, OutcomeJSON, Risk, WarningJSON, failing
 
 Cells = Sequence[CellJSON]
 
@@ -49,7 +49,6 @@ _API_PATTERNS = (
 )
 # Import names that stand for a distribution in warning texts.
 _ALIASES = {"np": "numpy", "pd": "pandas", "tf": "tensorflow", "sp": "scipy"}
-_RAN = ("passed", "failed")
 
 
 def kept_warning(record: Record) -> WarningJSON | None:
@@ -104,7 +103,7 @@ def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[CellJ
     grouped: dict[tuple[Any, ...], list[CellJSON]] = {}
     for cell in cells:
         version = cell["packages"].get(axis)
-        if version not in order or cell["status"] not in _RAN:
+        if version not in order or cell["status"] not in RAN:
             continue
         others = tuple(sorted((k, v) for k, v in cell["packages"].items() if k != axis))
         key = (python_minor(cell["python"]), cell.get("cuda"), others)
@@ -121,7 +120,7 @@ def _link_along(line: Sequence[CellJSON], nodeid: str, axis: str) -> None:
         version = cell["packages"][axis]
         if test["outcome"] == "passed":
             last_pass = (version, test)
-        elif test["outcome"] in ("failed", "error") and test.get("cause") and last_pass:
+        elif failing(test["outcome"]) and test.get("cause") and last_pass:
             warning = _precursor(last_pass[1].get("warnings") or [], test["cause"], version)
             if warning is not None:
                 _attach(test["cause"], warning, last_pass[0])
@@ -217,7 +216,7 @@ def _failing_versions(cells: Cells, axis: str, order: Mapping[str, int]) -> dict
         if cell["packages"].get(axis) not in order:
             continue
         for test in cell["tests"]:
-            if test["outcome"] in ("failed", "error"):
+            if failing(test["outcome"]):
                 found.setdefault(test["nodeid"], set()).add(order[cell["packages"][axis]])
     return found
 

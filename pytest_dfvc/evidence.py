@@ -26,12 +26,9 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
-from .model import CellJSON, OutcomeJSON, Verdict, copy_cells, verdict_of
+from .model import RAN, CellJSON, OutcomeJSON, Verdict, combined, copy_cells, failing, verdict_of
 
 # Outcomes of a test that count for or against a version; "skipped" counts for neither.
-GOOD = ("passed",)
-BAD = ("failed", "error")
-RAN = ("passed", "failed")
 NO_TESTS = "no-tests"
 MISSING_DEPENDENCY = "missing-dependency"
 # Causes that name something a matrix axis can explain: never "not version-related".
@@ -50,12 +47,8 @@ def status_from_tests(
 ) -> Literal["passed", "failed"] | None:
     """``failed`` when a counted test failed or errored, ``passed`` when none did and one
     passed, None when no counted test ran at all (the cell is untested)."""
-    outcomes = [t["outcome"] for t in tests if t["nodeid"] not in ignored]
-    if any(o in BAD for o in outcomes):
-        return "failed"
-    if any(o in GOOD for o in outcomes):
-        return "passed"
-    return None
+    verdict = combined(t["outcome"] for t in tests if t["nodeid"] not in ignored)
+    return None if verdict is None else ("passed" if verdict else "failed")
 
 
 def no_test_reason(tests: Sequence[Mapping[str, Any]], deselected: int = 0) -> str:
@@ -273,9 +266,10 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     passed: set[str] = set()
     for cell in ran:
         for test in cell["tests"]:
-            if test["outcome"] in GOOD:
+            verdict = verdict_of(test["outcome"])
+            if verdict:
                 passed.add(test["nodeid"])
-            elif test["outcome"] in BAD:
+            elif verdict is False:
                 failures.setdefault(test["nodeid"], []).append(test)
     apart = sorted(
         nodeid
@@ -317,7 +311,7 @@ def settle(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list[str]:
         if status is not None:
             cell["status"] = status
         failed_apart = sorted(
-            {t["nodeid"] for t in cell["tests"] if t["nodeid"] in apart and t["outcome"] in BAD}
+            {t["nodeid"] for t in cell["tests"] if t["nodeid"] in apart and failing(t["outcome"])}
         )
         if failed_apart:
             cell["set_apart"] = failed_apart

@@ -9,6 +9,7 @@ optional key is in the ``total=False`` half of its type.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal, Optional, TypedDict
 
 from .vocabulary import Outcome, Status
@@ -23,11 +24,28 @@ SCHEMA = 1
 Recorded = dict[str, Any]
 
 
+# A cell ran its tests to a verdict: these statuses (the others ran none, or none to its end).
+RAN = ("passed", "failed")
+
+
 def verdict_of(outcome: str | None) -> Verdict:
     """The one reading of an outcome (or a cell's status) as evidence."""
     if outcome in ("failed", "error"):
         return False
     return True if outcome == "passed" else None
+
+
+def failing(outcome: str | None) -> bool:
+    return verdict_of(outcome) is False
+
+
+def combined(outcomes: Iterable[str]) -> Verdict:
+    """Several tests' outcomes as one verdict: False when one failed, True when none did and
+    one passed, None when none ran to a verdict."""
+    verdicts = {verdict_of(o) for o in outcomes}
+    if False in verdicts:
+        return False
+    return True if True in verdicts else None
 
 
 class Precursor(TypedDict):

@@ -14,8 +14,7 @@ from packaging.ranges import VersionRange
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from .evidence import BAD, GOOD, RAN
-from .model import Inferred, RangeJSON
+from .model import RAN, Inferred, RangeJSON, combined
 
 _OPERATOR_ORDER = {">": 0, ">=": 0, "~=": 1, "==": 1, "===": 1, "!=": 2, "<=": 3, "<": 3}
 
@@ -177,10 +176,7 @@ def project_passed(obs: Observation, ignored: set[str]) -> bool | None:
     incompatible when one failed; a cell where none ran tells nothing (None)."""
     if obs.status not in RAN:
         return None
-    counted = [o for n, o in obs.tests.items() if n not in ignored]
-    if any(o in BAD for o in counted):
-        return False
-    return True if any(o in GOOD for o in counted) else None
+    return combined(o for n, o in obs.tests.items() if n not in ignored)
 
 
 def axis_range(

@@ -32,6 +32,7 @@ from .model import (
     Verdict,
     Violation,
     WarningJSON,
+    failing,
     verdict_of,
 )
 from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
@@ -136,7 +137,7 @@ def _test_json(
         test["inside"] = bool(record.get("inside"))
     if record.get("when") == "collect":
         test["collect_error" if record["outcome"] == "error" else "collect_skip"] = True
-    if record["outcome"] in ("failed", "error"):
+    if failing(record["outcome"]):
         test["cause"] = diagnose(
             record.get("exception") or {},
             frameworks=frameworks,
@@ -317,7 +318,7 @@ def violations(plan: MatrixPlan, cells: Sequence[CellJSON], ignored: set[str]) -
             spec.contains(pins[name], prereleases=True) for name, spec in expects.items()
         )
         for test in cell["tests"]:
-            if test["outcome"] not in ("failed", "error"):
+            if not failing(test["outcome"]):
                 continue
             violation: Violation = {
                 "nodeid": test["nodeid"],

@@ -62,9 +62,8 @@ class _CauseFields(TypedDict):
     category: str
 
 
-class CauseJSON(_CauseFields, total=False):
-    """Why a test failed (``exception``, ``message``, ``api``…) or why a cell could not run
-    (``reason``)."""
+class _CauseDetails(TypedDict, total=False):
+    """What a cause says beyond its category: kept by its group too."""
 
     reason: str
     exception: str
@@ -78,6 +77,11 @@ class CauseJSON(_CauseFields, total=False):
     suggestion: str
     precursor: Precursor
     linked_by: Literal["warning"]
+
+
+class CauseJSON(_CauseFields, _CauseDetails, total=False):
+    """Why a test failed (``exception``, ``message``, ``api``…) or why a cell could not run
+    (``reason``)."""
 
 
 class _WarningFields(TypedDict):
@@ -192,22 +196,12 @@ class _GroupFields(TypedDict):
     versions: dict[str, list[str]]
 
 
-class CauseGroup(_GroupFields, total=False):
-    """Failures of one meaning across cells ("why cells are red")."""
+class CauseGroup(_GroupFields, _CauseDetails, total=False):
+    """Failures of one meaning across cells ("why cells are red"): the details of the
+    cause they share, every reason and source line they show up with."""
 
-    reason: str
     reasons: list[str]
-    api: str
-    exception: str
-    message: str
-    location: str
     locations: list[str]
-    distribution: str
-    version: str
-    module: str
-    suggestion: str
-    precursor: Precursor
-    linked_by: Literal["warning"]
     set_apart: bool
 
 

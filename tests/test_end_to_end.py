@@ -206,40 +206,23 @@ def test_user_noxfile_lists_the_cells(fake_run: MatrixRunResult) -> None:
     assert "dfvc-fake-py3.10-fakeframe1.1.0" in names
     # The cell nox cannot build on 3.9 is still a session; the pre-check is what skips it.
     assert len(names) == 10
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nox",
-            "-s",
-            "dfvc-fake-py3.10-fakeframe1.1.0",
-            "--",
-            "tests/test_api.py::test_conv",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout + run.stderr
+
+    def session(test: str) -> tuple[int, str]:
+        run = subprocess.run(
+            [sys.executable, "-m", "nox", "-s", "dfvc-fake-py3.10-fakeframe1.1.0", "--", test],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
+        return run.returncode, run.stdout + run.stderr
+
+    code, output = session("tests/test_api.py::test_conv")
+    assert code == 0 and "1 passed" in output, output
     # A failing test fails the session, as `nox -s tests` would: CI running it goes red
     # (the controller's own sessions take failures as findings).
-    failing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nox",
-            "-s",
-            "dfvc-fake-py3.10-fakeframe1.1.0",
-            "--",
-            "tests/test_api.py::test_stale",
-        ],
-        cwd=root,
-        capture_output=True,
-        text=True,
-    )
-    assert failing.returncode == 1, failing.stdout + failing.stderr
-    assert "Session dfvc-fake-py3.10-fakeframe1.1.0 failed" in failing.stdout + failing.stderr
+    code, output = session("tests/test_api.py::test_stale")
+    assert code == 1, output
+    assert "Session dfvc-fake-py3.10-fakeframe1.1.0 failed" in output
 
 
 def test_old_python_and_old_pytest_cell(

@@ -28,8 +28,8 @@ DEFAULT_OUT = ".dfvc"
 # One help text per setting, for the option and for its ini key alike (as pytest-timeout
 # does): both say the same thing.
 HELP = {
-    "matrix": "run the matrix at PATH (a TOML file or a folder of them; default: the "
-    "dfvc_matrix ini setting, else matrices/) instead of running the tests here",
+    "matrix": "the matrix to run: a TOML file or a folder of them (default: matrices/). "
+    "--dfvc-matrix runs it instead of the tests here; the ini setting alone runs nothing",
     "json": "where the aggregated results go (default: <dfvc-out>/results.json)",
     "out": "folder for results, reports, cell logs and environments (default: .dfvc/ in the "
     "project under test)",

@@ -1,9 +1,9 @@
 """A cell's nox session as data: the spec the controller writes and the session body runs,
 and the uv arguments in it.
 
-Everything here is a pure function of the matrix, the cell and where things are: nothing is
-built or written (``provision.prepare_session`` builds the project's wheel, writes the files
-the arguments name and the spec itself).
+Nothing here builds or writes anything: ``install_inputs`` returns the uv arguments with the
+files they name, which ``provision.prepare_session`` writes (after building the project's
+wheel) before ``build_spec`` reads them back into the spec's keys.
 """
 
 from __future__ import annotations

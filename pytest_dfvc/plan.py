@@ -231,16 +231,11 @@ def _excluded(
 
 
 def plan_matrices(
-    target: Path, finder: InterpreterFinder | None = None, project: Path | None = None
+    target: Path, project: Path, finder: InterpreterFinder | None = None
 ) -> list[MatrixPlan]:
     """Read, validate and expand every matrix at ``target`` (a file or a folder), listing
-    releases from where ``project``'s cells install."""
-    finder = finder or InterpreterFinder()
-
-    def lister(axis: PackageAxis, matrix: Matrix) -> list[Release]:
-        return index_releases(axis, matrix, project=project)
-
-    return [expand(m, finder, lister) for m in load_matrices(target)]
+    releases afresh from where ``project``'s cells install."""
+    return expand_all(load_matrices(target), finder or InterpreterFinder(), None, project)
 
 
 def release_lister(out: Path | None, project: Path) -> ReleaseLister:

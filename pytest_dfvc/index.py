@@ -33,6 +33,12 @@ from packaging.version import InvalidVersion, Version
 
 from .files import write_text_atomic
 
+# How long an index's answer for a project is used before it is asked again: PyPI's own
+# lifetime for its Simple API pages (``Cache-Control: max-age=600``). The cells' uv is given
+# the same one (``uv-pypi.toml``), so the releases a run plans from and the pages its cells
+# resolve from are equally fresh, whatever a mirror sends.
+PAGE_MAX_AGE = 600.0
+
 DEFAULT_INDEX = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 _RETRIES = 3
@@ -79,7 +85,7 @@ def list_releases(
     indexes: Sequence[str] = (),
     find_links: Sequence[str] = (),
     cache_dir: Path | None = None,
-    max_age: float = 600.0,
+    max_age: float = PAGE_MAX_AGE,
 ) -> list[Release]:
     """All releases of ``name`` on the first of ``indexes`` that has it (uv's
     ``first-index`` rule; ``index_url``: that one index) and in find-links folders.
@@ -105,7 +111,7 @@ def project_files(
     indexes: Sequence[str] = (),
     find_links: Sequence[str] = (),
     cache_dir: Path | None = None,
-    max_age: float = 600.0,
+    max_age: float = PAGE_MAX_AGE,
 ) -> Files:
     """Every file of ``name`` that uv may install from, by the same rules as
     ``list_releases``: find-links folders, then the first index that has the project."""

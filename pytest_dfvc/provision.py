@@ -22,8 +22,8 @@ from .sessionspec import (
     FINDINGS_CODES,
     RECORDER_MODULE,
     SessionSpec,
+    build_source_args,
     build_spec,
-    index_args,
     install_inputs,
     session_name,
 )
@@ -87,7 +87,7 @@ def project_wheel(matrix: Matrix, cell: Cell, workspace: Workspace, *, build: bo
         cell.interpreter,
         workspace.runtime,
         uv_path() or "uv",
-        index_args(install),
+        build_source_args(matrix),
         # uv would refuse -e for a Python the project does not declare: only our own wheel
         # (without Requires-Python) tests what the matrix asks for. A view's -e would build
         # in a copy without .git (setuptools-scm needs it): the wheel is built from the

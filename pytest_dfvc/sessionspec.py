@@ -22,7 +22,7 @@ from .environments import base_key, inputs_key
 from .era import era_args
 from .matrix import InstallOptions, Matrix
 from .plan import Cell
-from .uvconfig import pypi_files_args
+from .uvconfig import pypi_config_args
 
 RECORDER_MODULE = "dfvc_recorder"
 RECORDS_ENV = "DFVC_RECORDS"
@@ -90,13 +90,10 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
     the matrix packages, the indexes and folders of the matrix and of the cell's variant."""
     install = matrix.install
     variant = install.variant(cell.cuda)
-    args = pypi_files_args(
-        matrix.path.parent, index_url=install.index_url, no_index=install.no_index
-    )
+    args = build_source_args(matrix)
     pins = pin_requirements(matrix, cell)
     for pin in pins:
         args += ["--only-binary", Requirement(pin).name]
-    args += index_args(install)
     args += era_args(cell, pins)
     for link in variant.find_links:
         args += ["--find-links", link]
@@ -109,6 +106,18 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
     if backend:
         args += ["--torch-backend", backend]
     return args
+
+
+def build_source_args(matrix: Matrix) -> list[str]:
+    """Where the matrix's packages, and the project's build requirements, come from, with
+    PyPI's cache lifetimes where uv asks PyPI (``uvconfig.pypi_config_args``)."""
+    install = matrix.install
+    return [
+        *pypi_config_args(
+            matrix.path.parent, index_url=install.index_url, no_index=install.no_index
+        ),
+        *index_args(install),
+    ]
 
 
 def index_args(install: InstallOptions) -> list[str]:

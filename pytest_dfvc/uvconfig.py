@@ -44,7 +44,7 @@ _INDEX_VARIABLES = (
     "UV_NO_CONFIG",
     "UV_NO_INDEX",
 )
-PYPI_FILES_CONFIG = Path(__file__).with_name("uv-pypi-files.toml")
+PYPI_CONFIG = Path(__file__).with_name("uv-pypi.toml")
 
 _NARROWING_VARIABLES = (
     "UV_EXCLUDE_NEWER",
@@ -108,23 +108,24 @@ def uv_sources(
     return Sources((*(settings.extra or ()), default), links, narrowing)
 
 
-def pypi_files_args(
+def pypi_config_args(
     start: Path,
     *,
     index_url: str = "",
     no_index: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """``--config-file`` marking PyPI's files immutable, where the cells' uv asks PyPI and
-    no configuration of the user's would be set aside by it. uv revalidates a cached file
-    whose response said nothing of its freshness on every call, and a mirror of PyPI's files
-    host may say nothing: each cell then fetched its wheels' metadata (and wheels) again."""
+    """``--config-file`` giving PyPI's own cache lifetimes (``uv-pypi.toml``: a project's
+    page for 10 minutes, a file for good), where uv asks PyPI and no configuration of the
+    user's would be set aside by it. uv revalidates a cached response that said nothing of
+    its freshness on every call, and a mirror of PyPI may say nothing: each cell then
+    fetched every page (numpy's is 1.9 MB) and its wheels' metadata again."""
     env = os.environ if environ is None else environ
     if index_url or no_index or any(env.get(v) for v in _INDEX_VARIABLES):
         return []
     if _config_files(start, env):
         return []
-    return ["--config-file", str(PYPI_FILES_CONFIG)]
+    return ["--config-file", str(PYPI_CONFIG)]
 
 
 def _from_environment(env: Mapping[str, str]) -> _Settings:

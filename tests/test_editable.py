@@ -222,3 +222,31 @@ def test_the_wheel_builds_in_the_background_for_pythons_with_several_cells(
     assert wheel is not None and wheel.name == "demoproj-0.1.0-py3-none-any.whl"
     assert (project / "builds.txt").read_text() == "built\n"
     assert list((project / ".dfvc" / "runtime" / "editable").glob("*/*.whl")) == [wheel]
+
+
+def test_the_build_environment_is_resolved_with_the_cells_pypi_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``build-system.requires`` resolves from the same sources, with the same cache
+    lifetimes, as the cells' installs: without them, each build asked PyPI again for every
+    page of its backend's requirements, in front of its Python's first cell."""
+    from pytest_dfvc import editable
+    from pytest_dfvc.sessionspec import build_source_args
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc"))
+    project = _project(tmp_path / "project")
+    matrix = matrix_from_text(
+        project, 'python = ["3.11"]\n[packages.fakeframe]\nversions = ["1.1.0"]\n'
+    )
+    asked: list[list[str]] = []
+
+    def spy(*args: object, **kwargs: object) -> None:
+        asked.append(list(args[4]))  # type: ignore[call-overload]
+        return None
+
+    monkeypatch.setattr(editable, "editable_wheel", spy)
+    cell = Cell("m", "a", "3.11", (("fakeframe", "1.1.0"),), interpreter="/usr/bin/python3")
+    project_wheel(matrix, cell, Workspace(project / ".dfvc", project), build=True)
+    assert asked == [build_source_args(matrix)]
+    assert "--config-file" in asked[0]

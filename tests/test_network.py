@@ -13,7 +13,7 @@ import pytest
 
 from pytest_dfvc.index import DEFAULT_INDEX, list_releases
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.uvconfig import pypi_files_args
+from pytest_dfvc.uvconfig import pypi_config_args
 from pytest_dfvc.uvtool import uv_environment, uv_path
 
 from .helpers import offline_install, require_pythons, run_matrix, write_project
@@ -225,7 +225,7 @@ def test_pypi_files_are_not_asked_for_again(tmp_path: Path) -> None:
         "-",
         "--python-version",
         "3.11",
-        *pypi_files_args(tmp_path, environ={"XDG_CONFIG_HOME": str(tmp_path)}),
+        *pypi_config_args(tmp_path, environ={"XDG_CONFIG_HOME": str(tmp_path)}),
         "-vv",
     ]
     for _ in range(2):
@@ -235,6 +235,31 @@ def test_pypi_files_are_not_asked_for_again(tmp_path: Path) -> None:
     log = result.stderr
     assert "Found fresh response for: https://files.pythonhosted.org/" in log, log[-3000:]
     assert "Sending revalidation request for: https://files.pythonhosted.org/" not in log
+
+
+def test_pypi_pages_are_read_once_per_ten_minutes(tmp_path: Path) -> None:
+    """The cells of one run resolve from the index pages the first of them fetched, as
+    uv does against PyPI itself (its pages say ``max-age=600``), even where a mirror in
+    between says nothing of their freshness (uv then asked again for every page on every
+    call: a third of a small cell's time here)."""
+    env = {**uv_environment(), "UV_CACHE_DIR": str(tmp_path / "cache")}
+    command = [
+        uv_path() or "uv",
+        "pip",
+        "compile",
+        "-",
+        "--python-version",
+        "3.11",
+        *pypi_config_args(tmp_path, environ={"XDG_CONFIG_HOME": str(tmp_path)}),
+        "-vv",
+    ]
+    for _ in range(2):
+        result = subprocess.run(
+            command, input="iniconfig==2.0.0\n", capture_output=True, text=True, env=env, check=True
+        )
+    log = result.stderr
+    assert "Found fresh response for: https://pypi.org/simple/iniconfig/" in log, log[-3000:]
+    assert "Sending revalidation request for: https://pypi.org/simple/" not in log
 
 
 def test_the_onnx_example_reports_the_layer_norm_drift(

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from pytest_dfvc.index import PAGE_MAX_AGE
+from pytest_dfvc.sessionspec import build_source_args
 from pytest_dfvc.tomlcheck import tomllib
-from pytest_dfvc.uvconfig import PYPI, PYPI_FILES_CONFIG, Sources, pypi_files_args, uv_sources
+from pytest_dfvc.uvconfig import PYPI, PYPI_CONFIG, Sources, pypi_config_args, uv_sources
+
+from .helpers import matrix_from_text
 
 
 def _sources(project: Path, env: dict[str, str], **matrix: object) -> Sources:
@@ -67,29 +73,32 @@ def test_tool_uv_indexes_in_pyproject(tmp_path: Path) -> None:
     )
 
 
-def test_pypi_files_kept_for_good_only_where_nothing_of_the_users_is_set_aside(
+def test_pypis_cache_lifetimes_only_where_nothing_of_the_users_is_set_aside(
     tmp_path: Path,
 ) -> None:
     home = {"XDG_CONFIG_HOME": str(tmp_path / "home"), "XDG_CONFIG_DIRS": str(tmp_path / "etc")}
-    plain = pypi_files_args(tmp_path, environ=home)
-    assert plain == ["--config-file", str(PYPI_FILES_CONFIG)]
-    config = tomllib.loads(PYPI_FILES_CONFIG.read_text())
+    plain = pypi_config_args(tmp_path, environ=home)
+    assert plain == ["--config-file", str(PYPI_CONFIG)]
+    config = tomllib.loads(PYPI_CONFIG.read_text())
     assert config["index"] == [
         {
             "url": PYPI,
             "default": True,
-            "cache-control": {"files": "max-age=365000000, immutable"},
+            "cache-control": {
+                "api": "max-age=600",
+                "files": "max-age=365000000, immutable",
+            },
         }
     ]
     assert set(config) == {"index"}  # nothing else of uv's defaults is changed
     # The matrix, the environment or a configuration file chose the indexes: left alone.
-    assert pypi_files_args(tmp_path, index_url="https://mirror/simple", environ=home) == []
-    assert pypi_files_args(tmp_path, no_index=True, environ=home) == []
+    assert pypi_config_args(tmp_path, index_url="https://mirror/simple", environ=home) == []
+    assert pypi_config_args(tmp_path, no_index=True, environ=home) == []
     for variable in ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_CONFIG_FILE", "UV_NO_CONFIG"):
-        assert pypi_files_args(tmp_path, environ={**home, variable: "1"}) == [], variable
+        assert pypi_config_args(tmp_path, environ={**home, variable: "1"}) == [], variable
     (tmp_path / "home" / "uv").mkdir(parents=True)
     (tmp_path / "home" / "uv" / "uv.toml").write_text("native-tls = true\n")
-    assert pypi_files_args(tmp_path, environ=home) == []
+    assert pypi_config_args(tmp_path, environ=home) == []
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text("[tool.uv]\nnative-tls = true\n")
@@ -97,4 +106,28 @@ def test_pypi_files_kept_for_good_only_where_nothing_of_the_users_is_set_aside(
         "XDG_CONFIG_HOME": str(tmp_path / "none"),
         "XDG_CONFIG_DIRS": str(tmp_path / "etc"),
     }
-    assert pypi_files_args(project / "matrices", environ=home_empty) == []
+    assert pypi_config_args(project / "matrices", environ=home_empty) == []
+
+
+def test_the_cells_pages_live_as_long_as_the_plans(tmp_path: Path) -> None:
+    """The cells' uv keeps a project's page as long as the index reader that planned the
+    run keeps its answer: neither sees a release the other cannot."""
+    config = tomllib.loads(PYPI_CONFIG.read_text())
+    (index,) = config["index"]
+    assert index["cache-control"]["api"] == f"max-age={int(PAGE_MAX_AGE)}"
+
+
+def test_the_projects_build_asks_pypi_as_the_cells_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The editable wheel's build environment (``build-system.requires``) is resolved with
+    the cells' PyPI settings, and with the matrix's own index where it names one."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc"))
+    for variable in ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_CONFIG_FILE", "UV_NO_CONFIG"):
+        monkeypatch.delenv(variable, raising=False)
+    body = 'python = ["3.11"]\n[packages.numpy]\nversions = ["2.1.3"]\n'
+    plain = matrix_from_text(tmp_path, body)
+    assert build_source_args(plain) == ["--config-file", str(PYPI_CONFIG)]
+    mirror = matrix_from_text(tmp_path, body + '[install]\nindex-url = "https://mirror/simple"\n')
+    assert build_source_args(mirror) == ["--index-url", "https://mirror/simple"]

@@ -24,11 +24,11 @@ from .celldir import (
 )
 from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .files import write_text_atomic
-from .install_causes import install_failure, log_tail
+from .install_causes import install_failure, log_tail, missing_pin
 from .legacy import refused_pin
 from .phases import PHASE_INSTALL
 from .plan import Cause, Cell
-from .sessionspec import FINDINGS_CODES, SessionSpec, dump_specs
+from .sessionspec import FINDINGS_CODES, SessionSpec, afresh, asks_afresh, dump_specs
 from .vocabulary import Status
 from .workers import RunningCells, nox_arguments, nox_env, run_logged
 
@@ -68,6 +68,15 @@ def run_session(
     log_path.write_text("", encoding="utf-8")
     argv = nox_arguments(spec["name"], spec["envdir"])
     returncode, timed_out = running.run_nox(argv, env, log_path, deadline)
+    stale = _stale_page(spec, cell_dir, returncode, timed_out)
+    if stale is not None and not running.stopping:
+        # The plan saw the release on the index; uv's page of the project, kept for its
+        # lifetime, is older: asked for again before the release is called missing.
+        spec = afresh(spec, stale)
+        write_text_atomic(cell_dir.session_file, dump_specs([spec]))
+        with log_path.open("a", encoding="utf-8") as out:
+            out.write(f"dfvc > not on uv's kept page: asking the index again for {stale}\n")
+        returncode, timed_out = running.run_nox(argv, env, log_path, deadline)
     refused = _refused_release(spec, cell_dir, returncode, timed_out)
     if refused is not None and not running.stopping:
         # An old release uv refuses for its metadata: installed another way (legacy.py).
@@ -98,6 +107,18 @@ def run_session(
     outcome.log = str(log_path)
     outcome.metadata_fallback = cell_dir.legacy_note()
     return outcome
+
+
+def _stale_page(
+    spec: SessionSpec, cell_dir: CellDir, returncode: int, timed_out: bool
+) -> str | None:
+    """The pinned project whose release uv did not find in its kept page, when that is
+    why the install failed and the page can be asked for again."""
+    if timed_out or returncode == 0 or cell_dir.phase() != PHASE_INSTALL:
+        return None
+    if not asks_afresh(spec):
+        return None
+    return missing_pin(cell_dir.log(), list(spec["pins"]))
 
 
 def _refused_release(

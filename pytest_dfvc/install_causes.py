@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import re
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from . import legacy
 from .plan import Cause
 from .vocabulary import Status
@@ -42,6 +45,21 @@ _UNREACHABLE = re.compile(r"Failed to fetch: `?(?P<url>[^\s`]+)`?")
 
 # Old releases whose metadata uv refuses (pandas <= 0.24: ``pytz (>=2011k)``).
 _NO_VERSION = re.compile(r"there is no version of (?P<name>[\w.\[\],-]+?)==(?P<version>[^\s,]+)")
+
+
+def missing_pin(log: str, pins: list[str]) -> str | None:
+    """The project (canonical name) of a cell's pin uv says there is no version of."""
+    pinned = set()
+    for pin in pins:
+        try:
+            pinned.add(canonicalize_name(Requirement(pin).name))
+        except InvalidRequirement:
+            continue
+    for found in _NO_VERSION.finditer(log):
+        name = canonicalize_name(found["name"].split("[", 1)[0])
+        if name in pinned:
+            return name
+    return None
 
 
 def install_failure(

@@ -16,6 +16,7 @@ from typing import TypedDict
 
 from packaging.requirements import Requirement
 
+from . import uvconfig
 from .cellargs import cell_environment_addopts
 from .celldir import CellDir
 from .environments import base_key, inputs_key
@@ -56,6 +57,8 @@ class _SpecFields(TypedDict):
 class SessionSpec(_SpecFields, total=False):
     # Set for a second try, when uv refused this pin's metadata (legacy.py).
     legacy: str
+    # Set for a second try, when uv's kept index page lacked this pinned project's release.
+    afresh: str
 
 
 def dump_specs(specs: list[SessionSpec]) -> str:
@@ -118,6 +121,25 @@ def build_source_args(matrix: Matrix) -> list[str]:
         ),
         *index_args(install),
     ]
+
+
+def asks_afresh(spec: SessionSpec) -> bool:
+    """Whether the cell's uv keeps PyPI's pages for their lifetime (``uv-pypi.toml``): then
+    a release newer than its copy of a page is missing until the page is asked for again."""
+    return "afresh" not in spec and str(uvconfig.PYPI_CONFIG) in spec["install"]
+
+
+def afresh(spec: SessionSpec, name: str) -> SessionSpec:
+    """The spec of a second try that asks the index again for ``name``'s page: uv does not
+    refresh a page whose lifetime a configuration sets, so the configuration without it."""
+
+    kept, refreshed = str(uvconfig.PYPI_CONFIG), str(uvconfig.PYPI_REFRESH_CONFIG)
+
+    def swapped(args: list[str]) -> list[str]:
+        return [refreshed if a == kept else a for a in args]
+
+    install = [*swapped(spec["install"]), "--refresh-package", name]
+    return {**spec, "install": install, "sources": swapped(spec["sources"]), "afresh": name}
 
 
 def index_args(install: InstallOptions) -> list[str]:

@@ -45,6 +45,8 @@ _INDEX_VARIABLES = (
     "UV_NO_INDEX",
 )
 PYPI_CONFIG = Path(__file__).with_name("uv-pypi.toml")
+# The same without the pages' lifetime, for a page that must be asked for again.
+PYPI_REFRESH_CONFIG = Path(__file__).with_name("uv-pypi-afresh.toml")
 
 _NARROWING_VARIABLES = (
     "UV_EXCLUDE_NEWER",

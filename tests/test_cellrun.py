@@ -9,8 +9,11 @@ import pytest
 
 from pytest_dfvc.celldir import CellDir, Record, crashed_test, done_tests, finished
 from pytest_dfvc.cellrun import judge, pytest_error
+from pytest_dfvc.install_causes import missing_pin
 from pytest_dfvc.phases import PHASE_INSTALL, PHASE_TEST
 from pytest_dfvc.plan import Cell
+from pytest_dfvc.sessionspec import SessionSpec, afresh, asks_afresh
+from pytest_dfvc.uvconfig import PYPI_CONFIG, PYPI_REFRESH_CONFIG
 
 CELL = Cell("m", "py3.10-x1.0", "3.10", (("x", "1.0"),))
 
@@ -126,3 +129,40 @@ def test_pytests_own_refusal_is_found_in_the_log() -> None:
     log = "nox > Running session\npytest: error: unrecognized arguments: --nope\n"
     assert pytest_error(log) == "pytest: error: unrecognized arguments: --nope"
     assert pytest_error("all fine\n") is None
+
+
+UV_NO_VERSION = (
+    "error: No solution found when resolving dependencies\n"
+    "  cause: Because there is no version of Fake_Base[extra]==2.0 and you require "
+    "fake-base[extra]==2.0, we can conclude that your requirements are unsatisfiable.\n"
+)
+
+
+def test_a_pin_uv_found_no_version_of_is_named() -> None:
+    assert missing_pin(UV_NO_VERSION, ["fake-base[extra]==2.0", "numpy==2.1.3"]) == "fake-base"
+    # Only the cell's own pins: a dependency's missing version is the resolver's finding.
+    assert missing_pin(UV_NO_VERSION, ["numpy==2.1.3"]) is None
+    assert missing_pin("error: something else\n", ["fake-base==2.0"]) is None
+
+
+def test_a_second_try_asks_the_index_again_once() -> None:
+    kept = ["--config-file", str(PYPI_CONFIG)]
+    spec: SessionSpec = {  # type: ignore[typeddict-item]
+        "install": ["fake-base==2.0", "pytest", *kept, "--upgrade"],
+        "sources": kept,
+    }
+    assert asks_afresh(spec)
+    again = afresh(spec, "fake-base")
+    assert again["install"] == [
+        "fake-base==2.0",
+        "pytest",
+        "--config-file",
+        str(PYPI_REFRESH_CONFIG),
+        "--upgrade",
+        "--refresh-package",
+        "fake-base",
+    ]
+    assert again["sources"] == ["--config-file", str(PYPI_REFRESH_CONFIG)]
+    assert not asks_afresh(again)
+    # A user's own index settings (no configuration of ours): uv's lifetimes are theirs.
+    assert not asks_afresh({**spec, "install": ["fake-base==2.0", "--index-url", "x"]})

@@ -15,10 +15,18 @@ from typing import cast
 
 import pytest
 
+from pytest_dfvc.cellrun import CellOutcome
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.plan import Cell
 from pytest_dfvc.uvtool import uv_path
 
-from .helpers import offline_install, require_pythons, run_matrix, write_project
+from .helpers import (
+    matrix_from_text,
+    offline_install,
+    require_pythons,
+    run_matrix,
+    write_project,
+)
 from .test_editable import BACKEND, PYPROJECT, _project
 
 pytestmark = pytest.mark.slow
@@ -392,7 +400,10 @@ class _JsonIndex:
     """A PEP 691 JSON index with PEP 700 upload times, served over HTTP from this process:
     what PyPI gives, offline."""
 
-    def __init__(self, releases: dict[str, list[tuple[Path, str]]]) -> None:
+    def __init__(
+        self, releases: dict[str, list[tuple[Path, str]]], page_lifetime: str | None = None
+    ) -> None:
+        """``page_lifetime``: the pages' Cache-Control (PyPI's is ``max-age=600``)."""
         self.files = {w.name: w for entries in releases.values() for w, _ in entries}
         self.pages = releases
         index = self
@@ -409,16 +420,21 @@ class _JsonIndex:
                 if parts[0] == "simple" and len(parts) == 2 and parts[1] in index.pages:
                     port = int(cast("tuple[str, int]", self.server.server_address)[1])
                     page = json.dumps(index.page(parts[1], port)).encode()
-                    self._send(page, "application/vnd.pypi.simple.v1+json", with_body)
+                    kind = "application/vnd.pypi.simple.v1+json"
+                    self._send(page, kind, with_body, page_lifetime)
                 elif parts[0] == "files" and len(parts) == 2 and parts[1] in index.files:
                     body = index.files[parts[1]].read_bytes()
                     self._send(body, "application/octet-stream", with_body)
                 else:
                     self.send_error(404)
 
-            def _send(self, body: bytes, kind: str, with_body: bool) -> None:
+            def _send(
+                self, body: bytes, kind: str, with_body: bool, lifetime: str | None = None
+            ) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
+                if lifetime:
+                    self.send_header("Cache-Control", lifetime)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if with_body:
@@ -442,6 +458,11 @@ class _JsonIndex:
             for wheel, uploaded in self.pages[name]
         ]
         return {"meta": {"api-version": "1.1"}, "name": name, "files": files}
+
+    def add(self, name: str, wheel: Path, uploaded: str) -> None:
+        """A new release of ``name`` on the index."""
+        self.pages.setdefault(name, []).append((wheel, uploaded))
+        self.files[wheel.name] = wheel
 
     def close(self) -> None:
         self.server.shutdown()
@@ -615,6 +636,107 @@ def test_a_release_whose_metadata_uv_refuses_is_still_tested(
     assert "'fakedep (>=2011k)' -> 'fakedep' (dropped >=2011k)" in old["metadata_fallback"]
     assert "metadata_fallback" not in cells["py3.10-fakebase1.0"]
     assert cells["py3.10-fakebase1.0"]["status"] == "passed"
+
+
+def test_a_release_newer_than_uvs_copy_of_its_page_is_still_installed(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """An index of the user's that gives its pages a lifetime, as PyPI does (10 minutes):
+    uv keeps its copy of a page that long, and so does the plan, each from its own moment.
+    A release only the plan's copy lists still installs: a cell that resolves afresh
+    (``--upgrade``, ``--reinstall``) has uv ask the index again."""
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    wheels = tmp_path / "wheels"
+    uploaded = "2024-01-10T12:00:00Z"
+    index = _JsonIndex(
+        {"fakebase": [(fakeframe.simple_wheel(wheels, "fakebase", "1.0"), uploaded)]},
+        page_lifetime="max-age=600",
+    )
+    try:
+        project = tmp_path / "project"
+        write_project(
+            project,
+            {"conftest.py": "", "tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"},
+        )
+        (project / "m.toml").write_text(
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ">=1"\n'
+            f'[install]\nindex-url = "{index.url}"\nfind-links = ["{tooling}"]\n'
+        )
+        first = run_matrix(project, "--dfvc-matrix=m.toml")
+        assert [c["status"] for c in first.matrix("m")["cells"]] == ["passed"], first.output
+        index.add("fakebase", fakeframe.simple_wheel(wheels, "fakebase", "2.0"), uploaded)
+        # --dfvc-rerun reads the index afresh: the plan has 2.0, uv's kept page not yet.
+        again = run_matrix(project, "--dfvc-matrix=m.toml", "--dfvc-rerun")
+        cells = {c["id"]: c for c in again.matrix("m")["cells"]}
+        assert cells["py3.10-fakebase2.0"]["status"] == "passed", again.output
+        assert cells["py3.10-fakebase2.0"]["resolved"]["fakebase"] == "2.0"
+    finally:
+        index.close()
+
+
+def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cells' uv keeps PyPI's pages for their 10 minutes even where it resolves afresh
+    (``uv-pypi.toml``; uv's ``--refresh`` does not override a configured lifetime), so a
+    release the plan's copy of the page lists may be missing from uv's: its cell said
+    "not on the index" of a release that is. The install now asks the index again for that
+    project (a configuration without the page lifetime, ``--refresh-package``), once.
+    PyPI is played by a local index, through the configurations' paths."""
+    from pytest_dfvc import uvconfig
+    from pytest_dfvc.provision import Workspace, run_cell
+
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    python = finder.find("3.10")
+    assert python is not None
+    wheels = tmp_path / "wheels"
+    uploaded = "2024-01-10T12:00:00Z"
+    index = _JsonIndex(
+        {"fakebase": [(fakeframe.simple_wheel(wheels, "fakebase", "1.0"), uploaded)]}
+    )
+    try:
+        lifetimes = {"lifetimes.toml": '{ api = "max-age=600", files = "max-age=60" }'}
+        lifetimes["files.toml"] = '{ files = "max-age=60" }'
+        for name, control in lifetimes.items():
+            (tmp_path / name).write_text(
+                f'[[index]]\nurl = "{index.url}"\ndefault = true\ncache-control = {control}\n'
+            )
+        monkeypatch.setattr(uvconfig, "PYPI_CONFIG", tmp_path / "lifetimes.toml")
+        monkeypatch.setattr(uvconfig, "PYPI_REFRESH_CONFIG", tmp_path / "files.toml")
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+        project = tmp_path / "project"
+        write_project(project, {"tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"})
+        matrix = matrix_from_text(
+            project,
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0", "2.0"]\n'
+            f'[install]\nfind-links = ["{tooling}"]\n',
+        )
+        workspace = Workspace(project / ".dfvc", project)
+
+        def run(version: str) -> CellOutcome:
+            cell = Cell(
+                "m",
+                f"py3.10-fakebase{version}",
+                "3.10",
+                (("fakebase", version),),
+                interpreter=python.path,
+            )
+            return run_cell(matrix, cell, workspace, ["-p", "no:cacheprovider"], slot=0)
+
+        assert run("1.0").status == "passed"
+        index.add("fakebase", fakeframe.simple_wheel(wheels, "fakebase", "2.0"), uploaded)
+        second = run("2.0")
+        log = Path(second.log).read_text()
+        assert second.status == "passed", log
+        assert "asking the index again for fakebase" in log
+        assert f"--config-file {tmp_path / 'files.toml'}" in log
+    finally:
+        index.close()
 
 
 def test_a_misspelt_option_of_ours_is_still_refused(tmp_path: Path) -> None:

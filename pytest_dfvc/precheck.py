@@ -30,11 +30,11 @@ from packaging.requirements import Requirement
 from .availability import INSTALLABLE, IndexReader, exact_version, from_index
 from .builds import mismatch, pinned
 from .files import write_text_atomic
-from .install_causes import install_failure
+from .install_causes import install_failure, missing_pin
 from .legacy import refused_pin
 from .matrix import Matrix
 from .plan import Cause, Cell, MatrixPlan
-from .sessionspec import pin_requirements, source_args
+from .sessionspec import asked_afresh, keeps_pages, pin_requirements, source_args
 from .uvtool import uv_environment, uv_path
 from .vocabulary import Status
 
@@ -61,16 +61,14 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[Status, Ca
     pins = "".join(
         p + "\n" for p in (*pin_requirements(matrix, cell), *matrix.install.requirements)
     )
+    command = compile_command(matrix, cell, constraints)
     try:
-        result = subprocess.run(
-            compile_command(matrix, cell, constraints),
-            input=pins,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env=uv_environment(),
-        )
+        result = _resolve(command, pins)
+        missing = missing_pin(result.stderr, pin_requirements(matrix, cell))
+        if result.returncode != 0 and missing is not None and keeps_pages(command):
+            # The plan saw the release; uv's kept page of the project may be older (as a
+            # cell's install: cellrun.py): asked for again before it is called missing.
+            result = _resolve(asked_afresh(command, missing), pins)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "error", Cause("install", f"the pre-check could not run uv: {exc}")
     if result.returncode != 0:
@@ -85,6 +83,18 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[Status, Ca
         "install",
         f"{what} has no {cell.cuda} build where this variant installs from: "
         f"it resolves to a {build.variant} build ({build.evidence})",
+    )
+
+
+def _resolve(command: list[str], pins: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        input=pins,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=uv_environment(),
     )
 
 

@@ -123,23 +123,38 @@ def build_source_args(matrix: Matrix) -> list[str]:
     ]
 
 
+def keeps_pages(args: list[str]) -> bool:
+    """Whether uv, given these arguments, keeps PyPI's pages for their lifetime
+    (``uv-pypi.toml``): then a release newer than its copy of a page is missing from it
+    until the page is asked for again (``asked_afresh``)."""
+    return str(uvconfig.PYPI_CONFIG) in args
+
+
+def asked_afresh(args: list[str], name: str) -> list[str]:
+    """The arguments again, asking the index for ``name``'s page: uv does not refresh a page
+    whose lifetime a configuration sets, so with the configuration without it."""
+    return [*_without_lifetime(args), "--refresh-package", name]
+
+
+def _without_lifetime(args: list[str]) -> list[str]:
+    kept, refreshed = str(uvconfig.PYPI_CONFIG), str(uvconfig.PYPI_REFRESH_CONFIG)
+    return [refreshed if a == kept else a for a in args]
+
+
 def asks_afresh(spec: SessionSpec) -> bool:
-    """Whether the cell's uv keeps PyPI's pages for their lifetime (``uv-pypi.toml``): then
-    a release newer than its copy of a page is missing until the page is asked for again."""
-    return "afresh" not in spec and str(uvconfig.PYPI_CONFIG) in spec["install"]
+    """Whether a failed install of this spec may be tried again with a page asked afresh."""
+    return "afresh" not in spec and keeps_pages(spec["install"])
 
 
 def afresh(spec: SessionSpec, name: str) -> SessionSpec:
-    """The spec of a second try that asks the index again for ``name``'s page: uv does not
-    refresh a page whose lifetime a configuration sets, so the configuration without it."""
-
-    kept, refreshed = str(uvconfig.PYPI_CONFIG), str(uvconfig.PYPI_REFRESH_CONFIG)
-
-    def swapped(args: list[str]) -> list[str]:
-        return [refreshed if a == kept else a for a in args]
-
-    install = [*swapped(spec["install"]), "--refresh-package", name]
-    return {**spec, "install": install, "sources": swapped(spec["sources"]), "afresh": name}
+    """The spec of a second try that asks the index again for ``name``'s page."""
+    install = asked_afresh(spec["install"], name)
+    return {
+        **spec,
+        "install": install,
+        "sources": _without_lifetime(spec["sources"]),
+        "afresh": name,
+    }
 
 
 def index_args(install: InstallOptions) -> list[str]:

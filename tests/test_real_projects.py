@@ -685,7 +685,6 @@ def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
     "not on the index" of a release that is. The install now asks the index again for that
     project (a configuration without the page lifetime, ``--refresh-package``), once.
     PyPI is played by a local index, through the configurations' paths."""
-    from pytest_dfvc import uvconfig
     from pytest_dfvc.provision import Workspace, run_cell
 
     from . import fakeframe
@@ -699,16 +698,7 @@ def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
         {"fakebase": [(fakeframe.simple_wheel(wheels, "fakebase", "1.0"), uploaded)]}
     )
     try:
-        lifetimes = {"lifetimes.toml": '{ api = "max-age=600", files = "max-age=60" }'}
-        lifetimes["files.toml"] = '{ files = "max-age=60" }'
-        for name, control in lifetimes.items():
-            (tmp_path / name).write_text(
-                f'[[index]]\nurl = "{index.url}"\ndefault = true\ncache-control = {control}\n'
-            )
-        monkeypatch.setattr(uvconfig, "PYPI_CONFIG", tmp_path / "lifetimes.toml")
-        monkeypatch.setattr(uvconfig, "PYPI_REFRESH_CONFIG", tmp_path / "files.toml")
-        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
-        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+        _play_pypi(tmp_path, index.url, monkeypatch)
         project = tmp_path / "project"
         write_project(project, {"tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"})
         matrix = matrix_from_text(
@@ -737,6 +727,62 @@ def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
         assert f"--config-file {tmp_path / 'files.toml'}" in log
     finally:
         index.close()
+
+
+def test_the_pre_check_asks_again_for_a_pin_missing_from_uvs_kept_page(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pre-check (``--dfvc-list``, the GitHub Actions plan, CUDA cells) resolves with
+    ``uv pip compile`` and the same kept pages: a release the plan sees but uv's copy of
+    the page lacks is asked for again before the cell is called unavailable."""
+    from pytest_dfvc.precheck import precheck_cell
+
+    from . import fakeframe
+
+    require_pythons(finder, "3.10")
+    python = finder.find("3.10")
+    assert python is not None
+    wheels = tmp_path / "wheels"
+    uploaded = "2024-01-10T12:00:00Z"
+    index = _JsonIndex(
+        {"fakebase": [(fakeframe.simple_wheel(wheels, "fakebase", "1.0"), uploaded)]}
+    )
+    try:
+        _play_pypi(tmp_path, index.url, monkeypatch)
+        matrix = matrix_from_text(
+            tmp_path,
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0", "2.0"]\n'
+            f'[install]\nfind-links = ["{tooling}"]\n',
+        )
+
+        def check(version: str) -> object:
+            cell = Cell("m", "x", "3.10", (("fakebase", version),), interpreter=python.path)
+            return precheck_cell(matrix, cell, tmp_path)
+
+        assert check("1.0") is None
+        index.add("fakebase", fakeframe.simple_wheel(wheels, "fakebase", "2.0"), uploaded)
+        assert check("2.0") is None
+    finally:
+        index.close()
+
+
+def _play_pypi(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local index in PyPI's place, through the paths of the configurations the cells'
+    uv gets for PyPI (with its page lifetime, and without it), and a uv cache of its own."""
+    from pytest_dfvc import uvconfig
+
+    controls = {
+        "lifetimes.toml": '{ api = "max-age=600", files = "max-age=60" }',
+        "files.toml": '{ files = "max-age=60" }',
+    }
+    for name, control in controls.items():
+        (tmp_path / name).write_text(
+            f'[[index]]\nurl = "{url}"\ndefault = true\ncache-control = {control}\n'
+        )
+    monkeypatch.setattr(uvconfig, "PYPI_CONFIG", tmp_path / "lifetimes.toml")
+    monkeypatch.setattr(uvconfig, "PYPI_REFRESH_CONFIG", tmp_path / "files.toml")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
 
 
 def test_a_misspelt_option_of_ours_is_still_refused(tmp_path: Path) -> None:

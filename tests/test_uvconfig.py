@@ -9,7 +9,14 @@ import pytest
 from pytest_dfvc.index import PAGE_MAX_AGE
 from pytest_dfvc.sessionspec import build_source_args
 from pytest_dfvc.tomlcheck import tomllib
-from pytest_dfvc.uvconfig import PYPI, PYPI_CONFIG, Sources, pypi_config_args, uv_sources
+from pytest_dfvc.uvconfig import (
+    PYPI,
+    PYPI_CONFIG,
+    PYPI_REFRESH_CONFIG,
+    Sources,
+    pypi_config_args,
+    uv_sources,
+)
 
 from .helpers import matrix_from_text
 
@@ -109,6 +116,16 @@ def test_pypis_cache_lifetimes_only_where_nothing_of_the_users_is_set_aside(
     assert pypi_config_args(project / "matrices", environ=home_empty) == []
 
 
+def test_a_page_asked_for_again_is_pypis_without_the_lifetime() -> None:
+    """The second try's configuration (a pin missing from uv's kept page) is the first one
+    without the pages' lifetime: the same index, the same files' lifetime."""
+    kept = tomllib.loads(PYPI_CONFIG.read_text())
+    afresh = tomllib.loads(PYPI_REFRESH_CONFIG.read_text())
+    (index,) = kept["index"]
+    del index["cache-control"]["api"]
+    assert afresh == kept
+
+
 def test_the_cells_pages_live_as_long_as_the_plans(tmp_path: Path) -> None:
     """The cells' uv keeps a project's page as long as the index reader that planned the
     run keeps its answer: neither sees a release the other cannot."""
@@ -124,7 +141,10 @@ def test_the_projects_build_asks_pypi_as_the_cells_do(
     the cells' PyPI settings, and with the matrix's own index where it names one."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc"))
-    for variable in ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_CONFIG_FILE", "UV_NO_CONFIG"):
+    for variable in (
+        *("UV_CONFIG_FILE", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX"),
+        *("UV_INDEX_URL", "UV_NO_CONFIG", "UV_NO_INDEX"),
+    ):
         monkeypatch.delenv(variable, raising=False)
     body = 'python = ["3.11"]\n[packages.numpy]\nversions = ["2.1.3"]\n'
     plain = matrix_from_text(tmp_path, body)

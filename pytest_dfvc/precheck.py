@@ -64,11 +64,12 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[Status, Ca
     command = compile_command(matrix, cell, constraints)
     try:
         result = _resolve(command, pins)
-        missing = missing_pin(result.stderr, pin_requirements(matrix, cell))
-        if result.returncode != 0 and missing is not None and keeps_pages(command):
-            # The plan saw the release; uv's kept page of the project may be older (as a
-            # cell's install: cellrun.py): asked for again before it is called missing.
-            result = _resolve(asked_afresh(command, missing), pins)
+        if result.returncode != 0 and keeps_pages(command):
+            missing = missing_pin(result.stderr, pin_requirements(matrix, cell))
+            if missing is not None:
+                # The plan saw the release; uv's kept page of the project may be older (as
+                # a cell's install: cellrun.py): asked for again before it is called missing.
+                result = _resolve(asked_afresh(command, missing), pins)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "error", Cause("install", f"the pre-check could not run uv: {exc}")
     if result.returncode != 0:

@@ -57,8 +57,6 @@ class _SpecFields(TypedDict):
 class SessionSpec(_SpecFields, total=False):
     # Set for a second try, when uv refused this pin's metadata (legacy.py).
     legacy: str
-    # Set for a second try, when uv's kept index page lacked this pinned project's release.
-    afresh: str
 
 
 def dump_specs(specs: list[SessionSpec]) -> str:
@@ -142,19 +140,15 @@ def _without_lifetime(args: list[str]) -> list[str]:
 
 
 def asks_afresh(spec: SessionSpec) -> bool:
-    """Whether a failed install of this spec may be tried again with a page asked afresh."""
-    return "afresh" not in spec and keeps_pages(spec["install"])
+    """Whether a failed install of this spec may be tried again with a page asked afresh
+    (not once it was: the second try's configuration keeps no pages)."""
+    return keeps_pages(spec["install"])
 
 
 def afresh(spec: SessionSpec, name: str) -> SessionSpec:
     """The spec of a second try that asks the index again for ``name``'s page."""
     install = asked_afresh(spec["install"], name)
-    return {
-        **spec,
-        "install": install,
-        "sources": _without_lifetime(spec["sources"]),
-        "afresh": name,
-    }
+    return {**spec, "install": install, "sources": _without_lifetime(spec["sources"])}
 
 
 def index_args(install: InstallOptions) -> list[str]:

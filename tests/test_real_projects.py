@@ -10,6 +10,8 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -676,113 +678,109 @@ def test_a_release_newer_than_uvs_copy_of_its_page_is_still_installed(
         index.close()
 
 
-def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
+@dataclass(frozen=True)
+class _PlayedPyPI:
+    """A local JSON index in PyPI's place with fakebase 1.0, and the Python the cells use."""
+
+    index: _JsonIndex
+    wheels: Path
+    python: str
+    matrix: str
+
+    def release(self, version: str) -> None:
+        from . import fakeframe
+
+        wheel = fakeframe.simple_wheel(self.wheels, "fakebase", version)
+        self.index.add("fakebase", wheel, "2024-01-10T12:00:00Z")
+
+
+@pytest.fixture
+def played_pypi(
     tmp_path: Path, tooling: Path, finder: InterpreterFinder, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[_PlayedPyPI]:
+    """PyPI played by a local index, through the paths of the configurations the cells' uv
+    gets for PyPI (with its page lifetime, and without it), with a uv cache of its own."""
+    from pytest_dfvc import uvconfig
+
+    require_pythons(finder, "3.10")
+    python = finder.find("3.10")
+    assert python is not None
+    index = _JsonIndex({})
+    try:
+        controls = {
+            "lifetimes.toml": '{ api = "max-age=600", files = "max-age=60" }',
+            "files.toml": '{ files = "max-age=60" }',
+        }
+        for name, control in controls.items():
+            (tmp_path / name).write_text(
+                f'[[index]]\nurl = "{index.url}"\ndefault = true\ncache-control = {control}\n'
+            )
+        monkeypatch.setattr(uvconfig, "PYPI_CONFIG", tmp_path / "lifetimes.toml")
+        monkeypatch.setattr(uvconfig, "PYPI_REFRESH_CONFIG", tmp_path / "files.toml")
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
+        monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+        matrix = (
+            'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0", "2.0"]\n'
+            f'[install]\nfind-links = ["{tooling}"]\n'
+        )
+        played = _PlayedPyPI(index, tmp_path / "wheels", python.path, matrix)
+        played.release("1.0")
+        yield played
+    finally:
+        index.close()
+
+
+def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
+    tmp_path: Path, played_pypi: _PlayedPyPI
 ) -> None:
     """The cells' uv keeps PyPI's pages for their 10 minutes even where it resolves afresh
     (``uv-pypi.toml``; uv's ``--refresh`` does not override a configured lifetime), so a
     release the plan's copy of the page lists may be missing from uv's: its cell said
     "not on the index" of a release that is. The install now asks the index again for that
-    project (a configuration without the page lifetime, ``--refresh-package``), once.
-    PyPI is played by a local index, through the configurations' paths."""
+    project (a configuration without the page lifetime, ``--refresh-package``), once."""
     from pytest_dfvc.provision import Workspace, run_cell
 
-    from . import fakeframe
+    project = tmp_path / "project"
+    write_project(project, {"tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"})
+    matrix = matrix_from_text(project, played_pypi.matrix)
+    workspace = Workspace(project / ".dfvc", project)
 
-    require_pythons(finder, "3.10")
-    python = finder.find("3.10")
-    assert python is not None
-    wheels = tmp_path / "wheels"
-    uploaded = "2024-01-10T12:00:00Z"
-    index = _JsonIndex(
-        {"fakebase": [(fakeframe.simple_wheel(wheels, "fakebase", "1.0"), uploaded)]}
-    )
-    try:
-        _play_pypi(tmp_path, index.url, monkeypatch)
-        project = tmp_path / "project"
-        write_project(project, {"tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"})
-        matrix = matrix_from_text(
-            project,
-            'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0", "2.0"]\n'
-            f'[install]\nfind-links = ["{tooling}"]\n',
+    def run(version: str) -> CellOutcome:
+        cell = Cell(
+            "m",
+            f"py3.10-fakebase{version}",
+            "3.10",
+            (("fakebase", version),),
+            interpreter=played_pypi.python,
         )
-        workspace = Workspace(project / ".dfvc", project)
+        return run_cell(matrix, cell, workspace, ["-p", "no:cacheprovider"], slot=0)
 
-        def run(version: str) -> CellOutcome:
-            cell = Cell(
-                "m",
-                f"py3.10-fakebase{version}",
-                "3.10",
-                (("fakebase", version),),
-                interpreter=python.path,
-            )
-            return run_cell(matrix, cell, workspace, ["-p", "no:cacheprovider"], slot=0)
-
-        assert run("1.0").status == "passed"
-        index.add("fakebase", fakeframe.simple_wheel(wheels, "fakebase", "2.0"), uploaded)
-        second = run("2.0")
-        log = Path(second.log).read_text()
-        assert second.status == "passed", log
-        assert "asking the index again for fakebase" in log
-        assert f"--config-file {tmp_path / 'files.toml'}" in log
-    finally:
-        index.close()
+    assert run("1.0").status == "passed"
+    played_pypi.release("2.0")
+    second = run("2.0")
+    log = Path(second.log).read_text()
+    assert second.status == "passed", log
+    assert "asking the index again for fakebase" in log
+    assert f"--config-file {tmp_path / 'files.toml'}" in log
 
 
 def test_the_pre_check_asks_again_for_a_pin_missing_from_uvs_kept_page(
-    tmp_path: Path, tooling: Path, finder: InterpreterFinder, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, played_pypi: _PlayedPyPI
 ) -> None:
     """The pre-check (``--dfvc-list``, the GitHub Actions plan, CUDA cells) resolves with
     ``uv pip compile`` and the same kept pages: a release the plan sees but uv's copy of
     the page lacks is asked for again before the cell is called unavailable."""
     from pytest_dfvc.precheck import precheck_cell
 
-    from . import fakeframe
+    matrix = matrix_from_text(tmp_path, played_pypi.matrix)
 
-    require_pythons(finder, "3.10")
-    python = finder.find("3.10")
-    assert python is not None
-    wheels = tmp_path / "wheels"
-    uploaded = "2024-01-10T12:00:00Z"
-    index = _JsonIndex(
-        {"fakebase": [(fakeframe.simple_wheel(wheels, "fakebase", "1.0"), uploaded)]}
-    )
-    try:
-        _play_pypi(tmp_path, index.url, monkeypatch)
-        matrix = matrix_from_text(
-            tmp_path,
-            'python = ["3.10"]\n[packages.fakebase]\nversions = ["1.0", "2.0"]\n'
-            f'[install]\nfind-links = ["{tooling}"]\n',
-        )
+    def check(version: str) -> object:
+        cell = Cell("m", "x", "3.10", (("fakebase", version),), interpreter=played_pypi.python)
+        return precheck_cell(matrix, cell, tmp_path)
 
-        def check(version: str) -> object:
-            cell = Cell("m", "x", "3.10", (("fakebase", version),), interpreter=python.path)
-            return precheck_cell(matrix, cell, tmp_path)
-
-        assert check("1.0") is None
-        index.add("fakebase", fakeframe.simple_wheel(wheels, "fakebase", "2.0"), uploaded)
-        assert check("2.0") is None
-    finally:
-        index.close()
-
-
-def _play_pypi(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A local index in PyPI's place, through the paths of the configurations the cells'
-    uv gets for PyPI (with its page lifetime, and without it), and a uv cache of its own."""
-    from pytest_dfvc import uvconfig
-
-    controls = {
-        "lifetimes.toml": '{ api = "max-age=600", files = "max-age=60" }',
-        "files.toml": '{ files = "max-age=60" }',
-    }
-    for name, control in controls.items():
-        (tmp_path / name).write_text(
-            f'[[index]]\nurl = "{url}"\ndefault = true\ncache-control = {control}\n'
-        )
-    monkeypatch.setattr(uvconfig, "PYPI_CONFIG", tmp_path / "lifetimes.toml")
-    monkeypatch.setattr(uvconfig, "PYPI_REFRESH_CONFIG", tmp_path / "files.toml")
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
+    assert check("1.0") is None
+    played_pypi.release("2.0")
+    assert check("2.0") is None
 
 
 def test_a_misspelt_option_of_ours_is_still_refused(tmp_path: Path) -> None:

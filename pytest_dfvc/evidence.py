@@ -10,7 +10,8 @@ verdicts under that rule, for the ranges and the search strategies alike:
 - a module no installed distribution provides, missing in every cell, is the environment's
   fault (the cells are ``error``); missing in some cells only, a ``third-party`` finding;
 - a test is set apart as "not version-related" only when it fails the same way everywhere,
-  for a reason the axes cannot explain, on every version that could be tried;
+  for a reason the axes cannot explain, on every planned version (one a strategy left out
+  might be where it passes);
 - a cell in which no test ran is untested, never passed.
 
 Pure functions over the cells of the results file, changed in place where they settle a
@@ -251,16 +252,14 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     no axis explains, with every value of every package axis tried: stale expectations,
     not version effects. Kept out of the project's range, and reported.
 
-    ``axes`` maps each package axis to its planned values; a value that no cell could run
-    (not installable, errors) might be where the test passes, so nothing is set apart then.
+    ``axes`` maps each package axis to its planned values; a value no cell ran (not
+    installable, an error, or left out by a search strategy) might be where the test
+    passes, so nothing is set apart then: the strategies search on while a test has passed
+    nowhere, until it passes somewhere or every version ran.
     """
     ran = [c for c in cells if c["status"] in RAN]
     tried = {axis: {c["packages"].get(axis) for c in ran} for axis in axes}
-    blocked = {
-        axis: [v for v in values if v not in tried[axis] and _could_not_run(cells, axis, v)]
-        for axis, values in axes.items()
-    }
-    if any(blocked.values()):
+    if any(v not in tried[axis] for axis, values in axes.items() for v in values):
         return []
     failures: dict[str, list[OutcomeJSON]] = {}
     passed: set[str] = set()
@@ -278,13 +277,6 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     )
     # If every test always fails, nothing is version-related to tell apart: keep them all.
     return apart if len(apart) < len(passed | set(failures)) else []
-
-
-def _could_not_run(cells: Cells, axis: str, value: str) -> bool:
-    """Every cell of this value was not installable or errored (a value the strategy
-    left out is not a gap in the evidence: it is inferred, and said so)."""
-    statuses = {c["status"] for c in cells if c["packages"].get(axis) == value}
-    return bool(statuses) and statuses <= {"unavailable", "error"}
 
 
 def _same_unexplained_failure(failed: Sequence[OutcomeJSON]) -> bool:

@@ -82,9 +82,14 @@ def specifier_for(
     if not good:
         return None
     above = sorted(v for v in {Version(p) for p in planned} | set(bad) if v > good[-1])
-    for w in (width, None) if width else (None,):
-        exact_next = w is not None or complete or bool(above and covered(dense, good[-1], above[0]))
-        version_range = _range(good, bad, above[0] if above else None, w, exact_next)
+    next_above = above[0] if above else None
+    exact = complete or bool(next_above and covered(dense, good[-1], next_above))
+    # Rounded first, then exact bounds, then ``<=NEWEST_PASS``: PEP 440's ``<2.0`` excludes
+    # 2.0rc1, so a passing pre-release just below a failing final needs the last form.
+    tries: list[tuple[int | None, bool]] = [(width, True)] if width else []
+    tries += [(None, exact), (None, False)]
+    for w, exact_next in tries:
+        version_range = _range(good, bad, next_above, w, exact_next)
         if all(v in version_range for v in good) and not any(v in version_range for v in bad):
             return _render(version_range)
     raise AssertionError("an exact range always separates distinct versions")  # pragma: no cover

@@ -65,7 +65,11 @@ def bisect_probes(
     With one boundary this runs the two ends, then cuts the gap into ``ways + 1`` parts
     with ``ways`` cells at once: at most ⌈log2 n⌉ + 2 cells one at a time. A failure
     between two passes (a hole) is refined on both sides. ``pending`` are indices running
-    now: a gap holding one waits for its answer instead of probing it again.
+    now: a gap holding one waits for its answer instead of probing it again. A cell done
+    without a verdict (found not installable when installed) is stepped over: the search
+    goes on between the last verdict and it. A test that has passed nowhere yet is searched
+    on until it passes somewhere or every version ran: failing alike at a few versions is
+    no evidence that a test is not version-related.
     """
     if n == 0:
         return set()
@@ -83,25 +87,42 @@ def bisect_probes(
 
     passing = sorted(i for i, ok in verdicts.items() if ok)
     if not passing:
-        # Failing at both ends: look once in the middle for a passing region; a test that
-        # fails there too is most likely not version-related, and searching on would be a grid.
-        if any(0 < i < n - 1 for i in seen):
-            return set()
-        return set(_spread(0, n - 1, seen, 1))
+        return set(_unsearched(n, seen, pending))
     probes: list[int] = []
     failing = sorted(i for i, ok in verdicts.items() if not ok)
+    silent = [i for i in done if i not in verdicts]
     top, bottom = passing[-1], passing[0]
-    above = [i for i in failing if i > top]
+    # Above the newest pass: up to the first failure, or else up to a cell that told
+    # nothing (the newest installable release lies below it); below the oldest likewise.
+    above = [i for i in failing if i > top] or [
+        i for i in silent if i > top and _untried(top, i, seen)
+    ]
     if above:
-        probes += probe(top, above[0])
-    below = [i for i in failing if i < bottom]
+        probes += probe(top, min(above))
+    below = [i for i in failing if i < bottom] or [
+        i for i in silent if i < bottom and _untried(i, bottom, seen)
+    ]
     if below:
-        probes += probe(below[-1], bottom)
+        probes += probe(max(below), bottom)
     for hole in (i for i in failing if bottom < i < top):
         left = max(i for i in passing if i < hole)
         right = min(i for i in passing if i > hole)
         probes += probe(left, hole) + probe(hole, right)
     return set(probes)
+
+
+def _untried(low: int, high: int, seen: set[int]) -> bool:
+    return any(i not in seen for i in range(low + 1, high))
+
+
+def _unsearched(n: int, seen: set[int], pending: frozenset[int] | set[int]) -> list[int]:
+    """The middle of every stretch of versions not yet run, for a test that has passed
+    nowhere so far: until it passes somewhere or every version ran, nothing shows that it
+    is not version-related."""
+    if pending:
+        return []
+    marks = sorted(seen | {-1, n})
+    return [m for a, b in zip(marks, marks[1:]) for m in _spread(a, b, seen, 1)]
 
 
 def walk_probes(
@@ -159,8 +180,11 @@ def next_cells(
                 wanted |= {line.cells[i] for i in found}
         else:
             verdicts = _regressions(line, outcomes, index)
-            for i in walk_probes(len(line.cells), verdicts, done, line.baseline):
-                wanted.add(line.cells[i])
+            found = walk_probes(len(line.cells), verdicts, done, line.baseline)
+            if not found and not pending and _passed_nowhere(line, outcomes):
+                # A test failing wherever the walk went may pass beyond its boundaries.
+                found = set(_unsearched(len(line.cells), done, pending))
+            wanted |= {line.cells[i] for i in found}
     return (wanted & allowed) - set(outcomes) - busy
 
 
@@ -178,6 +202,14 @@ def _per_test(
                 verdicts[index[cell]] = verdict
         maps.append(verdicts)
     return maps or [{}]
+
+
+def _passed_nowhere(line: Line, outcomes: Mapping[str, Mapping[str, bool | None]]) -> bool:
+    """Whether some test failed on this line and passed on none of its versions yet."""
+    ran = [outcomes[c] for c in line.cells if c in outcomes]
+    failed = {t for o in ran for t, ok in o.items() if ok is False}
+    passed = {t for o in ran for t, ok in o.items() if ok}
+    return bool(failed - passed)
 
 
 def _regressions(

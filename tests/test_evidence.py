@@ -106,6 +106,20 @@ def test_nothing_is_set_apart_when_a_version_could_not_be_installed() -> None:
     assert not_version_related(cells, {"numpy": ["1.26.4", "2.0.2", "2.1.3"]}) == []
 
 
+def test_nothing_is_set_apart_while_a_strategy_has_left_versions_untried() -> None:
+    """Bisect ran the two ends of 16 releases and saw the same failure at both: the test
+    may pass on any of the 14 in between (issue 34, item 1)."""
+    versions = [f"1.{i}" for i in range(16)]
+    cells = [
+        cell("a", "1.0", "failed", passed("t::ok"), failed("t::f")),
+        cell("b", "1.15", "failed", passed("t::ok"), failed("t::f")),
+        *(cell(f"s{v}", v, "skipped") for v in versions[1:-1]),
+    ]
+    assert not_version_related(cells, {"numpy": versions}) == []
+    assert settle(cells, {"numpy": versions}) == []
+    assert [c["status"] for c in cells[:2]] == ["failed", "failed"]
+
+
 def test_installed_paths_do_not_make_failures_differ() -> None:
     message = "cannot import name 'interp' from 'scipy' (/w/.dfvc/envs/{}/lib/python3.10/site-packages/scipy/__init__.py)"
     cells = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,12 +38,22 @@ def test_slots_share_out_the_pythons() -> None:
 # --- the scheduler with a cell runner of its own: no nox, answers from a table -------------
 
 
-class TableRunner:
-    """Answers each cell from whether its version of ``x`` is below ``breaks``; counts the
-    cells it ran and reuses the ones in ``kept``."""
+Table = Callable[[str], "dict[str, Outcome] | None"]
 
-    def __init__(self, breaks: str, kept: dict[str, CellJSON] | None = None) -> None:
+
+class TableRunner:
+    """Answers each cell from whether its version of ``x`` is below ``breaks`` (or from
+    ``table``: the tests' outcomes for a version, None for a cell found not installable when
+    installed); counts the cells it ran and reuses the ones in ``kept``."""
+
+    def __init__(
+        self,
+        breaks: str = "99",
+        kept: dict[str, CellJSON] | None = None,
+        table: Table | None = None,
+    ) -> None:
         self.breaks = Version(breaks)
+        self.table = table or self._below_breaks
         self.kept = kept or {}
         self.ran: list[str] = []
         self.lock = threading.Lock()
@@ -59,18 +69,27 @@ class TableRunner:
         with self.lock:
             self.ran.append(cell.id)
         version = dict(cell.packages)["x"]
-        outcome: Outcome = "passed" if Version(version) < self.breaks else "failed"
-        return {
+        tests = self.table(version)
+        data: CellJSON = {
             "id": cell.id,
             "python": "3.10.13",
             "packages": {"x": version},
             "cuda": None,
-            "status": outcome,
-            "cause": None,
-            "resolved": {"x": version},
-            "tests": [{"nodeid": "t::a", "outcome": outcome}],
+            "status": "unavailable",
+            "cause": {"category": "install", "reason": "x needs dep>=2, constrained dep<2"},
+            "resolved": {},
+            "tests": [],
             "duration": 0.1,
         }
+        if tests is not None:
+            failed = any(o == "failed" for o in tests.values())
+            data["status"], data["cause"] = ("failed" if failed else "passed"), None
+            data["resolved"] = {"x": version}
+            data["tests"] = [{"nodeid": n, "outcome": o} for n, o in tests.items()]
+        return data
+
+    def _below_breaks(self, version: str) -> dict[str, Outcome]:
+        return {"t::a": "passed" if Version(version) < self.breaks else "failed"}
 
     def stop_all(self) -> None:
         pass
@@ -82,19 +101,29 @@ class TableRunner:
 VERSIONS = tuple(f"1.{i}.0" for i in range(16))
 
 
-def _history(tmp_path: Path) -> MatrixPlan:
-    listed = ", ".join(f'"{v}"' for v in VERSIONS)
-    matrix = matrix_from_text(tmp_path, f'python = ["3.10"]\n[packages.x]\nversions = [{listed}]\n')
+def _history(
+    tmp_path: Path, versions: tuple[str, ...] = VERSIONS, axis: str | None = None
+) -> MatrixPlan:
+    """A plan of one line of ``x``: the matrix names the versions, or ``axis`` is the
+    package table's own text (a specifier, its select and prereleases)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    listed = ", ".join(f'"{v}"' for v in versions)
+    table = axis or f"versions = [{listed}]"
+    matrix = matrix_from_text(tmp_path, f'python = ["3.10"]\n[packages.x]\n{table}\n')
     cells = tuple(
-        Cell("m", f"py3.10-x{v}", "3.10", (("x", v),), interpreter="/py3.10") for v in VERSIONS
+        Cell("m", f"py3.10-x{v}", "3.10", (("x", v),), interpreter="/py3.10") for v in versions
     )
-    return MatrixPlan(matrix, cells, {"x": VERSIONS}, ("3.10",))
+    return MatrixPlan(matrix, cells, {"x": versions}, ("3.10",))
 
 
 def _run(
-    tmp_path: Path, runner: TableRunner, strategy: Strategy, jobs: int = 3
+    tmp_path: Path,
+    runner: TableRunner,
+    strategy: Strategy,
+    jobs: int = 3,
+    plan: MatrixPlan | None = None,
 ) -> tuple[Document, MatrixRun]:
-    plan = _history(tmp_path)
+    plan = plan or _history(tmp_path)
     options = RunOptions(
         workspace=Workspace(tmp_path / ".dfvc", tmp_path),
         json_path=tmp_path / "results.json",
@@ -142,3 +171,56 @@ def test_cells_whose_inputs_did_not_change_are_reused_not_run(tmp_path: Path) ->
     assert run.stats == {"run": 6, "reused": 10, "not_run": 0}
     assert sorted(again.ran) == sorted(f"py3.10-x{v}" for v in VERSIONS[10:])
     assert second["matrices"][0]["ranges"] == document["matrices"][0]["ranges"]
+
+
+def _ranges(document: Document) -> dict[str, Any]:
+    return cast("dict[str, Any]", document["matrices"][0]["ranges"]["x"])
+
+
+def test_bisect_claims_what_grid_does_when_a_test_passes_on_two_releases(
+    tmp_path: Path,
+) -> None:
+    """``t::b`` passes on 1.2 and 1.3 only: bisect used to run the ends, see the same
+    failure at both, set it apart and claim ``>=1.0.0`` (issue 34, item 1)."""
+
+    def table(version: str) -> dict[str, Outcome]:
+        return {"t::a": "passed", "t::b": "passed" if version in ("1.2.0", "1.3.0") else "failed"}
+
+    grid, _ = _run(tmp_path / "grid", TableRunner(table=table), "grid")
+    bisect, _ = _run(tmp_path / "bisect", TableRunner(table=table), "bisect", jobs=2)
+    assert _ranges(grid)["specifier"] == _ranges(bisect)["specifier"] == ">=1.2.0,<=1.3.0"
+    assert not bisect["matrices"][0].get("not_version_related")
+
+
+def test_bisect_steps_over_the_newest_releases_when_they_turn_out_not_installable(
+    tmp_path: Path,
+) -> None:
+    """1.12 on need ``dep>=2``, which the matrix forbids; only the install finds out
+    (issue 34, item 7). Grid and bisect both find the boundary at 1.8."""
+
+    def table(version: str) -> dict[str, Outcome] | None:
+        if Version(version) >= Version("1.12"):
+            return None
+        return {"t::a": "passed" if Version(version) < Version("1.8") else "failed"}
+
+    grid, _ = _run(tmp_path / "grid", TableRunner(table=table), "grid")
+    runner = TableRunner(table=table)
+    bisect, _ = _run(tmp_path / "bisect", runner, "bisect", jobs=1)
+    assert _ranges(grid)["upgrade_boundary"] == _ranges(bisect)["upgrade_boundary"] == "1.8.0"
+    assert len(runner.ran) <= 10
+
+
+def test_a_passing_pre_release_below_a_failing_final_is_admitted_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """PEP 440's ``<2.0`` excludes 2.0rc1: the range used to end in INTERNALERROR
+    (issue 34, item 3). Dev releases likewise."""
+    for pre in ("2.0rc1", "2.0.dev1"):
+        versions = ("1.0", pre, "2.0")
+        axis = 'versions = ">=1.0"\nselect = "all"\nprereleases = true'
+        plan = _history(tmp_path / pre, versions, axis)
+        runner = TableRunner(breaks="2.0")
+        document, _ = _run(tmp_path / pre, runner, "grid", plan=plan)
+        x = _ranges(document)
+        assert x["specifier"] == f">=1.0,<={pre}"
+        assert x["compatible"] == ["1.0", pre] and x["upgrade_boundary"] == "2.0"

@@ -65,7 +65,7 @@ def found_boundaries(ran: Mapping[int, bool | None]) -> tuple[str | None, str | 
         ([True] * 12 + [False] * 8, 2 + math.ceil(math.log2(20))),  # one upgrade boundary
         ([False] * 5 + [True] * 15, 2 + math.ceil(math.log2(20))),  # one downgrade boundary
         ([True], 1),
-        ([False] * 6, 3),  # all fail: the ends and one look in the middle
+        ([False] * 6, 6),  # all fail: every version, or nothing could be set apart
     ],
 )
 def test_bisect_cost_and_boundary(history: list[bool], most: int) -> None:
@@ -163,3 +163,47 @@ def test_grid_asks_for_everything_not_yet_run() -> None:
 def test_probe_functions_with_nothing() -> None:
     assert bisect_probes(0, {}, set()) == set()
     assert walk_probes(0, {}, set()) == set()
+
+
+def test_bisect_goes_on_while_a_test_has_passed_nowhere() -> None:
+    """A test passing only on 1.2 and 1.3 of 16: the ends and the middle fail alike, which
+    is no evidence that the test is not version-related; the search goes on and finds the
+    grid's boundaries (issue 34, item 1)."""
+    history = [i in (2, 3) for i in range(16)]
+    ran = simulate("bisect", history)
+    assert found_boundaries(ran) == found_boundaries(dict(enumerate(history))) == ("1.4", "1.1")
+
+
+def test_bisect_runs_every_version_before_a_test_that_always_fails_can_be_set_apart() -> None:
+    ran = simulate("bisect", [False] * 6)
+    assert sorted(ran) == list(range(6))
+
+
+def test_walk_goes_on_while_a_test_has_passed_nowhere() -> None:
+    history = [i in (2, 3) for i in range(8)]
+    ran = simulate("walk", history)
+    assert {2, 3} <= set(ran)
+
+
+def test_bisect_steps_over_newest_releases_found_not_installable_when_installed() -> None:
+    """The newest releases need a dependency the matrix forbids: their cells turn out
+    unavailable only at install time; bisect searches below them (issue 34, item 7)."""
+    history: list[bool | None] = [True] * 8 + [False] * 4 + [None] * 4
+    ran = simulate("bisect", history)
+    assert found_boundaries(ran) == ("1.8", None)
+    assert len(ran) <= 2 * math.ceil(math.log2(16)) + 2
+    oldest_gone: list[bool | None] = [None] * 5 + [True] * 6 + [False] * 5
+    assert found_boundaries(simulate("bisect", oldest_gone)) == ("1.11", None)
+
+
+def test_walk_searches_on_beyond_its_boundaries_for_a_test_that_passed_nowhere() -> None:
+    """``a`` breaks at 6, ``b`` fails wherever the walk from 3 went: 7 is still untried,
+    and ``b`` may pass there; the walk runs it before anything could be set apart."""
+    cells = [f"c{i}" for i in range(8)]
+    line = Line(axis="x", cells=tuple(cells), baseline=3)
+    outcomes: dict[str, dict[str, bool | None]] = {}
+    while wanted := next_cells("walk", [line], outcomes, cells):
+        for cell in wanted:
+            i = int(cell[1:])
+            outcomes[cell] = {"a": i < 6, "b": i == 7}
+    assert "c7" in outcomes

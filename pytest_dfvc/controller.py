@@ -162,6 +162,16 @@ class Controller:
 
     def _run_options(self) -> RunOptions:
         given, strategy = self.options, self.options.strategy
+        refine = given.refine or strategy == "bisect"
+        if given.cells is not None and (strategy != "grid" or refine):
+            # A CI job runs exactly the cells it was given: a search or a refine step in a
+            # job would skip cells that have jobs, or write shards the plan does not have.
+            # Searching belongs to the plan (--dfvc-gha), job by job in waves.
+            self._write_line(
+                f"dfvc: --dfvc-cell runs exactly the cells it names (strategy {strategy}"
+                f"{' and --dfvc-refine' if given.refine else ''} apply to a full run)"
+            )
+            strategy, refine = "grid", False
         return RunOptions(
             workspace=Workspace(self.out, self.project),
             json_path=self.json_path,
@@ -174,7 +184,7 @@ class Controller:
             baselines={p.matrix.name: baselines(p.matrix, strategy) for p in self.plans},
             drift_rtol=given.drift_rtol,
             drift_atol=given.drift_atol,
-            refine=given.refine or strategy == "bisect",
+            refine=refine,
             lister=release_lister(self._kept(), self.project),
             verbosity=given.verbosity,
         )

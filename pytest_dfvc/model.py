@@ -164,6 +164,10 @@ class RangeJSON(_RangeFields, total=False):
     """What the cells say about one axis, for the project or for one test."""
 
     unavailable: list[str]
+    # The newest release on the index the day the plan listed it (package axes whose index
+    # answered): an open upper bound means the newest pass was that release, as of then.
+    newest_release: str
+    as_of: str
     upgrade_boundary: str | None
     upgrade_between: list[str] | None
     downgrade_boundary: str | None

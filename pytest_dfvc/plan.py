@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import importlib.metadata
 import itertools
@@ -68,6 +69,11 @@ class MatrixPlan:
     # Per package axis: intervals [low, high] of versions in which every release on the index
     # was planned (gaps a refine step filled), so a bound there may reach the next release.
     dense: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # Per package axis: the newest release on the index that the matrix's filters admit
+    # (pre-releases, yanked), and the day it was listed; an axis whose newest passing
+    # version is not it gets no open upper bound. Absent when the index was not asked.
+    newest: dict[str, str] = field(default_factory=dict)
+    listed_on: str | None = None
 
 
 def cell_id(python: str, packages: Iterable[tuple[str, str]], cuda: str | None) -> str:
@@ -124,6 +130,35 @@ def axis_versions(axis: PackageAxis, releases: list[Release]) -> list[str]:
     return [str(v) for v in select_versions(chosen, axis.select)]
 
 
+def with_newest(plan: MatrixPlan, lister: ReleaseLister) -> MatrixPlan:
+    """The plan with the newest release of each axis its matrix lists explicitly (a list
+    needs no index to plan). An index that cannot be read leaves it unknown: the ranges
+    then stop at the newest pass."""
+    newest = dict(plan.newest)
+    for axis in plan.matrix.packages:
+        if axis.name in newest:
+            continue
+        try:
+            top = newest_release(axis, lister(axis, plan.matrix))
+        except MatrixError:
+            continue
+        if top:
+            newest[axis.name] = top
+    listed_on = plan.listed_on or (datetime.date.today().isoformat() if newest else None)
+    return replace(plan, newest=newest, listed_on=listed_on)
+
+
+def newest_release(axis: PackageAxis, releases: Iterable[Release]) -> str:
+    """The newest release the matrix's filters admit, whatever its ``versions`` say: where
+    an open upper bound would have to reach."""
+    admitted = [
+        r.version
+        for r in releases
+        if (axis.yanked or not r.yanked) and (axis.prereleases or not r.version.is_prerelease)
+    ]
+    return str(max(admitted)) if admitted else ""
+
+
 def index_releases(
     axis: PackageAxis,
     matrix: Matrix,
@@ -171,10 +206,13 @@ def expand(
 ) -> MatrixPlan:
     """All cells of ``matrix``, each with its interpreter or the reason it cannot run."""
     versions: dict[str, tuple[str, ...]] = {}
+    newest: dict[str, str] = {}
     for axis in matrix.packages:
-        chosen = axis_versions(
-            axis, [] if isinstance(axis.versions, tuple) else lister(axis, matrix)
-        )
+        releases = [] if isinstance(axis.versions, tuple) else lister(axis, matrix)
+        chosen = axis_versions(axis, releases)
+        top = newest_release(axis, releases)
+        if top:
+            newest[axis.name] = top
         if not chosen:
             raise MatrixError(
                 matrix.path,
@@ -194,7 +232,12 @@ def expand(
     from .era import with_eras  # era.py builds on this module
 
     plan = MatrixPlan(
-        matrix=matrix, cells=tuple(unique_ids(cells)), versions=versions, pythons=tuple(pythons)
+        matrix=matrix,
+        cells=tuple(unique_ids(cells)),
+        versions=versions,
+        pythons=tuple(pythons),
+        newest=newest,
+        listed_on=datetime.date.today().isoformat() if newest else None,
     )
     return with_eras(plan, lister)
 
@@ -250,7 +293,8 @@ def expand_all(
 ) -> list[MatrixPlan]:
     """Expand the matrices, listing releases from where ``project``'s cells install;
     ``out`` keeps the index's release lists for a while."""
-    return [expand(m, finder, release_lister(out, project)) for m in matrices]
+    lister = release_lister(out, project)
+    return [with_newest(expand(m, finder, lister), lister) for m in matrices]
 
 
 def baselines(matrix: Matrix, strategy: Strategy) -> dict[str, str | None]:

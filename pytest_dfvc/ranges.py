@@ -62,6 +62,7 @@ def specifier_for(
     planned: Iterable[str] = (),
     complete: bool = False,
     dense: Sequence[tuple[str, str]] = (),
+    newest: str | None = None,
 ) -> str | None:
     """The narrowest simple specifier admitting ``compatible`` and rejecting ``incompatible``,
     which never admits a version above the newest passing one that nobody tested.
@@ -75,7 +76,9 @@ def specifier_for(
     minor series by the user's choice; it is dropped whenever rounding would admit a failing
     version. ``dense`` are intervals of ``planned`` known to hold every release in between
     (a gap a refine step filled), as ``complete`` says of the whole axis. ``None`` if nothing
-    passed.
+    passed. With nothing planned above the newest pass, the bound stays open only when that
+    pass is ``newest``, the newest release on the index; otherwise releases above it were
+    never run, and the bound is ``<=NEWEST_PASS`` (``<`` the next series, with ``width``).
     """
     good = sorted({Version(v) for v in compatible})
     bad = sorted({Version(v) for v in incompatible})
@@ -84,6 +87,11 @@ def specifier_for(
     above = sorted(v for v in {Version(p) for p in planned} | set(bad) if v > good[-1])
     next_above = above[0] if above else None
     exact = complete or bool(next_above and covered(dense, good[-1], next_above))
+    if next_above is None and (newest is None or Version(newest) > good[-1]):
+        if not width:
+            return _render(_range(good, bad, None, None, False) & _at_most(good[-1]))
+        # The newest patch stands for its series, by the user's choice of ``select``.
+        next_above, exact = _next_series(good[-1], width), True
     # Rounded first, then exact bounds, then ``<=NEWEST_PASS``: PEP 440's ``<2.0`` excludes
     # 2.0rc1, so a passing pre-release just below a failing final needs the last form.
     tries: list[tuple[int | None, bool]] = [(width, True)] if width else []
@@ -122,6 +130,18 @@ def covered(dense: Sequence[tuple[str, str]], low: Version | str, high: Version 
     return any(
         Version(a) <= Version(str(low)) and Version(str(high)) <= Version(b) for a, b in dense
     )
+
+
+def _at_most(version: Version) -> VersionRange:
+    return SpecifierSet(f"<={version}").to_range()
+
+
+def _next_series(version: Version, width: int) -> Version:
+    """The first version of the series after ``version``'s at ``width`` components
+    (1.2.5, width 2: 1.3)."""
+    release = list(version.release[:width]) + [0] * max(0, width - len(version.release))
+    release[-1] += 1
+    return Version(".".join(str(p) for p in release))
 
 
 def _cut(version: Version, width: int | None) -> str:
@@ -196,12 +216,14 @@ def axis_range(
     planned: Sequence[str] | None = None,
     complete: bool = False,
     dense: Sequence[tuple[str, str]] = (),
+    newest: str | None = None,
 ) -> AxisRange:
     """Classify each value of ``axis``: compatible when every considered cell passed.
 
     ``verdict(obs)`` is True (passed), False (failed) or None (does not count).
     ``planned`` (default ``values``) are the versions the bounds must not admit untested;
-    ``complete``: no release lies between two neighbours of ``planned``.
+    ``complete``: no release lies between two neighbours of ``planned``; ``newest``: the
+    newest release on the index, where an open upper bound would reach (None: unknown).
     """
     planned = values if planned is None else planned
     seen: dict[str, list[bool]] = {v: [] for v in values}
@@ -217,7 +239,7 @@ def axis_range(
         compatible=compatible,
         incompatible=incompatible,
         untested=untested,
-        specifier=specifier_for(compatible, incompatible, width, planned, complete, dense),
+        specifier=specifier_for(compatible, incompatible, width, planned, complete, dense, newest),
         upgrade_between=upgrade_gap(
             compatible, incompatible, planned, complete or bool(width), dense
         ),

@@ -205,6 +205,9 @@ class _Axis:
     planned: Sequence[str]
     complete: bool
     dense: Sequence[tuple[str, str]] = ()
+    # The newest release on the index (the newest CPython minor known, for Python): an
+    # open upper bound only when the newest pass is it.
+    newest: str | None = None
 
 
 def _axes(plan: MatrixPlan) -> list[_Axis]:
@@ -218,6 +221,7 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
             # Every release in the range was planned: neighbours have nothing in between.
             complete=isinstance(axis.versions, SpecifierSet) and axis.select == "all",
             dense=plan.dense.get(axis.name, ()),
+            newest=plan.newest.get(axis.name),
         )
         for axis in plan.matrix.packages
     ]
@@ -225,8 +229,10 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
     minors: list[str] = []
     if pythons:
         low, high = min(pythons, key=minor_key), max(pythons, key=minor_key)
-        minors = [m for m in KNOWN_PYTHONS if minor_key(low) <= minor_key(m) <= minor_key(high)]
-    axes.append(_Axis("python", pythons, None, None, minors, complete=True))
+        # And the minor after the newest: nobody ran it, so the bound stops below it.
+        minors = [m for m in KNOWN_PYTHONS if minor_key(low) <= minor_key(m)]
+        minors = minors[: len([m for m in minors if minor_key(m) <= minor_key(high)]) + 1]
+    axes.append(_Axis("python", pythons, None, None, minors, True, newest=KNOWN_PYTHONS[-1]))
     return axes
 
 
@@ -244,6 +250,10 @@ def matrix_ranges(
 
         entry = _axis_json(axis, considered, lambda o: project_passed(o, ignored), not_run)
         entry["unavailable"] = _only_unavailable(axis.name, axis.values, obs)
+        if axis.name in plan.newest and plan.listed_on:
+            # What an open upper bound rests on: the newest release, on the day it was listed.
+            entry["newest_release"] = plan.newest[axis.name]
+            entry["as_of"] = plan.listed_on
         entry["tests"] = {
             nodeid: _axis_json(axis, considered, _test_verdict(nodeid), not_run)
             for nodeid in nodeids
@@ -269,6 +279,7 @@ def _axis_json(
         planned=axis.planned,
         complete=axis.complete,
         dense=axis.dense,
+        newest=axis.newest,
     ).to_json()
 
 

@@ -25,15 +25,31 @@ def suggestions(matrix: MatrixJSON, declared: Declared) -> list[str]:
         spec = entry["specifier"]
         inferred = " (rests on inferred versions)" if entry.get("inferred") else ""
         if axis == "python":
-            lines.append(
-                f'requires-python = "{spec}"{inferred}'
-                if spec
-                else "requires-python: no Python passed"
-            )
+            lines += _requires_python(spec, inferred)
         else:
             lines.append(f"{axis}{spec}{inferred}" if spec else f"{axis}: no version passed")
         lines += [f"    {note}" for note in compare(axis, entry, declared.specifiers.get(axis))]
     return lines
+
+
+def _requires_python(spec: str | None, inferred: str) -> list[str]:
+    """``requires-python`` from the Python range, without its upper bound: a cap there
+    makes installers on newer Pythons fall back to old releases of the project instead of
+    failing, so it is said as a note, never suggested."""
+    if not spec:
+        return ["requires-python: no Python passed"]
+    lower = [s for s in SpecifierSet(spec) if s.operator not in ("<", "<=")]
+    caps = [s for s in SpecifierSet(spec) if s.operator in ("<", "<=")]
+    line = f'requires-python = "{",".join(sorted(str(s) for s in lower))}"{inferred}'
+    if not caps:
+        return [line]
+    cap = caps[0].version
+    above = cap if caps[0].operator == "<" else f"above {cap}"
+    return [
+        line,
+        f"    Python {above} and newer were not tested: run them before publishing "
+        f'(the results say "{spec}"; a cap in requires-python is not suggested)',
+    ]
 
 
 def compare(axis: str, entry: RangeJSON, declared: str | None) -> list[str]:
@@ -63,10 +79,37 @@ def compare(axis: str, entry: RangeJSON, declared: str | None) -> list[str]:
         if passing and Version(high) > Version(max(passing, key=Version)):
             boundary = entry.get("upgrade_boundary") or high
             notes.append(f"declares {name} with no upper bound but fails from {boundary} on")
+    notes += _admits_untested_above(name, declared, spec, entry)
     passes_outside = [v for v in entry["compatible"] if not spec.contains(v, prereleases=True)]
     if passes_outside:
         notes.append(f"declares {name}{declared} but also passes on {', '.join(passes_outside)}")
     return notes or [f"declares {name}{declared}: consistent with what was tested"]
+
+
+def _admits_untested_above(
+    name: str, declared: str, spec: SpecifierSet, entry: RangeJSON
+) -> list[str]:
+    """A declared specifier open above, where the results stop at the newest pass because
+    releases above it were never run."""
+    observed = entry.get("specifier")
+    if (
+        not observed
+        or not entry["compatible"]
+        or (
+            entry["incompatible"]
+            and any(
+                Version(v) > Version(max(entry["compatible"], key=Version))
+                for v in entry["incompatible"]
+            )
+        )
+    ):
+        return []
+    capped = any(s.operator in ("<", "<=", "==", "~=", "===") for s in SpecifierSet(observed))
+    open_declared = not any(s.operator in ("<", "<=", "==", "~=", "===") for s in spec)
+    if not (capped and open_declared):
+        return []
+    newest = max(entry["compatible"], key=Version)
+    return [f"declares {name}{declared}, which admits versions above {newest} that were not tested"]
 
 
 @dataclass(frozen=True)

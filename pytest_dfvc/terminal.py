@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from packaging.version import Version
+
 from .changes import change_lines
 from .deprecations import risk_lines
 from .model import CauseGroup, CellJSON, DriftEntry, MatrixJSON, OutcomeJSON, RangeJSON
@@ -250,7 +252,20 @@ def _range_text(entry: RangeJSON, verbose: bool = False) -> str:
         details.append(f"downgrade boundary {entry['downgrade_boundary']}")
     if entry.get("unavailable"):
         details.append("not installable " + listed(entry["unavailable"]))
+    details += _above(entry)
     return f"{text}" + (f"  ({'; '.join(details)})" if details else "")
+
+
+def _above(entry: RangeJSON) -> list[str]:
+    """What the upper bound rests on, when nothing failed above the newest pass: the
+    newest release on the index, as of the day the plan listed it."""
+    newest, day = entry.get("newest_release"), entry.get("as_of")
+    if not newest or not day or not entry["compatible"] or entry.get("upgrade_boundary"):
+        return []
+    top = max(entry["compatible"], key=Version)
+    if Version(newest) > Version(top):
+        return [f"not run above {top}: the newest release is {newest} as of {day}"]
+    return [f"{newest} is the newest release as of {day}"]
 
 
 def render_causes(groups: Sequence[CauseGroup]) -> list[str]:

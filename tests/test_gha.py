@@ -288,3 +288,41 @@ def test_the_documented_plan_step_fails_when_planning_fails(tmp_path: Path, work
     )
     assert done.returncode != 0, done.stdout + done.stderr
     assert not output.exists() or "include" not in output.read_text()
+
+
+@pytest.mark.slow
+def test_a_cell_job_runs_exactly_its_cells_whatever_the_strategy(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Bisect or --dfvc-refine set for the project (ini, the workflow's pytest-args) stay
+    out of a --dfvc-cell job: a 3-cell job under bisect used to skip its middle cell, and a
+    refine step planned releases (and shards) the merge does not know (issue 34, item 5)."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "pytest.ini": "[pytest]\ndfvc_strategy = bisect\n",
+            "conftest.py": "",
+            "tests/test_x.py": "import fakeframe\n\ndef test_old():\n    assert fakeframe.old_mean([2]) == 2\n",
+        },
+    )
+    (tmp_path / "matrices").mkdir()
+    (tmp_path / "matrices" / "fake.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "1.2.0", "2.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    cells = "fake/py3.10-fakeframe1.1.0,fake/py3.10-fakeframe1.2.0,fake/py3.10-fakeframe2.0.0"
+    job = _pytest(tmp_path, f"--dfvc-cell={cells}", "--dfvc-refine", "--dfvc-out=.job")
+    assert job.returncode == 0, job.stdout + job.stderr
+    assert "runs exactly the cells it names" in job.stdout
+    shards = sorted(p.name for p in (tmp_path / ".job" / "shards").glob("*.json"))
+    assert shards == [
+        "fake-py3.10-fakeframe1.1.0.json",
+        "fake-py3.10-fakeframe1.2.0.json",
+        "fake-py3.10-fakeframe2.0.0.json",
+    ]
+    statuses = [json.loads((tmp_path / ".job" / "shards" / s).read_text()) for s in shards]
+    assert [s["cell"]["status"] for s in statuses] == ["passed", "passed", "failed"]
+    merged = _pytest(tmp_path, "--dfvc-merge=.job/shards", "--dfvc-out=.merged")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    assert "merged 3 shards" in merged.stdout

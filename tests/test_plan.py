@@ -16,7 +16,14 @@ from pytest_dfvc.index import (
 )
 from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
 from pytest_dfvc.matrix import MatrixError, PackageAxis
-from pytest_dfvc.plan import Cause, axis_versions, cell_id, expand, select_versions
+from pytest_dfvc.plan import (
+    Cause,
+    axis_versions,
+    cell_id,
+    expand,
+    select_versions,
+    with_newest,
+)
 from pytest_dfvc.vocabulary import Select
 
 from . import fakeframe
@@ -198,3 +205,26 @@ def test_pyenv_versions_folder_is_searched(tmp_path: Path) -> None:
     fake.chmod(0o755)
     found = InterpreterFinder(pyenv_root=str(tmp_path), uv_dir=str(tmp_path / "none")).find("3.77")
     assert found == Interpreter(minor="3.77", version="3.77.1", path=str(fake))
+
+
+def test_the_plan_knows_each_axis_newest_release(tmp_path: Path) -> None:
+    """Where an open upper bound would reach (issue 34, item 4): the newest release the
+    matrix's filters admit, whatever its ``versions`` say; an explicit list asks too."""
+    matrix = matrix_from_text(
+        tmp_path, 'python = ["3.9"]\n[packages.numpy]\nversions = ">=1.20,<2"\n'
+    )
+    lister = lambda axis, m: releases(*V)  # noqa: E731
+    plan = expand(matrix, FakeFinder("3.9"), lister)
+    assert plan.versions["numpy"][-1] == "1.21.6"
+    assert plan.newest == {"numpy": "2.0.2"}  # not the pre-release 2.1.0rc1
+    assert plan.listed_on
+    listed = matrix_from_text(tmp_path, 'python = ["3.9"]\n[packages.numpy]\nversions = ["1.0"]\n')
+
+    def unreadable(axis: PackageAxis, m: object) -> list[Release]:
+        raise MatrixError(tmp_path, "x", "y", "the index did not answer")
+
+    assert expand(listed, FakeFinder("3.9"), lister).newest == {}
+    assert with_newest(expand(listed, FakeFinder("3.9"), lister), lister).newest == {
+        "numpy": "2.0.2"
+    }
+    assert with_newest(expand(listed, FakeFinder("3.9"), lister), unreadable).newest == {}

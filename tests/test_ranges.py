@@ -26,11 +26,14 @@ from pytest_dfvc.ranges import (
         (["1.19.5", "1.20.3", "1.22.4"], ["1.21.6", "1.24.4"], 2, ">=1.19,!=1.21.*,<1.24"),
         # Releases between 1.2 and 2.0 may exist that nobody ran: the bound stops at 1.2.
         (["1.0", "1.2"], ["1.1", "2.0"], None, ">=1.0,!=1.1,<=1.2"),
-        (["3.10", "3.11"], ["3.9"], 2, ">=3.10"),
-        (["2.0.0"], [], None, ">=2.0.0"),
+        # Nothing planned above the newest pass, and the index's newest release unknown:
+        # whatever came after was never run (issue 34, item 4).
+        (["3.10", "3.11"], ["3.9"], 2, ">=3.10,<3.12"),
+        (["2.0.0"], [], None, "==2.0.0"),
+        (["1.0", "1.2"], [], None, ">=1.0,<=1.2"),
         ([], ["1.0"], None, None),
         # Rounding would admit the failing 1.24.0: fall back to exact bounds.
-        (["1.24.1"], ["1.24.0"], 2, ">=1.24.1"),
+        (["1.24.1"], ["1.24.0"], 2, ">=1.24.1,<1.25"),
         (["1.24.0"], ["1.24.1"], 2, "==1.24.0"),
     ],
 )
@@ -38,6 +41,22 @@ def test_specifier_for(
     good: list[str], bad: list[str], width: int | None, expected: str | None
 ) -> None:
     assert specifier_for(good, bad, width) == expected
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "width", "expected"),
+    [
+        (["3.10", "3.11"], ["3.9"], 2, ">=3.10"),
+        (["2.0.0"], [], None, ">=2.0.0"),
+        (["1.24.1"], ["1.24.0"], 2, ">=1.24.1"),
+    ],
+)
+def test_an_open_upper_bound_only_when_the_newest_pass_is_the_newest_release(
+    good: list[str], bad: list[str], width: int | None, expected: str
+) -> None:
+    assert specifier_for(good, bad, width, newest=good[-1]) == expected
+    # A newer release on the index that the plan did not reach: bounded.
+    assert specifier_for(good, bad, width, newest="99") != expected
 
 
 @pytest.mark.parametrize(
@@ -169,7 +188,7 @@ def test_other_axes_restrict_to_viable_values() -> None:
         lambda o: project_passed(o, set()),
         width=2,
     )
-    assert python.specifier == ">=3.12"
+    assert python.specifier == ">=3.12,<3.13"
     assert python.incompatible == ["3.9"]
     # Python 3.10 and 3.11 were never tried: a pass on 3.9 and 3.12 says nothing of them.
 

@@ -13,7 +13,13 @@ import pytest
 from pytest_dfvc.badges import Badge, axis_badge, render_svg, text_width, write_badges
 from pytest_dfvc.model import CellJSON, Document, MatrixJSON, OutcomeJSON, RangeJSON
 from pytest_dfvc.reports import html_report, markdown, publish
-from pytest_dfvc.suggest import classifier_notes, compare, declared_in_pyproject, suggestions
+from pytest_dfvc.suggest import (
+    Declared,
+    classifier_notes,
+    compare,
+    declared_in_pyproject,
+    suggestions,
+)
 
 
 def entry(
@@ -351,3 +357,15 @@ def test_html_report_renders_in_a_real_browser(tmp_path: Path) -> None:
         check=False,
     )
     assert dom.stdout.count("<td class=") == 400
+
+
+def test_a_declared_open_bound_is_not_called_consistent_when_nothing_above_ran() -> None:
+    """``versions = ">=1.0,<1.3"`` with 1.3-1.5 on the index: the range stops at 1.2, and
+    ``ff>=1.0`` admits releases nobody ran (issue 34, item 4)."""
+    ff = entry(["1.0", "1.2"], [], ">=1.0,<=1.2")
+    notes = compare("ff", ff, ">=1.0")
+    assert notes == ["declares ff>=1.0, which admits versions above 1.2 that were not tested"]
+    python = entry(["3.11"], [], ">=3.11,<3.12")
+    lines = suggestions(cast(MatrixJSON, {"ranges": {"python": python}}), Declared())
+    assert lines[0] == 'requires-python = ">=3.11"'
+    assert "Python 3.12 and newer were not tested" in lines[1]

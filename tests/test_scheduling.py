@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -224,3 +225,18 @@ def test_a_passing_pre_release_below_a_failing_final_is_admitted_not_a_crash(
         x = _ranges(document)
         assert x["specifier"] == f">=1.0,<={pre}"
         assert x["compatible"] == ["1.0", pre] and x["upgrade_boundary"] == "2.0"
+
+
+def test_no_open_upper_bound_over_releases_nobody_ran(tmp_path: Path) -> None:
+    """``versions = [1.0 … 1.2]``, 1.3 to 1.5 on the index and failing: the range used to
+    be ``>=1.0.0``, admitting them (issue 34, item 4). Open only when the newest pass is
+    the index's newest release, and said with the day it was listed."""
+    versions = ("1.0.0", "1.1.0", "1.2.0")
+    plan = replace(_history(tmp_path, versions), newest={"x": "1.5.0"}, listed_on="2026-12-07")
+    document, _ = _run(tmp_path, TableRunner(), "grid", plan=plan)
+    assert _ranges(document)["specifier"] == ">=1.0.0,<=1.2.0"
+    newest = replace(plan, newest={"x": "1.2.0"})
+    document, _ = _run(tmp_path / "newest", TableRunner(), "grid", plan=newest)
+    x = _ranges(document)
+    assert x["specifier"] == ">=1.0.0"
+    assert (x["newest_release"], x["as_of"]) == ("1.2.0", "2026-12-07")

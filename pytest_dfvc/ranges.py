@@ -109,9 +109,14 @@ def upgrade_gap(
     planned: Sequence[str],
     complete: bool,
     dense: Sequence[tuple[str, str]] = (),
+    boundary: str | None = None,
 ) -> list[str] | None:
     """``[newest pass, oldest failure above it]`` when releases between the two may exist
-    that were not run: the boundary lies somewhere in that gap."""
+    that were not run: the boundary lies somewhere in that gap. With ``boundary`` (the
+    upgrade boundary from a baseline), the gap is the one below that failure, so the two
+    never name different places."""
+    if boundary is not None:
+        compatible = [v for v in compatible if Version(v) < Version(boundary)]
     if not compatible:
         return None
     top = max(compatible, key=Version)
@@ -241,8 +246,10 @@ def axis_range(
         untested=untested,
         specifier=specifier_for(compatible, incompatible, width, planned, complete, dense, newest),
         upgrade_between=upgrade_gap(
-            compatible, incompatible, planned, complete or bool(width), dense
-        ),
+            compatible, incompatible, planned, complete or bool(width), dense, up
+        )
+        if up
+        else None,
         upgrade_boundary=up,
         downgrade_boundary=down,
         inferred=infer([v for v in untested if v in set(not_run)], compatible, incompatible),

@@ -677,6 +677,24 @@ def declared_ranges(item: Item) -> dict[str, Spec]:
     return declared
 
 
+def _check_specifiers(nodeid: str, declared: Mapping[str, Spec]) -> None:
+    """A declared range that is not a specifier (``ff="1.0"``) stops the cell's pytest with
+    a message naming the marker, not a traceback every cell reports as its status."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    for name, spec in declared.items():
+        if name == "cuda":
+            continue
+        try:
+            SpecifierSet(str(spec))
+        except InvalidSpecifier:
+            hint = f"'=={spec}' for that version alone, or a range such as '>={spec}'"
+            raise pytest.UsageError(
+                f"@pytest.mark.dfvc({name}={spec!r}) on {nodeid}: {spec!r} is not a version "
+                f"specifier; write {hint}"
+            ) from None
+
+
 def apply_declared_ranges(items: Sequence[Item]) -> None:
     """Skip each test outside its declared range, with a reason naming the range."""
     versions = None
@@ -684,6 +702,7 @@ def apply_declared_ranges(items: Sequence[Item]) -> None:
         declared = declared_ranges(item)
         if not declared:
             continue
+        _check_specifiers(item.nodeid, declared)
         if versions is None:
             versions = environment_versions()
         inside, reason = check_declared(declared, versions)

@@ -62,7 +62,7 @@ def markdown(results: Document, suggestions: dict[str, list[str]]) -> str:
             verb = "passed" if outcome == "passed" else "were skipped"
             lines += [
                 "",
-                f"{len(names)} test{'s' if len(names) != 1 else ''} {verb} in every cell.",
+                f"{len(names)} test{'s' if len(names) != 1 else ''} {verb} in every cell that ran.",
             ]
         lines += ["", "<details><summary>Cells</summary>", ""]
         lines += [f"{i + 1}. `{c['id']}` — {cell_status(c)}" for i, c in enumerate(cells)]
@@ -179,7 +179,7 @@ def _folded(table: Folded) -> str:
         }[outcome]
         items = "".join(f"<li><code>{html.escape(n)}</code></li>" for n in names)
         parts.append(
-            f"<details><summary>{count} {verb} in every cell</summary><ul>{items}</ul></details>"
+            f"<details><summary>{count} {verb} in every cell that ran</summary><ul>{items}</ul></details>"
         )
     if table.hidden:
         items = "".join(

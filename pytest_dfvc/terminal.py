@@ -192,7 +192,8 @@ def cell_status(cell: CellJSON) -> str:
     extra = [f"build {cell['build']}"] if cell.get("build") else []
     extra += [cell["note"]] if cell.get("note") else []
     cause = cell["cause"]
-    if cell["status"] == "skipped" and cause and cause["category"] == "no-tests":
+    if cell["status"] == "skipped" and cause:
+        # Why it was left out: no test ran, the strategy did not need it, an exclude.
         extra.append(cell_reason(cell))
     if cell.get("set_apart"):
         count = len(cell["set_apart"])

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 
+from pytest_dfvc.cellrun import pytest_error
 from pytest_dfvc.drift import drift, same
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.model import CellJSON
@@ -116,6 +117,24 @@ def test_marker_is_a_skip_condition_outside_the_matrix(pytester: pytest.Pytester
     result = pytester.runpytest("-rs", "--strict-markers")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["*dfvc: declared python>=3.99; this environment has python 3.*"])
+
+
+def test_a_marker_that_is_no_specifier_names_itself(pytester: pytest.Pytester) -> None:
+    """``ff="1.0"`` used to error every cell with "pytest in the cell exited with status 3"
+    (issue 34, item 9); the cell's judge shows pytest's ERROR line as the cell's cause."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.dfvc(pytest="7.0")
+        def test_a():
+            pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    line = "ERROR: @pytest.mark.dfvc(pytest='7.0') on test_a_marker_that_is_no_specifier_names_itself.py::test_a: '7.0' is not a version specifier; write '==7.0' for that version alone, or a range such as '>=7.0'"
+    assert pytest_error(result.stderr.str() + result.stdout.str()) == line
 
 
 @pytest.fixture(scope="module", params=["serial", "xdist"])

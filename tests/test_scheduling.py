@@ -16,6 +16,7 @@ from pytest_dfvc.model import CellJSON, Document
 from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.provision import Workspace
 from pytest_dfvc.scheduler import MatrixRun, RunOptions, _next_start, _Task
+from pytest_dfvc.terminal import _range_text, cell_status
 from pytest_dfvc.vocabulary import Outcome, Strategy
 
 from .helpers import matrix_from_text
@@ -240,3 +241,31 @@ def test_no_open_upper_bound_over_releases_nobody_ran(tmp_path: Path) -> None:
     x = _ranges(document)
     assert x["specifier"] == ">=1.0.0"
     assert (x["newest_release"], x["as_of"]) == ("1.2.0", "2026-12-07")
+
+
+def test_the_upgrade_boundary_and_its_gap_name_one_place(tmp_path: Path) -> None:
+    """Baseline 1.5.0, 1.7.0 fails (a hole), 1.8.0 passes, 1.10.0 on fail: results.json said
+    ``upgrade_boundary: 1.7.0`` and the terminal "between 1.8.0 and 1.10.0" (issue 34,
+    item 9)."""
+
+    def table(version: str) -> dict[str, Outcome]:
+        v = Version(version)
+        ok = v < Version("1.7") or v == Version("1.8") or Version("1.9") <= v < Version("1.10")
+        return {"t::a": "passed" if ok else "failed"}
+
+    document, _ = _run(tmp_path / "newest", TableRunner(table=table), "grid")
+    assert _ranges(document)["upgrade_boundary"] == "1.10.0"  # from the newest pass
+    listed = ", ".join(f'"{v}"' for v in VERSIONS)
+    plan = _history(tmp_path, VERSIONS, f'versions = [{listed}]\nbaseline = "1.5.0"')
+    document, _ = _run(tmp_path, TableRunner(table=table), "grid", plan=plan)
+    x = _ranges(document)
+    assert x["upgrade_boundary"] == "1.7.0"
+    assert x["upgrade_between"] == ["1.6.0", "1.7.0"]  # below the boundary, not above 1.9.0
+    assert "upgrade boundary between 1.6.0 and 1.7.0" in _range_text(x)
+
+
+def test_cells_left_out_by_the_strategy_say_why(tmp_path: Path) -> None:
+    document, _ = _run(tmp_path, TableRunner(breaks="1.9.0"), "bisect", jobs=1)
+    skipped = [c for c in document["matrices"][0]["cells"] if c["status"] == "skipped"]
+    assert skipped
+    assert cell_status(skipped[0]) == "skipped (not run by the bisect strategy)"

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from packaging.version import Version
 
-from pytest_dfvc.model import CellJSON, Document
+from pytest_dfvc.model import CellJSON, Document, RangeJSON
 from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.provision import Workspace
 from pytest_dfvc.scheduler import MatrixRun, RunOptions, _next_start, _Task
@@ -261,7 +261,7 @@ def test_the_upgrade_boundary_and_its_gap_name_one_place(tmp_path: Path) -> None
     x = _ranges(document)
     assert x["upgrade_boundary"] == "1.7.0"
     assert x["upgrade_between"] == ["1.6.0", "1.7.0"]  # below the boundary, not above 1.9.0
-    assert "upgrade boundary between 1.6.0 and 1.7.0" in _range_text(x)
+    assert "upgrade boundary between 1.6.0 and 1.7.0" in _range_text(cast(RangeJSON, x))
 
 
 def test_cells_left_out_by_the_strategy_say_why(tmp_path: Path) -> None:

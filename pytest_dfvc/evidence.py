@@ -75,31 +75,55 @@ def no_test_reason(tests: Sequence[Mapping[str, Any]], deselected: int = 0) -> s
 
 def expand_modules(cells: Cells) -> None:
     """A module that failed to import (or was skipped at module level) stands for each of
-    its tests, as other cells collected them: give each the module's outcome, in place."""
+    its tests, as other cells collected them: give each the module's outcome, and the
+    ranges the test declares (its markers, as the cells that collected it recorded them),
+    in place."""
     known: dict[str, list[str]] = {}
+    declared: dict[str, dict[str, str]] = {}
     for cell in cells:
         for test in cell["tests"]:
             if "::" in test["nodeid"]:
                 members = known.setdefault(test["nodeid"].split("::", 1)[0], [])
                 if test["nodeid"] not in members:
                     members.append(test["nodeid"])
+            if test.get("declared") and not test.get("from_module"):
+                declared.setdefault(test["nodeid"], test["declared"])
     for cell in cells:
         expanded: list[OutcomeJSON] = []
         for test in cell["tests"]:
             module_level = test.get("collect_error") or test.get("collect_skip")
             module = known.get(test["nodeid"]) if module_level else None
             if module:
-                expanded += [_member(test, n) for n in module]
+                expanded += [_member(test, n, cell, declared.get(n)) for n in module]
             else:
                 expanded.append(test)
         cell["tests"] = expanded
 
 
-def _member(module_test: OutcomeJSON, nodeid: str) -> OutcomeJSON:
-    """A test of a module that failed to import (or was skipped) as a whole."""
+def _member(
+    module_test: OutcomeJSON, nodeid: str, cell: CellJSON, declared: dict[str, str] | None
+) -> OutcomeJSON:
+    """A test of a module that failed to import (or was skipped) as a whole: a declared
+    range it carries elsewhere is checked against this cell, so an import that breaks
+    inside it is a violation as a failing call would be."""
     member = module_test.copy()
     member["nodeid"], member["from_module"] = nodeid, module_test["nodeid"]
+    if declared and "declared" not in module_test:
+        from .recorder import check_declared  # the cells' own reading of a declared range
+
+        member["declared"] = declared
+        member["inside"] = check_declared(declared, _cell_versions(cell))[0]
     return member
+
+
+def _cell_versions(cell: CellJSON) -> dict[str, str]:
+    """What a cell's environment is, as the recorder reads it inside the cell."""
+    versions = {str(canonicalize_name(n)): v for n, v in cell.get("resolved", {}).items()}
+    versions.update({str(canonicalize_name(n)): v for n, v in cell["packages"].items()})
+    versions["python"] = cell["python"]
+    if cell.get("cuda"):
+        versions["cuda"] = str(cell["cuda"])
+    return versions
 
 
 # --- modules nobody installed ---------------------------------------------------------------

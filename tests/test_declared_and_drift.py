@@ -256,3 +256,40 @@ def test_expect_violation_fails_the_run(
     (v,) = result.matrix("m")["violations"]
     assert v["by"] == "expect" and v["cell"] == "py3.10-fakeframe2.0.0"
     assert "fakeframe: declared >=1.0 but fails on 2.0.0" in result.output
+
+
+@pytest.mark.slow
+def test_a_declared_range_is_checked_where_a_module_level_import_breaks(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """``from fakeframe import old_mean`` at the top of the module (gone in 2.0), its test
+    declaring ``fakeframe>=1.0`` by marker and by the module's ``pytestmark``: where the
+    import fails, exit 1 and a violation, as for a failing call (issue 34, item 2)."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_m.py": """
+            import pytest
+            from fakeframe import old_mean
+
+            pytestmark = pytest.mark.dfvc(python=">=3.8")
+
+            @pytest.mark.dfvc(fakeframe=">=1.0")
+            def test_old_mean():
+                assert old_mean([2]) == 2
+            """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.2.0", "2.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    assert result.returncode == 1, result.output
+    violations = result.matrix("m")["violations"]
+    assert [(v["nodeid"], v["cell"]) for v in violations] == [
+        ("tests/test_m.py::test_old_mean", "py3.10-fakeframe2.0.0")
+    ]
+    assert violations[0]["declared"] == {"fakeframe": ">=1.0", "python": ">=3.8"}

@@ -243,3 +243,26 @@ def test_strategies_see_module_errors_as_their_tests() -> None:
     assert found["b"] == {"tests/test_s.py::t1": False, "tests/test_s.py::t2": False}
     # The cells themselves are untouched.
     assert cells[1]["tests"] == [module_error]
+
+
+def test_a_module_import_error_carries_the_declared_ranges_of_its_tests() -> None:
+    """``from numpy import api`` at the top of a module whose test declares
+    ``numpy>=1.0``: where the import fails, that is a failure inside the declared range, as
+    a failing call would be (issue 34, item 2)."""
+    broken: OutcomeJSON = {
+        **failed("tests/test_x.py", "import-path", "cannot import name 'api' from 'numpy'"),
+        "collect_error": True,
+    }
+    declared: OutcomeJSON = {
+        **passed("tests/test_x.py::test_api"),
+        "declared": {"numpy": ">=1.0"},
+        "inside": True,
+    }
+    cells = [cell("a", "1.26.4", "failed", broken), cell("b", "2.0.2", "passed", declared)]
+    settle(cells, AXES)
+    member = cells[0]["tests"][0]
+    assert member["nodeid"] == "tests/test_x.py::test_api"
+    assert (member.get("declared"), member.get("inside")) == ({"numpy": ">=1.0"}, True)
+    outside = [cell("a", "0.9", "failed", broken), cell("b", "2.0.2", "passed", declared)]
+    settle(outside, {"numpy": ["0.9", "2.0.2"]})
+    assert outside[0]["tests"][0].get("inside") is False

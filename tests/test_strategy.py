@@ -8,8 +8,10 @@ from collections.abc import Mapping, Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
-from pytest_dfvc.ranges import boundaries
+from pytest_dfvc.ranges import boundaries, specifier_for
 from pytest_dfvc.strategy import Line, bisect_probes, build_lines, next_cells, walk_probes
 from pytest_dfvc.vocabulary import Strategy
 
@@ -207,3 +209,64 @@ def test_walk_searches_on_beyond_its_boundaries_for_a_test_that_passed_nowhere()
             i = int(cell[1:])
             outcomes[cell] = {"a": i < 6, "b": i == 7}
     assert "c7" in outcomes
+
+
+# --- claims no larger than the runs, over random histories (issue 34) ------------------------
+
+RELEASES = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 9), st.sampled_from(["", "rc1", ".dev1"])),
+    min_size=1,
+    max_size=24,
+    unique=True,
+).map(lambda parts: sorted({f"{a}.{b}{pre}" for a, b, pre in parts}, key=Version))
+
+
+def _claims(
+    history: Sequence[bool | None], versions: Sequence[str], ran: Mapping[int, bool | None]
+) -> str | None:
+    good = [versions[i] for i, ok in ran.items() if ok]
+    bad = [versions[i] for i, ok in ran.items() if ok is False]
+    return specifier_for(good, bad, None, versions, False, (), versions[-1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(RELEASES, st.data())
+def test_no_strategy_claims_a_version_above_its_newest_pass(
+    versions: list[str], data: st.DataObject
+) -> None:
+    """Any history (holes, pre-releases, releases that cannot be installed): whatever grid,
+    walk or bisect ran, the specifier admits nothing above the newest pass that failed or
+    was never run, and admits no version that failed."""
+    history = data.draw(
+        st.lists(
+            st.sampled_from([True, False, None]), min_size=len(versions), max_size=len(versions)
+        )
+    )
+    for strategy in ("grid", "walk", "bisect"):
+        ran = simulate(strategy, history)
+        spec = _claims(history, versions, ran)
+        passes = [i for i, ok in ran.items() if ok]
+        if spec is None:
+            assert not passes
+            continue
+        admitted = SpecifierSet(spec)
+        top = max(passes)
+        for i, version in enumerate(versions):
+            if ran.get(i) is False or i > top:
+                assert not admitted.contains(version, prereleases=True), (strategy, spec, version)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RELEASES, st.data())
+def test_bisect_finds_grids_boundaries_with_releases_that_cannot_install(
+    versions: list[str], data: st.DataObject
+) -> None:
+    """One upgrade boundary (or none), some releases not installable anywhere: bisect's
+    boundary is the grid's."""
+    n = len(versions)
+    cut = data.draw(st.integers(0, n))
+    gone = data.draw(st.sets(st.integers(0, n - 1)))
+    history = [None if i in gone else i < cut for i in range(n)]
+    grid = simulate("grid", history)
+    bisect = simulate("bisect", history)
+    assert found_boundaries(bisect) == found_boundaries(grid)

@@ -63,6 +63,7 @@ def specifier_for(
     complete: bool = False,
     dense: Sequence[tuple[str, str]] = (),
     newest: str | None = None,
+    asked: SpecifierSet | None = None,
 ) -> str | None:
     """The narrowest simple specifier admitting ``compatible`` and rejecting ``incompatible``,
     which never admits a version above the newest passing one that nobody tested.
@@ -78,7 +79,9 @@ def specifier_for(
     (a gap a refine step filled), as ``complete`` says of the whole axis. ``None`` if nothing
     passed. With nothing planned above the newest pass, the bound stays open only when that
     pass is ``newest``, the newest release on the index; otherwise releases above it were
-    never run, and the bound is ``<=NEWEST_PASS`` (``<`` the next series, with ``width``).
+    never run, and the bound is ``<=NEWEST_PASS``; ``<`` the next series with ``width``
+    when the matrix's specifier ``asked`` for the newest pass's whole series (so the pass is
+    its newest patch).
     """
     good = sorted({Version(v) for v in compatible})
     bad = sorted({Version(v) for v in incompatible})
@@ -88,7 +91,7 @@ def specifier_for(
     next_above = above[0] if above else None
     exact = complete or bool(next_above and covered(dense, good[-1], next_above))
     if next_above is None and (newest is None or Version(newest) > good[-1]):
-        if not width:
+        if not width or not _whole_series(good[-1], width, asked):
             return _render(_range(good, bad, None, None, False) & _at_most(good[-1]))
         # The newest patch stands for its series, by the user's choice of ``select``.
         next_above, exact = _next_series(good[-1], width), True
@@ -139,6 +142,15 @@ def covered(dense: Sequence[tuple[str, str]], low: Version | str, high: Version 
 
 def _at_most(version: Version) -> VersionRange:
     return SpecifierSet(f"<={version}").to_range()
+
+
+def _whole_series(version: Version, width: int, asked: SpecifierSet | None) -> bool:
+    """Whether the matrix asked for every release of ``version``'s series (``>=1.23,<2.2``
+    holds all of 2.1.*; ``<2.1`` does not hold all of 2.*)."""
+    if asked is None:
+        return False
+    series = SpecifierSet(f"=={_cut(version, width)}.*").to_range()
+    return bool(series.is_subset(asked.to_range()))
 
 
 def _next_series(version: Version, width: int) -> Version:
@@ -222,13 +234,15 @@ def axis_range(
     complete: bool = False,
     dense: Sequence[tuple[str, str]] = (),
     newest: str | None = None,
+    asked: SpecifierSet | None = None,
 ) -> AxisRange:
     """Classify each value of ``axis``: compatible when every considered cell passed.
 
     ``verdict(obs)`` is True (passed), False (failed) or None (does not count).
     ``planned`` (default ``values``) are the versions the bounds must not admit untested;
     ``complete``: no release lies between two neighbours of ``planned``; ``newest``: the
-    newest release on the index, where an open upper bound would reach (None: unknown).
+    newest release on the index, where an open upper bound would reach (None: unknown);
+    ``asked``: the matrix's versions specifier (None for an explicit list).
     """
     planned = values if planned is None else planned
     seen: dict[str, list[bool]] = {v: [] for v in values}
@@ -244,7 +258,9 @@ def axis_range(
         compatible=compatible,
         incompatible=incompatible,
         untested=untested,
-        specifier=specifier_for(compatible, incompatible, width, planned, complete, dense, newest),
+        specifier=specifier_for(
+            compatible, incompatible, width, planned, complete, dense, newest, asked
+        ),
         upgrade_between=upgrade_gap(
             compatible, incompatible, planned, complete or bool(width), dense, up
         )

@@ -208,6 +208,7 @@ class _Axis:
     # The newest release on the index (the newest CPython minor known, for Python): an
     # open upper bound only when the newest pass is it.
     newest: str | None = None
+    asked: SpecifierSet | None = None
 
 
 def _axes(plan: MatrixPlan) -> list[_Axis]:
@@ -222,6 +223,7 @@ def _axes(plan: MatrixPlan) -> list[_Axis]:
             complete=isinstance(axis.versions, SpecifierSet) and axis.select == "all",
             dense=plan.dense.get(axis.name, ()),
             newest=plan.newest.get(axis.name),
+            asked=axis.versions if isinstance(axis.versions, SpecifierSet) else None,
         )
         for axis in plan.matrix.packages
     ]
@@ -280,6 +282,7 @@ def _axis_json(
         complete=axis.complete,
         dense=axis.dense,
         newest=axis.newest,
+        asked=axis.asked,
     ).to_json()
 
 

@@ -28,12 +28,12 @@ from pytest_dfvc.ranges import (
         (["1.0", "1.2"], ["1.1", "2.0"], None, ">=1.0,!=1.1,<=1.2"),
         # Nothing planned above the newest pass, and the index's newest release unknown:
         # whatever came after was never run (issue 34, item 4).
-        (["3.10", "3.11"], ["3.9"], 2, ">=3.10,<3.12"),
+        (["3.10", "3.11"], ["3.9"], 2, ">=3.10,<=3.11"),
         (["2.0.0"], [], None, "==2.0.0"),
         (["1.0", "1.2"], [], None, ">=1.0,<=1.2"),
         ([], ["1.0"], None, None),
         # Rounding would admit the failing 1.24.0: fall back to exact bounds.
-        (["1.24.1"], ["1.24.0"], 2, ">=1.24.1,<1.25"),
+        (["1.24.1"], ["1.24.0"], 2, "==1.24.1"),
         (["1.24.0"], ["1.24.1"], 2, "==1.24.0"),
     ],
 )
@@ -41,6 +41,14 @@ def test_specifier_for(
     good: list[str], bad: list[str], width: int | None, expected: str | None
 ) -> None:
     assert specifier_for(good, bad, width) == expected
+
+
+def test_a_newest_patch_stands_for_its_series_only_when_the_matrix_asked_for_all_of_it() -> None:
+    """``>=1.23,<2.2`` with latest-patch: 2.1.3 is 2.1's newest patch, so ``<2.2``; with
+    ``<2.1`` and latest-minor, 2.0.0 is not 2's newest release (2.1 was never run)."""
+    asked = SpecifierSet(">=1.23,<2.2")
+    assert specifier_for(["2.1.3"], [], 2, newest="2.3.1", asked=asked) == ">=2.1,<2.2"
+    assert specifier_for(["2.0.0"], [], 1, newest="2.1.0", asked=SpecifierSet("<2.1")) == "==2.0.0"
 
 
 @pytest.mark.parametrize(
@@ -188,7 +196,7 @@ def test_other_axes_restrict_to_viable_values() -> None:
         lambda o: project_passed(o, set()),
         width=2,
     )
-    assert python.specifier == ">=3.12,<3.13"
+    assert python.specifier == "==3.12"  # nothing above 3.12 was planned
     assert python.incompatible == ["3.9"]
     # Python 3.10 and 3.11 were never tried: a pass on 3.9 and 3.12 says nothing of them.
 

@@ -19,8 +19,9 @@ from typing import Protocol
 from .cache import ResultCache, cell_key, files_fingerprint
 from .celldir import Record
 from .environments import EnvironmentSlots
+from .evidence import apply_rerun
 from .hostfacts import device_facts
-from .model import CellJSON, DeviceFacts
+from .model import RAN, CellJSON, DeviceFacts
 from .plan import Cell, MatrixPlan
 from .precheck import precheck_cell
 from .provision import Workspace, run_cell
@@ -40,6 +41,12 @@ class CellRunner(Protocol):
 
     def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
         """Build and test the cell; None when the run was interrupted meanwhile."""
+
+    def rerun(
+        self, plan: MatrixPlan, cell: Cell, data: CellJSON, nodeids: list[str]
+    ) -> CellJSON | None:
+        """The cell ``data`` with its failing tests ``nodeids`` run once more in the same
+        environment (``evidence.apply_rerun``); None when interrupted meanwhile."""
 
     def stop_all(self) -> None:
         """Stop every running cell now (Ctrl-C)."""
@@ -155,6 +162,35 @@ class NoxCellRunner:
             # Errors (crashes, timeouts) may not happen again: never reuse them.
             self._cache.put(plan.matrix.name, cell, self._key(plan, cell), data)
         return data
+
+    def rerun(
+        self, plan: MatrixPlan, cell: Cell, data: CellJSON, nodeids: list[str]
+    ) -> CellJSON | None:
+        self._say(f"{plan.matrix.name} {cell.id}: running {len(nodeids)} failing test(s) again", 0)
+        # A cell of its own name: its view, log and records beside the first run's.
+        again = replace(cell, id=f"{cell.id}-again")
+        with self._slots.hold(cell.interpreter or "") as slot:
+            outcome = run_cell(
+                plan.matrix,
+                again,
+                self.workspace,
+                [*self.pytest_args, *nodeids],
+                timeout=self.timeout,
+                running=self._running,
+                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
+                slot=slot,
+            )
+        if self._running.stopping:
+            return None
+        second = outcome_json(again, outcome, self._rules(outcome.records))
+        # A second run that could not judge (a crash, a timeout) leaves the failures as
+        # they were, unconfirmed.
+        judged = {t["nodeid"]: t for t in second["tests"]} if second["status"] in RAN else {}
+        updated = apply_rerun(data, nodeids, judged)
+        if updated["status"] in ("passed", "failed"):
+            # Kept with its second run: a reused cell is never a failure that was flaky.
+            self._cache.put(plan.matrix.name, cell, self._key(plan, cell), updated)
+        return updated
 
     def _note_device(self, cell: Cell, data: CellJSON) -> None:
         data["device"] = self._device

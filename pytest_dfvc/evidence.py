@@ -27,7 +27,17 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
-from .model import RAN, CellJSON, OutcomeJSON, Verdict, combined, copy_cells, failing, verdict_of
+from .model import (
+    RAN,
+    CellJSON,
+    FirstRun,
+    OutcomeJSON,
+    Verdict,
+    combined,
+    copy_cells,
+    failing,
+    verdict_of,
+)
 
 # Outcomes of a test that count for or against a version; "skipped" counts for neither.
 NO_TESTS = "no-tests"
@@ -247,6 +257,87 @@ def _missing_somewhere(module: str, lacking: Cells, having: Cells) -> None:
                     "reason": message,
                     "suggestion": f'declare {dist} (or [install] requirements = ["{dist}"])',
                 }
+
+
+# --- a second run of a boundary cell's failing tests -------------------------------------
+
+
+def apply_rerun(
+    cell: CellJSON, nodeids: Sequence[str], again: Mapping[str, OutcomeJSON]
+) -> CellJSON:
+    """The cell with its failing tests ``nodeids`` judged by a second run (``again``:
+    nodeid -> the second outcome; a test missing there was not judged again). A test that
+    passes the second time is ``flaky``: evidence neither for nor against the version,
+    never a boundary; one that fails again is ``confirmed``. A copy; the cell says which
+    tests ran again."""
+    data = copy_cells([cell])[0]
+    for test in data["tests"]:
+        second = again.get(test["nodeid"])
+        if second is None or not failing(test["outcome"]):
+            continue
+        if second["outcome"] == "passed":
+            first: FirstRun = {"outcome": test["outcome"]}
+            if "cause" in test:
+                first["cause"] = test.pop("cause")
+            test["outcome"], test["first_run"] = "flaky", first
+        elif failing(second["outcome"]):
+            test["confirmed"] = True
+    data["rerun"] = sorted(nodeids)
+    if data["status"] in RAN:
+        # A flaky test passed in the end: the cell's status says so; the ranges count it
+        # neither way (``verdict_of``).
+        passed_again = [
+            {**t, "outcome": "passed" if t["outcome"] == "flaky" else t["outcome"]}
+            for t in data["tests"]
+        ]
+        data["status"] = status_from_tests(passed_again) or data["status"]
+    return data
+
+
+def rerun_wanted(
+    cells: Cells, lines: Iterable[tuple[str, ...]], axes: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Which finished cells to run once more, and which of their failing tests: those at a
+    boundary (a failure next to a pass along a line, the cells run so far in order) and
+    those whose failure differs from the next failing cell's (a timeout beside a missing
+    API). Cells run again already are left alone."""
+    judged = verdicts(cells, axes)
+    by_id = {c["id"]: c for c in cells}
+    shapes = {
+        (c["id"], t["nodeid"]): failure_signature(t) for c in _expanded(cells) for t in c["tests"]
+    }
+    wanted: dict[str, set[str]] = {}
+    for line in lines:
+        ran = [c for c in line if c in judged]
+        tests = {t for c in ran for t in judged[c]}
+        for test in tests:
+            seen = [(c, judged[c][test]) for c in ran if judged[c].get(test) is not None]
+            for (a, ok_a), (b, ok_b) in zip(seen, seen[1:]):
+                if ok_a != ok_b:
+                    wanted.setdefault(b if ok_a else a, set()).add(test)
+                elif ok_a is False and shapes.get((a, test)) != shapes.get((b, test)):
+                    wanted.setdefault(a, set()).add(test)
+                    wanted.setdefault(b, set()).add(test)
+    found: dict[str, list[str]] = {}
+    for cell_id, tests in wanted.items():
+        cell = by_id[cell_id]
+        if "rerun" in cell or cell["status"] != "failed":
+            continue
+        nodeids = sorted(
+            t["nodeid"]
+            for t in cell["tests"]
+            if failing(t["outcome"])
+            and (t["nodeid"] in tests or any(n.startswith(t["nodeid"] + "::") for n in tests))
+        )
+        if nodeids:
+            found[cell_id] = nodeids
+    return found
+
+
+def _expanded(cells: Cells) -> list[CellJSON]:
+    copies = copy_cells(list(cells))
+    expand_modules(copies)
+    return copies
 
 
 # --- not version-related ------------------------------------------------------------------

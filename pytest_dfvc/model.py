@@ -113,6 +113,15 @@ class OutcomeJSON(_OutcomeFields, total=False):
     collect_error: bool
     collect_skip: bool
     from_module: str
+    # A flaky test's first run (its outcome and cause), and whether a failure was confirmed
+    # by a second run.
+    first_run: FirstRun
+    confirmed: bool
+
+
+class FirstRun(TypedDict, total=False):
+    outcome: Outcome
+    cause: CauseJSON
 
 
 class DeviceFacts(TypedDict, total=False):
@@ -144,6 +153,8 @@ class CellJSON(_CellFields, total=False):
     note: str
     metadata_fallback: str
     set_apart: list[str]
+    # The failing tests a boundary made the run try once more (each cell at most once).
+    rerun: list[str]
 
 
 class Inferred(TypedDict):

@@ -21,11 +21,19 @@ from .terminal import (
     render_causes,
     render_declared,
     render_drift,
+    render_flaky,
     square,
     versions_text,
 )
 
-MD_SYMBOLS = {"passed": "✅", "failed": "❌", "error": "💥", "skipped": "⏭️", "unavailable": "➖"}
+MD_SYMBOLS = {
+    "passed": "✅",
+    "failed": "❌",
+    "error": "💥",
+    "skipped": "⏭️",
+    "unavailable": "➖",
+    "flaky": "🔁",
+}
 
 
 def publish(
@@ -96,6 +104,7 @@ def markdown(results: Document, suggestions: dict[str, list[str]]) -> str:
         for title, body in (
             ("Since the last run", change_lines(matrix.get("since_last_run"))),
             ("Why cells are red", render_causes(matrix.get("causes", []))),
+            ("Flaky", render_flaky(matrix["cells"])),
             ("Declared ranges", render_declared(matrix)),
             ("Behaviour drift", render_drift(matrix.get("drift", []))),
             ("Upgrade risks", risk_lines(matrix.get("risks", []))),
@@ -122,7 +131,7 @@ table.heat{border-collapse:collapse;font-size:12px}
   font-family:monospace;font-weight:normal;font-size:11px;margin:0 auto}
 .heat td{width:16px;height:16px;border:1px solid #fff;cursor:pointer;padding:0}
 td.passed{background:#4c1}td.failed{background:#e05d44}td.error{background:#8b0000}
-td.skipped{background:#ccc}td.unavailable{background:#eee;
+td.skipped{background:#ccc}td.flaky{background:#f0c000}td.unavailable{background:#eee;
   background-image:repeating-linear-gradient(45deg,#ddd 0 3px,#f6f6f6 3px 6px)}
 td.none{background:#fff}
 td.dim{opacity:.15}
@@ -162,7 +171,7 @@ def html_report(results: Document) -> str:
         "<h1>pytest-dfvc report</h1>"
         "<p class='legend'>cells:<span style='background:#4c1'></span>passed"
         "<span style='background:#e05d44'></span>failed<span style='background:#8b0000'></span>error"
-        "<span style='background:#ccc'></span>skipped<span style='background:#eee'></span>not installable"
+        "<span style='background:#ccc'></span>skipped<span style='background:#f0c000'></span>flaky<span style='background:#eee'></span>not installable"
         " — hover or click a square for its cause</p>" + "".join(sections) + "</body></html>\n"
     )
 

@@ -14,7 +14,7 @@ from .cellrunner import CellRunner, NoxCellRunner
 from .documents import document, partial_document
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .era import with_eras
-from .evidence import settle, verdicts
+from .evidence import rerun_wanted, settle, verdicts
 from .files import write_json_atomic
 from .matrix import MatrixError
 from .model import CellJSON, Document, copy_cells
@@ -180,7 +180,11 @@ class MatrixRun:
                             self._finish(task, reused, reused=True)
                             self._learn(outcomes, task.plan)
                     if not queue and not pending:
-                        break
+                        # Before a boundary stands, its failing tests run once more: one
+                        # that passes then is flaky, and the strategy searches on.
+                        if not self._rerun_boundaries(pool, tasks, lines, outcomes):
+                            break
+                        continue
                     while queue and len(pending) < jobs:
                         task = queue.pop(_next_start(queue, pending.values()))
                         pending[pool.submit(self._run_one, task)] = task
@@ -212,6 +216,47 @@ class MatrixRun:
             outcomes[name] = {c["id"]: {} for c in cells}
             return
         outcomes[name] = verdicts(cells, plan.versions)
+
+    def _rerun_boundaries(
+        self,
+        pool: ThreadPoolExecutor,
+        tasks: dict[tuple[str, str], _Task],
+        lines: dict[str, list[Line]],
+        outcomes: dict[str, dict[str, dict[str, bool | None]]],
+    ) -> bool:
+        """Run the failing tests of each boundary cell once more (``evidence.rerun_wanted``),
+        all at once; whether any ran."""
+        asked: list[tuple[_Task, CellJSON, list[str]]] = []
+        for plan in self.plans:
+            name = plan.matrix.name
+            with self._lock:
+                cells = list(self._cells[name])
+            wanted = rerun_wanted(cells, [line.cells for line in lines[name]], plan.versions)
+            by_id = {c["id"]: c for c in cells}
+            asked += [
+                (tasks[(name, c)], by_id[c], n) for c, n in wanted.items() if (name, c) in tasks
+            ]
+        if not asked:
+            return False
+        futures = [pool.submit(self._rerun_one, *each) for each in asked]
+        for future in futures:
+            future.result()
+        for plan in self.plans:
+            self._learn(outcomes, plan)
+        return True
+
+    def _rerun_one(self, task: _Task, data: CellJSON, nodeids: list[str]) -> None:
+        updated = self._runner.rerun(task.plan, task.cell, data, nodeids)
+        if updated is None:
+            return
+        name = task.plan.matrix.name
+        with self._lock:
+            cells = self._cells[name]
+            cells[cells.index(data)] = updated
+            self._write_partial()
+        flaky = [t["nodeid"] for t in updated["tests"] if t["outcome"] == "flaky"]
+        said = f"{len(flaky)} flaky (passed when run again)" if flaky else "failed again"
+        self._say(f"{name} {task.cell.id}: {len(nodeids)} failing test(s) run again: {said}")
 
     def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:
         """Plan cells for the releases inside each gap the run left (an explicit version

@@ -17,8 +17,9 @@ SYMBOLS = {
     "error": "E",
     "skipped": "s",
     "unavailable": "-",
+    "flaky": "~",
 }
-LEGEND = ". passed  F failed  E error  s skipped  - not installable  (blank: not run)"
+LEGEND = ". passed  F failed  E error  s skipped  ~ flaky  - not installable  (blank: not run)"
 
 
 def render_matrix(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
@@ -31,6 +32,9 @@ def render_matrix(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
     causes = render_causes(matrix.get("causes", []))
     if causes:
         lines += ["", "why cells are red:", *causes]
+    flaky = render_flaky(matrix["cells"])
+    if flaky:
+        lines += ["", "flaky (failed, then passed when run again; counted neither way):", *flaky]
     declared = render_declared(matrix)
     if declared:
         lines += ["", "declared ranges:", *declared]
@@ -49,6 +53,20 @@ def render_matrix(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
 RISKS_HEADING = (
     "upgrade risks (deprecations met on the newest versions that pass; a forecast, not a verdict)"
 )
+
+
+def render_flaky(cells: Sequence[CellJSON]) -> list[str]:
+    """Each flaky test, where, and how its first run failed."""
+    lines = []
+    for cell in cells:
+        for test in (t for t in cell["tests"] if t["outcome"] == "flaky"):
+            cause = test.get("first_run", {}).get("cause")
+            first = f"{cause.get('exception') or cause['category']}" if cause else "failed"
+            message = str(cause.get("message") or "")[:120] if cause else ""
+            lines.append(
+                f"  {test['nodeid']} · {cell['id']} · first run: {first} {message}".rstrip()
+            )
+    return lines
 
 
 def render_declared(matrix: MatrixJSON) -> list[str]:

@@ -10,13 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
 from packaging.version import Version
 
-from pytest_dfvc.model import CellJSON, Document, RangeJSON
+from pytest_dfvc.evidence import apply_rerun
+from pytest_dfvc.model import CauseJSON, CellJSON, Document, OutcomeJSON, RangeJSON
 from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.provision import Workspace
+from pytest_dfvc.reports import markdown
 from pytest_dfvc.scheduler import MatrixRun, RunOptions, _next_start, _Task
-from pytest_dfvc.terminal import _range_text, cell_status
+from pytest_dfvc.terminal import _range_text, cell_status, render_matrix
 from pytest_dfvc.vocabulary import Outcome, Strategy
 
 from .helpers import matrix_from_text
@@ -92,6 +95,11 @@ class TableRunner:
 
     def _below_breaks(self, version: str) -> dict[str, Outcome]:
         return {"t::a": "passed" if Version(version) < self.breaks else "failed"}
+
+    def rerun(self, plan: MatrixPlan, cell: Cell, data: CellJSON, nodeids: list[str]) -> CellJSON:
+        again = self.table(dict(cell.packages)["x"]) or {}
+        judged: dict[str, OutcomeJSON] = {n: {"nodeid": n, "outcome": again[n]} for n in again}
+        return apply_rerun(data, nodeids, judged)
 
     def stop_all(self) -> None:
         pass
@@ -269,3 +277,66 @@ def test_cells_left_out_by_the_strategy_say_why(tmp_path: Path) -> None:
     skipped = [c for c in document["matrices"][0]["cells"] if c["status"] == "skipped"]
     assert skipped
     assert cell_status(skipped[0]) == "skipped (not run by the bisect strategy)"
+
+
+class FlakyRunner(TableRunner):
+    """``t::a`` breaks at 1.12.0; on 1.7.0 its first run fails once (a timeout) and passes
+    when run again."""
+
+    def __init__(self) -> None:
+        super().__init__(breaks="1.12.0")
+        self.reran: list[tuple[str, tuple[str, ...]]] = []
+
+    def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        data = super().run(plan, cell)
+        assert data is not None
+        if cell.id == "py3.10-x1.7.0":
+            data["status"] = "failed"
+            data["tests"] = [{"nodeid": "t::a", "outcome": "failed", "cause": TIMEOUT}]
+        return data
+
+    def rerun(self, plan: MatrixPlan, cell: Cell, data: CellJSON, nodeids: list[str]) -> CellJSON:
+        with self.lock:
+            self.reran.append((cell.id, tuple(nodeids)))
+        return super().rerun(plan, cell, data, nodeids)
+
+
+TIMEOUT: CauseJSON = {
+    "category": "timeout",
+    "exception": "TimeoutError",
+    "message": "timed out",
+    "location": "t.py:3",
+}
+
+
+@pytest.mark.parametrize("strategy", ["grid", "bisect"])
+def test_a_failure_that_passes_when_run_again_is_flaky_never_a_boundary(
+    tmp_path: Path, strategy: Strategy
+) -> None:
+    """A test timing out once on 1.7.0 in a history whose boundary is 1.12.0: bisect said
+    ``<1.7`` and inferred 1.8-1.14 incompatible (issue 34, item 8). The boundary cells'
+    failing tests run once more before a boundary is reported."""
+    runner = FlakyRunner()
+    # One at a time, bisect's first probe between the ends is 1.7.0.
+    document, _ = _run(tmp_path, runner, strategy, jobs=1 if strategy == "bisect" else 2)
+    x = _ranges(document)
+    assert x["upgrade_boundary"] == "1.12.0"
+    cells = {c["id"]: c for c in document["matrices"][0]["cells"]}
+    flaky = cells["py3.10-x1.7.0"]
+    assert flaky["tests"][0]["outcome"] == "flaky"
+    assert flaky["tests"][0]["first_run"]["cause"] == TIMEOUT
+    assert flaky["status"] == "passed" and flaky["rerun"] == ["t::a"]
+    confirmed = cells["py3.10-x1.12.0"]
+    assert confirmed["tests"][0]["outcome"] == "failed" and confirmed["rerun"] == ["t::a"]
+    # Each boundary cell ran its failing tests once more, no cell twice.
+    assert len(runner.reran) == len({c for c, _ in runner.reran})
+    assert "1.7.0" not in x["incompatible"]
+
+
+def test_flaky_tests_are_shown_as_such(tmp_path: Path) -> None:
+    document, _ = _run(tmp_path, FlakyRunner(), "grid")
+    matrix = document["matrices"][0]
+    lines = render_matrix(matrix)
+    assert "flaky (failed, then passed when run again; counted neither way):" in lines
+    assert "  t::a · py3.10-x1.7.0 · first run: TimeoutError timed out" in lines
+    assert "🔁" in markdown(document, {})

@@ -169,3 +169,49 @@ def test_warm_rerun_reuses_unchanged_cells_and_notices_changes(history_project: 
         entry.write_text("{not json")
     damaged = run_matrix(history_project, *args)
     assert damaged.returncode == 0 and "1 cells run" in damaged.output
+
+
+def test_a_test_that_fails_once_is_flaky_in_the_results_and_in_the_cache(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """On 1.2.0 the test times out the first time only: run again, it passes; the boundary
+    is 2.0.0, where it fails again; a warm run reuses the cell as flaky (issue 34, item 8)."""
+    require_pythons(finder, "3.11")
+    mark = tmp_path / "ran-once"
+    write_project(
+        tmp_path / "p",
+        {
+            "conftest.py": "",
+            "tests/test_once.py": f"""
+            import os
+            import fakeframe
+
+            def test_old():
+                if fakeframe.__version__ == "1.2.0" and not os.path.exists({str(mark)!r}):
+                    open({str(mark)!r}, "w").close()
+                    raise TimeoutError("timed out once")
+                assert fakeframe.old_mean([2]) == 2
+            """,
+        },
+    )
+    root = tmp_path / "p"
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.fakeframe]\nversions = ["1.1.0", "1.2.0", "2.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    first = run_matrix(root, "--dfvc-matrix=m.toml")
+    assert first.returncode == 0, first.output
+    cells = {c["id"]: c for c in first.matrix("m")["cells"]}
+    once = cells["py3.11-fakeframe1.2.0"]
+    assert once["tests"][0]["outcome"] == "flaky", first.output
+    assert once["tests"][0]["first_run"]["cause"]["exception"] == "TimeoutError"
+    assert cells["py3.11-fakeframe2.0.0"]["tests"][0].get("confirmed") is True
+    fakeframe_range = first.matrix("m")["ranges"]["fakeframe"]
+    assert fakeframe_range["upgrade_boundary"] == "2.0.0"
+    assert "1.2.0" not in fakeframe_range["incompatible"]
+    assert "flaky (failed, then passed when run again" in first.output
+    again = run_matrix(root, "--dfvc-matrix=m.toml")
+    assert "unchanged, result reused" in again.output
+    reused = {c["id"]: c for c in again.matrix("m")["cells"]}
+    assert reused["py3.11-fakeframe1.2.0"]["tests"][0]["outcome"] == "flaky"
+    assert "failing test(s) run again" not in again.output  # reused, not run again

@@ -9,7 +9,6 @@ Lines are flushed as they are written, so a crash loses only the test that crash
 
 from __future__ import annotations
 
-import contextlib
 import json
 import linecache
 import os
@@ -750,33 +749,79 @@ def pytest_collection_modifyitems(session: Session, config: Config, items: list[
 
 # --- recorded values: dfvc_record(key, value) ---------------------------------------------
 
-_MAX_ITEMS = 20
+# Items kept one by one; a larger list, dict or array is kept as a summary and a digest.
+MAX_ITEMS = 1000
 
 
 def summarise(value: Any) -> Any:
-    """A JSON-able stand-in for a recorded value: numbers, strings and small lists as they
-    are; an array (anything with shape, dtype and tolist) by shape, dtype, min, max, mean."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    """A JSON-able stand-in for a recorded value that the controller compares structure by
+    structure (``drift.same``): numbers, strings, ``None`` as they are (a NaN or an infinity
+    as ``{"float": "NaN"}``, which JSON can hold); lists, tuples and dicts item by item; a
+    set sorted, as ``{"set": [...]}``; an array (shape, dtype, tolist) as ``{"array":
+    {"shape", "dtype", "values"}}``; past ``MAX_ITEMS`` items, ``{"summary": {"length",
+    "digest", and for numbers "min", "max", "mean"}}``; anything else by its ``repr``."""
+    if value is None or isinstance(value, (bool, int, str)):
         return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else _non_finite(value)
     if hasattr(value, "shape") and hasattr(value, "dtype") and hasattr(value, "tolist"):
-        summary: dict[str, object] = {"shape": list(value.shape), "dtype": str(value.dtype)}
-        # An empty or non-numeric array has no min or mean: shape and dtype say enough.
-        with contextlib.suppress(Exception):
-            summary.update(min=float(value.min()), max=float(value.max()), mean=float(value.mean()))
-        return summary
+        return _array(value)
     if hasattr(value, "item") and callable(value.item):  # a numpy scalar
         try:
             return {
-                "value": value.item(),
+                "value": summarise(value.item()),
                 "dtype": str(getattr(value, "dtype", type(value).__name__)),
             }
         except Exception:
             pass
-    if isinstance(value, (list, tuple)) and len(value) <= _MAX_ITEMS:
-        return [summarise(v) for v in value]
-    if isinstance(value, dict) and len(value) <= _MAX_ITEMS:
-        return {str(k): summarise(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        items = sorted((summarise(v) for v in value), key=_canonical)
+        return {"set": items} if len(items) <= MAX_ITEMS else _summary(items)
+    if isinstance(value, (list, tuple)):
+        items = [summarise(v) for v in value]
+        return items if len(items) <= MAX_ITEMS else _summary(items)
+    if isinstance(value, dict):
+        kept = {str(k): summarise(v) for k, v in value.items()}
+        return kept if len(kept) <= MAX_ITEMS else _summary(kept)
     return repr(value)[:200]
+
+
+def _non_finite(value: float) -> dict[str, str]:
+    if value != value:
+        return {"float": "NaN"}
+    return {"float": "Infinity" if value > 0 else "-Infinity"}
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _array(value: Any) -> dict[str, Any]:
+    array: dict[str, Any] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+    try:
+        size = 1
+        for n in value.shape:
+            size *= int(n)
+        flat = value.reshape(-1).tolist() if hasattr(value, "reshape") else value.tolist()
+    except Exception:
+        return {"array": array}
+    values = [summarise(v) for v in flat] if isinstance(flat, list) else [summarise(flat)]
+    array["values"] = values if size <= MAX_ITEMS else _summary(values)
+    return {"array": array}
+
+
+def _summary(items: Any) -> dict[str, Any]:
+    """A large value: its length and digest, and for numbers their range and mean."""
+    import hashlib
+
+    summary: dict[str, Any] = {
+        "length": len(items),
+        "digest": hashlib.sha256(_canonical(items).encode()).hexdigest(),
+    }
+    numbers = [v for v in (items.values() if isinstance(items, dict) else items)]
+    if numbers and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+        summary.update(min=min(numbers), max=max(numbers), mean=sum(numbers) / len(numbers))
+    return {"summary": summary}
 
 
 @pytest.fixture

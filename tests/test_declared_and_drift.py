@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, cast
 
@@ -9,6 +10,7 @@ import pytest
 
 from pytest_dfvc.cellrun import pytest_error
 from pytest_dfvc.drift import drift, same
+from pytest_dfvc.files import write_json_atomic
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.model import CellJSON
 from pytest_dfvc.recorder import check_declared, summarise
@@ -39,7 +41,7 @@ def test_summarise_values() -> None:
     assert summarise(1.5) == 1.5
     assert summarise([1, "a", None]) == [1, "a", None]
     assert summarise({"k": (1, 2)}) == {"k": [1, 2]}
-    assert summarise(list(range(100))).startswith("[0, 1, 2")
+    assert summarise(list(range(100))) == list(range(100))
 
     class Array:
         shape = (2, 2)
@@ -58,12 +60,41 @@ def test_summarise_values() -> None:
             return 2.0
 
     assert summarise(Array()) == {
-        "shape": [2, 2],
-        "dtype": "float32",
-        "min": 1.0,
-        "max": 3.0,
-        "mean": 2.0,
+        "array": {"shape": [2, 2], "dtype": "float32", "values": [1.0, 3.0]}
     }
+
+
+def test_drift_compares_structures_not_text() -> None:
+    """Each kind of recorded value, as docs/reference/results.md lists them (issue 34,
+    item 6): lists over 20 items were compared as ``repr()[:200]``, integers through the
+    tolerance, sets by hash order; a NaN was written as ``NaN``, which is not JSON."""
+    noisy = [0.1 * i for i in range(21)]
+    assert same(summarise(noisy), summarise([x * (1 + 1e-15) for x in noisy]))
+    moved = list(range(100))
+    assert not same(summarise(moved), summarise([*moved[:60], -1, *moved[61:]]))
+    assert not same(summarise(10**12), summarise(10**12 + 1))
+    assert same(summarise(2), summarise(2.0))
+    words = {f"w{i}" for i in range(30)}
+    assert summarise(words) == {"set": sorted(words)}
+    assert summarise(float("nan")) == {"float": "NaN"}
+    assert summarise([float("inf"), -float("inf")]) == [
+        {"float": "Infinity"},
+        {"float": "-Infinity"},
+    ]
+    assert same(summarise(float("nan")), summarise(float("nan")))
+    json.loads(json.dumps(summarise({"x": [float("nan")]}), allow_nan=False))
+    big = summarise([float(i) for i in range(5000)])
+    assert set(big["summary"]) == {"length", "digest", "min", "max", "mean"}
+    assert same(big, summarise([float(i) * (1 + 1e-12) for i in range(5000)]))
+    assert not same(big, summarise([float(i) for i in range(4999)]))
+    assert not same(summarise(["a"] * 2000), summarise(["a"] * 1999 + ["b"]))
+
+
+def test_results_files_are_valid_json_whatever_a_value_holds(tmp_path: Path) -> None:
+    write_json_atomic(tmp_path / "r.json", {"d": float("nan"), "l": [float("inf")]})
+    text = (tmp_path / "r.json").read_text()
+    assert json.loads(text) == {"d": "NaN", "l": ["Infinity"]}
+    assert "NaN," not in text and ": NaN" not in text
 
 
 def test_same_with_tolerance() -> None:

@@ -4,6 +4,7 @@ runner that answers from a table (no nox, no environments)."""
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from packaging.version import Version
 
 from pytest_dfvc.evidence import apply_rerun
@@ -340,3 +343,46 @@ def test_flaky_tests_are_shown_as_such(tmp_path: Path) -> None:
     assert "flaky (failed, then passed when run again; counted neither way):" in lines
     assert "  t::a · py3.10-x1.7.0 · first run: TimeoutError timed out" in lines
     assert "🔁" in markdown(document, {})
+
+
+class OnceRunner(TableRunner):
+    """``t::a`` passes below ``cut``; the cell of index ``flaky`` fails its first run."""
+
+    def __init__(self, versions: tuple[str, ...], cut: int, flaky: int) -> None:
+        super().__init__(
+            table=lambda v: {"t::a": "passed" if versions.index(v) < cut else "failed"}
+        )
+        self.flaky = f"py3.10-x{versions[flaky]}"
+
+    def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        data = super().run(plan, cell)
+        if data is not None and cell.id == self.flaky:
+            data["status"] = "failed"
+            data["tests"] = [{"nodeid": "t::a", "outcome": "failed", "cause": TIMEOUT}]
+        return data
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 16), st.data())
+def test_a_flaky_failure_never_becomes_a_boundary(n: int, data: st.DataObject) -> None:
+    """Random histories with one boundary (or none) and one failure that does not repeat:
+    grid, walk and bisect report the real boundary, and the flaky version is never
+    incompatible."""
+    versions = tuple(f"1.{i}.0" for i in range(n))
+    cut = data.draw(st.integers(1, n))
+    flaky = data.draw(st.integers(0, n - 1))
+    strategy = data.draw(st.sampled_from(["grid", "walk", "bisect"]))
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        plan = _history(root, versions)
+        document, _ = _run(root, OnceRunner(versions, cut, flaky), strategy, plan=plan)
+    x = _ranges(document)
+    truth = versions[cut] if cut < n else None
+    if x["upgrade_boundary"] is not None:
+        assert x["upgrade_boundary"] == truth
+    # A flaky pass is no pass: with no other passing version there is no boundary to find.
+    if strategy != "walk" and not (cut == 1 and flaky == 0):
+        assert x["upgrade_boundary"] == truth
+    assert x["downgrade_boundary"] is None
+    if flaky < cut:
+        assert versions[flaky] not in x["incompatible"]

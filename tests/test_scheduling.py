@@ -371,7 +371,7 @@ def test_a_flaky_failure_never_becomes_a_boundary(n: int, data: st.DataObject) -
     versions = tuple(f"1.{i}.0" for i in range(n))
     cut = data.draw(st.integers(1, n))
     flaky = data.draw(st.integers(0, n - 1))
-    strategy = data.draw(st.sampled_from(["grid", "walk", "bisect"]))
+    strategy: Strategy = data.draw(st.sampled_from(["grid", "walk", "bisect"]))
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         plan = _history(root, versions)

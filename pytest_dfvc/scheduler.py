@@ -375,7 +375,9 @@ def _duration(seconds: float) -> str:
 
 
 def _values(cell: Cell) -> dict[str, str]:
-    return dict(cell.packages)
+    """Where a cell sits in the matrix: a line holds the cells that differ only in one
+    package's version, so its Python and CUDA variant are held fixed along it too."""
+    return {**dict(cell.packages), " python": cell.python, " cuda": cell.cuda or ""}
 
 
 def _describe(cell: CellJSON) -> str:

@@ -386,3 +386,48 @@ def test_a_flaky_failure_never_becomes_a_boundary(n: int, data: st.DataObject) -
     assert x["downgrade_boundary"] is None
     if flaky < cut:
         assert versions[flaky] not in x["incompatible"]
+
+
+def test_each_python_is_a_line_of_its_own(tmp_path: Path) -> None:
+    """Cells of two Pythons used to make one line sorted by version (3.10's and 3.11's
+    cells of one release side by side): bisect's ends were 3.10's oldest and 3.11's newest,
+    and a boundary could pair cells of different Pythons. x breaks at 1.9.0 on 3.10 and at
+    1.5.0 on 3.11."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    listed = ", ".join(f'"{v}"' for v in VERSIONS)
+    matrix = matrix_from_text(
+        tmp_path, f'python = ["3.10", "3.11"]\n[packages.x]\nversions = [{listed}]\n'
+    )
+    cells = tuple(
+        Cell("m", f"py{p}-x{v}", p, (("x", v),), interpreter=f"/py{p}")
+        for p in ("3.10", "3.11")
+        for v in VERSIONS
+    )
+    plan = MatrixPlan(matrix, cells, {"x": VERSIONS}, ("3.10", "3.11"))
+
+    class TwoPythons(TableRunner):
+        def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+            data = super().run(plan, cell)
+            assert data is not None
+            breaks = Version("1.9" if cell.python == "3.10" else "1.5")
+            version = Version(dict(cell.packages)["x"])
+            outcome: Outcome = "passed" if version < breaks else "failed"
+            data["python"] = f"{cell.python}.1"
+            data["status"], data["tests"] = outcome, [{"nodeid": "t::a", "outcome": outcome}]
+            return data
+
+        def rerun(
+            self, plan: MatrixPlan, cell: Cell, data: CellJSON, nodeids: list[str]
+        ) -> CellJSON:
+            again: dict[str, OutcomeJSON] = {n: {"nodeid": n, "outcome": "failed"} for n in nodeids}
+            return apply_rerun(data, nodeids, again)
+
+    runner = TwoPythons()
+    document, _ = _run(tmp_path, runner, "bisect", jobs=1, plan=plan)
+    ran = set(runner.ran)
+    for python, boundary in (("3.10", "1.9.0"), ("3.11", "1.5.0")):
+        before = VERSIONS[VERSIONS.index(boundary) - 1]
+        assert {f"py{python}-x{before}", f"py{python}-x{boundary}"} <= ran
+    # Each line's two ends ran, and no more than a binary search of each line needs.
+    assert {"py3.10-x1.0.0", "py3.10-x1.15.0", "py3.11-x1.0.0", "py3.11-x1.15.0"} <= ran
+    assert len(ran) <= 2 * 10

@@ -22,6 +22,7 @@ through here.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -300,12 +301,23 @@ def rerun_wanted(
     """Which finished cells to run once more, and which of their failing tests: those at a
     boundary (a failure next to a pass along a line, the cells run so far in order) and
     those whose failure differs from the next failing cell's (a timeout beside a missing
-    API). Cells run again already are left alone."""
+    API). A failure that another cell already repeated (the same exception, location and
+    message, in any cell of the matrix) has its second run: it is not run again. Cells run
+    again already are left alone."""
     judged = verdicts(cells, axes)
     by_id = {c["id"]: c for c in cells}
     shapes = {
-        (c["id"], t["nodeid"]): failure_signature(t) for c in _expanded(cells) for t in c["tests"]
+        (c["id"], t["nodeid"]): failure_signature(t)
+        for c in _expanded(cells)
+        for t in c["tests"]
+        if failing(t["outcome"])
     }
+    repeated = Counter((test, shape) for (_, test), shape in shapes.items())
+
+    def once(cell_id: str, test: str) -> bool:
+        shape = shapes.get((cell_id, test))
+        return shape is None or repeated[(test, shape)] < 2
+
     wanted: dict[str, set[str]] = {}
     for line in lines:
         ran = [c for c in line if c in judged]
@@ -314,10 +326,13 @@ def rerun_wanted(
             seen = [(c, judged[c][test]) for c in ran if judged[c].get(test) is not None]
             for (a, ok_a), (b, ok_b) in zip(seen, seen[1:]):
                 if ok_a != ok_b:
-                    wanted.setdefault(b if ok_a else a, set()).add(test)
+                    failed = b if ok_a else a
+                    if once(failed, test):
+                        wanted.setdefault(failed, set()).add(test)
                 elif ok_a is False and shapes.get((a, test)) != shapes.get((b, test)):
-                    wanted.setdefault(a, set()).add(test)
-                    wanted.setdefault(b, set()).add(test)
+                    for failed in (a, b):
+                        if once(failed, test):
+                            wanted.setdefault(failed, set()).add(test)
     found: dict[str, list[str]] = {}
     for cell_id, tests in wanted.items():
         cell = by_id[cell_id]

@@ -167,6 +167,20 @@ class MatrixRun:
                         asked.append(tasks[(name, cell_id)])
             return asked
 
+        reran: set[tuple[str, str]] = set()
+
+        def rerun(plans: Sequence[MatrixPlan]) -> bool:
+            """Start the second runs of the boundaries ``plans``' finished cells show, once
+            the strategy asks for nothing more (a failure that a later cell repeats needs
+            none); whether any started."""
+            begun = False
+            for task, data, nodeids in self._reruns_wanted(plans, tasks, lines):
+                if task.key not in reran:
+                    reran.add(task.key)
+                    pending[pool.submit(self._rerun_one, task, data, nodeids)] = task
+                    begun = True
+            return begun
+
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfvc-cell") as pool:
             try:
                 while True:
@@ -179,20 +193,18 @@ class MatrixRun:
                                 continue
                             self._finish(task, reused, reused=True)
                             self._learn(outcomes, task.plan)
-                    if not queue and not pending:
-                        # Before a boundary stands, its failing tests run once more: one
-                        # that passes then is flaky, and the strategy searches on.
-                        if not self._rerun_boundaries(pool, tasks, lines, outcomes):
-                            break
-                        continue
+                    # Before a boundary stands, its failing tests run once more: one that
+                    # passes then is flaky, and the strategy searches on.
+                    if not queue and not pending and not rerun(self.plans):
+                        break
                     while queue and len(pending) < jobs:
                         task = queue.pop(_next_start(queue, pending.values()))
                         pending[pool.submit(self._run_one, task)] = task
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
                         task = pending.pop(future)
-                        future.result()
-                        self._learn(outcomes, task.plan)
+                        if future.result() is not None:
+                            self._learn(outcomes, task.plan)
             except BaseException:
                 # Ctrl-C: cells already written stay in results.json; stop the running
                 # ones (their results would be partial) and start no more.
@@ -217,38 +229,30 @@ class MatrixRun:
             return
         outcomes[name] = verdicts(cells, plan.versions)
 
-    def _rerun_boundaries(
+    def _reruns_wanted(
         self,
-        pool: ThreadPoolExecutor,
+        plans: Sequence[MatrixPlan],
         tasks: dict[tuple[str, str], _Task],
         lines: dict[str, list[Line]],
-        outcomes: dict[str, dict[str, dict[str, bool | None]]],
-    ) -> bool:
-        """Run the failing tests of each boundary cell once more (``evidence.rerun_wanted``),
-        all at once; whether any ran."""
-        asked: list[tuple[_Task, CellJSON, list[str]]] = []
-        for plan in self.plans:
+    ) -> list[tuple[_Task, CellJSON, list[str]]]:
+        """The boundary cells of ``plans`` whose failing tests should run once more
+        (``evidence.rerun_wanted``), with their results so far."""
+        wanted: list[tuple[_Task, CellJSON, list[str]]] = []
+        for plan in plans:
             name = plan.matrix.name
             with self._lock:
                 cells = list(self._cells[name])
-            wanted = rerun_wanted(cells, [line.cells for line in lines[name]], plan.versions)
+            found = rerun_wanted(cells, [line.cells for line in lines[name]], plan.versions)
             by_id = {c["id"]: c for c in cells}
-            asked += [
-                (tasks[(name, c)], by_id[c], n) for c, n in wanted.items() if (name, c) in tasks
+            wanted += [
+                (tasks[(name, c)], by_id[c], n) for c, n in found.items() if (name, c) in tasks
             ]
-        if not asked:
-            return False
-        futures = [pool.submit(self._rerun_one, *each) for each in asked]
-        for future in futures:
-            future.result()
-        for plan in self.plans:
-            self._learn(outcomes, plan)
-        return True
+        return wanted
 
-    def _rerun_one(self, task: _Task, data: CellJSON, nodeids: list[str]) -> None:
+    def _rerun_one(self, task: _Task, data: CellJSON, nodeids: list[str]) -> CellJSON | None:
         updated = self._runner.rerun(task.plan, task.cell, data, nodeids)
         if updated is None:
-            return
+            return None
         name = task.plan.matrix.name
         with self._lock:
             cells = self._cells[name]
@@ -257,6 +261,7 @@ class MatrixRun:
         flaky = [t["nodeid"] for t in updated["tests"] if t["outcome"] == "flaky"]
         said = f"{len(flaky)} flaky (passed when run again)" if flaky else "failed again"
         self._say(f"{name} {task.cell.id}: {len(nodeids)} failing test(s) run again: {said}")
+        return updated
 
     def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:
         """Plan cells for the releases inside each gap the run left (an explicit version

@@ -329,8 +329,10 @@ def test_a_failure_that_passes_when_run_again_is_flaky_never_a_boundary(
     assert flaky["tests"][0]["outcome"] == "flaky"
     assert flaky["tests"][0]["first_run"]["cause"] == TIMEOUT
     assert flaky["status"] == "passed" and flaky["rerun"] == ["t::a"]
+    # The boundary's failure repeats on 1.13.0 and later (the same failure): already
+    # confirmed, it is not run again.
     confirmed = cells["py3.10-x1.12.0"]
-    assert confirmed["tests"][0]["outcome"] == "failed" and confirmed["rerun"] == ["t::a"]
+    assert confirmed["tests"][0]["outcome"] == "failed" and "rerun" not in confirmed
     # Each boundary cell ran its failing tests once more, no cell twice.
     assert len(runner.reran) == len({c for c, _ in runner.reran})
     assert "1.7.0" not in x["incompatible"]

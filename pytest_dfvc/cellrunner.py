@@ -18,6 +18,7 @@ from typing import Protocol
 
 from .cache import ResultCache, cell_key, files_fingerprint
 from .celldir import Record
+from .changes import complete_copy
 from .environments import EnvironmentSlots
 from .evidence import apply_rerun
 from .hostfacts import device_facts
@@ -104,7 +105,9 @@ class NoxCellRunner:
             return
         workspace = self.workspace
         workspace.install_recorder()
-        files = project_files(workspace.project, [workspace.out, self._json_path])
+        # What this tool writes is no input of a cell: results, their kept complete copy.
+        written = [workspace.out, self._json_path, complete_copy(self._json_path)]
+        files = project_files(workspace.project, written)
         self._fingerprint = files_fingerprint(workspace.project, files)
         if self._isolate:
             snapshot = take_snapshot(

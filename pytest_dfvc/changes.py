@@ -13,11 +13,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
+from .files import write_json_atomic
 from .model import Break, Changes, Document, Fixed, MatrixJSON, OutcomeJSON, failing
 
 
 def read_previous(path: Path) -> Document | None:
-    """The last run's results, or None (no file, or one this version cannot read)."""
+    """The last run's results, or None (no file, or one this version cannot read). A
+    partial one (an interrupted run, a --dfvc-cell job) gives way to the last complete run's
+    kept copy, when there is one: a partial run never becomes the baseline."""
+    data = _read(path)
+    if data is not None and data.get("complete") is False:
+        kept = _read(complete_copy(path))
+        if kept is not None and kept.get("complete") is not False:
+            return kept
+    return data
+
+
+def complete_copy(path: Path) -> Path:
+    """Where the last complete run's results are kept beside ``path``."""
+    return path.with_name(f".{path.stem}.complete{path.suffix}")
+
+
+def keep_complete(path: Path, document: Document) -> None:
+    write_json_atomic(complete_copy(path), document)
+
+
+def _read(path: Path) -> Document | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

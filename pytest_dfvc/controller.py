@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from .availability import IndexReader
-from .changes import read_previous, since_last_run
+from .changes import complete_copy, keep_complete, read_previous, since_last_run
 from .documents import merged_document
 from .files import write_json_atomic
 from .gha import ShardError, load_shards, select_cells, write_shard
@@ -119,7 +119,11 @@ class Controller:
         path = Path(filename).resolve()
         return any(
             path == place or place in path.parents
-            for place in (self.out.resolve(), self.json_path.resolve())
+            for place in (
+                self.out.resolve(),
+                self.json_path.resolve(),
+                complete_copy(self.json_path).resolve(),
+            )
         )
 
     def _runtestloop(self, session: pytest.Session) -> bool:
@@ -185,6 +189,7 @@ class Controller:
             drift_rtol=given.drift_rtol,
             drift_atol=given.drift_atol,
             refine=refine,
+            complete=given.cells is None,
             lister=release_lister(self._kept(), self.project),
             verbosity=given.verbosity,
         )
@@ -258,6 +263,9 @@ class Controller:
                 if matrix["name"] in names:
                     matrix["since_last_run"] = since_last_run(self.previous, matrix)
             write_json_atomic(self.json_path, self.results)
+        if self.results.get("complete", True):
+            # The baseline of the next run's news, which a partial run never replaces.
+            keep_complete(self.json_path, self.results)
         declared = declared_in_pyproject(self.project)
         self.suggestions = {}
         for matrix in self.results["matrices"]:

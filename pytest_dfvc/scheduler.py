@@ -48,6 +48,9 @@ class RunOptions:
     isolate: bool = True
     # pytest's -q/-v: -1 says one line per finished cell at most, -2 nothing until the end.
     verbosity: int = 0
+    # False when the plan holds only some of the matrices' cells (a --dfvc-cell job): its
+    # document is no baseline for "since the last run".
+    complete: bool = True
 
 
 @dataclass
@@ -129,6 +132,8 @@ class MatrixRun:
                 for p in self.plans
             ]
         )
+        if not self.options.complete:
+            result["complete"] = False
         write_json_atomic(self.options.json_path, result)
         return result
 

@@ -22,7 +22,7 @@ from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
 from .model import Document
 from .options import Options
-from .outdir import is_unwritable, prepare_output, run_lock, unwritable
+from .outdir import check_cell_paths, is_unwritable, prepare_output, run_lock, unwritable
 from .plan import MatrixPlan, baselines, expand_all, project_under_test, release_lister
 from .precheck import every, precheck, screen
 from .provision import Workspace, start_builds
@@ -198,6 +198,7 @@ class Controller:
         """Run the runnable cells (the index alone shows most that cannot install: no
         environment is made for them), keep finished ones on an interrupt, and publish."""
         options = self._run_options()
+        check_cell_paths(self.out)
         # A grid runs every runnable cell: the project's wheel can build while the index
         # is read (a run that may be refused for its size builds nothing).
         if options.strategy == "grid" and self._runnable() <= self.options.max_cells:

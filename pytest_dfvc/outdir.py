@@ -45,6 +45,19 @@ def prepare_output(out: Path, json_path: Path) -> None:
             ignore.write_text("# Created by pytest-dfvc: everything here is generated.\n*\n")
 
 
+def check_cell_paths(out: Path) -> None:
+    """Cells run under the output folder (their views, environments and the in-cell
+    recorder), and PYTHONPATH and PATH split a path on ``os.pathsep``: one usage error
+    before anything is built, instead of every cell failing to load the recorder."""
+    where = out.resolve()
+    if os.pathsep in str(where):
+        raise pytest.UsageError(
+            f"dfvc: cannot run cells under {where}: its path holds {os.pathsep!r}, which "
+            "PYTHONPATH and PATH split paths on; give the output a folder without it "
+            "(--dfvc-out=DIR)"
+        )
+
+
 def unwritable(path: Path, exc: OSError) -> str:
     return (
         f"dfvc: cannot write {path}: {exc.strerror or exc}; give the results a folder that "

@@ -133,3 +133,21 @@ def test_a_damaged_cache_entry_is_a_miss_not_a_crash(tmp_path: Path, damage: obj
         json.dumps({"m/py3.9-fakeframe1.0.0/k.json": hashlib.sha256(text.encode()).hexdigest()})
     )
     assert cache.get("m", _cell(), "k") is None
+
+
+def test_an_output_folder_whose_path_holds_a_colon_is_refused_before_anything_is_built(
+    project: pytest.Pytester,
+) -> None:
+    """Cells run under the output folder, where PYTHONPATH and PATH split a path on ':':
+    every cell was ``error`` with "No module named 'dfvc_recorder'" (issue 27, item 10)."""
+    result = project.runpytest_subprocess("--dfvc-matrix=m.toml", "--dfvc-out=runs:2026")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: dfvc: cannot run cells under *runs:2026: its path holds ':'*--dfvc-out*"]
+    )
+    assert not (project.path / "runs:2026" / "envs").exists()
+    # Listing the plan builds nothing, so it works there.
+    listed = project.runpytest_subprocess(
+        "--dfvc-matrix=m.toml", "--dfvc-out=runs:2026", "--dfvc-list"
+    )
+    assert listed.ret != pytest.ExitCode.USAGE_ERROR

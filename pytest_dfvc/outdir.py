@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .views import OUTPUT_MARKER
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -39,6 +41,10 @@ def prepare_output(out: Path, json_path: Path) -> None:
             probe.unlink()
         except OSError as exc:
             raise pytest.UsageError(unwritable(folder, exc)) from None
+    with contextlib.suppress(OSError):
+        (out / OUTPUT_MARKER).write_text(
+            "pytest-dfvc's output: never copied into a cell's view of the project.\n"
+        )
     ignore = out / ".gitignore"
     if (created or out.name == ".dfvc") and not ignore.exists():
         with contextlib.suppress(OSError):

@@ -24,6 +24,9 @@ from pathlib import Path
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
 _COMPLETE = ".dfvc-snapshot-complete"
+# In every output folder (outdir.prepare_output): no earlier run's output, wherever it was
+# put, is ever part of the project a cell sees.
+OUTPUT_MARKER = ".dfvc-output"
 KEEP_SNAPSHOTS = 2
 
 
@@ -34,7 +37,8 @@ def project_files(root: Path, skip: Sequence[Path] = ()) -> list[Path]:
     files = _git_files(root)
     if files is None:
         files = list(_walk_files(root))
-    resolved = [s.resolve() for s in skip]
+    outputs = [f.parent for f in files if f.name == OUTPUT_MARKER]
+    resolved = [s.resolve() for s in (*skip, *outputs)]
     return sorted(
         f for f in files if f.is_file() and not any(f == s or s in f.parents for s in resolved)
     )
@@ -69,6 +73,7 @@ def _walk_files(root: Path) -> Iterator[Path]:
             if not d.startswith(".")
             and d not in _SKIP_DIRS
             and not (here / d / "pyvenv.cfg").exists()
+            and not (here / d / OUTPUT_MARKER).exists()
         ]
         for name in filenames:
             yield (here / name).resolve()

@@ -13,7 +13,9 @@ import pytest
 from pytest_dfvc.cache import ResultCache
 from pytest_dfvc.files import write_text_atomic
 from pytest_dfvc.model import CellJSON
+from pytest_dfvc.outdir import prepare_output
 from pytest_dfvc.plan import Cell
+from pytest_dfvc.views import OUTPUT_MARKER, project_files
 
 MATRIX = 'python = ["3.9"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n[install]\nno-index = true\n'
 
@@ -151,3 +153,19 @@ def test_an_output_folder_whose_path_holds_a_colon_is_refused_before_anything_is
         "--dfvc-matrix=m.toml", "--dfvc-out=runs:2026", "--dfvc-list"
     )
     assert listed.ret != pytest.ExitCode.USAGE_ERROR
+
+
+def test_an_earlier_output_folder_never_enters_a_view(tmp_path: Path) -> None:
+    """Outside git, an earlier run's ``--dfvc-out=ci/job0`` (its views hold copies of the
+    tests) was copied into the next run's views, and pytest collected the copies (issue 27,
+    item 6). Every output folder is marked, and a marked folder is never copied."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    earlier = tmp_path / "ci" / "job0"
+    prepare_output(earlier, earlier / "results.json")
+    assert (earlier / OUTPUT_MARKER).exists()
+    copy = earlier / "views" / "m" / "py3.11-x1.0" / "tests" / "test_x.py"
+    copy.parent.mkdir(parents=True)
+    copy.write_text("def test_x():\n    pass\n")
+    (earlier / "results.json").write_text("{}")
+    assert project_files(tmp_path) == [(tmp_path / "tests" / "test_x.py").resolve()]

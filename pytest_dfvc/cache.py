@@ -21,7 +21,7 @@ from . import __version__
 from .cellargs import result_args
 from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
-from .model import CellJSON
+from .model import CellJSON, cell_problem
 from .plan import Cell
 from .views import project_files
 
@@ -159,12 +159,4 @@ def _older_entries(folder: Path, keep: int) -> list[Path]:
 
 def _well_formed(data: object, cell: Cell) -> bool:
     """What the report and the ranges read of a cell is there, with the right types."""
-    if not isinstance(data, dict) or data.get("id") != cell.id:
-        return False
-    tests = data.get("tests")
-    return (
-        isinstance(data.get("status"), str)
-        and isinstance(data.get("packages"), dict)
-        and isinstance(tests, list)
-        and all(isinstance(t, dict) and "nodeid" in t and "outcome" in t for t in tests)
-    )
+    return cell_problem(data) is None and isinstance(data, dict) and data.get("id") == cell.id

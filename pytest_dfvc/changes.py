@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import cast
 
 from .files import write_json_atomic
-from .model import Break, Changes, Document, Fixed, MatrixJSON, OutcomeJSON, failing
+from .model import (
+    Break,
+    Changes,
+    Document,
+    Fixed,
+    MatrixJSON,
+    OutcomeJSON,
+    cell_problem,
+    failing,
+)
 
 
 def read_previous(path: Path) -> Document | None:
@@ -39,13 +48,29 @@ def keep_complete(path: Path, document: Document) -> None:
 
 
 def _read(path: Path) -> Document | None:
+    """The results in ``path``, with what is damaged set aside (matrices that are no
+    objects, cells that ``model.cell_problem`` finds wrong); said in ``set_aside``."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    readable = isinstance(data, dict) and isinstance(data.get("matrices"), list)
-    # Read as far as since_last_run goes: each cell's id, status and tests, looked up with care.
-    return cast(Document, data) if readable else None
+    if not isinstance(data, dict) or not isinstance(data.get("matrices"), list):
+        return None
+    problems: list[str] = []
+    matrices = []
+    for matrix in data["matrices"]:
+        if not isinstance(matrix, dict) or not isinstance(matrix.get("name"), str):
+            problems.append("a matrix that is no object with a name")
+            continue
+        found = matrix.get("cells")
+        cells: list[object] = found if isinstance(found, list) else []
+        kept = [c for c in cells if cell_problem(c) is None]
+        problems += [str(cell_problem(c)) for c in cells if cell_problem(c) is not None]
+        matrices.append({**matrix, "cells": kept})
+    document = cast(Document, {**data, "matrices": matrices})
+    if problems:
+        document["set_aside"] = problems
+    return document
 
 
 def since_last_run(previous: Document, matrix: MatrixJSON) -> Changes:

@@ -131,6 +131,13 @@ class Controller:
         (all of them, or the ones --dfvc-cell names, writing their shards)."""
         # Read before this run writes its own: what changed since is a scheduled run's news.
         self.previous = read_previous(self.json_path)
+        damaged = self.previous.get("set_aside", []) if self.previous else []
+        if damaged:
+            more = f" (and {len(damaged) - 1} more)" if len(damaged) > 1 else ""
+            self._write_line(
+                f"dfvc: the last run's results in {self.json_path}: {damaged[0]}{more}; "
+                "set aside, not compared"
+            )
         self.plans = self._plan()
         session.testscollected = sum(len(p.cells) for p in self.plans)
         if self.options.merge is not None:

@@ -21,7 +21,7 @@ from typing import Any, TypedDict, cast
 from .documents import SHARD_KIND, SHARD_SCHEMA, shard
 from .files import write_json_atomic
 from .matrix import Matrix
-from .model import CellJSON
+from .model import CellJSON, cell_problem
 from .plan import Cell, MatrixPlan
 
 # GitHub runs at most 256 jobs per matrix; past that, jobs take several cells each.
@@ -149,7 +149,10 @@ def load_shards(
                 f"duplicate shard for {cell_ref(name, cell['id'])}: {path} (kept the first)"
             )
             continue
-        # Checked for what the merge reads (its id here); the rest is the shard's own.
+        problem = cell_problem(cell)
+        if problem is not None:
+            notes.append(f"{path}: {problem}; set aside")
+            continue
         cells[name][cell["id"]] = cast(CellJSON, cell)
     if not any(cells.values()):
         # Nothing to merge: the results and reports already there are kept as they are.

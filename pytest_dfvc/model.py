@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, Optional, TypedDict
 
-from .vocabulary import Outcome, Status
+from .vocabulary import OUTCOMES, STATUSES, Outcome, Status
 
 # True passed, False failed, None: told nothing (skipped, or not run).
 Verdict = Optional[bool]  # a runtime alias: "bool | None" needs Python 3.10
@@ -301,6 +301,43 @@ class _DocumentFields(TypedDict):
 class Document(_DocumentFields, total=False):
     # False while a run is under way: its ranges are not computed yet.
     complete: bool
+    # Read back from a file: what was damaged there and left out (changes.read_previous).
+    set_aside: list[str]
+
+
+def cell_problem(data: object) -> str | None:
+    """What is wrong with a cell read from a file this run did not write (a kept cache
+    entry, the last run's results, a CI shard), or None: what the ranges, the reports and
+    the merge read of a cell must be there, with the right types."""
+    if not isinstance(data, dict):
+        return "a cell is not an object"
+    if not isinstance(data.get("id"), str) or not data["id"]:
+        return "a cell has no id"
+    checks = (
+        (data.get("status") in STATUSES, f"status {data.get('status')!r} is not one of {STATUSES}"),
+        (isinstance(data.get("python"), str), "no python"),
+        (_strings(data.get("packages")), "no packages"),
+        (isinstance(data.get("tests"), list), "no tests list"),
+        (
+            data.get("cause") is None or isinstance(data.get("cause"), dict),
+            "a cause that is no object",
+        ),
+    )
+    for ok, problem in checks:
+        if not ok:
+            return f"cell {data['id']}: {problem}"
+    for test in data["tests"]:
+        if not isinstance(test, dict) or not isinstance(test.get("nodeid"), str):
+            return f"cell {data['id']}: a test without a nodeid"
+        if test.get("outcome") not in OUTCOMES:
+            return f"cell {data['id']}: test {test['nodeid']}: outcome {test.get('outcome')!r}"
+    return None
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
 
 
 def copy_cells(cells: list[CellJSON]) -> list[CellJSON]:

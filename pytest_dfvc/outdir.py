@@ -33,6 +33,11 @@ def prepare_output(out: Path, json_path: Path) -> None:
     status 4) before anything runs. A folder made here gets a ``.gitignore`` of ``*``, as
     pytest's own cache folder does, so ``git status`` stays clean."""
     created = not out.exists()
+    if json_path.is_dir():
+        raise pytest.UsageError(
+            f"dfvc: cannot write the results to {json_path}: it is a folder; name a file "
+            "(--dfvc-json=PATH.json)"
+        )
     for folder in dict.fromkeys((out, json_path.parent)):
         probe = folder / f".dfvc-write-check-{os.getpid()}"
         try:

@@ -11,8 +11,9 @@ from typing import cast
 import pytest
 
 from pytest_dfvc.cache import ResultCache
+from pytest_dfvc.changes import read_previous
 from pytest_dfvc.files import write_text_atomic
-from pytest_dfvc.model import CellJSON
+from pytest_dfvc.model import CellJSON, cell_problem
 from pytest_dfvc.outdir import prepare_output
 from pytest_dfvc.plan import Cell
 from pytest_dfvc.views import OUTPUT_MARKER, project_files
@@ -81,6 +82,7 @@ def _data(status: str = "failed") -> CellJSON:
     data = {
         "id": "py3.9-fakeframe1.0.0",
         "status": status,
+        "python": "3.9.18",
         "packages": {"fakeframe": "1.0.0"},
         "tests": [{"nodeid": "t::a", "outcome": "failed" if status == "failed" else "passed"}],
     }
@@ -169,3 +171,62 @@ def test_an_earlier_output_folder_never_enters_a_view(tmp_path: Path) -> None:
     copy.write_text("def test_x():\n    pass\n")
     (earlier / "results.json").write_text("{}")
     assert project_files(tmp_path) == [(tmp_path / "tests" / "test_x.py").resolve()]
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        {"schema": 1, "matrices": ["x"]},
+        {"schema": 1, "matrices": [{"name": "m", "cells": [{"status": "passed", "tests": []}]}]},
+        {"schema": 1, "matrices": [{"name": "m", "cells": [{"id": "c", "tests": None}]}]},
+        {
+            "schema": 1,
+            "matrices": [
+                {
+                    "name": "m",
+                    "cells": [
+                        {
+                            "id": "c",
+                            "status": "passed",
+                            "python": "3.9",
+                            "packages": {},
+                            "tests": [{"nodeid": "t"}],
+                        }
+                    ],
+                }
+            ],
+        },
+    ],
+)
+def test_a_damaged_earlier_results_file_is_set_aside_not_a_crash(
+    tmp_path: Path, earlier: dict[str, object]
+) -> None:
+    """Damaged last results ended in INTERNALERROR after every cell ran, with no reports
+    (issue 27, item 9): read as the cache reads its entries, a damaged cell is set aside."""
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(earlier))
+    previous = read_previous(path)
+    assert previous is not None
+    assert all(m["cells"] == [] for m in previous["matrices"])
+    assert previous.get("set_aside") or earlier["matrices"] == []
+
+
+def test_a_results_path_that_is_a_folder_is_one_clear_error(project: pytest.Pytester) -> None:
+    (project.path / "taken").mkdir()
+    result = project.runpytest_subprocess("--dfvc-matrix=m.toml", "--dfvc-json=taken")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: dfvc: cannot write the results to *taken: it is a folder*"]
+    )
+
+
+def test_damaged_cells_in_shards_are_set_aside(tmp_path: Path) -> None:
+    assert cell_problem(
+        {"id": "c", "status": "bogus", "python": "3.9", "packages": {}, "tests": []}
+    )
+    assert (
+        cell_problem({"id": "c", "status": "passed", "packages": {}, "tests": []})
+        == "cell c: no python"
+    )
+    good = {"id": "c", "status": "passed", "python": "3.9", "packages": {"x": "1"}, "tests": []}
+    assert cell_problem(good) is None

@@ -23,7 +23,7 @@ from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
 from .model import CellJSON, cell_problem
 from .plan import Cell
-from .views import project_files
+from .views import link_text, project_files
 
 # 3: cells keep the deprecation warnings their tests met (older entries have none).
 CACHE_SCHEMA = 3
@@ -41,11 +41,16 @@ def files_fingerprint(root: Path, files: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     root = root.resolve()
     for path in files:
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        if path.is_symlink():
+            # Where it points, not what is there: a link's target inside the project is a
+            # file of its own here; one outside is not the project's.
+            digest.update(b"link:" + link_text(path, root).encode())
+            continue
         try:
             content = path.read_bytes()
         except OSError:
             continue  # deleted since it was listed
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
 

@@ -33,15 +33,29 @@ KEEP_SNAPSHOTS = 2
 def project_files(root: Path, skip: Sequence[Path] = ()) -> list[Path]:
     """The project's files, sorted: every file git does not ignore under ``root``, or
     outside git every file but hidden folders, caches and virtual environments; never
-    anything under ``skip`` (the output folder, the results file)."""
+    anything under ``skip`` (the output folder, the results file). A symbolic link is one
+    entry of its own (``link_text`` says where it goes), never followed."""
+    root = root.resolve()
     files = _git_files(root)
     if files is None:
         files = list(_walk_files(root))
     outputs = [f.parent for f in files if f.name == OUTPUT_MARKER]
     resolved = [s.resolve() for s in (*skip, *outputs)]
     return sorted(
-        f for f in files if f.is_file() and not any(f == s or s in f.parents for s in resolved)
+        f
+        for f in files
+        if (f.is_symlink() or f.is_file()) and not any(f == s or s in f.parents for s in resolved)
     )
+
+
+def link_text(link: Path, root: Path) -> str:
+    """Where a link of the project points, as its copy in a snapshot or view must: a link
+    that stays inside the project relative to its folder (so a view's link reaches the
+    view's file, not the user's), one that leaves it absolute (the same outside place)."""
+    target = link.resolve()
+    if target == root or root in target.parents:
+        return os.path.relpath(target, link.parent)
+    return str(target)
 
 
 def _git_files(root: Path) -> list[Path] | None:
@@ -60,12 +74,17 @@ def _git_files(root: Path) -> list[Path] | None:
     if done.returncode != 0:
         return None
     names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
-    return [(root / name).resolve() for name in dict.fromkeys(names) if name]
+    # Not resolved: a tracked link stays the link (resolving gave its target, a folder
+    # dropped as no file, or a path outside the project).
+    return [root / name for name in dict.fromkeys(names) if name]
 
 
 def _walk_files(root: Path) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
+        # A link to a folder is an entry of its own, never walked into.
+        yield from (here / d for d in dirnames if (here / d).is_symlink())
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
         # Hidden folders (.git, .venv, .nox, .dfvc), caches and environments.
         dirnames[:] = [
             d
@@ -76,7 +95,7 @@ def _walk_files(root: Path) -> Iterator[Path]:
             and not (here / d / OUTPUT_MARKER).exists()
         ]
         for name in filenames:
-            yield (here / name).resolve()
+            yield here / name
 
 
 def take_snapshot(root: Path, files: Sequence[Path], folder: Path, key: str) -> Path:
@@ -91,7 +110,10 @@ def take_snapshot(root: Path, files: Sequence[Path], folder: Path, key: str) -> 
     for path in files:
         copy = staging / path.relative_to(root)
         copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, copy)
+        if path.is_symlink():
+            os.symlink(link_text(path, root), copy)
+        else:
+            shutil.copy2(path, copy)
     staging.mkdir(parents=True, exist_ok=True)
     (staging / _COMPLETE).write_text(key, encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)

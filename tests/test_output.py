@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 from typing import cast
 
 import pytest
 
-from pytest_dfvc.cache import ResultCache
+from pytest_dfvc.cache import ResultCache, files_fingerprint
 from pytest_dfvc.changes import read_previous
 from pytest_dfvc.files import write_text_atomic
 from pytest_dfvc.model import CellJSON, cell_problem
 from pytest_dfvc.outdir import prepare_output
 from pytest_dfvc.plan import Cell
-from pytest_dfvc.views import OUTPUT_MARKER, project_files
+from pytest_dfvc.views import OUTPUT_MARKER, make_view, project_files, take_snapshot
 
 MATRIX = 'python = ["3.9"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n[install]\nno-index = true\n'
 
@@ -230,3 +231,42 @@ def test_damaged_cells_in_shards_are_set_aside(tmp_path: Path) -> None:
     )
     good = {"id": "c", "status": "passed", "python": "3.9", "packages": {"x": "1"}, "tests": []}
     assert cell_problem(good) is None
+
+
+@pytest.mark.parametrize("git", [False, True])
+def test_links_inside_the_project_reach_the_view_and_links_outside_stay_links(
+    tmp_path: Path, git: bool
+) -> None:
+    """A tracked ``tests/data -> ../shared`` was missing from the view (every cell failed a
+    test that passes here); a link leaving the project crashed the fingerprint with
+    INTERNALERROR (issue 27, item 5)."""
+    root = tmp_path / "p"
+    (root / "shared").mkdir(parents=True)
+    (root / "shared" / "values.txt").write_text("42\n")
+    (root / "tests").mkdir()
+    (root / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    (root / "tests" / "data").symlink_to("../shared")
+    outside = tmp_path / "datasets"
+    outside.mkdir()
+    (outside / "big.bin").write_text("outside")
+    (root / "tests" / "outside").symlink_to(outside)
+    if git:
+        subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+        subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    files = project_files(root)
+    assert [f.relative_to(root.resolve()).as_posix() for f in files] == [
+        "shared/values.txt",
+        "tests/data",
+        "tests/outside",
+        "tests/test_x.py",
+    ]
+    fingerprint = files_fingerprint(root, files)
+    snapshot = take_snapshot(root, files, tmp_path / "snapshots", fingerprint)
+    view = make_view(snapshot, tmp_path / "view")
+    assert (view / "tests" / "data" / "values.txt").read_text() == "42\n"
+    assert os.readlink(view / "tests" / "data") == "../shared"  # the view's own copy
+    assert os.readlink(view / "tests" / "outside") == str(outside.resolve())
+    # Where a link points is part of the cache key; what lies outside is not the project's.
+    (root / "tests" / "data").unlink()
+    (root / "tests" / "data").symlink_to("../tests")
+    assert files_fingerprint(root, project_files(root)) != fingerprint

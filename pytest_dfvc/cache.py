@@ -55,6 +55,25 @@ def files_fingerprint(root: Path, files: Sequence[Path]) -> str:
     return digest.hexdigest()
 
 
+# pytest reads its configuration and conftest.py files from the folders above the project
+# too (a monorepo's root): what the cells' pytest finds there can change a verdict.
+_ABOVE = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "conftest.py")
+
+
+def above_fingerprint(project: Path) -> str:
+    """A digest of the configuration files in the folders above ``project``."""
+    digest = hashlib.sha256()
+    for folder in project.resolve().parents:
+        for name in _ABOVE:
+            path = folder / name
+            try:
+                content = path.read_bytes()
+            except OSError:
+                continue
+            digest.update(str(path).encode() + b"\0" + hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
 def cell_key(
     matrix: Matrix,
     cell: Cell,
@@ -64,10 +83,13 @@ def cell_key(
     pytest_args: list[str],
     recorder_digest: str,
     environment: dict[str, str] | None = None,
+    above: str = "",
 ) -> str:
     """The hash of every input of one cell's result: the arguments that can change what runs
     (output-only flags such as ``-q`` or ``-v`` left out) and the environment variables the
-    cells get from us (``PYTEST_ADDOPTS``, the matrix's ``[install] env``, in ``install``)."""
+    cells get from us (``PYTEST_ADDOPTS``, the matrix's ``[install] env``, in ``install``)
+    and the ``UV_*`` settings their installs inherit; ``above``: the configuration files
+    above the project (``above_fingerprint``)."""
     inputs = {
         "schema": CACHE_SCHEMA,
         "plugin": __version__,
@@ -77,6 +99,7 @@ def cell_key(
         "cuda": cell.cuda,
         "install": asdict(matrix.install),
         "project": fingerprint,
+        "above": above,
         "pytest_args": result_args(pytest_args),
         "environment": environment or {},
     }

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from .cache import ResultCache, cell_key, files_fingerprint
+from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
 from .celldir import Record
 from .changes import complete_copy
 from .environments import EnvironmentSlots
@@ -28,7 +28,7 @@ from .precheck import precheck_cell
 from .provision import Workspace, run_cell
 from .results import cell_json, outcome_json
 from .rules import Rule, recorded_rules
-from .sessionspec import RECORDER_MODULE, cell_environment
+from .sessionspec import RECORDER_MODULE, cell_environment, uv_variables
 from .views import project_files, take_snapshot
 from .workers import RunningCells
 
@@ -86,6 +86,7 @@ class NoxCellRunner:
         self._said: set[str] = set()
         self._lock = threading.Lock()
         self._fingerprint = ""
+        self._above = ""
         self._recorder_digest = ""
         self._per_interpreter: Counter[str | None] = Counter()
         self._device: DeviceFacts = {}
@@ -109,6 +110,7 @@ class NoxCellRunner:
         written = [workspace.out, self._json_path, complete_copy(self._json_path)]
         files = project_files(workspace.project, written)
         self._fingerprint = files_fingerprint(workspace.project, files)
+        self._above = above_fingerprint(workspace.project)
         if self._isolate:
             snapshot = take_snapshot(
                 workspace.project, files, workspace.runtime / "snapshots", self._fingerprint
@@ -124,9 +126,10 @@ class NoxCellRunner:
             cell,
             interpreter_version=cell.interpreter_version or "",
             fingerprint=self._fingerprint,
+            above=self._above,
             pytest_args=self.pytest_args,
             recorder_digest=self._recorder_digest,
-            environment=cell_environment(plan.matrix),
+            environment={**cell_environment(plan.matrix), **uv_variables()},
         )
 
     def reuse(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:

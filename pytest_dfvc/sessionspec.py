@@ -194,6 +194,11 @@ def _rooted(pytest_args: list[str], here: Path) -> list[str]:
     return rooted
 
 
+def uv_variables() -> dict[str, str]:
+    """uv's settings in this environment (``UV_*``), which the cells' installs inherit."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("UV_")}
+
+
 def cell_environment(matrix: Matrix) -> dict[str, str]:
     """What the cells get from us on top of the environment they inherit: ``PYTEST_ADDOPTS``
     without our options, and the matrix's ``[install] env``. The cache key holds it."""
@@ -256,7 +261,9 @@ def build_spec(
         )
         if p
     )
-    install_env = {"UV_PYTHON_DOWNLOADS": "never"}
+    # The user's UV_* settings are inherited by the install; named here, they are part of
+    # what a synced environment is keyed on (UV_RESOLUTION=lowest resolves otherwise).
+    install_env = {**uv_variables(), "UV_PYTHON_DOWNLOADS": "never"}
     return {
         "name": name,
         "description": f"{matrix.name}: {cell.id}",

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.cache import cell_key, project_fingerprint
+from pytest_dfvc.cache import above_fingerprint, cell_key, project_fingerprint
 from pytest_dfvc.cellargs import result_args
 from pytest_dfvc.plan import Cell
+from pytest_dfvc.sessionspec import uv_variables
 
 from .helpers import matrix_from_text
 
@@ -77,3 +78,40 @@ def test_the_cells_environment_is_in_the_key(tmp_path: Path) -> None:
     assert key(["-q"], {}) == key(["-v"], {}) == key([], {})
     assert key([], {"PYTEST_ADDOPTS": "-k test_six"}) != key([], {})
     assert key(["-k", "x"], {}) != key([], {})
+
+
+def test_uv_settings_and_configuration_above_the_project_are_in_the_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached verdict was reused after ``UV_RESOLUTION=lowest`` or an edit to a pytest
+    ini above the project (a monorepo), and a synced environment kept its old packages
+    (issue 27, items 2 and 3)."""
+    repo = tmp_path / "repo"
+    project = repo / "libs" / "one"
+    project.mkdir(parents=True)
+    before = above_fingerprint(project)
+    (repo / "pytest.ini").write_text("[pytest]\naddopts = -p no:warnings\n")
+    with_ini = above_fingerprint(project)
+    assert with_ini != before
+    (repo / "pytest.ini").write_text("[pytest]\naddopts = -x\n")
+    assert above_fingerprint(project) != with_ini
+    monkeypatch.delenv("UV_RESOLUTION", raising=False)
+    plain = uv_variables()
+    monkeypatch.setenv("UV_RESOLUTION", "lowest")
+    assert uv_variables() == {**plain, "UV_RESOLUTION": "lowest"}
+    matrix = matrix_from_text(tmp_path, 'python = ["3.9"]\n[packages.numpy]\nversions = ["1.0"]\n')
+    cell = Cell("m", "py3.9-numpy1.0", "3.9", (("numpy", "1.0"),), interpreter="/py")
+    keys = {
+        cell_key(
+            matrix,
+            cell,
+            interpreter_version="3.9.18",
+            fingerprint="f",
+            pytest_args=[],
+            recorder_digest="r",
+            environment=env,
+            above=above,
+        )
+        for env, above in (({}, ""), (uv_variables(), ""), ({}, with_ini))
+    }
+    assert len(keys) == 3

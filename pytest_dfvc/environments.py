@@ -23,8 +23,10 @@ environment records what it was last synced to, at two levels:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -140,6 +142,43 @@ def synced_to(location: Path) -> Synced | None:
 def record_sync(location: Path, inputs: str, base: str) -> None:
     text = json.dumps({"inputs": inputs, "base": base})
     (location / INPUTS_MARKER).write_text(text, encoding="utf-8")
+
+
+# What a new environment holds that no distribution's RECORD lists.
+_UNRECORDED = frozenset({"_virtualenv.py", "_virtualenv.pth"})
+
+
+def strays(location: Path) -> list[Path]:
+    """Files in the environment's site-packages that no installed distribution's RECORD
+    lists (bytecode and metadata folders aside): what a test left there (a ``.pth`` runs in
+    every later Python of the environment). ``--exact`` removes distributions, not these."""
+    found: list[Path] = []
+    for site in location.glob("lib*/python*/site-packages"):
+        owned = _recorded(site)
+        for dirpath, dirnames, filenames in os.walk(site):
+            here = Path(dirpath)
+            dirnames[:] = [
+                d for d in dirnames if d != "__pycache__" and not d.endswith(".dist-info")
+            ]
+            for name in filenames:
+                path = here / name
+                relative = path.relative_to(site).as_posix()
+                if relative not in owned and relative not in _UNRECORDED:
+                    found.append(path)
+    return sorted(found)
+
+
+def _recorded(site: Path) -> set[str]:
+    owned: set[str] = set()
+    for record in site.glob("*.dist-info/RECORD"):
+        try:
+            rows = record.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        for row in csv.reader(rows):
+            if row:
+                owned.add(os.path.normpath(row[0]).replace(os.sep, "/"))
+    return owned
 
 
 def _content(path: Path) -> str | None:

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 
 from . import legacy
 from .celldir import CellDir
-from .environments import INPUTS_MARKER, record_sync, resync_args, synced_to
+from .environments import INPUTS_MARKER, record_sync, resync_args, strays, synced_to
 from .phases import PHASE_INSTALL, PHASE_TEST
 from .sessionspec import SessionSpec
 
@@ -63,7 +63,17 @@ def _sync(session: nox.Session, spec: SessionSpec, cell_dir: CellDir) -> None:
     location = Path(session.virtualenv.location)
     install = list(spec["install"])
     inputs, base = spec.get("inputs", ""), spec.get("base", "")
-    install += resync_args(install, synced_to(location), inputs, base)
+    synced = synced_to(location)
+    left = strays(location) if synced is not None else []
+    if left:
+        # An earlier cell's test wrote where no distribution owns files: removed, and
+        # everything reinstalled (it may have changed owned files too), as a fresh one.
+        shown = ", ".join(p.name for p in left[:3]) + (" …" if len(left) > 3 else "")
+        session.log(f"dfvc: the environment held files no package owns ({shown}): remade")
+        for path in left:
+            path.unlink(missing_ok=True)
+        synced = None
+    install += resync_args(install, synced, inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)
     pin = spec.get("legacy")
     if pin:

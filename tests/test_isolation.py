@@ -285,3 +285,43 @@ def test_a_synced_environment_resolves_as_a_fresh_one(
         run_matrix(project, "--dfvc-matrix=m.toml", f"--dfvc-cell=m/{cell}", "--dfvc-rerun")
         run_matrix(project, "--dfvc-matrix=m.toml", f"--dfvc-cell=m/{cell}", f"--dfvc-out=.{cell}")
         assert _resolved(project)[cell] == _resolved(project, f".{cell}")[cell] == resolved[cell]
+
+
+@pytest.mark.slow
+def test_what_a_test_leaves_in_site_packages_never_reaches_the_next_cell(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """On 1.1.0 a test writes a ``.pth`` into site-packages; the next cell in that slot's
+    environment ran it at start-up (``--exact`` removes distributions, not files nobody
+    owns) and failed there (issue 27, item 7)."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "tests/test_env.py": """
+            import os
+            import site
+
+            import fakeframe
+
+            def test_leaves_a_pth():
+                if fakeframe.__version__ == "1.1.0":
+                    path = os.path.join(site.getsitepackages()[0], "zz_left_behind.pth")
+                    with open(path, "w") as f:
+                        f.write("import os; os.environ['LEFT_BEHIND'] = '1'\\n")
+
+            def test_clean_start():
+                assert "LEFT_BEHIND" not in os.environ
+            """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "1.2.0"]\n'
+        + offline_install(wheelhouse, tooling)
+        + "project = false\n"
+    )
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-jobs=1")
+    assert result.returncode == 0, result.output
+    cells = {c["id"]: c for c in result.matrix("m")["cells"]}
+    assert cells["py3.10-fakeframe1.2.0"]["status"] == "passed", result.output

@@ -174,12 +174,12 @@ class MatrixRun:
 
         reran: set[tuple[str, str]] = set()
 
-        def rerun(plans: Sequence[MatrixPlan]) -> bool:
-            """Start the second runs of the boundaries ``plans``' finished cells show, once
-            the strategy asks for nothing more (a failure that a later cell repeats needs
-            none); whether any started."""
+        def rerun() -> bool:
+            """Start the second runs of the boundaries the finished cells show (called once
+            the strategy asks for nothing more: a failure a later cell repeats needs none);
+            whether any started."""
             begun = False
-            for task, data, nodeids in self._reruns_wanted(plans, tasks, lines):
+            for task, data, nodeids in self._reruns_wanted(tasks, lines):
                 if task.key not in reran:
                     reran.add(task.key)
                     pending[pool.submit(self._rerun_one, task, data, nodeids)] = task
@@ -200,7 +200,7 @@ class MatrixRun:
                             self._learn(outcomes, task.plan)
                     # Before a boundary stands, its failing tests run once more: one that
                     # passes then is flaky, and the strategy searches on.
-                    if not queue and not pending and not rerun(self.plans):
+                    if not queue and not pending and not rerun():
                         break
                     while queue and len(pending) < jobs:
                         task = queue.pop(_next_start(queue, pending.values()))
@@ -235,15 +235,12 @@ class MatrixRun:
         outcomes[name] = verdicts(cells, plan.versions)
 
     def _reruns_wanted(
-        self,
-        plans: Sequence[MatrixPlan],
-        tasks: dict[tuple[str, str], _Task],
-        lines: dict[str, list[Line]],
+        self, tasks: dict[tuple[str, str], _Task], lines: dict[str, list[Line]]
     ) -> list[tuple[_Task, CellJSON, list[str]]]:
-        """The boundary cells of ``plans`` whose failing tests should run once more
+        """The boundary cells whose failing tests should run once more
         (``evidence.rerun_wanted``), with their results so far."""
         wanted: list[tuple[_Task, CellJSON, list[str]]] = []
-        for plan in plans:
+        for plan in self.plans:
             name = plan.matrix.name
             with self._lock:
                 cells = list(self._cells[name])
@@ -261,7 +258,7 @@ class MatrixRun:
         name = task.plan.matrix.name
         with self._lock:
             cells = self._cells[name]
-            cells[cells.index(data)] = updated
+            cells[next(i for i, c in enumerate(cells) if c is data)] = updated
             self._write_partial()
         flaky = [t["nodeid"] for t in updated["tests"] if t["outcome"] == "flaky"]
         said = f"{len(flaky)} flaky (passed when run again)" if flaky else "failed again"
@@ -386,7 +383,8 @@ def _duration(seconds: float) -> str:
 
 def _values(cell: Cell) -> dict[str, str]:
     """Where a cell sits in the matrix: a line holds the cells that differ only in one
-    package's version, so its Python and CUDA variant are held fixed along it too."""
+    package's version, so its Python and CUDA variant are held fixed along it too (under
+    keys no package name can be: names hold no spaces)."""
     return {**dict(cell.packages), " python": cell.python, " cuda": cell.cuda or ""}
 
 

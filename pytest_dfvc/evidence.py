@@ -382,7 +382,8 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     no axis explains, with every value of every package axis tried: stale expectations,
     not version effects. Kept out of the project's range, and reported.
 
-    ``axes`` maps each package axis to its planned values; a value no cell ran (not
+    Two versions of some package axis at least must have run. ``axes`` maps each package
+    axis to its planned values; a value no cell ran (not
     installable, an error, or left out by a search strategy) might be where the test
     passes, so nothing is set apart then: the strategies search on while a test has passed
     nowhere, until it passes somewhere or every version ran.
@@ -390,6 +391,9 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     ran = [c for c in cells if c["status"] in RAN]
     tried = {axis: {c["packages"].get(axis) for c in ran} for axis in axes}
     if any(v not in tried[axis] for axis, values in axes.items() for v in values):
+        return []
+    if not any(len(values) >= 2 for values in tried.values()):
+        # One version of every axis: nothing shows the failure is not that version's doing.
         return []
     failures: dict[str, list[OutcomeJSON]] = {}
     passed: set[str] = set()

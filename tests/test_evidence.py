@@ -266,3 +266,14 @@ def test_a_module_import_error_carries_the_declared_ranges_of_its_tests() -> Non
     outside = [cell("a", "0.9", "failed", broken), cell("b", "2.0.2", "passed", declared)]
     settle(outside, {"numpy": ["0.9", "2.0.2"]})
     assert outside[0]["tests"][0].get("inside") is False
+
+
+def test_one_version_never_sets_a_failure_apart() -> None:
+    """``versions = ["1.2.0"]`` with two Pythons: a test broken by 1.2.0 fails alike in both
+    cells, and was set apart as "not version-related" with a green range; one tried version
+    shows nothing about whether the failure is its doing (issue 26, item 3)."""
+    cells = [
+        cell("a", "1.2.0", "failed", passed("t::ok"), failed("t::f"), python="3.10"),
+        cell("b", "1.2.0", "failed", passed("t::ok"), failed("t::f"), python="3.11"),
+    ]
+    assert not_version_related(cells, {"numpy": ["1.2.0"]}) == []

@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .celldir import Record
+from .evidence import distribution_for
 from .interpreters import python_minor
 from .model import RAN, CauseJSON, CellJSON, OutcomeJSON, Risk, WarningJSON, failing
 
@@ -121,7 +122,8 @@ def _link_along(line: Sequence[CellJSON], nodeid: str, axis: str) -> None:
         if test["outcome"] == "passed":
             last_pass = (version, test)
         elif failing(test["outcome"]) and test.get("cause") and last_pass:
-            warning = _precursor(last_pass[1].get("warnings") or [], test["cause"], version)
+            warnings = [w for w in last_pass[1].get("warnings") or [] if _of_axis(w, axis)]
+            warning = _precursor(warnings, test["cause"], version)
             if warning is not None:
                 _attach(test["cause"], warning, last_pass[0])
 
@@ -269,6 +271,19 @@ def _first_warned(cells: Cells, risk: Risk) -> str | None:
         if w.get("api") == risk["api"] and w["message"] == risk["message"]
     ]
     return min(seen, key=_version_key) if seen else None
+
+
+def _of_axis(warning: WarningJSON, axis: str) -> bool:
+    """Whether a warning can be the package ``axis``'s: its API is that package's (by its
+    import name: ``sklearn`` for scikit-learn, ``tensorflow`` for tensorflow-cpu) or names
+    no package at all. A warning of another package (``datetime.datetime.utcnow``, met on
+    a newer Python) never ties a failure along ``axis`` to itself."""
+    api = str(warning.get("api") or "")
+    if "." not in api:
+        return True
+    head = str(canonicalize_name(distribution_for(api.split(".", 1)[0])))
+    name = str(canonicalize_name(axis))
+    return name.startswith(head) or head.startswith(name)
 
 
 def _names_axis(warning: WarningJSON, axis: str) -> bool:

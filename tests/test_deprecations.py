@@ -344,3 +344,30 @@ def test_a_warning_from_inside_a_package_is_located_from_the_package_on() -> Non
         "message": "Function f is deprecated",
         "location": "sklearn/utils/deprecation.py:87",
     }
+
+
+def test_a_warning_from_another_package_never_takes_the_blame() -> None:
+    """The test also calls ``datetime.utcnow()`` (deprecated on Python 3.12) and fails
+    because ``w`` changed a result: the cause became ``missing-api:
+    datetime.datetime.utcnow``, "tied by this warning" (issue 26, item 4). A precursor comes
+    only from a warning of the package that changed (or one naming no package)."""
+    utcnow = {
+        "category": "DeprecationWarning",
+        "message": "datetime.datetime.utcnow() is deprecated and scheduled for removal in a "
+        "future version. Use timezone-aware objects to represent datetimes in UTC.",
+        "location": "tests/test_x.py:9",
+        "api": "datetime.datetime.utcnow",
+    }
+    behavior = {
+        "category": "behavior",
+        "exception": "AssertionError",
+        "message": "assert 2.0 == 1.0",
+    }
+    cells = [_cell("1.1", "passed", [utcnow]), _cell("1.2", "failed", cause=dict(behavior))]
+    link_precursors(cells, {"w": ["1.1", "1.2"]})
+    assert cells[1]["tests"][0]["cause"] == behavior
+    # The package's own warning still ties, dotted or not.
+    own = dict(WARNED, api="w.get_names")
+    cells = [_cell("1.1", "passed", [utcnow, own]), _cell("1.2", "failed", cause=dict(behavior))]
+    link_precursors(cells, {"w": ["1.1", "1.2"]})
+    assert cells[1]["tests"][0]["cause"]["api"] == "w.get_names"

@@ -283,7 +283,8 @@ def _of_axis(warning: WarningJSON, axis: str) -> bool:
         return True
     head = str(canonicalize_name(distribution_for(api.split(".", 1)[0])))
     name = str(canonicalize_name(axis))
-    return name.startswith(head) or head.startswith(name)
+    # A companion distribution of one import name: tensorflow-cpu's API is tensorflow's.
+    return name == head or name.startswith(head + "-")
 
 
 def _names_axis(warning: WarningJSON, axis: str) -> bool:

@@ -60,11 +60,42 @@ def diagnose(
     if location:
         cause["location"] = location
     api = find_api(exc_type, message, frames, owners, framework_modules, exception)
+    named = _named_elsewhere(message, top_level, frameworks)
+    if named is not None:
+        # The API is the one the error names, and it belongs to its own package: an axis
+        # object that happened to be on the failing line is not it.
+        api = named[1]
+        if rule not in rules and category in ("missing-api", "import-path"):
+            category = cause["category"] = "third-party"
     if api:
         cause["api"] = api
     if category == "third-party":
-        _third_party(cause, message, owners, exception, top_level, resolved, frameworks, in_era)
+        involved = named[0] if named else None
+        _third_party(
+            cause, message, owners, exception, top_level, resolved, frameworks, in_era, involved
+        )
     return cause
+
+
+def _named_elsewhere(
+    message: str, top_level: Mapping[str, str], frameworks: Mapping[str, str]
+) -> tuple[str, str] | None:
+    """(distribution, API) when the error names a module of an installed distribution that
+    is no matrix package (``module 'scipy.linalg' has no attribute 'pinv2'``,
+    ``cannot import name 'pinv2' from 'scipy.linalg'``); None otherwise."""
+    for pattern in (_NO_ATTRIBUTE, _CANNOT_IMPORT, _NO_MODULE):
+        match = pattern.search(message)
+        if match is None:
+            continue
+        module = match.group("module")
+        holder = top_level.get(module.split(".", 1)[0])
+        if holder is None or holder in frameworks or holder in _TOOLING_OWNERS:
+            return None
+        if module.split(".", 1)[0] in _STDLIB:
+            return None
+        name = match.groupdict().get("name")
+        return holder, f"{module}.{name}" if name else module
+    return None
 
 
 # Standard-library modules, including those newer than the controller's own Python.
@@ -338,23 +369,17 @@ def _third_party(
     resolved: Mapping[str, str],
     frameworks: Mapping[str, str],
     in_era: bool,
+    named: str | None = None,
 ) -> None:
-    """Name in ``cause`` the other distribution involved, the version the cell got, and
-    what to try: resolving each cell as of its release, unless ``in_era`` says the cell
-    was."""
+    """Name in ``cause`` the other distribution involved (``named``: the one the error
+    names), the version the cell got, and what to try: resolving each cell as of its
+    release, unless ``in_era`` says the cell was."""
     binary = re.search(BINARY, message, re.IGNORECASE) is not None
-    involved = None
+    involved = named
     source = _imported_from(exception)
     holder = top_level.get(source.split(".")[0]) if source else None
-    if binary and "numpy" in resolved and "numpy" not in frameworks:
-        involved = "numpy"
-    elif holder and holder not in frameworks and holder not in _TOOLING_OWNERS:
-        involved = holder  # what a framework failed to import from
-    else:
-        for owner in reversed(owners):
-            if not _tooling(owner) and (owner not in frameworks or binary):
-                involved = owner
-                break
+    if involved is None:
+        involved = _involved(binary, holder, owners, resolved, frameworks)
     if involved is None:
         return
     cause["distribution"] = involved
@@ -375,3 +400,22 @@ def _third_party(
             f"{involved} {version} does not work beside {beside}{when}: {era}constrain "
             f"{involved} to a release made for it ([install] constraints)"
         )
+
+
+def _involved(
+    binary: bool,
+    holder: str | None,
+    owners: list[str | None],
+    resolved: Mapping[str, str],
+    frameworks: Mapping[str, str],
+) -> str | None:
+    """The other distribution a third-party failure comes from: numpy for a binary
+    incompatibility, what a framework failed to import from, else the innermost frame's."""
+    if binary and "numpy" in resolved and "numpy" not in frameworks:
+        return "numpy"
+    if holder and holder not in frameworks and holder not in _TOOLING_OWNERS:
+        return holder
+    for owner in reversed(owners):
+        if not _tooling(owner) and (owner not in frameworks or binary):
+            return owner
+    return None

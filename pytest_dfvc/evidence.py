@@ -407,16 +407,28 @@ def not_version_related(cells: Cells, axes: Mapping[str, Sequence[str]]) -> list
     apart = sorted(
         nodeid
         for nodeid, failed in failures.items()
-        if nodeid not in passed and len(failed) >= 2 and _same_unexplained_failure(failed)
+        if nodeid not in passed and len(failed) >= 2 and _same_unexplained_failure(failed, axes)
     )
     # If every test always fails, nothing is version-related to tell apart: keep them all.
     return apart if len(apart) < len(passed | set(failures)) else []
 
 
-def _same_unexplained_failure(failed: Sequence[OutcomeJSON]) -> bool:
+def _same_unexplained_failure(failed: Sequence[OutcomeJSON], axes: Iterable[str]) -> bool:
+    """The same failure everywhere, for a cause no axis explains: none named, or another
+    package that is no axis (``third-party: scikit-learn 1.3.2``, pinned beside every
+    version of the axis)."""
     if len({failure_signature(t) for t in failed}) != 1:
         return False
-    return not any(t.get("cause", {}).get("category") in ATTRIBUTED for t in failed)
+    return not any(_explained_by_axis(t.get("cause", {}), axes) for t in failed)
+
+
+def _explained_by_axis(cause: Mapping[str, Any], axes: Iterable[str]) -> bool:
+    if cause.get("category") not in ATTRIBUTED:
+        return False
+    if cause.get("category") != "third-party" or not cause.get("distribution"):
+        return True
+    named = canonicalize_name(str(cause["distribution"]))
+    return any(canonicalize_name(axis) == named for axis in axes)
 
 
 # --- the verdicts ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from .interpreters import python_minor
 from .model import CellJSON, Document, MatrixJSON, OutcomeJSON
 from .terminal import (
     Folded,
+    apart_because,
     cell_reason,
     cell_status,
     fold,
@@ -95,11 +96,15 @@ def markdown(results: Document, suggestions: dict[str, list[str]]) -> str:
             if entry.get("untested"):
                 lines.append(f"  - untested: {versions_text(entry['untested'])}")
         if matrix.get("not_version_related"):
+            because = apart_because(matrix.get("causes", []))
             lines += [
                 "",
                 "Fails on every version, not version-related (the same failure everywhere, for a "
                 "cause no version explains; left out of the ranges): "
-                + ", ".join(f"`{n}`" for n in matrix["not_version_related"]),
+                + ", ".join(
+                    f"`{n}`" + (f" (because of {because[n]})" if n in because else "")
+                    for n in matrix["not_version_related"]
+                ),
             ]
         for title, body in (
             ("Since the last run", change_lines(matrix.get("since_last_run"))),

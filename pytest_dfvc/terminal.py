@@ -241,8 +241,24 @@ def render_ranges(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
             "  fails on every version: not version-related (the same failure everywhere, for "
             "a cause no version explains; left out of the ranges):"
         )
-        lines += [f"      {nodeid}" for nodeid in ignored]
+        because = apart_because(matrix.get("causes", []))
+        lines += [
+            f"      {nodeid}" + (f" (because of {because[nodeid]})" if nodeid in because else "")
+            for nodeid in ignored
+        ]
     return lines
+
+
+def apart_because(groups: Sequence[CauseGroup]) -> dict[str, str]:
+    """The package that breaks each test set apart, where its cause names one that is no
+    axis (``scikit-learn 1.3.2``, pinned beside every version tried)."""
+    found: dict[str, str] = {}
+    for group in groups:
+        if group.get("set_apart") and group.get("distribution"):
+            named = " ".join(str(group.get(k) or "") for k in ("distribution", "version"))
+            for nodeid in group["tests"]:
+                found[nodeid] = named.strip()
+    return found
 
 
 def _range_text(entry: RangeJSON, verbose: bool = False) -> str:
@@ -298,6 +314,9 @@ def render_causes(groups: Sequence[CauseGroup]) -> list[str]:
     if apart:
         lines.append("  fails on every version: not version-related")
         for group in apart:
+            if group.get("distribution"):
+                named = f"{group['distribution']} {group.get('version') or ''}".strip()
+                lines.append(f"    because of {named}, beside every version tried:")
             lines += ["  " + line for line in _group_lines(group, label=False)]
     return lines
 

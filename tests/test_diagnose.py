@@ -603,3 +603,42 @@ def test_a_cell_resolved_as_of_its_release_is_not_told_to_do_so() -> None:
         in_era=True,
     )
     assert binary["suggestion"] == "add the constraint numpy<2"
+
+
+def test_the_api_belongs_to_the_package_the_error_names() -> None:
+    """Issue 26: an old library calling ``scipy.linalg.pinv2`` beside a scipy that removed it,
+    on a numpy axis: the cause was ``missing-api: numpy.ndarray`` (an axis object on the
+    failing line). The API is the one the error names, and its package is a third party."""
+    exception = {
+        **exc(
+            "AttributeError",
+            "module 'scipy.linalg' has no attribute 'pinv2'",
+            [("tests/test_fit.py", 9, "test_fit"), ("lib/fit.py", 30, "solve")],
+            {"np.asarray": "numpy.asarray", "x": "numpy.ndarray"},
+        ),
+        "lines": [{"names": {"np.asarray": "numpy.asarray"}, "called": ["np.asarray"]}],
+    }
+    found = {
+        "frameworks": {"numpy": "1.23.5"},
+        "top_level": {"numpy": "numpy", "scipy": "scipy"},
+        "resolved": {"numpy": "1.23.5", "scipy": "1.9.3"},
+    }
+    cause = diagnose(exception, **found)  # type: ignore[arg-type]
+    assert cause["category"] == "third-party"
+    assert cause["api"] == "scipy.linalg.pinv2"
+    assert cause["distribution"] == "scipy" and cause["version"] == "1.9.3"
+    imported = diagnose(
+        exc(
+            "ImportError",
+            "cannot import name 'pinv2' from 'scipy.linalg' (/e/site-packages/scipy/linalg/__init__.py)",
+            [("tests/test_fit.py", 1, "<module>")],
+        ),
+        **found,  # type: ignore[arg-type]
+    )
+    assert (imported["category"], imported["api"]) == ("third-party", "scipy.linalg.pinv2")
+    # The standard library's names stay the Python's (python-version), an axis's its own.
+    stdlib = diagnose(
+        exc("AttributeError", "module 'typing' has no attribute 'Self'", [("t.py", 1, "t")]),
+        **found,  # type: ignore[arg-type]
+    )
+    assert stdlib["category"] == "python-version"

@@ -277,3 +277,23 @@ def test_one_version_never_sets_a_failure_apart() -> None:
         cell("b", "1.2.0", "failed", passed("t::ok"), failed("t::f"), python="3.11"),
     ]
     assert not_version_related(cells, {"numpy": ["1.2.0"]}) == []
+
+
+def test_a_test_another_package_breaks_on_every_version_is_set_apart() -> None:
+    """Issue 26, symptom 2: four tests failing on every scipy version because of a pinned
+    scikit-learn made the range "none compatible". Failing everywhere the same way, because
+    of a package that is no axis, they are set apart; a failure naming the axis is not."""
+    sklearn = {"distribution": "scikit-learn", "version": "1.3.2", "api": "sklearn.utils.x"}
+    broken = failed("t::sk", "third-party", "no attribute 'x'", **sklearn)
+    cells = [
+        cell("a", "1.26.4", "failed", passed("t::ok"), broken),
+        cell("b", "2.0.2", "failed", passed("t::ok"), broken),
+    ]
+    assert settle(cells, AXES) == ["t::sk"]
+    assert [c["status"] for c in cells] == ["passed", "passed"]
+    on_axis = failed("t::np", "third-party", "dtype size changed", distribution="numpy")
+    cells = [
+        cell("a", "1.26.4", "failed", passed("t::ok"), on_axis),
+        cell("b", "2.0.2", "failed", passed("t::ok"), on_axis),
+    ]
+    assert settle(cells, AXES) == []

@@ -96,6 +96,7 @@ def cell_key(
         "recorder": recorder_digest,
         "interpreter": [cell.interpreter, interpreter_version],
         "packages": list(cell.packages),
+        "held": list(cell.held),
         "cuda": cell.cuda,
         "install": asdict(matrix.install),
         "project": fingerprint,

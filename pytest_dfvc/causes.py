@@ -32,6 +32,8 @@ _FIELDS = (
     "suggestion",
     "precursor",
     "linked_by",
+    "culprit",
+    "through",
 )
 _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+)+(?:[a-z]+\d*)?(?:\+[\w.]+)?(?![\w.])")
 
@@ -81,7 +83,10 @@ def _test_key(cause: CauseJSON, apart: bool) -> tuple[str, ...]:
     api = str(cause.get("api") or "")
     where = "" if api else str(cause.get("location") or "")
     shape = message_shape(str(cause.get("message") or ""))
-    kind = "apart" if apart else "test"
+    # What a counterfactual cell showed parts groups: another package's doing, or the
+    # axis's version incompatible through it.
+    kind = "apart" if apart else "culprit" if cause.get("culprit") else "test"
+    kind += "-through" if cause.get("through") else ""
     return (kind, str(cause["category"]), api, str(cause.get("exception") or ""), shape, where)
 
 

@@ -49,6 +49,10 @@ class CellRunner(Protocol):
         """The cell ``data`` with its failing tests ``nodeids`` run once more in the same
         environment (``evidence.apply_rerun``); None when interrupted meanwhile."""
 
+    def probe(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON | None:
+        """A counterfactual cell (``cell.held`` set back): only the tests ``nodeids``, reused
+        when its inputs did not change; None when interrupted meanwhile."""
+
     def stop_all(self) -> None:
         """Stop every running cell now (Ctrl-C)."""
 
@@ -120,14 +124,14 @@ class NoxCellRunner:
         # Hashed once: every cell's key includes it.
         self._recorder_digest = hashlib.sha256(recorder).hexdigest()
 
-    def _key(self, plan: MatrixPlan, cell: Cell) -> str:
+    def _key(self, plan: MatrixPlan, cell: Cell, nodeids: list[str] | None = None) -> str:
         return cell_key(
             plan.matrix,
             cell,
             interpreter_version=cell.interpreter_version or "",
             fingerprint=self._fingerprint,
             above=self._above,
-            pytest_args=self.pytest_args,
+            pytest_args=[*self.pytest_args, *(nodeids or ())],
             recorder_digest=self._recorder_digest,
             environment={**cell_environment(plan.matrix), **uv_variables()},
         )
@@ -197,6 +201,32 @@ class NoxCellRunner:
             # Kept with its second run: a reused cell is never a failure that was flaky.
             self._cache.put(plan.matrix.name, cell, self._key(plan, cell), updated)
         return updated
+
+    def probe(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON | None:
+        key = self._key(plan, cell, nodeids)
+        if self._reuse:
+            kept = self._cache.get(plan.matrix.name, cell, key)
+            if kept is not None:
+                return kept
+        held = ", ".join(f"{n} {v}" for n, v in cell.held)
+        self._say(f"{plan.matrix.name} {cell.id}: failing tests with {held} set back", 0)
+        with self._slots.hold(cell.interpreter or "") as slot:
+            outcome = run_cell(
+                plan.matrix,
+                cell,
+                self.workspace,
+                [*self.pytest_args, *nodeids],
+                timeout=self.timeout,
+                running=self._running,
+                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
+                slot=slot,
+            )
+        if self._running.stopping:
+            return None
+        data = outcome_json(cell, outcome, self._rules(outcome.records))
+        if data["status"] in ("passed", "failed", "unavailable"):
+            self._cache.put(plan.matrix.name, cell, key, data)
+        return data
 
     def _note_device(self, cell: Cell, data: CellJSON) -> None:
         data["device"] = self._device

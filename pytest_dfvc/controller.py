@@ -197,6 +197,8 @@ class Controller:
             drift_atol=given.drift_atol,
             refine=refine,
             complete=given.cells is None,
+            # A cell job runs exactly its cells: counterfactuals belong to a full run.
+            culprit=given.culprit and given.cells is None,
             lister=release_lister(self._kept(), self.project),
             verbosity=given.verbosity,
         )

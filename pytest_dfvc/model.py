@@ -29,10 +29,11 @@ RAN = ("passed", "failed")
 
 
 def verdict_of(outcome: str | None) -> Verdict:
-    """The one reading of an outcome (or a cell's status) as evidence."""
+    """The one reading of an outcome (or a cell's status) as evidence. A test another
+    package broke passed with it set back: a passing run of the axis's version."""
     if outcome in ("failed", "error"):
         return False
-    return True if outcome == "passed" else None
+    return True if outcome in ("passed", "other-package") else None
 
 
 def failing(outcome: str | None) -> bool:
@@ -57,6 +58,25 @@ class Precursor(TypedDict):
     location: str
 
 
+class Culprit(TypedDict):
+    """Which packages broke a test (their version in the failing cell, and in the passing
+    environment), and the counterfactual cell that passed with them set back; ``verified``
+    when a run with exactly these set back passed (else narrowed by elimination)."""
+
+    packages: dict[str, dict[str, str]]
+    cell: str
+    verified: bool
+
+
+class Through(TypedDict):
+    """Incompatible through other packages: set back to where the test passed, they do not
+    install beside the axis's version (their own requirements forbid it)."""
+
+    packages: list[str]
+    reason: str
+    cell: str
+
+
 class _CauseFields(TypedDict):
     # DESIGN.md's cause table; a project's own rules may add categories of their own.
     category: str
@@ -77,6 +97,11 @@ class _CauseDetails(TypedDict, total=False):
     suggestion: str
     precursor: Precursor
     linked_by: Literal["warning"]
+    # A counterfactual run's finding (culprit.py): the packages that broke the test, with
+    # the cell that passed with them set back; or the packages no installable version of
+    # which works beside the axis's version.
+    culprit: Culprit
+    through: Through
 
 
 class CauseJSON(_CauseFields, _CauseDetails, total=False):
@@ -155,6 +180,34 @@ class CellJSON(_CellFields, total=False):
     set_apart: list[str]
     # The failing tests a boundary made the run try once more (each cell at most once).
     rerun: list[str]
+    # A counterfactual cell: the packages it set back, and requirements of theirs the
+    # axis's pinned version breaks (the pin overrides them).
+    held: dict[str, str]
+    conflicts: list[Conflict]
+    # The counterfactual cells run for a boundary this cell is the failing side of.
+    counterfactuals: list[Counterfactual]
+
+
+class Conflict(TypedDict):
+    package: str
+    version: str
+    requires: str
+    installed: str
+
+
+class _CounterfactualFields(TypedDict):
+    id: str
+    # The cell it stands for and the passing cell whose packages it set back.
+    against: str
+    held: dict[str, str]
+    status: Status
+    tests: dict[str, str]
+
+
+class Counterfactual(_CounterfactualFields, total=False):
+    reason: str
+    resolved: dict[str, str]
+    log: str
 
 
 class Inferred(TypedDict):

@@ -55,6 +55,9 @@ HELP = {
     "bisecting them; bisect always does",
     "max_cells": "refuse a run of more cells than this (default 300) unless raised: narrow "
     "the matrix (select, exclude) or search it (--dfvc-strategy=bisect)",
+    "no_culprit": "do not run counterfactual cells: where a boundary's two cells differ in "
+    "more packages than the axis, the run normally tries the failing tests with those set "
+    "back, to name the package that broke them",
     "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
     "package index",
 }
@@ -78,6 +81,7 @@ class Options:
     list_only: bool
     init: str | None
     rerun: bool
+    culprit: bool
     refine: bool
     gha: bool
     suggest: bool
@@ -116,6 +120,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--dfvc-init", dest="dfvc_init", nargs="?", const="", metavar="NAMES", help=HELP["init"]
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
+    group.addoption(
+        "--dfvc-no-culprit", dest="dfvc_no_culprit", action="store_true", help=HELP["no_culprit"]
+    )
     group.addoption("--dfvc-refine", dest="dfvc_refine", action="store_true", help=HELP["refine"])
     group.addoption("--dfvc-gha", dest="dfvc_gha", action="store_true", help=HELP["gha"])
     group.addoption(
@@ -178,6 +185,7 @@ def read_options(config: pytest.Config) -> Options:
         list_only=bool(get("dfvc_list")),
         init=get("dfvc_init"),
         rerun=bool(get("dfvc_rerun")),
+        culprit=not get("dfvc_no_culprit"),
         refine=bool(get("dfvc_refine")),
         gha=bool(get("dfvc_gha")),
         suggest=bool(get("dfvc_suggest")),

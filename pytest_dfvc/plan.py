@@ -56,6 +56,8 @@ class Cell:
     cause: Cause | None = None
     # The cell's era (exclude-newer = "release"): what its uv resolves as of (era.py).
     exclude_newer: str | None = None
+    # A counterfactual cell (culprit.py): other packages pinned to where a test passed.
+    held: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

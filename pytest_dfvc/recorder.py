@@ -88,6 +88,7 @@ class Recorder:
                 "pytest": pytest.__version__,
                 "distributions": installed_distributions(),
                 "top_level": top_level_modules(),
+                "conflicts": held_conflicts(),
             }
         )
 
@@ -556,6 +557,51 @@ def installed_distributions() -> dict[str, str]:
     for dist, version, _ in _dist_infos():
         found.setdefault(dist, version)
     return found
+
+
+def held_conflicts() -> list[Record]:
+    """The requirements of a counterfactual cell's set-back packages that this environment
+    breaks: the axis's pin overrides every requirement on it, so ``scipy 1.8.1`` installs
+    beside ``numpy 2.0.2`` although it requires ``numpy<1.25``; such a cell says nothing
+    about whether the test passes where the packages really install."""
+    cell = os.environ.get(CELL_ENV)
+    held = {_normal(n) for n in (json.loads(cell).get("held") or {})} if cell else set()
+    if not held:
+        return []
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    installed = installed_distributions()
+    conflicts: list[Record] = []
+    for dist, version, info_dir in _dist_infos():
+        if dist not in held:
+            continue
+        for line in _requires_dist(info_dir):
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            have = installed.get(_normal(requirement.name))
+            if have and not requirement.specifier.contains(have, prereleases=True):
+                conflicts.append(
+                    {
+                        "package": dist,
+                        "version": version,
+                        "requires": str(requirement),
+                        "installed": f"{_normal(requirement.name)} {have}",
+                    }
+                )
+    return conflicts
+
+
+def _requires_dist(info_dir: str) -> list[str]:
+    try:
+        with open(os.path.join(info_dir, "METADATA"), encoding="utf-8") as f:
+            lines = f.read().split("\n\n", 1)[0].splitlines()
+    except OSError:
+        return []
+    return [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")]
 
 
 def top_level_modules() -> dict[str, str]:

@@ -34,6 +34,7 @@ MD_SYMBOLS = {
     "skipped": "⏭️",
     "unavailable": "➖",
     "flaky": "🔁",
+    "other-package": "🔀",
 }
 
 
@@ -136,7 +137,7 @@ table.heat{border-collapse:collapse;font-size:12px}
   font-family:monospace;font-weight:normal;font-size:11px;margin:0 auto}
 .heat td{width:16px;height:16px;border:1px solid #fff;cursor:pointer;padding:0}
 td.passed{background:#4c1}td.failed{background:#e05d44}td.error{background:#8b0000}
-td.skipped{background:#ccc}td.flaky{background:#f0c000}td.unavailable{background:#eee;
+td.skipped{background:#ccc}td.flaky{background:#f0c000}td.other-package{background:#2a9df4}td.unavailable{background:#eee;
   background-image:repeating-linear-gradient(45deg,#ddd 0 3px,#f6f6f6 3px 6px)}
 td.none{background:#fff}
 td.dim{opacity:.15}
@@ -176,7 +177,8 @@ def html_report(results: Document) -> str:
         "<h1>pytest-dfvc report</h1>"
         "<p class='legend'>cells:<span style='background:#4c1'></span>passed"
         "<span style='background:#e05d44'></span>failed<span style='background:#8b0000'></span>error"
-        "<span style='background:#ccc'></span>skipped<span style='background:#f0c000'></span>flaky<span style='background:#eee'></span>not installable"
+        "<span style='background:#ccc'></span>skipped<span style='background:#f0c000'></span>flaky<span style='background:#2a9df4'></span>broken by another package"
+        "<span style='background:#eee'></span>not installable"
         " — hover or click a square for its cause</p>" + "".join(sections) + "</body></html>\n"
     )
 

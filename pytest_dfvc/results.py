@@ -101,6 +101,10 @@ def cell_json(
         data["build"] = build.variant if build else None
     if log:
         data["log"] = log
+    if cell.held:
+        data["held"] = dict(cell.held)
+    if env.get("conflicts"):
+        data["conflicts"] = list(env["conflicts"])
     return data
 
 

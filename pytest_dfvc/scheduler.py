@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .cellrunner import CellRunner, NoxCellRunner
+from .culprit import Boundary, apply, boundaries, explain, held_cell, summary
 from .documents import document, partial_document
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .era import with_eras
@@ -51,6 +52,9 @@ class RunOptions:
     # False when the plan holds only some of the matrices' cells (a --dfvc-cell job): its
     # document is no baseline for "since the last run".
     complete: bool = True
+    # Run counterfactual cells where a boundary's cells differ in more than the axis
+    # (culprit.py); --dfvc-no-culprit turns them off.
+    culprit: bool = True
 
 
 @dataclass
@@ -186,6 +190,20 @@ class MatrixRun:
                     begun = True
             return begun
 
+        explained: set[tuple[str, str, str]] = set()
+
+        def explain() -> bool:
+            """Start the counterfactual cells of the boundaries whose cells differ in more
+            than the axis (called once the reruns are done); whether any started."""
+            begun = False
+            for task, boundary in self._boundaries(tasks, lines) if self.options.culprit else ():
+                key = (task.plan.matrix.name, boundary.failing, boundary.passing)
+                if key not in explained:
+                    explained.add(key)
+                    pending[pool.submit(self._explain_one, task, boundary)] = task
+                    begun = True
+            return begun
+
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfvc-cell") as pool:
             try:
                 while True:
@@ -199,8 +217,10 @@ class MatrixRun:
                             self._finish(task, reused, reused=True)
                             self._learn(outcomes, task.plan)
                     # Before a boundary stands, its failing tests run once more: one that
-                    # passes then is flaky, and the strategy searches on.
-                    if not queue and not pending and not rerun():
+                    # passes then is flaky, and the strategy searches on; then, where the
+                    # two cells differ in more than the axis, counterfactual cells say
+                    # which package broke them (and the boundary may move on).
+                    if not queue and not pending and not rerun() and not explain():
                         break
                     while queue and len(pending) < jobs:
                         task = queue.pop(_next_start(queue, pending.values()))
@@ -263,6 +283,40 @@ class MatrixRun:
         flaky = [t["nodeid"] for t in updated["tests"] if t["outcome"] == "flaky"]
         said = f"{len(flaky)} flaky (passed when run again)" if flaky else "failed again"
         self._say(f"{name} {task.cell.id}: {len(nodeids)} failing test(s) run again: {said}")
+        return updated
+
+    def _boundaries(
+        self, tasks: dict[tuple[str, str], _Task], lines: dict[str, list[Line]]
+    ) -> list[tuple[_Task, Boundary]]:
+        """The boundaries a counterfactual cell should explain (``culprit.boundaries``)."""
+        found: list[tuple[_Task, Boundary]] = []
+        for plan in self.plans:
+            name = plan.matrix.name
+            with self._lock:
+                cells = list(self._cells[name])
+            for boundary in boundaries(cells, [line.cells for line in lines[name]], plan.versions):
+                if (name, boundary.failing) in tasks:
+                    found.append((tasks[(name, boundary.failing)], boundary))
+        return found
+
+    def _explain_one(self, task: _Task, boundary: Boundary) -> CellJSON | None:
+        """Run one boundary's counterfactual cells, one after the other (each narrows the
+        last), and judge the failing cell by them."""
+        nodeids = list(boundary.nodeids)
+
+        def run(held: Mapping[str, str]) -> CellJSON | None:
+            return self._runner.probe(task.plan, held_cell(task.cell, held), nodeids)
+
+        found = explain(boundary, run)
+        if found is None:
+            return None
+        name = task.plan.matrix.name
+        with self._lock:
+            cells = self._cells[name]
+            index = next(i for i, c in enumerate(cells) if c["id"] == boundary.failing)
+            cells[index] = updated = apply(cells[index], found)
+            self._write_partial()
+        self._say(f"{name} {task.cell.id}: {summary(found)}")
         return updated
 
     def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:

@@ -215,7 +215,12 @@ def install_inputs(
     wheels only; ``locked``: the project's lock as requirements (resolution = locked)."""
     install = matrix.install
     pins = pin_requirements(matrix, cell)
-    args = [*project, *pins, *install.requirements, "pytest"]
+    # A counterfactual cell's packages set back: requirements, not overrides, so their own
+    # bounds still apply to everything but the axis (the recorder reports the conflicts).
+    held = [f"{name}=={version}" for name, version in cell.held]
+    args = [*project, *pins, *held, *install.requirements, "pytest"]
+    for name, _ in cell.held:
+        args += ["--only-binary", name]
     # A reused environment holds exactly what its inputs ask for: --exact removes what the
     # resolution does not hold; one synced to other inputs resolves afresh (environments.py).
     args += ["--exact"]
@@ -295,7 +300,9 @@ def build_spec(
         "pytest": in_view(pytest_args, project, here),
         "env": {
             RECORDS_ENV: str(cell_dir.records_file),
-            "DFVC_CELL": json.dumps({"packages": dict(cell.packages), "cuda": cell.cuda}),
+            "DFVC_CELL": json.dumps(
+                {"packages": dict(cell.packages), "cuda": cell.cuda, "held": dict(cell.held)}
+            ),
             "PYTHONPATH": pythonpath,
             **cell_environment(matrix),
         },

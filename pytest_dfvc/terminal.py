@@ -18,8 +18,13 @@ SYMBOLS = {
     "skipped": "s",
     "unavailable": "-",
     "flaky": "~",
+    "other-package": "o",
 }
-LEGEND = ". passed  F failed  E error  s skipped  ~ flaky  - not installable  (blank: not run)"
+# "o": the test failed because of another package and passes with it set back (culprit.py).
+LEGEND = (
+    ". passed  F failed  E error  s skipped  ~ flaky  o other pkg  - not installable  "
+    "(blank: not run)"
+)
 
 
 def render_matrix(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
@@ -340,10 +345,30 @@ def _group_lines(group: CauseGroup, *, label: bool = True) -> list[str]:
         message = str(precursor["message"]).splitlines()[0][:200]
         linked = " (the failure is tied to it by this warning)" if group.get("linked_by") else ""
         lines.append(f"      warned in {precursor['version']}: {message}{linked}")
+    lines += _counterfactual_lines(group)
     if group.get("suggestion"):
         lines.append(f"      fix: {group['suggestion']}")
     lines.append("      " + _where(group))
     return lines
+
+
+def _counterfactual_lines(group: CauseGroup) -> list[str]:
+    """What the counterfactual cells showed: the package that broke the tests (they pass
+    with it set back), or that the version is incompatible through other packages."""
+    culprit, through = group.get("culprit"), group.get("through")
+    if culprit:
+        held = ", ".join(
+            f"{n} {v['passing']} instead of {v['failing']}" for n, v in culprit["packages"].items()
+        )
+        how = "" if culprit["verified"] else " (narrowed by elimination)"
+        return [
+            f"      passes with {held}{how}: counts as compatible for the axis "
+            f"(counterfactual cell {culprit['cell']})"
+        ]
+    if through:
+        packages = ", ".join(through["packages"])
+        return [f"      incompatible through {packages}: {through['reason']}"]
+    return []
 
 
 def _where(group: CauseGroup) -> str:

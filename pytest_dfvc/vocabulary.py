@@ -21,6 +21,15 @@ RESOLUTIONS: tuple[Resolution, ...] = ("highest", "lowest-direct", "locked")
 # A cell's status and a test's outcome (docs/reference/results.md).
 Status = Literal["passed", "failed", "unavailable", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "unavailable", "error", "skipped")
-# "flaky": failed, then passed when run again (evidence neither way).
-Outcome = Literal["passed", "failed", "error", "skipped", "flaky"]
-OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "error", "skipped", "flaky")
+# "flaky": failed, then passed when run again (evidence neither way). "other-package":
+# failed, and passed with the packages that changed beside the axis set back (a
+# counterfactual run, culprit.py): evidence for the axis's version.
+Outcome = Literal["passed", "failed", "error", "skipped", "flaky", "other-package"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "passed",
+    "failed",
+    "error",
+    "skipped",
+    "flaky",
+    "other-package",
+)

@@ -59,11 +59,17 @@ class TableRunner:
         breaks: str = "99",
         kept: dict[str, CellJSON] | None = None,
         table: Table | None = None,
+        neighbours: Callable[[str], dict[str, str]] | None = None,
+        held: Callable[[str, dict[str, str]], dict[str, Outcome] | None] | None = None,
     ) -> None:
         self.breaks = Version(breaks)
         self.table = table or self._below_breaks
         self.kept = kept or {}
+        # What else each version's cell resolved, and the outcomes with some of it set back.
+        self.neighbours = neighbours or (lambda version: {})
+        self.held = held or (lambda version, held: self.table(version))
         self.ran: list[str] = []
+        self.probed: list[str] = []
         self.lock = threading.Lock()
         self.closed = False
 
@@ -92,8 +98,29 @@ class TableRunner:
         if tests is not None:
             failed = any(o == "failed" for o in tests.values())
             data["status"], data["cause"] = ("failed" if failed else "passed"), None
-            data["resolved"] = {"x": version}
+            data["resolved"] = {"x": version, **self.neighbours(version)}
             data["tests"] = [{"nodeid": n, "outcome": o} for n, o in tests.items()]
+        return data
+
+    def probe(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON:
+        """A counterfactual cell: the outcomes of ``held`` for the version and the packages
+        set back, None for a set that does not install beside it."""
+        with self.lock:
+            self.probed.append(cell.id)
+        version, held = dict(cell.packages)["x"], dict(cell.held)
+        tests = self.held(version, held)
+        data = self.run(plan, cell)
+        assert data is not None
+        with self.lock:
+            self.ran.remove(cell.id)
+        data["held"] = held
+        if tests is None:
+            data["status"], data["tests"] = "unavailable", []
+            data["cause"] = {"category": "install", "reason": f"{held} needs x<{version}"}
+            return data
+        data["tests"] = [{"nodeid": n, "outcome": tests[n]} for n in nodeids if n in tests]
+        data["status"] = "failed" if "failed" in tests.values() else "passed"
+        data["resolved"] = {**data["resolved"], **held}
         return data
 
     def _below_breaks(self, version: str) -> dict[str, Outcome]:
@@ -434,3 +461,78 @@ def test_each_python_is_a_line_of_its_own(tmp_path: Path) -> None:
     # Each line's two ends ran, and no more than a binary search of each line needs.
     assert {"py3.10-x1.0.0", "py3.10-x1.15.0", "py3.11-x1.0.0", "py3.11-x1.15.0"} <= ran
     assert len(ran) <= 2 * 10
+
+
+# --- counterfactual cells (issue 26) -------------------------------------------------------
+
+NEIGHBOURS = ("a", "b", "c", "d")
+
+
+def _moved(version: str) -> dict[str, str]:
+    """From x 1.3.0 on, the resolution brings release 2 of each of four neighbours."""
+    return {n: "2" if Version(version) >= Version("1.3.0") else "1" for n in NEIGHBOURS}
+
+
+def _d_breaks_it(version: str, held: dict[str, str]) -> dict[str, Outcome]:
+    """d 2 broke the test; x itself breaks it from 1.5.0."""
+    environment = {**_moved(version), **held}
+    broken = environment["d"] == "2" or Version(version) >= Version("1.5.0")
+    return {"t::a": "failed" if broken else "passed"}
+
+
+def test_the_package_that_changed_beside_the_axis_is_named_not_the_axis(
+    tmp_path: Path,
+) -> None:
+    """Four neighbours move at x 1.3.0 and one of them (d) breaks the test: x 1.3.0 and
+    1.4.0 pass with it set back and count as compatible; 1.5.0, which still fails with
+    everything set back, is x's own break. Narrowing four packages costs ⌈log2 4⌉ + 1 = 3
+    cells; the next version tries the culprit first (one cell); the axis's own break one."""
+    runner = TableRunner(table=lambda v: _d_breaks_it(v, {}), neighbours=_moved, held=_d_breaks_it)
+    versions = tuple(f"1.{i}.0" for i in range(6))
+    document, _ = _run(tmp_path, runner, "grid", plan=_history(tmp_path, versions))
+    matrix = document["matrices"][0]
+    assert _ranges(document)["specifier"] == ">=1.0.0,<=1.4.0"
+    cells = {c["packages"]["x"]: c for c in matrix["cells"]}
+    test = cells["1.3.0"]["tests"][0]
+    assert test["outcome"] == "other-package"
+    assert test["cause"]["culprit"]["packages"] == {"d": {"failing": "2", "passing": "1"}}
+    assert test["cause"]["distribution"] == "d" and test["cause"]["version"] == "2"
+    assert len(cells["1.3.0"]["counterfactuals"]) == 3
+    assert [c["held"] for c in cells["1.4.0"]["counterfactuals"]] == [{"d": "1"}]
+    assert cells["1.4.0"]["tests"][0]["cause"]["culprit"]["verified"] is True
+    assert [c["status"] for c in cells["1.5.0"]["counterfactuals"]] == ["failed"]
+    assert cells["1.5.0"]["tests"][0]["outcome"] == "failed"
+    assert len(runner.probed) == 5
+    lines = render_matrix(matrix)
+    assert any("passes with d 1 instead of 2" in line for line in lines), lines
+
+
+def test_a_set_back_that_does_not_install_is_incompatible_through_it(tmp_path: Path) -> None:
+    """From x 1.2.0 the neighbour d moves; set back, it does not install beside 1.2.0: the
+    version is incompatible through d, said so, and its failure stays."""
+
+    def held(version: str, held: dict[str, str]) -> dict[str, Outcome] | None:
+        return None if held else _d_breaks_it(version, held)
+
+    runner = TableRunner(
+        table=lambda v: _d_breaks_it(v, {}),
+        neighbours=lambda v: {"d": "2" if Version(v) >= Version("1.3.0") else "1"},
+        held=held,
+    )
+    versions = tuple(f"1.{i}.0" for i in range(5))
+    document, _ = _run(tmp_path, runner, "grid", plan=_history(tmp_path, versions))
+    matrix = document["matrices"][0]
+    assert _ranges(document)["specifier"] == ">=1.0.0,<=1.2.0"
+    test = next(c for c in matrix["cells"] if c["packages"]["x"] == "1.3.0")["tests"][0]
+    assert test["outcome"] == "failed"
+    assert test["cause"]["through"]["packages"] == ["d"]
+    assert any("incompatible through d" in line for line in render_matrix(matrix))
+    # The next version's cells fail beside d 2 as well, but their boundary is with a
+    # failure: no cell of theirs asks again.
+    assert len(runner.probed) == 1
+
+
+def test_cells_that_differ_only_in_the_axis_run_no_counterfactual(tmp_path: Path) -> None:
+    runner = TableRunner(breaks="1.7.0", neighbours=lambda v: {"d": "1"})
+    _run(tmp_path, runner, "bisect")
+    assert runner.probed == []

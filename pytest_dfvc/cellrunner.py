@@ -19,6 +19,7 @@ from typing import Protocol
 from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
 from .celldir import Record
 from .changes import complete_copy
+from .culprit import held_text
 from .environments import EnvironmentSlots
 from .evidence import apply_rerun
 from .hostfacts import device_facts
@@ -208,7 +209,7 @@ class NoxCellRunner:
             kept = self._cache.get(plan.matrix.name, cell, key)
             if kept is not None:
                 return kept
-        held = ", ".join(f"{n} {v}" for n, v in cell.held)
+        held = held_text(dict(cell.held))
         self._say(f"{plan.matrix.name} {cell.id}: failing tests with {held} set back", 0)
         with self._slots.hold(cell.interpreter or "") as slot:
             outcome = run_cell(

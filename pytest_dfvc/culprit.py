@@ -23,12 +23,25 @@ import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .evidence import status_from_tests, verdicts
-from .model import RAN, CellJSON, Counterfactual, Culprit, OutcomeJSON, Through, copy_cells
+from .evidence import failure_signature, status_from_tests, verdicts
+from .model import (
+    RAN,
+    CellJSON,
+    Counterfactual,
+    Culprit,
+    OutcomeJSON,
+    Through,
+    copy_cells,
+    failing,
+)
 from .plan import Cell
+
+# Each test's failure signature (``evidence.failure_signature``), by node id.
+Shapes = tuple[tuple[str, tuple[str, str, str]], ...]
 
 
 @dataclass(frozen=True)
@@ -41,9 +54,17 @@ class Boundary:
     passing: str
     nodeids: tuple[str, ...]
     changed: tuple[tuple[str, str, str], ...]
-    # The culprit that made the passing side pass (its tests passed with it set back):
-    # tried first, as the same package most likely breaks the next version too.
+    # The culprit that made the passing side pass (its tests passed with it set back), or
+    # the package the passing side is incompatible through: tried first, alone, as the
+    # same package most likely breaks the next version too.
     hint: tuple[str, ...] = ()
+    # Changed packages the failures name (their cause's distribution): first in the
+    # halving order, so the halves that hold them are the ones run.
+    named: tuple[str, ...] = ()
+    # How each test failed in the failing cell (``evidence.failure_signature``): a
+    # counterfactual cell failing otherwise, because of a package it set back, shows that
+    # package cannot be set back there.
+    shapes: Shapes = ()
 
     @property
     def held(self) -> dict[str, str]:
@@ -58,7 +79,8 @@ class Explanation:
     boundary: Boundary
     probes: tuple[CellJSON, ...]
     # "culprit": passed with packages set back; "axis": still failed; "through": the
-    # packages set back do not install beside the failing version.
+    # packages set back do not install beside the failing version (or fail because of
+    # themselves there); "unknown": a run ended in error, and nothing is claimed.
     finding: str
     culprit: tuple[str, ...] = ()
     verified: bool = False
@@ -96,8 +118,66 @@ def boundaries(
         changed = _changed(environment, cell["resolved"], axis_names)
         if nodeids and changed:
             names = {n for n, _, _ in changed}
-            hint = hint if hint and set(hint) < names else ()
-            found.append(Boundary(failed, passing, nodeids, changed, hint))
+            named = _named(cell, names)
+            # Tried alone first: the culprit of the version before, else the package the
+            # failures name (``scipy.linalg.pinv2`` names scipy): one cell when right.
+            hint = next((h for h in (hint, named) if h and set(h) < names), ())
+            shapes = _shapes(cell, nodeids)
+            found.append(Boundary(failed, passing, nodeids, changed, hint, named, shapes))
+    return found + _after_through(by_id, lines, axis_names)
+
+
+def _shapes(
+    cell: CellJSON, nodeids: Collection[str]
+) -> tuple[tuple[str, tuple[str, str, str]], ...]:
+    return tuple(
+        (t["nodeid"], failure_signature(t)) for t in cell["tests"] if t["nodeid"] in nodeids
+    )
+
+
+def _named(cell: CellJSON, names: Collection[str]) -> tuple[str, ...]:
+    """The changed packages the cell's failures name as their cause's distribution."""
+    named = {
+        str(t.get("cause", {}).get("distribution") or "")
+        for t in cell["tests"]
+        if t["outcome"] in ("failed", "error")
+    }
+    return tuple(sorted(n for n in names if n in named))
+
+
+def _after_through(
+    cells: Mapping[str, CellJSON], lines: Iterable[Sequence[str]], axes: Collection[str]
+) -> list[Boundary]:
+    """A version incompatible through a package, and the next version along the line
+    failing the same tests beside that package at another version: asked once, with the
+    package set back as before, so its failure does not read "constrain the package"."""
+    found = []
+    for line in lines:
+        ran = [cells[c] for c in line if c in cells and cells[c]["status"] in RAN]
+        for before, after in zip(ran, ran[1:]):
+            if any(c["against"] == before["id"] for c in after.get("counterfactuals", [])):
+                continue
+            probes = {c["id"]: c for c in before.get("counterfactuals", [])}
+            # The tests incompatible through packages, by the cell that showed it.
+            by_probe: dict[str, set[str]] = {}
+            for test in before["tests"]:
+                through = test.get("cause", {}).get("through")
+                if through and through["cell"] in probes:
+                    by_probe.setdefault(through["cell"], set()).add(test["nodeid"])
+            for probe_id, tests in sorted(by_probe.items()):
+                probe, nodeids = probes[probe_id], _failing_nodeids(after, tests)
+                through = next(
+                    t["cause"]["through"] for t in before["tests"] if t["nodeid"] in tests
+                )
+                resolved = after["resolved"]
+                changed = tuple(
+                    (n, v, resolved.get(n, ""))
+                    for n, v in sorted(probe["held"].items())
+                    if canonicalize_name(n) not in axes and resolved.get(n) != v
+                )
+                hint = tuple(n for n in through["packages"] if n in probe["held"])
+                if nodeids and changed:
+                    found.append(Boundary(after["id"], before["id"], nodeids, changed, hint))
     return found
 
 
@@ -161,30 +241,41 @@ Probe = Callable[[Mapping[str, str]], "CellJSON | None"]
 def explain(boundary: Boundary, run: Probe) -> Explanation | None:
     """Run the boundary's counterfactual cells (``run``: the failing tests in the failing
     cell's environment with these packages set back; None when interrupted) and say what
-    they show. Narrowed by halving: at most ⌈log2 n⌉ + 1 cells for n changed packages."""
+    they show. Narrowed by halving: at most ⌈log2 n⌉ + 1 cells for n changed packages (one
+    more when a hint was tried first and did not explain it)."""
     full = boundary.held
     probes: list[CellJSON] = []
+
+    def found(finding: str, culprit: Sequence[str] = (), *more: Any) -> Explanation:
+        return Explanation(boundary, tuple(probes), finding, tuple(culprit), *more)
+
     if boundary.hint:
-        # The package that broke the version before: one cell when it broke this one too.
         tried = run({n: full[n] for n in boundary.hint})
         if tried is None:
             return None
         probes.append(tried)
+        blocked = _blocking(tried, boundary.hint, boundary.shapes)
+        if blocked:
+            return found("through", blocked)
         passed = _passed(tried, boundary.nodeids) if _usable(tried) else ()
         if set(passed) == set(boundary.nodeids):
-            return Explanation(
-                boundary, tuple(probes), "culprit", boundary.hint, True, passed, tried["id"]
-            )
+            return found("culprit", boundary.hint, True, passed, tried["id"])
     first = run(full)
     if first is None:
         return None
     probes.append(first)
-    if not _usable(first):
-        return Explanation(boundary, tuple(probes), "through", tuple(sorted(full)))
+    if first["status"] == "error":
+        return found("unknown")
+    blocked = _blocking(first, full, boundary.shapes)
+    if blocked:
+        return found("through", blocked)
     passed = _passed(first, boundary.nodeids)
     if not passed:
-        return Explanation(boundary, tuple(probes), "axis")
-    candidates, verified, deciding = sorted(full), True, first["id"]
+        return found("axis")
+    # The packages the failures name lead the order: the halves holding them run.
+    candidates = [n for n in boundary.named if n in full]
+    candidates += sorted(n for n in full if n not in candidates)
+    verified, deciding = True, first["id"]
     while len(candidates) > 1:
         half = candidates[: len(candidates) // 2]
         probe = run({n: full[n] for n in half})
@@ -196,9 +287,27 @@ def explain(boundary: Boundary, run: Probe) -> Explanation | None:
         else:
             # Not the first half alone: the culprit is in the other (or needs both).
             candidates, verified = candidates[len(candidates) // 2 :], False
-    return Explanation(
-        boundary, tuple(probes), "culprit", tuple(candidates), verified, passed, deciding
-    )
+    return found("culprit", candidates, verified, passed, deciding)
+
+
+def _blocking(probe: CellJSON, held: Iterable[str], shapes: Shapes) -> tuple[str, ...]:
+    """The packages set back that keep the cell from saying anything about the axis: those
+    whose requirements the axis pin overrode (``conflicts``), all of them when uv refused
+    the set, or those that new failures name (a binary incompatibility of the package set
+    back; a failure the failing cell had already is no news); () when none."""
+    held = sorted(held)
+    conflicts = {str(c["package"]) for c in probe.get("conflicts") or ()}
+    if conflicts:
+        return tuple(n for n in held if canonicalize_name(n) in conflicts) or tuple(held)
+    if probe["status"] == "unavailable":
+        return tuple(held)
+    before = dict(shapes)
+    named = {
+        canonicalize_name(str(t.get("cause", {}).get("distribution") or ""))
+        for t in probe["tests"]
+        if failing(t["outcome"]) and before.get(t["nodeid"]) != failure_signature(t)
+    }
+    return tuple(n for n in held if canonicalize_name(n) in named)
 
 
 def _usable(probe: CellJSON) -> bool:
@@ -231,7 +340,7 @@ def apply(cell: CellJSON, found: Explanation) -> CellJSON:
     data.setdefault("counterfactuals", []).extend(
         _record(p, boundary.passing) for p in found.probes
     )
-    failing = dict((n, f) for n, _, f in boundary.changed)
+    before = {n: f for n, _, f in boundary.changed}
     for test in data["tests"]:
         if test["nodeid"] not in boundary.nodeids or test["outcome"] not in ("failed", "error"):
             continue
@@ -247,7 +356,7 @@ def apply(cell: CellJSON, found: Explanation) -> CellJSON:
                 f"{versions}: port the project{api} to support it, or stay below it"
             )
         elif found.finding == "culprit" and test["nodeid"] in found.passed:
-            _blame(test, found, failing)
+            _blame(test, found, before)
     if data["status"] in RAN:
         data["status"] = status_from_tests(data["tests"]) or data["status"]
     return data
@@ -279,7 +388,14 @@ def _unusable_reason(probe: CellJSON) -> str:
             for c in conflicts
         )
     cause = probe.get("cause")
-    return str(cause.get("reason") or "") if cause else ""
+    if cause and cause.get("reason"):
+        return str(cause["reason"])
+    failures = [t["cause"] for t in probe["tests"] if failing(t["outcome"]) and "cause" in t]
+    named = [c for c in failures if c.get("distribution") in probe.get("held", {})]
+    if named:
+        held = ", ".join(f"{n} {v}" for n, v in sorted(probe.get("held", {}).items()))
+        return f"with {held} set back: {named[0].get('message') or named[0]['category']}"
+    return ""
 
 
 def _through(found: Explanation) -> Through:
@@ -289,12 +405,12 @@ def _through(found: Explanation) -> Through:
     return {"packages": list(found.culprit), "reason": reason, "cell": probe["id"]}
 
 
-def _blame(test: OutcomeJSON, found: Explanation, failing: Mapping[str, str]) -> None:
+def _blame(test: OutcomeJSON, found: Explanation, before: Mapping[str, str]) -> None:
     """A test the culprit broke: it passed with the culprit set back, so it counts for the
     axis's version; its cause names the culprit at the version the failing cell had."""
     held = found.boundary.held
     culprit: Culprit = {
-        "packages": {n: {"failing": failing[n], "passing": held[n]} for n in found.culprit},
+        "packages": {n: {"failing": before[n], "passing": held[n]} for n in found.culprit},
         "cell": found.deciding,
         "verified": found.verified,
     }
@@ -302,7 +418,7 @@ def _blame(test: OutcomeJSON, found: Explanation, failing: Mapping[str, str]) ->
     named = str(cause.get("distribution") or "")
     if canonicalize_name(named) not in {canonicalize_name(n) for n in found.culprit}:
         cause["distribution"] = found.culprit[0]
-        cause["version"] = failing[found.culprit[0]]
+        cause["version"] = before[found.culprit[0]]
     cause["category"] = "third-party"
     cause["culprit"] = culprit
     test["outcome"] = "other-package"
@@ -311,13 +427,24 @@ def _blame(test: OutcomeJSON, found: Explanation, failing: Mapping[str, str]) ->
 def summary(found: Explanation) -> str:
     """One line for the run's progress."""
     boundary = found.boundary
-    held = ", ".join(f"{n} {v}" for n, v in sorted(boundary.held.items()))
+    # What the deciding cell set back (a hint tried first may have decided alone).
+    held = held_text(found.probes[-1].get("held") or boundary.held)
     count = len(boundary.nodeids)
     tests = f"{count} failing test{'s' if count != 1 else ''}"
     if found.finding == "through":
         return f"{tests} with {held} set back: does not install beside it"
     if found.finding == "axis":
         return f"{tests} with {held} set back: still fail{'s' if count == 1 else ''}"
+    if found.finding == "unknown":
+        return f"{tests} with {held} set back: the run ended in error, nothing concluded"
     names = ", ".join(f"{n} {f}" for n, _, f in boundary.changed if n in found.culprit)
     them = "it" if len(found.passed) == 1 else "them"
     return f"{tests} with {held} set back: {len(found.passed)} pass; {names} broke {them}"
+
+
+def held_text(held: Mapping[str, str]) -> str:
+    """``scipy 1.8.1``, or for many ``10 packages (attrs 21.4.0, pandas 1.4.2, … )``."""
+    pins = [f"{n} {v}" for n, v in sorted(held.items())]
+    if len(pins) <= 3:
+        return ", ".join(pins)
+    return f"{len(pins)} packages ({', '.join(pins[:3])} and {len(pins) - 3} more)"

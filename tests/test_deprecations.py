@@ -371,3 +371,45 @@ def test_a_warning_from_another_package_never_takes_the_blame() -> None:
     cells = [_cell("1.1", "passed", [utcnow, own]), _cell("1.2", "failed", cause=dict(behavior))]
     link_precursors(cells, {"w": ["1.1", "1.2"]})
     assert cells[1]["tests"][0]["cause"]["api"] == "w.get_names"
+
+
+PINV2_WARNED = {
+    "category": "DeprecationWarning",
+    "message": "scipy.linalg.pinv2 is deprecated since SciPy 1.7.0, use scipy.linalg.pinv instead",
+    "location": "peakutils/baseline.py:51",
+    "api": "scipy.linalg.pinv2",
+}
+
+
+def test_a_failure_another_package_caused_takes_its_precursor_from_that_package() -> None:
+    """PeakUtils on a numpy axis: the pass beside scipy 1.8.1 warned that ``pinv2`` is
+    deprecated; the failure scipy 1.9 brought (``other-package`` after its counterfactual)
+    is tied to scipy's warning, the package blamed, not to numpy's."""
+    cause = {
+        "category": "third-party",
+        "api": "scipy.linalg.pinv2",
+        "exception": "AttributeError",
+        "distribution": "scipy",
+    }
+    cells = [_cell("1.1", "passed", [PINV2_WARNED]), _cell("1.2", "failed", cause=dict(cause))]
+    cells[1]["tests"][0]["outcome"] = "other-package"
+    link_precursors(cells, {"w": ["1.1", "1.2"]})
+    precursor = cells[1]["tests"][0]["cause"]["precursor"]
+    assert precursor["version"] == "1.1" and "pinv2" in precursor["message"]
+
+
+def test_another_packages_deprecation_is_never_measured_against_the_axis() -> None:
+    """One numpy axis: scipy's "removed in SciPy 1.14.0" read as "announced for 1.14.0
+    (tested already, and it survived)" against numpy's versions."""
+    simps = {
+        "category": "DeprecationWarning",
+        "message": "'scipy.integrate.simps' is deprecated in favour of 'scipy.integrate.simpson' "
+        "and will be removed in SciPy 1.14.0",
+        "location": "peakutils/peak.py:146",
+        "api": "scipy.integrate.simps",
+        "announced": "1.14.0",
+    }
+    risks = upgrade_risks([_cell("1.26", "passed", [simps])], {"w": ["1.26"]})
+    assert len(risks) == 1 and risks[0]["axis"] is None and "survived" not in risks[0]
+    own = upgrade_risks([_cell("1.26", "passed", [WARNED])], {"w": ["1.26"]})
+    assert own[0]["axis"] == "w"

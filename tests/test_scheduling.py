@@ -527,12 +527,33 @@ def test_a_set_back_that_does_not_install_is_incompatible_through_it(tmp_path: P
     assert test["outcome"] == "failed"
     assert test["cause"]["through"]["packages"] == ["d"]
     assert any("incompatible through d" in line for line in render_matrix(matrix))
-    # The next version's cells fail beside d 2 as well, but their boundary is with a
-    # failure: no cell of theirs asks again.
-    assert len(runner.probed) == 1
+    # The next version fails beside d 2 as well: asked once, with d set back, it is
+    # incompatible through d too (not "constrain d").
+    later = next(c for c in matrix["cells"] if c["packages"]["x"] == "1.4.0")["tests"][0]
+    assert later["cause"]["through"]["packages"] == ["d"]
+    assert runner.probed == ["py3.10-x1.3.0-with-d1", "py3.10-x1.4.0-with-d1"]
 
 
 def test_cells_that_differ_only_in_the_axis_run_no_counterfactual(tmp_path: Path) -> None:
     runner = TableRunner(breaks="1.7.0", neighbours=lambda v: {"d": "1"})
     _run(tmp_path, runner, "bisect")
     assert runner.probed == []
+
+
+@pytest.mark.parametrize("strategy", ["bisect", "walk"])
+def test_a_search_goes_on_past_a_boundary_another_package_explains(
+    tmp_path: Path, strategy: Strategy
+) -> None:
+    """d moves at x 1.3.0 and breaks the test; x itself breaks it at 1.12.0. Without the
+    counterfactual a search stops at 1.3.0; with it, it finds x's own boundary."""
+
+    def d_then_x(version: str, held: dict[str, str]) -> dict[str, Outcome]:
+        environment = {**_moved(version), **held}
+        broken = environment["d"] == "2" or Version(version) >= Version("1.12.0")
+        return {"t::a": "failed" if broken else "passed"}
+
+    runner = TableRunner(table=lambda v: d_then_x(v, {}), neighbours=_moved, held=d_then_x)
+    document, _ = _run(tmp_path, runner, strategy, jobs=2)
+    x = _ranges(document)
+    assert x["upgrade_boundary"] == "1.12.0", x
+    assert "1.3.0" in x["compatible"] and "1.11.0" in x["compatible"]

@@ -29,7 +29,13 @@ from .precheck import precheck_cell
 from .provision import Workspace, run_cell
 from .results import cell_json, outcome_json
 from .rules import Rule, recorded_rules
-from .sessionspec import RECORDER_MODULE, cell_environment, uv_variables
+from .sessionspec import (
+    RECORDER_MODULE,
+    cell_environment,
+    pin_requirements,
+    uv_variables,
+    wrong_pins,
+)
 from .views import project_files, take_snapshot
 from .workers import RunningCells
 
@@ -167,7 +173,7 @@ class NoxCellRunner:
                 )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
-            data = outcome_json(cell, outcome, self._rules(outcome.records))
+            data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
         self._note_device(cell, data)
         if data["status"] in ("passed", "failed", "unavailable"):
             # Errors (crashes, timeouts) may not happen again: never reuse them.
@@ -224,7 +230,7 @@ class NoxCellRunner:
             )
         if self._running.stopping:
             return None
-        data = outcome_json(cell, outcome, self._rules(outcome.records))
+        data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
         if data["status"] in ("passed", "failed", "unavailable"):
             self._cache.put(plan.matrix.name, cell, key, data)
         return data
@@ -254,3 +260,21 @@ class NoxCellRunner:
 
     def close(self) -> None:
         self._running.close()
+
+
+def _checked(plan: MatrixPlan, cell: Cell, data: CellJSON) -> CellJSON:
+    """The cell as an ``error`` when its environment does not hold its pins (another build
+    of the version under test): its tests say nothing about the version it names."""
+    pins = [*pin_requirements(plan.matrix, cell), *(f"{n}=={v}" for n, v in cell.held)]
+    wrong = wrong_pins(pins, data["resolved"]) if data["status"] in RAN else []
+    if wrong:
+        data["status"] = "error"
+        data["cause"] = {
+            "category": "install",
+            "reason": (
+                f"{'; '.join(wrong)}: a local version label matches the pin, so the results "
+                "cannot credit the version asked for; remove that build from where packages "
+                "come from (or give its CUDA variant a cuda axis)"
+            ),
+        }
+    return data

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import TypedDict
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from . import uvconfig
 from .cellargs import cell_environment_addopts
@@ -84,6 +86,30 @@ def pin_requirements(matrix: Matrix, cell: Cell) -> list[str]:
         else:
             pins.append(f"{name}=={version}")
     return pins
+
+
+# Local version labels that name a build variant of the same release (a CUDA or CPU build):
+# ``2.5.1+cpu`` is torch 2.5.1. Any other label (``1.0.0+broken``) is another build.
+_VARIANT_LABEL = re.compile(r"^(cpu|cu\d+|rocm[\d.]+|xpu)$")
+
+
+def wrong_pins(pins: list[str], resolved: dict[str, str]) -> list[str]:
+    """The pins the environment does not hold as asked: ``==1.0.0`` matches ``1.0.0+broken``
+    (PEP 440 ignores a local label the pin does not give), and uv takes the labelled build
+    when a folder has both. Each says what was installed instead."""
+    installed = {str(canonicalize_name(n)): v for n, v in resolved.items()}
+    wrong = []
+    for pin in pins:
+        requirement = Requirement(pin)
+        asked = next(iter(requirement.specifier)).version
+        got = installed.get(str(canonicalize_name(requirement.name)))
+        if got is None or got == asked:
+            continue
+        public, _, label = got.partition("+")
+        if public == asked and (not label or _VARIANT_LABEL.match(label)):
+            continue
+        wrong.append(f"{requirement.name}=={asked} installed {got}")
+    return wrong
 
 
 def source_args(matrix: Matrix, cell: Cell) -> list[str]:

@@ -23,6 +23,7 @@ from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
 from .model import CellJSON, cell_problem
 from .plan import Cell
+from .uvconfig import config_files as uv_config_files
 from .views import link_text, project_files
 
 # 3: cells keep the deprecation warnings their tests met (older entries have none).
@@ -57,20 +58,28 @@ def files_fingerprint(root: Path, files: Sequence[Path]) -> str:
 
 # pytest reads its configuration and conftest.py files from the folders above the project
 # too (a monorepo's root): what the cells' pytest finds there can change a verdict.
-_ABOVE = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg", "conftest.py")
+_ABOVE = (
+    "pytest.ini",
+    ".pytest.ini",
+    "pyproject.toml",
+    "tox.ini",
+    "setup.cfg",
+    "conftest.py",
+    "uv.toml",
+)
 
 
 def above_fingerprint(project: Path) -> str:
-    """A digest of the configuration files in the folders above ``project``."""
+    """A digest of the configuration files in the folders above ``project`` (pytest's and
+    uv's), and of the user's and the system's uv configuration, which the cells' uv reads."""
     digest = hashlib.sha256()
-    for folder in project.resolve().parents:
-        for name in _ABOVE:
-            path = folder / name
-            try:
-                content = path.read_bytes()
-            except OSError:
-                continue
-            digest.update(str(path).encode() + b"\0" + hashlib.sha256(content).digest())
+    above = [folder / name for folder in project.resolve().parents for name in _ABOVE]
+    for path in [*above, *uv_config_files(project)]:
+        try:
+            content = path.read_bytes()
+        except OSError:
+            continue
+        digest.update(str(path).encode() + b"\0" + hashlib.sha256(content).digest())
     return digest.hexdigest()
 
 

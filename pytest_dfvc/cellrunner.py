@@ -89,6 +89,8 @@ class NoxCellRunner:
         self.timeout = timeout
         self.rules = rules
         self._reuse = reuse
+        # --dfvc-rerun: every environment resolved from the index afresh and reinstalled.
+        self._afresh = not reuse
         self._isolate = isolate
         self._say = say
         self._cache = ResultCache(workspace.out / "cache" / "cells")
@@ -170,6 +172,7 @@ class NoxCellRunner:
                     # of the same Python on; for one cell, its own install builds it as fast.
                     share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
                     slot=slot,
+                    afresh=self._afresh,
                 )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
@@ -196,6 +199,7 @@ class NoxCellRunner:
                 running=self._running,
                 share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
                 slot=slot,
+                afresh=self._afresh,
             )
         if self._running.stopping:
             return None
@@ -227,6 +231,7 @@ class NoxCellRunner:
                 running=self._running,
                 share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
                 slot=slot,
+                afresh=self._afresh,
             )
         if self._running.stopping:
             return None

@@ -73,7 +73,11 @@ def _sync(session: nox.Session, spec: SessionSpec, cell_dir: CellDir) -> None:
         for path in left:
             path.unlink(missing_ok=True)
         synced = None
-    install += resync_args(install, synced, inputs, base)
+    if spec.get("afresh"):
+        # Asked afresh (--dfvc-rerun): nothing kept is trusted, pages nor packages.
+        install += ["--refresh", "--reinstall", "--upgrade"]
+    else:
+        install += resync_args(install, synced, inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)
     pin = spec.get("legacy")
     if pin:

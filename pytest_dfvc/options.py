@@ -58,8 +58,8 @@ HELP = {
     "no_culprit": "do not run counterfactual cells: where a boundary's two cells differ in "
     "more packages than the axis, the run normally tries the failing tests with those set "
     "back, to name the package that broke them",
-    "rerun": "run every cell again, even those whose inputs did not change, and re-read the "
-    "package index",
+    "rerun": "run every cell again, even those whose inputs did not change, re-read the "
+    "package index and reinstall every environment from it",
 }
 
 # Settings a project writes once in its ini file ([tool.pytest.ini_options]).

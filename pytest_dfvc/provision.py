@@ -25,6 +25,7 @@ from .sessionspec import (
     build_source_args,
     build_spec,
     install_inputs,
+    resolved_afresh,
     session_name,
 )
 from .uvtool import uv_path
@@ -176,6 +177,7 @@ def prepare_session(
     build: bool = True,
     environment: str | None = None,
     success_codes: tuple[int, ...] = FINDINGS_CODES,
+    afresh: bool = False,
 ) -> SessionSpec:
     """The cell's session spec, with the files it names written to the cell's folder
     (``prebuilt`` and ``build``: see ``project_requirement``). ``environment``: the slot
@@ -195,10 +197,10 @@ def prepare_session(
     if matrix.install.resolution == "locked":
         locked = cell_dir.locked_file
         write_text_atomic(locked, locked_requirements(workspace, cell, matrix))
-    install, files = install_inputs(matrix, cell, cell_dir, project, locked)
+    install, files = install_inputs(matrix, cell, cell_dir, project, locked, workspace.project)
     for path, text in files.items():
         write_text_atomic(path, text)
-    return build_spec(
+    spec = build_spec(
         matrix,
         cell,
         cell_dir,
@@ -212,6 +214,8 @@ def prepare_session(
         pythonpath_tree=not installed,
         success_codes=success_codes,
     )
+    # A rerun resolves from the index afresh and reinstalls (``resolved_afresh``).
+    return resolved_afresh(spec) if afresh else spec
 
 
 def run_cell(
@@ -224,6 +228,7 @@ def run_cell(
     running: RunningCells | None = None,
     share_build: bool = True,
     slot: int | None = None,
+    afresh: bool = False,
 ) -> CellOutcome:
     """Build the cell's environment and run its tests through nox; never raises for a
     failure inside the cell. A test that kills the test process costs only itself: pytest
@@ -247,6 +252,7 @@ def run_cell(
                 prebuilt=True,
                 build=share_build,
                 environment=None if slot is None else environment_name(cell, slot),
+                afresh=afresh,
             )
         except locks.LockMissing as exc:
             return CellOutcome("unavailable", cause=Cause("install", str(exc)))

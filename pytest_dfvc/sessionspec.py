@@ -59,6 +59,9 @@ class _SpecFields(TypedDict):
 class SessionSpec(_SpecFields, total=False):
     # Set for a second try, when uv refused this pin's metadata (legacy.py).
     legacy: str
+    # --dfvc-rerun: resolve from the index afresh (no kept pages) and reinstall everything,
+    # whatever the environment was synced to.
+    afresh: bool
 
 
 def dump_specs(specs: list[SessionSpec]) -> str:
@@ -171,6 +174,18 @@ def asks_afresh(spec: SessionSpec) -> bool:
     return keeps_pages(spec["install"])
 
 
+def resolved_afresh(spec: SessionSpec) -> SessionSpec:
+    """The spec resolving every package from the index afresh and reinstalling it: a
+    new release of a floating dependency, or a wheel rebuilt at the same version, reaches
+    the environment (what ``--dfvc-rerun`` promises)."""
+    return {
+        **spec,
+        "install": _without_lifetime(spec["install"]),
+        "sources": _without_lifetime(spec["sources"]),
+        "afresh": True,
+    }
+
+
 def afresh(spec: SessionSpec, name: str) -> SessionSpec:
     """The spec of a second try that asks the index again for ``name``'s page."""
     install = asked_afresh(spec["install"], name)
@@ -232,13 +247,19 @@ def cell_environment(matrix: Matrix) -> dict[str, str]:
 
 
 def install_inputs(
-    matrix: Matrix, cell: Cell, cell_dir: CellDir, project: list[str], locked: Path | None
+    matrix: Matrix,
+    cell: Cell,
+    cell_dir: CellDir,
+    project: list[str],
+    locked: Path | None,
+    root: Path | None = None,
 ) -> tuple[list[str], dict[Path, str]]:
     """``uv pip install`` arguments, and the files they name with their text: the project
     (``project``: its editable requirement, or nothing when the cells do not install it)
     with its extras, the cell's pins (as overrides too, so the project's own bounds cannot
     veto a version under test), the constraints, and pytest. Matrix packages come from
-    wheels only; ``locked``: the project's lock as requirements (resolution = locked)."""
+    wheels only; ``locked``: the project's lock as requirements (resolution = locked).
+    ``root``: the project's folder, where uv finds its configuration as the plan did."""
     install = matrix.install
     pins = pin_requirements(matrix, cell)
     # A counterfactual cell's packages set back: requirements, not overrides, so their own
@@ -262,6 +283,12 @@ def install_inputs(
         args += ["--resolution", "lowest-direct"]
     elif install.resolution == "locked" and locked is not None:
         args += ["--requirements", str(locked)]
+    if root is not None:
+        # uv's configuration (a uv.toml or [tool.uv] in the project or above it: a private
+        # find-links, no-index) is found from the project, as the plan found it, never
+        # from the cell's view: a view outside the tree has none, and uv would ask PyPI
+        # for a private name. Every path in these arguments is absolute.
+        args += ["--directory", str(root)]
     return args, files
 
 

@@ -143,6 +143,11 @@ def _from_environment(env: Mapping[str, str]) -> _Settings:
     )
 
 
+def config_files(project: Path, environ: Mapping[str, str] | None = None) -> list[Path]:
+    """uv's configuration files as seen from ``project``, highest precedence first."""
+    return _config_files(project, os.environ if environ is None else environ)
+
+
 def _config_files(project: Path, env: Mapping[str, str]) -> list[Path]:
     """uv's configuration files, highest precedence first."""
     if env.get("UV_NO_CONFIG", "").lower() in _TRUE:
@@ -181,12 +186,13 @@ def _from_file(path: Path) -> _Settings:
     if path.name == "pyproject.toml":
         table = table.get("tool", {}).get("uv", {})
     # `uv pip` reads the [pip] table first, then the top level.
-    settings = _settings(table.get("pip", {}) if isinstance(table.get("pip"), dict) else {})
-    settings.fill_from(_settings(table))
+    pip = table.get("pip", {}) if isinstance(table.get("pip"), dict) else {}
+    settings = _settings(pip, path.parent)
+    settings.fill_from(_settings(table, path.parent))
     return settings
 
 
-def _settings(table: Mapping[str, Any]) -> _Settings:
+def _settings(table: Mapping[str, Any], base: Path) -> _Settings:
     extra: list[str] = []
     default = table.get("index-url")
     for index in table.get("index", []) or []:
@@ -197,7 +203,8 @@ def _settings(table: Mapping[str, Any]) -> _Settings:
         elif not index.get("explicit"):
             extra.append(index["url"])
     extra += [u for u in table.get("extra-index-url", []) if isinstance(u, str)]
-    links = [u for u in table.get("find-links", []) if isinstance(u, str)]
+    # uv reads a relative folder as relative to the file that names it.
+    links = [_folder(u, base) for u in table.get("find-links", []) if isinstance(u, str)]
     no_index = table.get("no-index")
     return _Settings(
         default=_url(default) if isinstance(default, str) else None,
@@ -210,6 +217,12 @@ def _settings(table: Mapping[str, Any]) -> _Settings:
 
 def _url(value: str) -> str:
     return value.rstrip("/")
+
+
+def _folder(link: str, base: Path) -> str:
+    if "://" in link or Path(link).is_absolute():
+        return link
+    return str(base / link)
 
 
 def _read(path: Path) -> Table:

@@ -115,3 +115,22 @@ def test_uv_settings_and_configuration_above_the_project_are_in_the_keys(
         for env, above in (({}, ""), (uv_variables(), ""), ({}, with_ini))
     }
     assert len(keys) == 3
+
+
+def test_uv_configuration_the_cells_read_is_in_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cells' uv reads the monorepo's ``uv.toml`` and the user's: a change there
+    (another find-links folder) changes what a cell installs, so its cached verdict."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    repo = tmp_path / "repo"
+    project = repo / "libs" / "one"
+    project.mkdir(parents=True)
+    before = above_fingerprint(project)
+    (repo / "uv.toml").write_text('find-links = ["wheels"]\n')
+    with_uv = above_fingerprint(project)
+    assert with_uv != before
+    user = tmp_path / "config" / "uv" / "uv.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('index-url = "https://mirror.example/simple"\n')
+    assert above_fingerprint(project) != with_uv

@@ -58,3 +58,55 @@ def test_a_pin_that_installs_another_build_is_an_error_never_a_verdict(
     assert "1.0.0+broken" in cells["1.0.0"]["cause"]["reason"]
     assert "1.0.0" not in result.matrix("m")["ranges"]["ff"]["incompatible"]
     assert result.returncode != 0
+
+
+def test_the_projects_uv_configuration_reaches_cells_whose_view_is_elsewhere(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Item 4: a monorepo's ``uv.toml`` sets ``no-index`` and a private ``find-links``; with
+    ``--dfvc-out`` outside the tree, the plan listed from the private folder but the cells'
+    uv, in views outside the tree, found no configuration and asked PyPI for the private
+    name (``unavailable: … not found``, and a dependency-confusion hole)."""
+    require_pythons(finder, "3.11")
+    mono = tmp_path / "mono"
+    wheels = mono / "wheels"
+    for version in ("1.0", "1.1"):
+        fakeframe.simple_wheel(wheels, "dfvc-private-ff", version, "def api():\n    return 1\n")
+    (mono / "uv.toml").write_text(f'no-index = true\nfind-links = ["wheels", "{tooling}"]\n')
+    root = mono / "proj"
+    test = "import dfvc_private_ff\n\ndef test_api():\n    assert dfvc_private_ff.api() == 1\n"
+    write_project(root, {"conftest.py": "", "tests/test_ff.py": test})
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.dfvc-private-ff]\nversions = ">=1.0"\nselect = "all"\n'
+    )
+    out = tmp_path / "out"
+    result = run_matrix(
+        root, "--dfvc-matrix=m.toml", f"--dfvc-out={out}", f"--dfvc-json={out}/r.json"
+    )
+    assert result.returncode == 0, result.output
+    assert "2 cells passed" in result.output
+
+
+def test_a_rerun_resolves_afresh_and_reinstalls(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Item 2: after a new release of a floating dependency, ``--dfvc-rerun`` kept the slot
+    environment's old packages (synced to the same inputs, nothing was resolved again) and
+    repeated the old verdict; a fresh environment fails."""
+    require_pythons(finder, "3.11")
+    wheels = tmp_path / "wheels"
+    fakeframe.simple_wheel(wheels, "dep", "1.0", "def helper():\n    return 1\n")
+    fakeframe.simple_wheel(wheels, "ff", "1.0", "def api():\n    return 1\n", ("dep",))
+    root = tmp_path / "p"
+    test = "import dep\n\ndef test_helper():\n    assert dep.helper() == 1\n"
+    write_project(root, {"conftest.py": "", "tests/test_ff.py": test})
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.ff]\nversions = ["1.0"]\n' + offline_install(wheels, tooling)
+    )
+    first = run_matrix(root, "--dfvc-matrix=m.toml")
+    assert "1 cell passed" in first.output, first.output
+    fakeframe.simple_wheel(wheels, "dep", "2.0", "")
+    again = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-rerun")
+    (cell,) = again.matrix("m")["cells"]
+    assert cell["resolved"]["dep"] == "2.0", again.output
+    assert cell["status"] == "failed"

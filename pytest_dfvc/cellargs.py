@@ -22,7 +22,7 @@ VALUED_OPTIONS = (
     "--dfvc-merge",
     "--dfvc-max-cells",
 )
-OPTIONAL_VALUE = ("--dfvc-matrix", "--dfvc-init")
+OPTIONAL_VALUE = ("--dfvc-matrix", "--dfvc-init", "--dfvc-audit")
 
 
 def strip_dfvc_options(args: Sequence[str]) -> list[str]:

@@ -60,6 +60,15 @@ class CellRunner(Protocol):
         """A counterfactual cell (``cell.held`` set back): only the tests ``nodeids``, reused
         when its inputs did not change; None when interrupted meanwhile."""
 
+    def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        """The cell run again from scratch (``--dfvc-audit``): an environment of its own,
+        resolved from the index afresh and reinstalled, and a fresh view; never reused.
+        None when interrupted meanwhile."""
+
+    def forget(self, plan: MatrixPlan, cell: Cell, data: CellJSON) -> None:
+        """Keep ``data`` as the cell's result from now on (an audit found the kept one
+        stale)."""
+
     def stop_all(self) -> None:
         """Stop every running cell now (Ctrl-C)."""
 
@@ -239,6 +248,32 @@ class NoxCellRunner:
         if data["status"] in ("passed", "failed", "unavailable"):
             self._cache.put(plan.matrix.name, cell, key, data)
         return data
+
+    def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        # A cell of its own name: its own view, folder and environment (not a slot's),
+        # which --reinstall and --exact make equal to a new one.
+        audited = replace(cell, id=f"{cell.id}-audit")
+        self._say(f"{plan.matrix.name} {cell.id}: audit, run again from scratch", 0)
+        outcome = run_cell(
+            plan.matrix,
+            audited,
+            self.workspace,
+            self.pytest_args,
+            timeout=self.timeout,
+            running=self._running,
+            share_build=False,
+            afresh=True,
+        )
+        if self._running.stopping:
+            return None
+        data = outcome_json(audited, outcome, self._rules(outcome.records))
+        data["id"] = cell.id
+        self._note_device(cell, data)
+        return _checked(plan, cell, data)
+
+    def forget(self, plan: MatrixPlan, cell: Cell, data: CellJSON) -> None:
+        if data["status"] in ("passed", "failed", "unavailable"):
+            self._cache.put(plan.matrix.name, cell, self._key(plan, cell), data)
 
     def _note_device(self, cell: Cell, data: CellJSON) -> None:
         data["device"] = self._device

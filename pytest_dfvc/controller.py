@@ -5,6 +5,7 @@ its cells, a listing of its plan, a merge of CI shards), and prints the summary.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from .audit import default_seed
 from .availability import IndexReader
 from .changes import complete_copy, keep_complete, read_previous, since_last_run
 from .documents import merged_document
@@ -199,6 +201,8 @@ class Controller:
             complete=given.cells is None,
             # A cell job runs exactly its cells: counterfactuals belong to a full run.
             culprit=given.culprit and given.cells is None,
+            audit=given.audit,
+            audit_seed=int(os.environ.get("DFVC_AUDIT_SEED") or default_seed()),
             lister=release_lister(self._kept(), self.project),
             verbosity=given.verbosity,
         )

@@ -188,6 +188,15 @@ class CellJSON(_CellFields, total=False):
     counterfactuals: list[Counterfactual]
 
 
+class AuditJSON(TypedDict):
+    """``--dfvc-audit``: the seed of the choice, the cells run again from scratch, and
+    those that differed from what the run kept."""
+
+    seed: int
+    cells: list[str]
+    differ: list[str]
+
+
 class Conflict(TypedDict):
     package: str
     version: str
@@ -344,6 +353,7 @@ class MatrixJSON(_MatrixFields, total=False):
     declared: list[DeclaredCheck]
     risks: list[Risk]
     since_last_run: Changes
+    audit: AuditJSON
 
 
 class _DocumentFields(TypedDict):

@@ -55,6 +55,10 @@ HELP = {
     "bisecting them; bisect always does",
     "max_cells": "refuse a run of more cells than this (default 300) unless raised: narrow "
     "the matrix (select, exclude) or search it (--dfvc-strategy=bisect)",
+    "audit": "after the run, run N of its cells again from scratch (a fresh environment and "
+    "view, resolved from the index afresh; default: a tenth, at least one, chosen at random "
+    "from the day or DFVC_AUDIT_SEED) and compare: a cell that differs from what the run "
+    "reused or synced is an error naming the difference",
     "no_culprit": "do not run counterfactual cells: where a boundary's two cells differ in "
     "more packages than the axis, the run normally tries the failing tests with those set "
     "back, to name the package that broke them",
@@ -82,6 +86,7 @@ class Options:
     init: str | None
     rerun: bool
     culprit: bool
+    audit: int | None
     refine: bool
     gha: bool
     suggest: bool
@@ -120,6 +125,9 @@ def add_options(parser: pytest.Parser) -> None:
         "--dfvc-init", dest="dfvc_init", nargs="?", const="", metavar="NAMES", help=HELP["init"]
     )
     group.addoption("--dfvc-rerun", dest="dfvc_rerun", action="store_true", help=HELP["rerun"])
+    group.addoption(
+        "--dfvc-audit", dest="dfvc_audit", nargs="?", const="", metavar="N", help=HELP["audit"]
+    )
     group.addoption(
         "--dfvc-no-culprit", dest="dfvc_no_culprit", action="store_true", help=HELP["no_culprit"]
     )
@@ -186,6 +194,7 @@ def read_options(config: pytest.Config) -> Options:
         init=get("dfvc_init"),
         rerun=bool(get("dfvc_rerun")),
         culprit=not get("dfvc_no_culprit"),
+        audit=_audit_count(get("dfvc_audit")),
         refine=bool(get("dfvc_refine")),
         gha=bool(get("dfvc_gha")),
         suggest=bool(get("dfvc_suggest")),
@@ -245,3 +254,14 @@ def _ini_strategy(config: pytest.Config) -> Strategy:
 def _ini_error(config: pytest.Config, name: str, value: str, wanted: str) -> pytest.UsageError:
     where = config.inipath if config.inipath is not None else "the ini file"
     return pytest.UsageError(f"{where}: dfvc_{name} = {value!r}: expected {wanted}")
+
+
+def _audit_count(value: str | None) -> int | None:
+    """``--dfvc-audit[=N]``: None without it, 0 for the default share, else N >= 1."""
+    if value is None:
+        return None
+    if value == "":
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        raise pytest.UsageError(f"--dfvc-audit={value}: expected a number of cells, 1 or more")
+    return int(value)

@@ -10,6 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .audit import choose, differences, judged
 from .cellrunner import CellRunner, NoxCellRunner
 from .culprit import Boundary, apply, boundaries, explain, held_cell, summary
 from .documents import document, partial_document
@@ -18,7 +19,7 @@ from .era import with_eras
 from .evidence import rerun_wanted, settle, verdicts
 from .files import write_json_atomic
 from .matrix import MatrixError
-from .model import CellJSON, Document, copy_cells
+from .model import RAN, AuditJSON, CellJSON, Document, copy_cells
 from .plan import Cause, Cell, MatrixPlan, ReleaseLister
 from .provision import Workspace
 from .refine import gaps, refined_plan, releases_between
@@ -55,6 +56,10 @@ class RunOptions:
     # Run counterfactual cells where a boundary's cells differ in more than the axis
     # (culprit.py); --dfvc-no-culprit turns them off.
     culprit: bool = True
+    # --dfvc-audit[=N]: run N cells again from scratch and compare (audit.py); 0 for the
+    # default share, None for no audit.
+    audit: int | None = None
+    audit_seed: int = 0
 
 
 @dataclass
@@ -100,6 +105,7 @@ class MatrixRun:
         self.stats = {"run": 0, "reused": 0, "not_run": 0}
         self._strategy = options.strategy
         self._refined: set[tuple[str, str]] = set()
+        self._audited: dict[str, AuditJSON] = {}
 
     def execute(self) -> Document:
         """Run the cells; returns the final results document."""
@@ -124,6 +130,8 @@ class MatrixRun:
                 self._runner.prepare((t.plan, t.cell) for t in refined.values())
                 # Bisect may also want a cell the first pass left out (a bisect of its own).
                 self._schedule(tasks, "bisect")
+        if self.options.audit is not None:
+            self._audit(tasks, self.options.audit, self.options.audit_seed)
         self._mark_not_run(tasks)
         result = document(
             [
@@ -138,6 +146,9 @@ class MatrixRun:
         )
         if not self.options.complete:
             result["complete"] = False
+        for matrix in result["matrices"]:
+            if matrix["name"] in self._audited:
+                matrix["audit"] = self._audited[matrix["name"]]
         write_json_atomic(self.options.json_path, result)
         return result
 
@@ -318,6 +329,55 @@ class MatrixRun:
             self._write_partial()
         self._say(f"{name} {task.cell.id}: {summary(found)}")
         return updated
+
+    def _audit(self, tasks: dict[tuple[str, str], _Task], count: int, seed: int) -> None:
+        """Run the cells ``audit.choose`` names again from scratch, jobs at a time, and
+        compare: a cell that differs becomes an ``error`` saying what its kept result or
+        synced environment missed, and the fresh result is kept from now on."""
+        chosen: list[tuple[_Task, CellJSON]] = []
+        for plan in self.plans:
+            name = plan.matrix.name
+            with self._lock:
+                cells = list(self._cells[name])
+            ids = choose(cells, count, seed)
+            by_id = {c["id"]: c for c in cells}
+            chosen += [(tasks[(name, i)], by_id[i]) for i in ids if (name, i) in tasks]
+            self._audited[name] = {"seed": seed, "cells": ids, "differ": []}
+        if not chosen:
+            return
+        total = sum(len(a["cells"]) for a in self._audited.values())
+        ran = sum(c["status"] in RAN for cells in self._cells.values() for c in cells)
+        with ThreadPoolExecutor(max(1, self.options.jobs), thread_name_prefix="dfvc-audit") as pool:
+            futures = {pool.submit(self._runner.fresh, t.plan, t.cell): (t, d) for t, d in chosen}
+            try:
+                for future in futures:
+                    fresh = future.result()
+                    if fresh is not None:
+                        self._compare(*futures[future], fresh)
+            except BaseException:
+                self._runner.stop_all()
+                raise
+            finally:
+                self._runner.close()
+        differ = [i for a in self._audited.values() for i in a["differ"]]
+        said = f"{len(differ)} differ: {', '.join(differ)}" if differ else "every one equal"
+        self._say(
+            f"dfvc: audit: {total} of {ran} cells run again from scratch (seed {seed}): {said}"
+        )
+
+    def _compare(self, task: _Task, kept: CellJSON, fresh: CellJSON) -> None:
+        found = differences(kept, fresh)
+        if not found:
+            return
+        name = task.plan.matrix.name
+        self._runner.forget(task.plan, task.cell, fresh)
+        with self._lock:
+            cells = self._cells[name]
+            index = next(i for i, c in enumerate(cells) if c["id"] == kept["id"])
+            cells[index] = judged(kept, fresh, found)
+            self._audited[name]["differ"].append(kept["id"])
+            self._write_partial()
+        self._say(f"{name} {kept['id']}: the audit found it differs: {'; '.join(found[:4])}")
 
     def _refine(self, lister: ReleaseLister) -> dict[tuple[str, str], _Task]:
         """Plan cells for the releases inside each gap the run left (an explicit version

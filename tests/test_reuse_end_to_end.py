@@ -110,3 +110,44 @@ def test_a_rerun_resolves_afresh_and_reinstalls(
     (cell,) = again.matrix("m")["cells"]
     assert cell["resolved"]["dep"] == "2.0", again.output
     assert cell["status"] == "failed"
+
+
+def test_an_audit_reruns_reused_cells_from_scratch_and_catches_what_reuse_missed(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """``--dfvc-audit=N`` re-runs N of the run's cells in a fresh environment and view,
+    resolved afresh, and compares: equal after a plain warm run; after a release of a
+    floating dependency on the local index, the reused verdicts are stale, and the audit
+    names what changed as an error."""
+    require_pythons(finder, "3.11")
+    wheels = tmp_path / "wheels"
+    fakeframe.simple_wheel(wheels, "dep", "1.0", "def helper():\n    return 1\n")
+    for version in ("1.0", "1.1"):
+        fakeframe.simple_wheel(wheels, "ff", version, "def api():\n    return 1\n", ("dep",))
+    root = tmp_path / "p"
+    test = "import dep\n\ndef test_helper():\n    assert dep.helper() == 1\n"
+    write_project(root, {"conftest.py": "", "tests/test_ff.py": test})
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.ff]\nversions = ">=1.0"\nselect = "all"\n'
+        + offline_install(wheels, tooling)
+    )
+    assert run_matrix(root, "--dfvc-matrix=m.toml").returncode == 0
+    warm = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-audit=2")
+    assert warm.returncode == 0, warm.output
+    assert "2 cells reused" in warm.output or "2 unchanged and reused" in warm.output
+    assert "audit: 2 of 2 cells run again from scratch" in warm.output
+    assert "every one equal" in warm.output
+    audit = warm.matrix("m")["audit"]
+    assert sorted(audit["cells"]) == ["py3.11-ff1.0", "py3.11-ff1.1"] and audit["differ"] == []
+    fakeframe.simple_wheel(wheels, "dep", "2.0", "")
+    stale = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-audit=1")
+    assert stale.returncode != 0, stale.output
+    (differ,) = stale.matrix("m")["audit"]["differ"]
+    cell = next(c for c in stale.matrix("m")["cells"] if c["id"] == differ)
+    assert cell["status"] == "error" and cell["cause"]["category"] == "audit"
+    reason = cell["cause"]["reason"]
+    assert "dep 1.0 -> 2.0" in reason and "test_helper: passed -> failed" in reason
+    # The fresh result replaced the stale entry: the next run does not reuse it.
+    after = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-no-culprit")
+    again = next(c for c in after.matrix("m")["cells"] if c["id"] == differ)
+    assert again["status"] == "failed" and again["resolved"]["dep"] == "2.0"

@@ -131,6 +131,13 @@ class TableRunner:
         judged: dict[str, OutcomeJSON] = {n: {"nodeid": n, "outcome": again[n]} for n in again}
         return apply_rerun(data, nodeids, judged)
 
+    def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        """A run from scratch: the table as it stands now."""
+        return self.run(plan, cell)
+
+    def forget(self, plan: MatrixPlan, cell: Cell, data: CellJSON) -> None:
+        self.kept[cell.id] = data
+
     def stop_all(self) -> None:
         pass
 

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
 from .celldir import Record
@@ -23,7 +23,7 @@ from .culprit import held_text
 from .environments import EnvironmentSlots
 from .evidence import apply_rerun
 from .hostfacts import device_facts
-from .model import RAN, CellJSON, DeviceFacts
+from .model import RAN, CellJSON, DeviceFacts, copy_cells
 from .plan import Cell, MatrixPlan
 from .precheck import precheck_cell
 from .provision import Workspace, run_cell
@@ -300,6 +300,24 @@ class NoxCellRunner:
 
     def close(self) -> None:
         self._running.close()
+
+
+class ShardRunner(NoxCellRunner):
+    """The cells of a GitHub Actions run as their jobs left them (their shards, by matrix
+    and cell id), for the merge's second wave: every cell is reused from its shard; the
+    boundaries' second runs and counterfactual cells run here, through nox, as locally."""
+
+    def __init__(self, shards: dict[tuple[str, str], CellJSON], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shards = shards
+
+    def reuse(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        shard = self._shards.get((plan.matrix.name, cell.id))
+        return copy_cells([shard])[0] if shard is not None else None
+
+    def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
+        # The merge runs its second wave only when every runnable cell has a shard.
+        raise AssertionError(f"{plan.matrix.name}/{cell.id}: no shard to merge")
 
 
 def _checked(plan: MatrixPlan, cell: Cell, data: CellJSON) -> CellJSON:

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,14 @@ import pytest
 
 from .audit import default_seed
 from .availability import IndexReader
+from .cellrunner import ShardRunner
 from .changes import complete_copy, keep_complete, read_previous, since_last_run
 from .documents import merged_document
 from .files import write_json_atomic
 from .gha import ShardError, load_shards, select_cells, write_shard
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
-from .model import Document
+from .model import CellJSON, Document
 from .options import Options
 from .outdir import check_cell_paths, is_unwritable, prepare_output, run_lock, unwritable
 from .plan import MatrixPlan, baselines, expand_all, project_under_test, release_lister
@@ -257,16 +259,65 @@ class Controller:
         except ShardError as exc:
             raise pytest.UsageError(str(exc)) from None
         given = self.options
-        self.results = merged_document(
-            self.plans, found, rtol=given.drift_rtol, atol=given.drift_atol
-        )
-        write_json_atomic(self.json_path, self.results)
-        self._publish()
         count = sum(len(v) for v in found.values())
         self._write_line(f"dfvc: merged {count} shards from {folder}")
         for note in notes:
             self._write_line(f"dfvc: {note}")
+        wave = self._second_wave(found) if given.culprit else None
+        self.results = wave or merged_document(
+            self.plans, found, rtol=given.drift_rtol, atol=given.drift_atol
+        )
+        write_json_atomic(self.json_path, self.results)
+        self._publish()
         self.stats = {"run": 0, "reused": 0, "not_run": 0, "merged": count}
+
+    def _second_wave(self, found: dict[str, list[CellJSON]]) -> Document | None:
+        """What a cell job cannot do, since it sees one cell: run the boundaries' failing
+        tests once more and their counterfactual cells (culprit.py), here, from the shards
+        (each cell's result as its job left it). Needs every runnable cell's shard and the
+        Pythons of the matrix set up on this machine; without them, the merge says so and
+        judges the shards as they are (None)."""
+        shards = {(name, c["id"]): c for name, cells in found.items() for c in cells}
+        runnable = [(p.matrix.name, c.id) for p in self.plans for c in p.cells if c.status is None]
+        missing = [f"{m}/{c}" for m, c in runnable if (m, c) not in shards]
+        if missing:
+            self._write_line(
+                f"dfvc: no second wave (second runs of boundaries, counterfactual cells): "
+                f"{len(missing)} cell(s) have no shard"
+            )
+            return None
+        try:
+            plans = expand_all(self.matrices, InterpreterFinder(), self._kept(), self.project)
+        except MatrixError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        here = {(p.matrix.name, c.id) for p in plans for c in p.cells if c.status is None}
+        absent = sorted(
+            {
+                c.python
+                for p in plans
+                for c in p.cells
+                if (p.matrix.name, c.id) in set(runnable) - here
+            }
+        )
+        if absent:
+            self._write_line(
+                "dfvc: no second wave (second runs of boundaries, counterfactual cells): no "
+                f"Python {', '.join(absent)} here; set it up in the merge job"
+            )
+            return None
+        options = replace(self._run_options(), strategy="grid", refine=False, audit=None)
+        runner = ShardRunner(
+            shards,
+            options.workspace,
+            options.pytest_args,
+            json_path=options.json_path,
+            timeout=options.timeout,
+            rules=options.rules,
+            say=lambda line, level: self._write_line(line) if options.verbosity >= level else None,
+        )
+        run = MatrixRun(plans, options, self._write_line, runner=runner)
+        with run_lock(self.out, self._write_line):
+            return run.execute()
 
     def _publish(self) -> None:
         """report.md, report.html, badges, and the suggested specifiers."""

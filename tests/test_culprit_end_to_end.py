@@ -4,6 +4,8 @@ the next only when nothing else that changed between the two cells explains it."
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +146,34 @@ def test_a_package_that_breaks_a_test_on_every_version_is_set_apart_by_name(
     assert matrix["ranges"]["ff"]["specifier"] == ">=1.0,<1.2", output
     assert [n.rsplit("::", 1)[-1] for n in matrix["not_version_related"]] == ["test_helper"]
     assert "because of dep 2.0" in output
+
+
+def test_a_github_actions_merge_runs_the_counterfactual_cells_as_a_second_wave(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Cell jobs run exactly their cells, so no job sees a boundary: the merge, which sees
+    them all, runs the boundaries' second runs and counterfactual cells where the Pythons
+    are set up, and its ranges equal a local run's."""
+    require_pythons(finder, "3.11")
+    root = _project(tmp_path, tooling)
+    local, _ = _run(root)
+    plan = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-gha", "--dfvc-out=.plan")
+    assert plan.returncode == 0, plan.output
+    downloads = root / "downloads"
+    downloads.mkdir()
+    for i in range(5):
+        cell = local["cells"][i]["id"]
+        job = run_matrix(
+            root, "--dfvc-matrix=m.toml", f"--dfvc-cell=m/{cell}", f"--dfvc-out=.job{i}"
+        )
+        assert job.returncode == 0, job.output
+        for shard in (root / f".job{i}" / "shards").glob("*.json"):
+            shutil.copy(shard, downloads)
+    merged = run_matrix(
+        root, "--dfvc-matrix=m.toml", "--dfvc-merge=downloads", "--dfvc-out=.merged"
+    )
+    assert merged.returncode == 0, merged.output
+    document = json.loads((root / ".merged" / "results.json").read_text())
+    matrix = document["matrices"][0]
+    assert matrix["ranges"]["ff"]["specifier"] == local["ranges"]["ff"]["specifier"] == ">=1.0,<2.0"
+    assert sum(len(c.get("counterfactuals", [])) for c in matrix["cells"]) == 3

@@ -199,6 +199,8 @@ def test_cells_run_one_by_one_then_merged_equal_a_local_run(
     partial = _pytest(tmp_path, "--dfvc-merge=downloads", "--dfvc-out=.partial")
     assert "missing shard: fake/py3.10-fakeframe1.1.0" in partial.stdout
     assert "duplicate shard for fake/py3.10-fakeframe1.2.0" in partial.stdout
+    # Without every cell's shard, no second wave: the shards are judged as they are.
+    assert "no second wave" in partial.stdout
 
     # Bad shards are refused with a clear message.
     bad = tmp_path / "bad"

@@ -68,3 +68,19 @@ def test_per_test_ranges_show_the_tests_that_carry_a_boundary() -> None:
     assert not any("t::a" in line for line in lines)
     assert "      2 tests pass on every x version tried (-v lists them)" in lines
     assert any("t::a" in line for line in render_ranges(cast(MatrixJSON, matrix), verbose=True))
+
+
+def test_a_test_that_ran_on_some_versions_only_never_passes_on_every_version() -> None:
+    """Issue 26: "24 tests pass on every pandas version" counted tests never collected on
+    pandas 2.x (their module was skipped there): a statement without evidence."""
+    everywhere = {"specifier": ">=1.0", "compatible": ["1.0", "2.0"], "incompatible": []}
+    partly = {
+        "specifier": ">=1.0",
+        "compatible": ["1.0"],
+        "incompatible": [],
+        "untested": ["2.0"],
+    }
+    matrix = {"ranges": {"x": {**everywhere, "tests": {"t::a": everywhere, "t::p": partly}}}}
+    lines = render_ranges(cast(MatrixJSON, matrix))
+    assert "      1 test passes on every x version tried (-v lists them)" in lines
+    assert any(line.startswith("      t::p: ") and "untested 2.0" in line for line in lines)

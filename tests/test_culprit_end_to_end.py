@@ -177,3 +177,53 @@ def test_a_github_actions_merge_runs_the_counterfactual_cells_as_a_second_wave(
     matrix = document["matrices"][0]
     assert matrix["ranges"]["ff"]["specifier"] == local["ranges"]["ff"]["specifier"] == ">=1.0,<2.0"
     assert sum(len(c.get("counterfactuals", [])) for c in matrix["cells"]) == 3
+
+
+def test_a_neighbour_era_resolution_moved_is_the_culprit(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Symptom 1 as the issue met it: each cell resolved as of its release
+    (``exclude-newer = "release"``) on an index with upload times; ff 1.2's era brings dep
+    2.0, which removed ``helper``. ff 1.2 passes with dep 1.0 set back: compatible."""
+    from .test_real_projects import _JsonIndex
+
+    require_pythons(finder, "3.11")
+    wheels = tmp_path / "wheels"
+    index = _JsonIndex(
+        {
+            "ff": [
+                (fakeframe.simple_wheel(wheels, "ff", v, "def api():\n    return 1\n"), day)
+                for v, day in (
+                    ("1.0", "2020-01-10T12:00:00Z"),
+                    ("1.1", "2021-01-10T12:00:00Z"),
+                    ("1.2", "2022-01-10T12:00:00Z"),
+                )
+            ],
+            "dep": [
+                (
+                    fakeframe.simple_wheel(wheels, "dep", "1.0", "def helper():\n    return 1\n"),
+                    "2019-05-01T00:00:00Z",
+                ),
+                (fakeframe.simple_wheel(wheels, "dep", "2.0", ""), "2021-06-01T00:00:00Z"),
+            ],
+        }
+    )
+    try:
+        root = tmp_path / "p"
+        write_project(root, {"conftest.py": "", "tests/test_ff.py": TESTS})
+        (root / "m.toml").write_text(
+            'python = ["3.11"]\n[packages.ff]\nversions = ">=1.0"\nselect = "all"\n'
+            f'[install]\nindex-url = "{index.url}"\nfind-links = ["{tooling}"]\n'
+            'requirements = ["dep"]\nexclude-newer = "release"\n'
+        )
+        matrix, output = _run(root)
+        cells = {c["packages"]["ff"]: c for c in matrix["cells"]}
+        assert [cells[v]["resolved"]["dep"] for v in ("1.0", "1.1", "1.2")] == ["1.0", "1.0", "2.0"]
+        assert matrix["ranges"]["ff"]["compatible"] == ["1.0", "1.1", "1.2"], output
+        helper = next(t for t in cells["1.2"]["tests"] if t["nodeid"].endswith("test_helper"))
+        assert helper["outcome"] == "other-package"
+        assert helper["cause"]["culprit"]["packages"] == {
+            "dep": {"failing": "2.0", "passing": "1.0"}
+        }
+    finally:
+        index.close()

@@ -231,6 +231,15 @@ def _describe(cell: CellJSON, test: OutcomeJSON | None, nodeid: str) -> str:
             cause.get("location"),
         ]
         text += " — " + " — ".join(str(p) for p in parts if p)
+        culprit, through = cause.get("culprit"), cause.get("through")
+        if culprit:
+            held = ", ".join(
+                f"{n} {v['passing']} instead of {v['failing']}"
+                for n, v in culprit["packages"].items()
+            )
+            text += f"\npasses with {held} (counterfactual cell {culprit['cell']})"
+        if through:
+            text += f"\nincompatible through {', '.join(through['packages'])}: {through['reason']}"
     elif test.get("reason"):
         text += f" — {test['reason']}"
     return text

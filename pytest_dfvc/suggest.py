@@ -29,7 +29,43 @@ def suggestions(matrix: MatrixJSON, declared: Declared) -> list[str]:
         else:
             lines.append(f"{axis}{spec}{inferred}" if spec else f"{axis}: no version passed")
         lines += [f"    {note}" for note in compare(axis, entry, declared.specifiers.get(axis))]
+        if axis != "python":
+            lines += [f"    {note}" for note in counterfactual_notes(matrix, axis)]
     return lines
+
+
+def counterfactual_notes(matrix: MatrixJSON, axis: str) -> list[str]:
+    """What counterfactual cells said about the axis's bounds: versions that pass only with
+    another package set back (that package needs a bound), and versions incompatible
+    through another package (the bound is that package's doing)."""
+    culprits: dict[str, dict[str, str]] = {}
+    through: dict[str, tuple[list[str], str]] = {}
+    for cell in matrix.get("cells", ()):
+        version = cell["packages"].get(axis)
+        for test in cell["tests"] if version else ():
+            cause = test.get("cause", {})
+            if test["outcome"] == "other-package" and cause.get("culprit"):
+                for name, pair in cause["culprit"]["packages"].items():
+                    culprits.setdefault(name, {}).setdefault(str(version), pair["failing"])
+            if cause.get("through"):
+                through.setdefault(
+                    str(version), (cause["through"]["packages"], cause["through"]["reason"])
+                )
+    notes = []
+    for name, seen in culprits.items():
+        versions = ", ".join(seen)
+        first = next(iter(seen.values()))
+        notes.append(
+            f"{axis} {versions} pass only with {name} set back ({name} {first} broke the tests "
+            f"there): {name} needs a bound of its own"
+        )
+    for version, (packages, reason) in through.items():
+        names = " or ".join(packages)
+        notes.append(
+            f"{axis} {version}: incompatible through {names} ({reason}): the bound comes from "
+            f"{names}, not from {axis} itself"
+        )
+    return notes
 
 
 def _requires_python(spec: str | None, inferred: str) -> list[str]:

@@ -190,3 +190,31 @@ def test_the_package_the_failures_name_is_tried_alone_first() -> None:
     explained = explain(found[0], probe_runner(lambda held: "pytz" in held, ran))
     assert explained is not None and explained.culprit == ("pytz",)
     assert len(ran) <= 4
+
+
+def test_the_suggestions_and_the_html_report_say_what_the_counterfactuals_showed() -> None:
+    from pytest_dfvc.model import MatrixJSON
+    from pytest_dfvc.reports import _describe
+    from pytest_dfvc.suggest import counterfactual_notes
+
+    blamed = cell("b", "1.23.5", "failed", {"scipy": "1.9.3"})
+    blamed["tests"][0]["outcome"] = "other-package"
+    blamed["tests"][0]["cause"]["culprit"] = {
+        "packages": {"scipy": {"failing": "1.9.3", "passing": "1.8.1"}},
+        "cell": "b-with-scipy1.8.1",
+        "verified": True,
+    }
+    through = cell("c", "1.25.2", "failed", {"scipy": "1.11.4"})
+    through["tests"][0]["cause"]["through"] = {
+        "packages": ["scipy"],
+        "reason": "scipy 1.8.1 requires numpy<1.25.0,>=1.17.3, not numpy 1.25.2",
+        "cell": "c-with-scipy1.8.1",
+    }
+    matrix = cast(MatrixJSON, {"cells": [blamed, through]})
+    notes = counterfactual_notes(matrix, "numpy")
+    assert notes[0].startswith("numpy 1.23.5 pass only with scipy set back (scipy 1.9.3")
+    assert notes[1].startswith("numpy 1.25.2: incompatible through scipy (scipy 1.8.1 requires")
+    assert "passes with scipy 1.8.1 instead of 1.9.3" in _describe(
+        blamed, blamed["tests"][0], "t::fit"
+    )
+    assert "incompatible through scipy" in _describe(through, through["tests"][0], "t::fit")

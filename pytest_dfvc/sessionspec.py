@@ -235,9 +235,21 @@ def _rooted(pytest_args: list[str], here: Path) -> list[str]:
     return rooted
 
 
+# uv variables that choose which environment or interpreter uv works on, not how it
+# resolves: each cell's nox session sets its own (a nox session with the uv backend sets
+# UV_PYTHON and UV_PROJECT_ENVIRONMENT to its environment; passed on, they made the cells'
+# installs land in the environment pytest-dfvc itself ran from).
+_ENVIRONMENT_VARIABLES = frozenset({"UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "UV_SYSTEM_PYTHON"})
+
+
 def uv_variables() -> dict[str, str]:
-    """uv's settings in this environment (``UV_*``), which the cells' installs inherit."""
-    return {k: v for k, v in sorted(os.environ.items()) if k.startswith("UV_")}
+    """uv's settings in this environment (``UV_*``), which the cells' installs inherit;
+    never those that choose the environment to install into."""
+    return {
+        k: v
+        for k, v in sorted(os.environ.items())
+        if k.startswith("UV_") and k not in _ENVIRONMENT_VARIABLES
+    }
 
 
 def cell_environment(matrix: Matrix) -> dict[str, str]:

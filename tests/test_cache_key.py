@@ -134,3 +134,19 @@ def test_uv_configuration_the_cells_read_is_in_the_key(
     user.parent.mkdir(parents=True)
     user.write_text('index-url = "https://mirror.example/simple"\n')
     assert above_fingerprint(project) != with_uv
+
+
+def test_uv_variables_that_choose_an_environment_never_reach_a_cells_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run inside a nox session with the uv backend (``nox -s benchmark``), the controller
+    inherits ``UV_PYTHON`` and ``UV_PROJECT_ENVIRONMENT`` naming that session's
+    environment; handed to every cell's install, they made uv install the cell (with
+    ``--exact``) into the session's environment, removing nox and tox from it."""
+    monkeypatch.setenv("UV_PYTHON", str(tmp_path / "outer"))
+    monkeypatch.setenv("UV_PROJECT_ENVIRONMENT", str(tmp_path / "outer"))
+    monkeypatch.setenv("UV_SYSTEM_PYTHON", "1")
+    monkeypatch.setenv("UV_RESOLUTION", "lowest")
+    settings = uv_variables()
+    assert settings["UV_RESOLUTION"] == "lowest"
+    assert not {"UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "UV_SYSTEM_PYTHON"} & set(settings)

@@ -26,7 +26,8 @@ from .hostfacts import device_facts
 from .model import RAN, CellJSON, DeviceFacts, copy_cells
 from .plan import Cell, MatrixPlan
 from .precheck import precheck_cell
-from .provision import Workspace, run_cell
+from .provision import Workspace, installs_project, run_cell
+from .resolution import Resolutions, moved
 from .results import cell_json, outcome_json
 from .rules import Rule, recorded_rules
 from .sessionspec import (
@@ -103,6 +104,9 @@ class NoxCellRunner:
         self._isolate = isolate
         self._say = say
         self._cache = ResultCache(workspace.out / "cache" / "cells")
+        self._resolutions = Resolutions(workspace.runtime / "resolutions")
+        # Cells whose kept result the index outdated (``_kept``).
+        self._stale: set[tuple[str, str]] = set()
         self._running = RunningCells()
         self._slots = EnvironmentSlots()
         self._said: set[str] = set()
@@ -157,7 +161,34 @@ class NoxCellRunner:
     def reuse(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
         if not self._reuse:
             return None
-        return self._cache.get(plan.matrix.name, cell, self._key(plan, cell))
+        return self._kept(plan, cell, self._key(plan, cell))
+
+    def _kept(self, plan: MatrixPlan, cell: Cell, key: str) -> CellJSON | None:
+        """The cell's kept result, unless the index moved since it ran: past the time its
+        resolution is trusted (``resolution.py``), it is resolved again and reused only
+        when every package is at the version the cell had."""
+        kept = self._cache.get(plan.matrix.name, cell, key)
+        if kept is None or kept["status"] not in RAN or self._resolutions.fresh(key):
+            return kept
+        project = (
+            [str(self.workspace.project)]
+            if installs_project(plan.matrix, self.workspace.project)
+            else []
+        )
+        scratch = self.workspace.runtime / "resolutions"
+        found = moved(plan.matrix, cell, kept["resolved"], project, scratch)
+        if found:
+            # Its environment was synced to the same inputs: resolved afresh when it runs.
+            with self._lock:
+                self._stale.add((plan.matrix.name, cell.id))
+            shown = "; ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+            self._say(
+                f"{plan.matrix.name} {cell.id}: the index moved since it ran ({shown}): run again",
+                -1,
+            )
+            return None
+        self._resolutions.note(key)
+        return kept
 
     def run(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
         # A cell about to be built learns from its own install what the pre-check would say,
@@ -181,7 +212,7 @@ class NoxCellRunner:
                     # of the same Python on; for one cell, its own install builds it as fast.
                     share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
                     slot=slot,
-                    afresh=self._afresh,
+                    afresh=self._afresh or (plan.matrix.name, cell.id) in self._stale,
                 )
             if self._running.stopping:
                 return None  # interrupted: a cell stopped half-way is not a result
@@ -189,7 +220,9 @@ class NoxCellRunner:
         self._note_device(cell, data)
         if data["status"] in ("passed", "failed", "unavailable"):
             # Errors (crashes, timeouts) may not happen again: never reuse them.
-            self._cache.put(plan.matrix.name, cell, self._key(plan, cell), data)
+            key = self._key(plan, cell)
+            self._cache.put(plan.matrix.name, cell, key, data)
+            self._resolutions.note(key)
         return data
 
     def rerun(
@@ -225,7 +258,7 @@ class NoxCellRunner:
     def probe(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON | None:
         key = self._key(plan, cell, nodeids)
         if self._reuse:
-            kept = self._cache.get(plan.matrix.name, cell, key)
+            kept = self._kept(plan, cell, key)
             if kept is not None:
                 return kept
         held = held_text(dict(cell.held))
@@ -247,6 +280,7 @@ class NoxCellRunner:
         data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
         if data["status"] in ("passed", "failed", "unavailable"):
             self._cache.put(plan.matrix.name, cell, key, data)
+            self._resolutions.note(key)
         return data
 
     def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:

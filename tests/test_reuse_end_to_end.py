@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.sessionspec import wrong_pins
@@ -151,3 +153,90 @@ def test_an_audit_reruns_reused_cells_from_scratch_and_catches_what_reuse_missed
     after = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-no-culprit")
     again = next(c for c in after.matrix("m")["cells"] if c["id"] == differ)
     assert again["status"] == "failed" and again["resolved"]["dep"] == "2.0"
+
+
+def test_a_reused_cell_is_checked_against_the_index_once_its_resolution_is_old(
+    tmp_path: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Item 3: after a new release of a floating dependency, a plain re-run reused the
+    stale verdict. A cell's resolution is trusted for a while (DFVC_RESOLUTION_MAX_AGE,
+    default 600 s, PyPI's page lifetime); past it, the cell is resolved again (no install)
+    and reused only when the resolved set is the same."""
+    require_pythons(finder, "3.11")
+    wheels = tmp_path / "wheels"
+    fakeframe.simple_wheel(wheels, "dep", "1.0", "def helper():\n    return 1\n")
+    for version in ("1.0", "1.1"):
+        fakeframe.simple_wheel(wheels, "ff", version, "def api():\n    return 1\n", ("dep",))
+    root = tmp_path / "p"
+    test = "import dep\n\ndef test_helper():\n    assert dep.helper() == 1\n"
+    write_project(root, {"conftest.py": "", "tests/test_ff.py": test})
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.ff]\nversions = ">=1.0"\nselect = "all"\n'
+        + offline_install(wheels, tooling)
+    )
+    assert run_matrix(root, "--dfvc-matrix=m.toml").returncode == 0
+    # Nothing moved: reused, even once the resolution is old (re-checked, the same).
+    aged = {"DFVC_RESOLUTION_MAX_AGE": "0"}
+    same = run_matrix(root, "--dfvc-matrix=m.toml", env_extra=aged)
+    assert "2 unchanged and reused" in same.output, same.output
+    fakeframe.simple_wheel(wheels, "dep", "2.0", "")
+    # Within the lifetime, the kept resolution is trusted: reused.
+    trusted = run_matrix(root, "--dfvc-matrix=m.toml")
+    assert "2 unchanged and reused" in trusted.output, trusted.output
+    moved = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-no-culprit", env_extra=aged)
+    assert "dep 1.0 -> 2.0" in moved.output, moved.output
+    cells = moved.matrix("m")["cells"]
+    assert [c["resolved"]["dep"] for c in cells] == ["2.0", "2.0"]
+    assert all(c["status"] == "failed" for c in cells)
+
+
+# --- the property: whatever changed between runs, a reused or synced cell equals a fresh one
+
+STEPS = ("release", "edit", "resolution", "rerun")
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(st.sampled_from(STEPS), min_size=1, max_size=3))
+def test_after_any_sequence_of_changes_every_cell_equals_a_fresh_one(
+    steps: list[str], tmp_path_factory: pytest.TempPathFactory, tooling: Path
+) -> None:
+    """Random sequences of a dependency released on the local index, a project file edited,
+    ``UV_RESOLUTION`` changed and ``--dfvc-rerun``; after each, the matrix runs (reusing and
+    syncing what it can, the kept resolutions checked at once) and ``--dfvc-audit`` runs
+    every cell again from scratch: no cell may differ from its fresh run."""
+    tmp_path = tmp_path_factory.mktemp("property")
+    wheels = tmp_path / "wheels"
+    fakeframe.simple_wheel(wheels, "dep", "1.0", "def helper():\n    return 1\n")
+    for version in ("1.0", "1.1"):
+        fakeframe.simple_wheel(wheels, "ff", version, "def api():\n    return 1\n", ("dep>=1.0",))
+    root = tmp_path / "p"
+    test = "import dep\n\ndef test_helper():\n    assert dep.helper() == 1\n"
+    write_project(root, {"conftest.py": "", "tests/test_ff.py": test})
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.ff]\nversions = ">=1.0"\nselect = "all"\n'
+        + offline_install(wheels, tooling)
+    )
+    env = {"DFVC_RESOLUTION_MAX_AGE": "0", "DFVC_AUDIT_SEED": "1"}
+    assert run_matrix(root, "--dfvc-matrix=m.toml", env_extra=env).returncode == 0
+    releases = iter(("1.5", "2.0", "2.5"))
+    for step in steps:
+        args = ["--dfvc-matrix=m.toml", "--dfvc-audit=2", "--dfvc-no-culprit"]
+        if step == "release":
+            version = next(releases)
+            body = "def helper():\n    return 1\n" if version != "2.0" else ""
+            fakeframe.simple_wheel(wheels, "dep", version, body)
+        elif step == "edit":
+            with (root / "tests" / "test_ff.py").open("a") as f:
+                f.write("\n\ndef test_more():\n    pass\n")
+        elif step == "resolution":
+            env["UV_RESOLUTION"] = "lowest-direct" if "UV_RESOLUTION" not in env else "highest"
+        else:
+            args.append("--dfvc-rerun")
+        result = run_matrix(root, *args, env_extra=env)
+        audit = result.matrix("m")["audit"]
+        assert audit["differ"] == [], f"after {step}: {result.output}"
+        assert len(audit["cells"]) == 2

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Union, cast
 
@@ -35,7 +36,7 @@ from .index import (
     wheel_metadata,
 )
 from .matrix import Matrix
-from .plan import Cause, Cell
+from .plan import Cause, Cell, MatrixPlan
 from .sessionspec import pin_requirements
 from .uvconfig import Sources, uv_sources
 from .vocabulary import Status
@@ -274,3 +275,46 @@ def _near(uploaded: str, cutoff: str) -> bool:
 
 def _before(uploaded: str | None, cutoff: str) -> bool:
     return uploaded is not None and instant(uploaded) < instant(cutoff)
+
+
+# Local labels that name a build variant of the release itself (sessionspec.wrong_pins).
+_VARIANT = ("cpu", "cu", "rocm", "xpu")
+
+
+def exact_builds(plans: Sequence[MatrixPlan], reader: IndexReader) -> list[MatrixPlan]:
+    """The plans with each cell's pins made exact: ``==1.0.0`` matches ``1.0.0+broken``
+    (PEP 440 ignores a local label the pin does not give) and uv takes the labelled build
+    where a folder or index holds both, so every other build of a pinned release the index
+    lists becomes a ``!=`` constraint of the cell. A CUDA or CPU build (``+cu124``,
+    ``+cpu``) is the release itself, and a CUDA cell's own sources decide: left alone."""
+    done = []
+    for plan in plans:
+        sources = reader.sources(plan.matrix)
+        cells = []
+        for cell in plan.cells:
+            if cell.status is None and not cell.cuda:
+                others = _other_builds(plan.matrix, cell, sources, reader)
+                cell = replace(cell, other_builds=others) if others else cell
+            cells.append(cell)
+        done.append(replace(plan, cells=tuple(cells)))
+    return done
+
+
+def _other_builds(
+    matrix: Matrix, cell: Cell, sources: Sources, reader: IndexReader
+) -> tuple[str, ...]:
+    found = []
+    for pin in pin_requirements(matrix, cell):
+        requirement = Requirement(pin)
+        asked = Version(next(iter(requirement.specifier)).version)
+        files = reader.files(sources, requirement.name)
+        versions = set()
+        for file in (files or {}).values():
+            parsed = parse_filename(file.filename)
+            if parsed is not None and parsed[0] == canonicalize_name(requirement.name):
+                versions.add(parsed[1])
+        for version in sorted(versions):
+            label = version.local or ""
+            if label and version.public == asked.public and not label.startswith(_VARIANT):
+                found.append(f"{requirement.name}!={version}")
+    return tuple(found)

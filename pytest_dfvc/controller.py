@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from .audit import default_seed
-from .availability import IndexReader
+from .availability import IndexReader, exact_builds
 from .cellrunner import ShardRunner
 from .changes import complete_copy, keep_complete, read_previous, since_last_run
 from .documents import merged_document
@@ -218,7 +218,8 @@ class Controller:
         # is read (a run that may be refused for its size builds nothing).
         if options.strategy == "grid" and self._runnable() <= self.options.max_cells:
             start_builds(self.plans, options.workspace)
-        self.plans = screen(self.plans, self._reader())
+        reader = self._reader()
+        self.plans = exact_builds(screen(self.plans, reader), reader)
         cells = [c for p in self.plans for c in p.cells]
         runnable = self._runnable()
         self._check_size(runnable, options.strategy, self.options.cells is not None)

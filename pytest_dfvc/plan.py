@@ -58,6 +58,9 @@ class Cell:
     exclude_newer: str | None = None
     # A counterfactual cell (culprit.py): other packages pinned to where a test passed.
     held: tuple[tuple[str, str], ...] = ()
+    # Other builds of a pinned release the index holds (``1.0.0+broken`` beside ``1.0.0``):
+    # ``name!=version+label`` constraints, so the pin installs the release itself.
+    other_builds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

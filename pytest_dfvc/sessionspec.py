@@ -285,8 +285,9 @@ def install_inputs(
     args += ["--exact"]
     files = {cell_dir.overrides_file: "".join(p + "\n" for p in pins)}
     args += ["--override", str(cell_dir.overrides_file)]
-    if install.constraints:
-        files[cell_dir.constraints_file] = "".join(c + "\n" for c in install.constraints)
+    constraints = [*install.constraints, *cell.other_builds]
+    if constraints:
+        files[cell_dir.constraints_file] = "".join(c + "\n" for c in constraints)
         args += ["--constraint", str(cell_dir.constraints_file)]
     for group in install.groups:
         args += ["--group", group]

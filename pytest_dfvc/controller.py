@@ -292,13 +292,9 @@ class Controller:
         except MatrixError as exc:
             raise pytest.UsageError(str(exc)) from None
         here = {(p.matrix.name, c.id) for p in plans for c in p.cells if c.status is None}
+        lacking = set(runnable) - here
         absent = sorted(
-            {
-                c.python
-                for p in plans
-                for c in p.cells
-                if (p.matrix.name, c.id) in set(runnable) - here
-            }
+            {c.python for p in plans for c in p.cells if (p.matrix.name, c.id) in lacking}
         )
         if absent:
             self._write_line(

@@ -23,7 +23,7 @@ import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
@@ -39,6 +39,8 @@ from .model import (
     failing,
 )
 from .plan import Cell
+
+Finding = Literal["culprit", "axis", "through", "unknown"]
 
 # Each test's failure signature (``evidence.failure_signature``), by node id.
 Shapes = tuple[tuple[str, tuple[str, str, str]], ...]
@@ -81,7 +83,7 @@ class Explanation:
     # "culprit": passed with packages set back; "axis": still failed; "through": the
     # packages set back do not install beside the failing version (or fail because of
     # themselves there); "unknown": a run ended in error, and nothing is claimed.
-    finding: str
+    finding: Finding
     culprit: tuple[str, ...] = ()
     verified: bool = False
     # The tests that passed with the packages set back, and the run they passed in.
@@ -127,9 +129,7 @@ def boundaries(
     return found + _after_through(by_id, lines, axis_names)
 
 
-def _shapes(
-    cell: CellJSON, nodeids: Collection[str]
-) -> tuple[tuple[str, tuple[str, str, str]], ...]:
+def _shapes(cell: CellJSON, nodeids: Collection[str]) -> Shapes:
     return tuple(
         (t["nodeid"], failure_signature(t)) for t in cell["tests"] if t["nodeid"] in nodeids
     )
@@ -246,7 +246,7 @@ def explain(boundary: Boundary, run: Probe) -> Explanation | None:
     full = boundary.held
     probes: list[CellJSON] = []
 
-    def found(finding: str, culprit: Sequence[str] = (), *more: Any) -> Explanation:
+    def found(finding: Finding, culprit: Sequence[str] = (), *more: Any) -> Explanation:
         return Explanation(boundary, tuple(probes), finding, tuple(culprit), *more)
 
     if boundary.hint:

@@ -170,13 +170,10 @@ class NoxCellRunner:
         kept = self._cache.get(plan.matrix.name, cell, key)
         if kept is None or kept["status"] not in RAN or self._resolutions.fresh(key):
             return kept
-        project = (
-            [str(self.workspace.project)]
-            if installs_project(plan.matrix, self.workspace.project)
-            else []
-        )
+        root = self.workspace.project
+        project = [str(root)] if installs_project(plan.matrix, root) else []
         scratch = self.workspace.runtime / "resolutions"
-        found = moved(plan.matrix, cell, kept["resolved"], project, scratch)
+        found = moved(plan.matrix, cell, kept["resolved"], project, scratch, root)
         if found:
             # Its environment was synced to the same inputs: resolved afresh when it runs.
             with self._lock:

@@ -65,9 +65,11 @@ def moved(
     resolved: Mapping[str, str],
     project: list[str],
     scratch: Path,
+    root: Path,
 ) -> list[str] | None:
     """How the cell's resolution now differs from ``resolved`` (``dep 1.0 -> 2.0``); [] when
-    it does not; None when uv could not resolve it (offline, say: nothing to compare)."""
+    it does not; None when uv could not resolve it (offline, say: nothing to compare).
+    ``root``: the project, where uv finds its configuration, as the cells' installs do."""
     overrides = scratch / f"{cell.id}-overrides.txt"
     pins = pin_requirements(matrix, cell)
     write_text_atomic(overrides, "".join(p + "\n" for p in pins))
@@ -82,6 +84,7 @@ def moved(
         result = subprocess.run(
             command,
             input="".join(w + "\n" for w in wanted),
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=300,

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
 from .celldir import Record
+from .cellrun import CellOutcome
 from .changes import complete_copy
 from .culprit import held_text
 from .environments import EnvironmentSlots
@@ -197,30 +198,42 @@ class NoxCellRunner:
             data = cell_json(cell, status, [], cause=cause.to_json())
         else:
             self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", 0)
-            with self._slots.hold(cell.interpreter or "") as slot:
-                outcome = run_cell(
-                    plan.matrix,
-                    cell,
-                    self.workspace,
-                    self.pytest_args,
-                    timeout=self.timeout,
-                    running=self._running,
-                    # One build of the project's editable wheel pays off from a second cell
-                    # of the same Python on; for one cell, its own install builds it as fast.
-                    share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
-                    slot=slot,
-                    afresh=self._afresh or (plan.matrix.name, cell.id) in self._stale,
-                )
-            if self._running.stopping:
+            stale = (plan.matrix.name, cell.id) in self._stale
+            outcome = self._in_slot(plan, cell, self.pytest_args, afresh=self._afresh or stale)
+            if outcome is None:
                 return None  # interrupted: a cell stopped half-way is not a result
             data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
         self._note_device(cell, data)
+        self._keep(plan, cell, self._key(plan, cell), data)
+        return data
+
+    def _in_slot(
+        self, plan: MatrixPlan, cell: Cell, pytest_args: list[str], *, afresh: bool
+    ) -> CellOutcome | None:
+        """The cell built and tested in a job slot's environment for its Python; None when
+        the run was interrupted meanwhile."""
+        with self._slots.hold(cell.interpreter or "") as slot:
+            outcome = run_cell(
+                plan.matrix,
+                cell,
+                self.workspace,
+                pytest_args,
+                timeout=self.timeout,
+                running=self._running,
+                # One build of the project's editable wheel pays off from a second cell of
+                # the same Python on; for one cell, its own install builds it as fast.
+                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
+                slot=slot,
+                afresh=afresh,
+            )
+        return None if self._running.stopping else outcome
+
+    def _keep(self, plan: MatrixPlan, cell: Cell, key: str, data: CellJSON) -> None:
+        """Cache a result that would come out the same again; errors (crashes, timeouts)
+        may not happen again: never reused."""
         if data["status"] in ("passed", "failed", "unavailable"):
-            # Errors (crashes, timeouts) may not happen again: never reuse them.
-            key = self._key(plan, cell)
             self._cache.put(plan.matrix.name, cell, key, data)
             self._resolutions.note(key)
-        return data
 
     def rerun(
         self, plan: MatrixPlan, cell: Cell, data: CellJSON, nodeids: list[str]
@@ -228,19 +241,8 @@ class NoxCellRunner:
         self._say(f"{plan.matrix.name} {cell.id}: running {len(nodeids)} failing test(s) again", 0)
         # A cell of its own name: its view, log and records beside the first run's.
         again = replace(cell, id=f"{cell.id}-again")
-        with self._slots.hold(cell.interpreter or "") as slot:
-            outcome = run_cell(
-                plan.matrix,
-                again,
-                self.workspace,
-                [*self.pytest_args, *nodeids],
-                timeout=self.timeout,
-                running=self._running,
-                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
-                slot=slot,
-                afresh=self._afresh,
-            )
-        if self._running.stopping:
+        outcome = self._in_slot(plan, again, [*self.pytest_args, *nodeids], afresh=self._afresh)
+        if outcome is None:
             return None
         second = outcome_json(again, outcome, self._rules(outcome.records))
         # A second run that could not judge (a crash, a timeout) leaves the failures as
@@ -260,24 +262,11 @@ class NoxCellRunner:
                 return kept
         held = held_text(dict(cell.held))
         self._say(f"{plan.matrix.name} {cell.id}: failing tests with {held} set back", 0)
-        with self._slots.hold(cell.interpreter or "") as slot:
-            outcome = run_cell(
-                plan.matrix,
-                cell,
-                self.workspace,
-                [*self.pytest_args, *nodeids],
-                timeout=self.timeout,
-                running=self._running,
-                share_build=self._per_interpreter.get(cell.interpreter, 0) > 1,
-                slot=slot,
-                afresh=self._afresh,
-            )
-        if self._running.stopping:
+        outcome = self._in_slot(plan, cell, [*self.pytest_args, *nodeids], afresh=self._afresh)
+        if outcome is None:
             return None
         data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
-        if data["status"] in ("passed", "failed", "unavailable"):
-            self._cache.put(plan.matrix.name, cell, key, data)
-            self._resolutions.note(key)
+        self._keep(plan, cell, key, data)
         return data
 
     def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
@@ -303,8 +292,7 @@ class NoxCellRunner:
         return _checked(plan, cell, data)
 
     def forget(self, plan: MatrixPlan, cell: Cell, data: CellJSON) -> None:
-        if data["status"] in ("passed", "failed", "unavailable"):
-            self._cache.put(plan.matrix.name, cell, self._key(plan, cell), data)
+        self._keep(plan, cell, self._key(plan, cell), data)
 
     def _note_device(self, cell: Cell, data: CellJSON) -> None:
         data["device"] = self._device

@@ -63,13 +63,13 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[Status, Ca
     )
     command = compile_command(matrix, cell, constraints)
     try:
-        result = _resolve(command, pins)
+        result = resolve(command, pins)
         if result.returncode != 0 and keeps_pages(command):
             missing = missing_pin(result.stderr, pin_requirements(matrix, cell))
             if missing is not None:
                 # The plan saw the release; uv's kept page of the project may be older (as
                 # a cell's install: cellrun.py): asked for again before it is called missing.
-                result = _resolve(asked_afresh(command, missing), pins)
+                result = resolve(asked_afresh(command, missing), pins)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return "error", Cause("install", f"the pre-check could not run uv: {exc}")
     if result.returncode != 0:
@@ -87,10 +87,15 @@ def precheck_cell(matrix: Matrix, cell: Cell, runtime: Path) -> tuple[Status, Ca
     )
 
 
-def _resolve(command: list[str], pins: str) -> subprocess.CompletedProcess[str]:
+def resolve(
+    command: list[str], pins: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``uv pip compile`` (``command``) of these requirements, from ``cwd`` (where uv finds
+    its configuration)."""
     return subprocess.run(
         command,
         input=pins,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,

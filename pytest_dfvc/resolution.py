@@ -22,9 +22,8 @@ from packaging.utils import canonicalize_name
 from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
 from .plan import Cell
-from .precheck import compile_command
+from .precheck import compile_command, resolve
 from .sessionspec import pin_requirements
-from .uvtool import uv_environment
 
 # PyPI's page lifetime (index.PAGE_MAX_AGE), which uv keeps its pages for.
 DEFAULT_MAX_AGE_S = 600.0
@@ -81,16 +80,7 @@ def moved(
     wanted = [*project, *pins, *held, *matrix.install.requirements, "pytest"]
     command = [*compile_command(matrix, cell, constraints), "--override", str(overrides)]
     try:
-        result = subprocess.run(
-            command,
-            input="".join(w + "\n" for w in wanted),
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env=uv_environment(),
-        )
+        result = resolve(command, "".join(w + "\n" for w in wanted), root)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if result.returncode != 0:

@@ -25,6 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from .cell import Cell, MatrixPlan
 from .index import (
     Files,
     IndexFile,
@@ -36,7 +37,7 @@ from .index import (
     wheel_metadata,
 )
 from .matrix import Matrix
-from .plan import Cause, Cell, MatrixPlan
+from .model import Cause
 from .sessionspec import pin_requirements
 from .uvconfig import Sources, uv_sources
 from .vocabulary import Status

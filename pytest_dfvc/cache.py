@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import cast
 
 from . import __version__
+from .cell import Cell
 from .cellargs import result_args
 from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
 from .model import CellJSON, cell_problem
-from .plan import Cell
 from .uvconfig import config_files as uv_config_files
 from .views import link_text, project_files
 

@@ -12,22 +12,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .celldir import (
+from .cell import Cell
+from .celldir import CellDir
+from .evidence import NO_TESTS, no_test_reason, status_from_tests
+from .files import write_text_atomic
+from .install_causes import install_failure, log_tail, missing_pin
+from .legacy import refused_pin
+from .model import Cause
+from .phases import PHASE_INSTALL
+from .records import (
     KIND_FINISH,
     KIND_TEST,
-    CellDir,
     Record,
     crashed_test,
     done_tests,
     of_kind,
     stopped_test,
 )
-from .evidence import NO_TESTS, no_test_reason, status_from_tests
-from .files import write_text_atomic
-from .install_causes import install_failure, log_tail, missing_pin
-from .legacy import refused_pin
-from .phases import PHASE_INSTALL
-from .plan import Cause, Cell
 from .sessionspec import FINDINGS_CODES, SessionSpec, afresh, asks_afresh, dump_specs
 from .vocabulary import Status
 from .workers import RunningCells, nox_arguments, nox_env, run_logged

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
-from .celldir import Record
+from .cell import Cell, MatrixPlan
 from .cellrun import CellOutcome
 from .changes import complete_copy
 from .culprit import held_text
@@ -25,9 +25,9 @@ from .environments import EnvironmentSlots
 from .evidence import apply_rerun
 from .hostfacts import device_facts
 from .model import RAN, CellJSON, DeviceFacts, copy_cells
-from .plan import Cell, MatrixPlan
 from .precheck import precheck_cell
 from .provision import Workspace, installs_project, run_cell
+from .records import Record
 from .resolution import Resolutions, moved
 from .results import cell_json, outcome_json
 from .rules import Rule, recorded_rules

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from .availability import IndexReader
-from .editable import declares_package
 from .gha import gha_matrix, print_matrix, write_shard
 from .init_matrix import InitError, init_matrices, report_lines
 from .interpreters import AssumedInterpreters, InterpreterFinder
 from .matrix import Matrix, MatrixError
 from .options import Options
 from .outdir import prepare_output
-from .plan import expand_all, project_under_test
+from .plan import expand_all
 from .precheck import every, precheck
+from .project import declares_package, project_under_test
 from .results import planned_cell_json
 
 

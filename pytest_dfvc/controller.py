@@ -17,6 +17,7 @@ import pytest
 
 from .audit import default_seed
 from .availability import IndexReader, exact_builds
+from .cell import MatrixPlan
 from .cellrunner import ShardRunner
 from .changes import complete_copy, keep_complete, read_previous, since_last_run
 from .documents import merged_document
@@ -27,8 +28,9 @@ from .matrix import Matrix, MatrixError
 from .model import CellJSON, Document
 from .options import Options
 from .outdir import check_cell_paths, is_unwritable, prepare_output, run_lock, unwritable
-from .plan import MatrixPlan, baselines, expand_all, project_under_test, release_lister
+from .plan import baselines, expand_all, release_lister
 from .precheck import every, precheck, screen
+from .project import project_under_test
 from .provision import Workspace, start_builds
 from .reports import publish
 from .rules import Rule, make_rule

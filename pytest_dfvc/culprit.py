@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
+from .cell import Cell
 from .evidence import failure_signature, status_from_tests, verdicts
 from .model import (
     RAN,
@@ -38,7 +39,6 @@ from .model import (
     copy_cells,
     failing,
 )
-from .plan import Cell
 
 Finding = Literal["culprit", "axis", "through", "unknown"]
 

@@ -21,10 +21,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .celldir import Record
 from .evidence import distribution_for
 from .interpreters import python_minor
 from .model import RAN, CauseJSON, CellJSON, OutcomeJSON, Risk, WarningJSON, failing
+from .records import Record
 
 Cells = Sequence[CellJSON]
 

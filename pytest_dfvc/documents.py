@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TypedDict
 
+from .cell import MatrixPlan
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .hostfacts import RunnerFacts, runner_facts
-from .model import SCHEMA, CellJSON, Document, MatrixJSON
-from .plan import Cause, MatrixPlan
+from .model import SCHEMA, Cause, CellJSON, Document, MatrixJSON
 from .results import matrix_json, planned_cell_json
 
 SHARD_SCHEMA = 1

@@ -16,7 +16,6 @@ back to ``uv pip install -e`` and show the build's error in their own logs.
 from __future__ import annotations
 
 import base64
-import configparser
 import hashlib
 import json
 import os
@@ -31,6 +30,7 @@ from typing import Any, TypedDict
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from .project import declares_package
 from .tomlcheck import tomllib
 from .uvtool import uv_environment
 
@@ -114,30 +114,6 @@ def declares_python(project: Path, python: str) -> bool:
         )
     except (OSError, tomllib.TOMLDecodeError, InvalidSpecifier, AttributeError):
         return True
-
-
-def declares_package(project: Path) -> bool:
-    """Whether the folder says it is a package: a ``setup.py``, a ``pyproject.toml`` with
-    ``[project]`` or ``[build-system]``, or a ``setup.cfg`` with ``[metadata]``. Files that
-    hold only tool settings (``[tool.pytest.ini_options]``, ``[tool:pytest]``) do not: built,
-    setuptools would package whatever folders it finds, pytest-dfvc's ``matrices/`` among
-    them. A pyproject.toml that cannot be read counts, so that the build says why."""
-    if (project / "setup.py").exists():
-        return True
-    try:
-        table = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-        if "project" in table or "build-system" in table:
-            return True
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return True
-    setup_cfg = configparser.ConfigParser(interpolation=None)
-    try:
-        setup_cfg.read(project / "setup.cfg", encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError):
-        return True
-    return setup_cfg.has_section("metadata")
 
 
 # PEP 517's [build-system] table, its fallbacks filled in.

@@ -37,7 +37,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from .plan import Cell
+from .cell import Cell
 
 # Written in the environment after an install succeeds: the inputs it was synced to.
 INPUTS_MARKER = "dfvc-inputs"

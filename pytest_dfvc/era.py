@@ -19,9 +19,9 @@ from dataclasses import replace
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
+from .cell import Cell, MatrixPlan, ReleaseLister
 from .index import Release, instant
 from .matrix import Matrix, MatrixError
-from .plan import Cell, MatrixPlan, ReleaseLister
 
 # The recorder runs on pytest 6 and newer; an era older than this floor would resolve a
 # pytest too old for it, so pytest and its dependencies resolve as of the floor instead.

@@ -18,11 +18,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
+from .cell import Cell, MatrixPlan
 from .documents import SHARD_KIND, SHARD_SCHEMA, shard
 from .files import write_json_atomic
 from .matrix import Matrix
 from .model import CellJSON, cell_problem
-from .plan import Cell, MatrixPlan
 
 # GitHub runs at most 256 jobs per matrix; past that, jobs take several cells each.
 MAX_JOBS = 256

@@ -25,10 +25,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from .cell import KNOWN_PYTHONS
 from .files import write_text_atomic
 from .index import IndexUnavailable, Release, instant, list_releases
 from .interpreters import InterpreterFinder
-from .plan import KNOWN_PYTHONS
 from .tomlcheck import tomllib
 from .uvconfig import uv_sources
 

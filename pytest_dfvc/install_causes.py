@@ -10,7 +10,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import legacy
-from .plan import Cause
+from .model import Cause
 from .vocabulary import Status
 
 

@@ -10,6 +10,7 @@ optional key is in the ``total=False`` half of its type.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any, Literal, Optional, TypedDict
 
 from .vocabulary import OUTCOMES, STATUSES, Outcome, Status
@@ -412,3 +413,14 @@ def copy_cells(cells: list[CellJSON]) -> list[CellJSON]:
         copy["tests"] = [t.copy() for t in cell["tests"]]
         copies.append(copy)
     return copies
+
+
+@dataclass(frozen=True)
+class Cause:
+    """Why a cell or test is red: a category of DESIGN.md's table and a readable reason."""
+
+    category: str
+    reason: str
+
+    def to_json(self) -> CauseJSON:
+        return {"category": self.category, "reason": self.reason}

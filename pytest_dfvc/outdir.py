@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .views import OUTPUT_MARKER
+# In every output folder (outdir.prepare_output): no earlier run's output, wherever it was
+# put, is ever part of the project a cell sees.
+OUTPUT_MARKER = ".dfvc-output"
+
 
 try:
     import fcntl

@@ -29,11 +29,12 @@ from packaging.requirements import Requirement
 
 from .availability import INSTALLABLE, IndexReader, exact_version, from_index
 from .builds import mismatch, pinned
+from .cell import Cell, MatrixPlan
 from .files import write_text_atomic
 from .install_causes import install_failure, missing_pin
 from .legacy import refused_pin
 from .matrix import Matrix
-from .plan import Cause, Cell, MatrixPlan
+from .model import Cause
 from .sessionspec import asked_afresh, keeps_pages, pin_requirements, source_args
 from .uvtool import uv_environment, uv_path
 from .vocabulary import Status

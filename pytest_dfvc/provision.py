@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import editable, locks
+from .cell import Cell, MatrixPlan
 from .celldir import CellDir
 from .cellrun import CellOutcome, run_session
 from .environments import environment_name
 from .files import write_text_atomic
 from .matrix import Matrix
-from .plan import Cause, Cell, MatrixPlan
+from .model import Cause
+from .project import declares_package
 from .sessionspec import (
     FINDINGS_CODES,
     RECORDER_MODULE,
@@ -72,9 +74,9 @@ class Workspace:
 
 def installs_project(matrix: Matrix, project: Path) -> bool:
     """Whether cells install the project: unless the matrix says ``project = false``, when
-    it declares itself a package (``editable.declares_package``). Otherwise its tests import
+    it declares itself a package (``project.declares_package``). Otherwise its tests import
     it from its tree, which the cells put on the path."""
-    return matrix.install.project and editable.declares_package(project)
+    return matrix.install.project and declares_package(project)
 
 
 def project_wheel(matrix: Matrix, cell: Cell, workspace: Workspace, *, build: bool) -> Path | None:

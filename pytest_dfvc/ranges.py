@@ -14,6 +14,7 @@ from packaging.ranges import VersionRange
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from .cell import covered
 from .model import RAN, Inferred, RangeJSON, combined
 
 _OPERATOR_ORDER = {">": 0, ">=": 0, "~=": 1, "==": 1, "===": 1, "!=": 2, "<=": 3, "<": 3}
@@ -130,14 +131,6 @@ def upgrade_gap(
     if (complete or covered(dense, top, failing[0])) and not between:
         return None
     return [top, failing[0]]
-
-
-def covered(dense: Sequence[tuple[str, str]], low: Version | str, high: Version | str) -> bool:
-    """Whether some interval of ``dense`` holds both ``low`` and ``high``: every release
-    between the two was planned."""
-    return any(
-        Version(a) <= Version(str(low)) and Version(str(high)) <= Version(b) for a, b in dense
-    )
 
 
 def _at_most(version: Version) -> VersionRange:

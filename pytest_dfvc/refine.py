@@ -18,11 +18,10 @@ from typing import Any
 
 from packaging.version import Version
 
+from .cell import Cell, MatrixPlan, cell_id, covered
 from .index import Release
 from .matrix import PackageAxis
 from .model import RangeJSON
-from .plan import Cell, MatrixPlan, cell_id
-from .ranges import covered
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from .cell import Cell
 from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
-from .plan import Cell
 from .precheck import compile_command, resolve
 from .sessionspec import pin_requirements
 

@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 
 from .builds import build_of
 from .causes import cause_groups
-from .celldir import KIND_ENV, KIND_TEST, KIND_VALUE, KIND_WARNING, Record, of_kind
+from .cell import KNOWN_PYTHONS, Cell, MatrixPlan
 from .cellrun import CellOutcome
 from .deprecations import kept_warning, link_precursors, upgrade_risks
 from .diagnose import diagnose
@@ -35,8 +35,8 @@ from .model import (
     failing,
     verdict_of,
 )
-from .plan import KNOWN_PYTHONS, Cell, MatrixPlan
 from .ranges import Observation, axis_range, considered_cells, project_passed
+from .records import KIND_ENV, KIND_TEST, KIND_VALUE, KIND_WARNING, Record, of_kind
 from .rules import Rule
 from .vocabulary import Status
 

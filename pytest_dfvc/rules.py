@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .celldir import KIND_RULES
+from .records import KIND_RULES
 
 CATEGORIES = (
     "python-version",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .audit import choose, differences, judged
+from .cell import Cell, MatrixPlan, ReleaseLister
 from .cellrunner import CellRunner, NoxCellRunner
 from .culprit import Boundary, apply, boundaries, explain, held_cell, summary
 from .documents import document, partial_document
@@ -19,8 +20,7 @@ from .era import with_eras
 from .evidence import rerun_wanted, settle, verdicts
 from .files import write_json_atomic
 from .matrix import MatrixError
-from .model import RAN, AuditJSON, CellJSON, Document, copy_cells
-from .plan import Cause, Cell, MatrixPlan, ReleaseLister
+from .model import RAN, AuditJSON, Cause, CellJSON, Document, copy_cells
 from .provision import Workspace
 from .refine import gaps, refined_plan, releases_between
 from .results import matrix_json, matrix_ranges, planned_cell_json

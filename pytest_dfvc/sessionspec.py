@@ -19,12 +19,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from . import uvconfig
+from .cell import Cell
 from .cellargs import cell_environment_addopts
 from .celldir import CellDir
 from .environments import base_key, inputs_key
 from .era import era_args
 from .matrix import InstallOptions, Matrix
-from .plan import Cell
 from .uvconfig import pypi_config_args
 
 RECORDER_MODULE = "dfvc_recorder"

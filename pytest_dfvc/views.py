@@ -22,11 +22,10 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .outdir import OUTPUT_MARKER
+
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
 _COMPLETE = ".dfvc-snapshot-complete"
-# In every output folder (outdir.prepare_output): no earlier run's output, wherever it was
-# put, is ever part of the project a cell sees.
-OUTPUT_MARKER = ".dfvc-output"
 KEEP_SNAPSHOTS = 2
 
 

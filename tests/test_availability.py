@@ -16,10 +16,12 @@ import pytest
 from packaging import tags
 
 from pytest_dfvc.availability import INSTALLABLE, IndexReader, from_index
+from pytest_dfvc.cell import Cell
 from pytest_dfvc.index import IndexFile, project_files, wheel_metadata
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.matrix import Matrix
-from pytest_dfvc.plan import Cause, Cell, expand
+from pytest_dfvc.model import Cause
+from pytest_dfvc.plan import expand
 from pytest_dfvc.precheck import precheck, precheck_cell, screen
 
 from .helpers import matrix_from_text, offline_install, run_matrix, write_project

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.celldir import CellDir, Record, crashed_test, done_tests, finished
+from pytest_dfvc.cell import Cell
+from pytest_dfvc.celldir import CellDir
 from pytest_dfvc.cellrun import judge, pytest_error
 from pytest_dfvc.install_causes import missing_pin
 from pytest_dfvc.phases import PHASE_INSTALL, PHASE_TEST
-from pytest_dfvc.plan import Cell
+from pytest_dfvc.records import Record, crashed_test, done_tests, finished
 from pytest_dfvc.sessionspec import SessionSpec, afresh, asks_afresh
 from pytest_dfvc.uvconfig import PYPI_CONFIG, PYPI_REFRESH_CONFIG
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from pytest_dfvc.cell import Cell
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.plan import Cell
 from pytest_dfvc.precheck import precheck_cell
 from pytest_dfvc.sessionspec import pin_requirements, source_args
 

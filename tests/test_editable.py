@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dfvc.cell import Cell, MatrixPlan
 from pytest_dfvc.editable import build_config, editable_wheel, requirement
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.provision import Workspace, project_wheel, start_builds
 from pytest_dfvc.uvtool import uv_path
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from pytest_dfvc.cell import cell_id
 from pytest_dfvc.index import (
     IndexFile,
     Release,
@@ -16,14 +17,8 @@ from pytest_dfvc.index import (
 )
 from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
 from pytest_dfvc.matrix import MatrixError, PackageAxis
-from pytest_dfvc.plan import (
-    Cause,
-    axis_versions,
-    cell_id,
-    expand,
-    select_versions,
-    with_newest,
-)
+from pytest_dfvc.model import Cause
+from pytest_dfvc.plan import axis_versions, expand, select_versions, with_newest
 from pytest_dfvc.vocabulary import Select
 
 from . import fakeframe

@@ -17,9 +17,9 @@ from typing import cast
 
 import pytest
 
+from pytest_dfvc.cell import Cell
 from pytest_dfvc.cellrun import CellOutcome
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.plan import Cell
 from pytest_dfvc.uvtool import uv_path
 
 from .helpers import (

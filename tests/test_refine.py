@@ -7,9 +7,9 @@ from typing import cast
 
 from packaging.version import Version
 
+from pytest_dfvc.cell import Cell, MatrixPlan
 from pytest_dfvc.index import Release
 from pytest_dfvc.model import RangeJSON
-from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.refine import Gap, gaps, refined_plan, releases_between
 
 from .helpers import matrix_from_text

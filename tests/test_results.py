@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from pytest_dfvc.cell import Cell, MatrixPlan
 from pytest_dfvc.documents import merged_document
-from pytest_dfvc.model import CauseJSON, CellJSON, OutcomeJSON
-from pytest_dfvc.plan import Cause, Cell, MatrixPlan
+from pytest_dfvc.model import Cause, CauseJSON, CellJSON, OutcomeJSON
 from pytest_dfvc.results import matrix_json
 
 from .helpers import matrix_from_text

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
+from pytest_dfvc.cell import Cell, MatrixPlan
 from pytest_dfvc.evidence import apply_rerun
 from pytest_dfvc.model import CauseJSON, CellJSON, Document, OutcomeJSON, RangeJSON
-from pytest_dfvc.plan import Cell, MatrixPlan
 from pytest_dfvc.provision import Workspace
 from pytest_dfvc.reports import markdown
 from pytest_dfvc.scheduler import MatrixRun, RunOptions, _next_start, _Task

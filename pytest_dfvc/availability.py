@@ -38,7 +38,7 @@ from .index import (
 )
 from .matrix import Matrix
 from .model import Cause
-from .sessionspec import pin_requirements
+from .uvargs import pin_requirements
 from .uvconfig import Sources, uv_sources
 from .vocabulary import Status
 

@@ -1,6 +1,7 @@
-"""Run one cell and judge it: its nox session in a worker, the restarts after a test kills
-the test process, and the cell's status from how far the session got and what the recorder
-wrote. Never raises for a failure inside the cell."""
+"""Run one cell's session: nox in a worker, a second try when uv's kept page or an old
+release's metadata stood in the way, and the restarts after a test kills the test process.
+Never raises for a failure inside the cell, and judges nothing: it returns what the session
+left (``records.CellRun``)."""
 
 from __future__ import annotations
 
@@ -9,56 +10,26 @@ import re
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cell import Cell
 from .celldir import CellDir
-from .evidence import NO_TESTS, no_test_reason, status_from_tests
 from .files import write_text_atomic
-from .install_causes import install_failure, log_tail, missing_pin
+from .install_causes import missing_pin
 from .legacy import refused_pin
-from .model import Cause
 from .phases import PHASE_INSTALL
-from .records import (
-    KIND_FINISH,
-    KIND_TEST,
-    Record,
-    crashed_test,
-    done_tests,
-    of_kind,
-    stopped_test,
-)
-from .sessionspec import FINDINGS_CODES, SessionSpec, afresh, asks_afresh, dump_specs
-from .vocabulary import Status
+from .records import CellRun, crashed_test, done_tests
+from .sessionspec import SessionSpec, afresh, asks_afresh, dump_specs
 from .workers import RunningCells, nox_arguments, nox_env, run_logged
 
 # A test process that dies this many times in one cell ends the cell.
 MAX_RESTARTS = 20
 
 
-@dataclass
-class CellOutcome:
-    """What running a cell produced, before aggregation."""
-
-    status: Status
-    records: list[Record] = field(default_factory=list)
-    cause: Cause | None = None
-    duration: float = 0.0
-    log: str = ""
-    # How a release whose metadata uv refuses was installed (legacy.py), if one was.
-    metadata_fallback: str | None = None
-
-
 def run_session(
-    spec: SessionSpec,
-    cell: Cell,
-    cell_dir: CellDir,
-    timeout: float | None,
-    running: RunningCells,
-) -> CellOutcome:
-    """Run the cell's session (written to its folder), step over tests that kill the test
-    process, and judge what it left."""
+    spec: SessionSpec, cell_dir: CellDir, timeout: float | None, running: RunningCells
+) -> CellRun:
+    """Run the cell's session (written to its folder) and step over tests that kill the
+    test process; what it left is for the verdicts to judge (``judge.py``)."""
     cell_dir.clear_run_files()
     _discard_broken_environment(cell_dir)
     write_text_atomic(cell_dir.session_file, dump_specs([spec]))
@@ -103,11 +74,17 @@ def run_session(
         returncode, timed_out = _restart_pytest(spec, cell_dir, deadline, running)
         records = cell_dir.records()
         restarts += 1
-    outcome = judge(cell, cell_dir.phase(), records, returncode, timed_out, timeout, cell_dir.log())
-    outcome.duration = time.monotonic() - started
-    outcome.log = str(log_path)
-    outcome.metadata_fallback = cell_dir.legacy_note()
-    return outcome
+    return CellRun(
+        records=records,
+        phase=cell_dir.phase(),
+        returncode=returncode,
+        timed_out=timed_out,
+        timeout=timeout,
+        output=cell_dir.log(),
+        log=str(log_path),
+        duration=time.monotonic() - started,
+        metadata_fallback=cell_dir.legacy_note(),
+    )
 
 
 def _stale_page(
@@ -171,72 +148,3 @@ def _discard_broken_environment(cell_dir: CellDir) -> None:
         ok = False
     if not ok:
         shutil.rmtree(Path(bin_dir).parent, ignore_errors=True)
-
-
-def judge(
-    cell: Cell,
-    phase: str | None,
-    records: list[Record],
-    returncode: int,
-    timed_out: bool,
-    timeout: float | None,
-    log: str,
-) -> CellOutcome:
-    """The cell's status from how far its session got and what the recorder wrote."""
-    if timed_out:
-        return CellOutcome("error", records, _timed_out(records, timeout))
-    if phase in (None, PHASE_INSTALL) and returncode != 0:
-        status, cause = install_failure(log, cell.python, cell.cuda)
-        return CellOutcome(status, records, cause)
-    finished = of_kind(records, KIND_FINISH)
-    refused = pytest_error(log)
-    if not finished:
-        if refused:
-            return CellOutcome("error", records, Cause("pytest-usage", refused))
-        return CellOutcome("error", records, Cause("crash", _crash_reason(returncode, log)))
-    exitstatus = finished[-1].get("exitstatus")
-    if exitstatus not in FINDINGS_CODES:
-        what = refused if refused else log_tail(log)
-        reason = f"pytest in the cell exited with status {exitstatus}: {what}"
-        category = "pytest-usage" if exitstatus == 4 else "unknown"
-        return CellOutcome("error", records, Cause(category, reason))
-    tests = of_kind(records, KIND_TEST)
-    verdict = status_from_tests(tests)
-    if verdict is None:
-        # Tests that never ran are no evidence: the cell is untested, and says why.
-        deselected = int(finished[-1].get("deselected") or 0)
-        return CellOutcome("skipped", records, Cause(NO_TESTS, no_test_reason(tests, deselected)))
-    return CellOutcome(verdict, records)
-
-
-def _timed_out(records: list[Record], timeout: float | None) -> Cause:
-    """Name the test that was running when time ran out, and count it as an error; the tests
-    before it keep their outcomes."""
-    running = crashed_test(records)
-    limit = f"--dfvc-timeout={timeout:g}s" if timeout is not None else "its time limit"
-    done = len(of_kind(records, KIND_TEST))
-    if running is None:
-        return Cause("timeout", f"the cell ran past {limit} outside any test and was stopped")
-    message = f"the cell ran past {limit} during this test"
-    records.append(stopped_test(running, "dfvc.Timeout", message))
-    kept = f"; the {done} tests before it kept their outcomes" if done else ""
-    return Cause("timeout", f"the cell ran past {limit} during {running} and was stopped{kept}")
-
-
-# pytest's own words when it refuses to start: a usage error ("ERROR: file or directory not
-# found: x", "ERROR: usage: ...") or argparse's ("pytest: error: unrecognized arguments").
-_PYTEST_ERROR = re.compile(
-    r"^(?:ERROR: (?!\s*$).+|[\w.-]+: error: .+|E?\s*pytest\.UsageError: .+)$", re.MULTILINE
-)
-
-
-def pytest_error(log: str) -> str | None:
-    """The line in which the cell's pytest refused its arguments or configuration."""
-    found = _PYTEST_ERROR.findall(log)
-    return found[-1].strip()[:500] if found else None
-
-
-def _crash_reason(returncode: int, log: str) -> str:
-    if returncode < 0:
-        return f"the test process was killed by signal {-returncode}"
-    return f"the test process ended without finishing (exit status {returncode}): {log_tail(log)}"

@@ -18,26 +18,21 @@ from typing import Any, Protocol
 
 from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
 from .cell import Cell, MatrixPlan
-from .cellrun import CellOutcome
 from .changes import complete_copy
 from .culprit import held_text
 from .environments import EnvironmentSlots
 from .evidence import apply_rerun
 from .hostfacts import device_facts
+from .judge import judge
 from .model import RAN, CellJSON, DeviceFacts, copy_cells
 from .precheck import precheck_cell
-from .provision import Workspace, installs_project, run_cell
-from .records import Record
+from .provision import Workspace, installs_project, prepare, run
+from .records import CellRun, Record
 from .resolution import Resolutions, moved
 from .results import cell_json, outcome_json
 from .rules import Rule, recorded_rules
-from .sessionspec import (
-    RECORDER_MODULE,
-    cell_environment,
-    pin_requirements,
-    uv_variables,
-    wrong_pins,
-)
+from .sessionspec import RECORDER_MODULE, cell_environment
+from .uvargs import pin_requirements, uv_variables, wrong_pins
 from .views import project_files, take_snapshot
 from .workers import RunningCells
 
@@ -199,26 +194,25 @@ class NoxCellRunner:
         else:
             self._say(f"{plan.matrix.name} {cell.id}: provisioning and testing", 0)
             stale = (plan.matrix.name, cell.id) in self._stale
-            outcome = self._in_slot(plan, cell, self.pytest_args, afresh=self._afresh or stale)
-            if outcome is None:
+            ran = self._in_slot(plan, cell, self.pytest_args, afresh=self._afresh or stale)
+            if ran is None:
                 return None  # interrupted: a cell stopped half-way is not a result
-            data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
+            data = _checked(plan, cell, self._judged(cell, ran))
         self._note_device(cell, data)
         self._keep(plan, cell, self._key(plan, cell), data)
         return data
 
     def _in_slot(
         self, plan: MatrixPlan, cell: Cell, pytest_args: list[str], *, afresh: bool
-    ) -> CellOutcome | None:
-        """The cell built and tested in a job slot's environment for its Python; None when
-        the run was interrupted meanwhile."""
+    ) -> CellRun | None:
+        """The cell prepared, built and tested in a job slot's environment for its Python;
+        None when the run was interrupted meanwhile."""
         with self._slots.hold(cell.interpreter or "") as slot:
-            outcome = run_cell(
+            prepared = prepare(
                 plan.matrix,
                 cell,
                 self.workspace,
                 pytest_args,
-                timeout=self.timeout,
                 running=self._running,
                 # One build of the project's editable wheel pays off from a second cell of
                 # the same Python on; for one cell, its own install builds it as fast.
@@ -226,7 +220,12 @@ class NoxCellRunner:
                 slot=slot,
                 afresh=afresh,
             )
-        return None if self._running.stopping else outcome
+            ran = run(prepared, timeout=self.timeout, running=self._running)
+        return None if self._running.stopping else ran
+
+    def _judged(self, cell: Cell, ran: CellRun) -> CellJSON:
+        """What the cell's run left, handed to the verdicts: its status and causes."""
+        return outcome_json(cell, ran, judge(cell, ran), self._rules(ran.records))
 
     def _keep(self, plan: MatrixPlan, cell: Cell, key: str, data: CellJSON) -> None:
         """Cache a result that would come out the same again; errors (crashes, timeouts)
@@ -241,10 +240,10 @@ class NoxCellRunner:
         self._say(f"{plan.matrix.name} {cell.id}: running {len(nodeids)} failing test(s) again", 0)
         # A cell of its own name: its view, log and records beside the first run's.
         again = replace(cell, id=f"{cell.id}-again")
-        outcome = self._in_slot(plan, again, [*self.pytest_args, *nodeids], afresh=self._afresh)
-        if outcome is None:
+        ran = self._in_slot(plan, again, [*self.pytest_args, *nodeids], afresh=self._afresh)
+        if ran is None:
             return None
-        second = outcome_json(again, outcome, self._rules(outcome.records))
+        second = self._judged(again, ran)
         # A second run that could not judge (a crash, a timeout) leaves the failures as
         # they were, unconfirmed.
         judged = {t["nodeid"]: t for t in second["tests"]} if second["status"] in RAN else {}
@@ -262,10 +261,10 @@ class NoxCellRunner:
                 return kept
         held = held_text(dict(cell.held))
         self._say(f"{plan.matrix.name} {cell.id}: failing tests with {held} set back", 0)
-        outcome = self._in_slot(plan, cell, [*self.pytest_args, *nodeids], afresh=self._afresh)
-        if outcome is None:
+        ran = self._in_slot(plan, cell, [*self.pytest_args, *nodeids], afresh=self._afresh)
+        if ran is None:
             return None
-        data = _checked(plan, cell, outcome_json(cell, outcome, self._rules(outcome.records)))
+        data = _checked(plan, cell, self._judged(cell, ran))
         self._keep(plan, cell, key, data)
         return data
 
@@ -274,19 +273,19 @@ class NoxCellRunner:
         # which --reinstall and --exact make equal to a new one.
         audited = replace(cell, id=f"{cell.id}-audit")
         self._say(f"{plan.matrix.name} {cell.id}: audit, run again from scratch", 0)
-        outcome = run_cell(
+        prepared = prepare(
             plan.matrix,
             audited,
             self.workspace,
             self.pytest_args,
-            timeout=self.timeout,
             running=self._running,
             share_build=False,
             afresh=True,
         )
+        ran = run(prepared, timeout=self.timeout, running=self._running)
         if self._running.stopping:
             return None
-        data = outcome_json(audited, outcome, self._rules(outcome.records))
+        data = self._judged(audited, ran)
         data["id"] = cell.id
         self._note_device(cell, data)
         return _checked(plan, cell, data)

@@ -35,7 +35,7 @@ from .install_causes import install_failure, missing_pin
 from .legacy import refused_pin
 from .matrix import Matrix
 from .model import Cause
-from .sessionspec import asked_afresh, keeps_pages, pin_requirements, source_args
+from .uvargs import asked_afresh, keeps_pages, pin_requirements, source_args
 from .uvtool import uv_environment, uv_path
 from .vocabulary import Status
 

@@ -1,6 +1,8 @@
-"""Provision one cell: where a run keeps its files, the project's install (its editable
-wheel, its lock), and the session spec written with the files it names. Running the session
-is ``cellrun``'s; the spec's content is ``sessionspec``'s."""
+"""One cell's life in the cells, in two steps: ``prepare`` (its view of the project, the
+project's install — its editable wheel, its lock — and the session spec written with the
+files it names) and ``run`` (its environment built and its tests run, through nox), which
+returns what the session left for the verdicts. Running the session is ``cellrun``'s; the
+spec's content is ``sessionspec``'s; where a run keeps its files is ``Workspace``."""
 
 from __future__ import annotations
 
@@ -14,22 +16,22 @@ from pathlib import Path
 from . import editable, locks
 from .cell import Cell, MatrixPlan
 from .celldir import CellDir
-from .cellrun import CellOutcome, run_session
+from .cellrun import run_session
 from .environments import environment_name
 from .files import write_text_atomic
 from .matrix import Matrix
-from .model import Cause
+from .phases import FINDINGS_CODES
 from .project import declares_package
+from .records import CellRun
 from .sessionspec import (
-    FINDINGS_CODES,
     RECORDER_MODULE,
     SessionSpec,
-    build_source_args,
     build_spec,
     install_inputs,
     resolved_afresh,
     session_name,
 )
+from .uvargs import build_source_args
 from .uvtool import uv_path
 from .views import make_view
 from .workers import RunningCells, nox_env
@@ -220,45 +222,61 @@ def prepare_session(
     return resolved_afresh(spec) if afresh else spec
 
 
-def run_cell(
+@dataclass(frozen=True)
+class Prepared:
+    """A cell ready to run: its view of the project made, its session spec and the files it
+    names written to its folder. ``refused``: why it cannot run at all (its project's lock
+    lacks a package); nothing was written then."""
+
+    cell: Cell
+    cell_dir: CellDir
+    spec: SessionSpec | None = None
+    refused: str | None = None
+
+
+def prepare(
     matrix: Matrix,
     cell: Cell,
     workspace: Workspace,
     pytest_args: list[str],
     *,
-    timeout: float | None = None,
-    running: RunningCells | None = None,
+    running: RunningCells,
     share_build: bool = True,
     slot: int | None = None,
     afresh: bool = False,
-) -> CellOutcome:
-    """Build the cell's environment and run its tests through nox; never raises for a
-    failure inside the cell. A test that kills the test process costs only itself: pytest
-    restarts without the tests that already have an outcome, as pytest-xdist replaces a
-    crashed worker. ``share_build``: build the project's editable wheel for the cells of
-    this interpreter (else use one only if an earlier run built it). ``slot``: run in that
-    job slot's environment for the cell's Python, synced to the cell (else one of its own)."""
-    owned = running is None
-    running = running or RunningCells()
+) -> Prepared:
+    """The first step of a cell's life: its view of the project and its session spec, which
+    names the environment it syncs (``run`` builds it). ``share_build``: build the
+    project's editable wheel for the cells of this interpreter (else use one only if an
+    earlier run built it). ``slot``: the job slot whose environment for the cell's Python is
+    synced to the cell (else an environment of its own). ``afresh``: resolved from the index
+    afresh and reinstalled."""
     # A worker starts (Python, nox's import) while the editable wheel builds, not after.
     running.warm(nox_env())
+    cell_dir = workspace.cell_dir(matrix.name, cell)
+    if workspace.snapshot is not None:
+        make_view(workspace.snapshot, workspace.view(matrix.name, cell))
     try:
-        if workspace.snapshot is not None:
-            make_view(workspace.snapshot, workspace.view(matrix.name, cell))
-        try:
-            spec = prepare_session(
-                matrix,
-                cell,
-                workspace,
-                pytest_args,
-                prebuilt=True,
-                build=share_build,
-                environment=None if slot is None else environment_name(cell, slot),
-                afresh=afresh,
-            )
-        except locks.LockMissing as exc:
-            return CellOutcome("unavailable", cause=Cause("install", str(exc)))
-        return run_session(spec, cell, workspace.cell_dir(matrix.name, cell), timeout, running)
-    finally:
-        if owned:
-            running.close()
+        spec = prepare_session(
+            matrix,
+            cell,
+            workspace,
+            pytest_args,
+            prebuilt=True,
+            build=share_build,
+            environment=None if slot is None else environment_name(cell, slot),
+            afresh=afresh,
+        )
+    except locks.LockMissing as exc:
+        return Prepared(cell, cell_dir, refused=str(exc))
+    return Prepared(cell, cell_dir, spec)
+
+
+def run(prepared: Prepared, *, timeout: float | None, running: RunningCells) -> CellRun:
+    """The second step: build the cell's environment and run its tests through nox; never
+    raises for a failure inside the cell. A test that kills the test process costs only
+    itself: pytest restarts without the tests that already have an outcome, as pytest-xdist
+    replaces a crashed worker. What the run left is for the verdicts (``judge.judge``)."""
+    if prepared.spec is None:
+        return CellRun(refused=prepared.refused)
+    return run_session(prepared.spec, prepared.cell_dir, timeout, running)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,27 @@ def stopped_test(nodeid: str, error_type: str, message: str) -> Record:
         "when": "call",
         "exception": {"type": error_type, "message": message, "frames": []},
     }
+
+
+@dataclass
+class CellRun:
+    """What running a cell left, before anyone judges it: how far its session got (the
+    ``phase`` file), the records, the exit status, the log. The cells produce it; the
+    verdicts (``judge.py``) read it."""
+
+    records: list[Record] = field(default_factory=list)
+    # How far the session got: None (not started), "install" or "test" (phases.py).
+    phase: str | None = None
+    returncode: int = 0
+    # The cell ran past its time limit (``timeout`` seconds) and was stopped.
+    timed_out: bool = False
+    timeout: float | None = None
+    # The log's text, and where it is kept.
+    output: str = ""
+    log: str = ""
+    duration: float = 0.0
+    # How a release whose metadata uv refuses was installed (legacy.py), if one was.
+    metadata_fallback: str | None = None
+    # Why the cell could not even be prepared (its project's lock lacks a package): no
+    # session ran.
+    refused: str | None = None

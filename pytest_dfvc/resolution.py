@@ -23,7 +23,7 @@ from .cell import Cell
 from .files import write_json_atomic, write_text_atomic
 from .matrix import Matrix
 from .precheck import compile_command, resolve
-from .sessionspec import pin_requirements
+from .uvargs import pin_requirements
 
 # PyPI's page lifetime (index.PAGE_MAX_AGE), which uv keeps its pages for.
 DEFAULT_MAX_AGE_S = 600.0

@@ -15,12 +15,12 @@ from packaging.utils import canonicalize_name
 from .builds import build_of
 from .causes import cause_groups
 from .cell import KNOWN_PYTHONS, Cell, MatrixPlan
-from .cellrun import CellOutcome
 from .deprecations import kept_warning, link_precursors, upgrade_risks
 from .diagnose import diagnose
 from .drift import DEFAULT_ATOL, DEFAULT_RTOL, drift
 from .evidence import settle
 from .interpreters import minor_key, python_minor
+from .judge import CellOutcome
 from .model import (
     CauseJSON,
     CellJSON,
@@ -36,7 +36,7 @@ from .model import (
     verdict_of,
 )
 from .ranges import Observation, axis_range, considered_cells, project_passed
-from .records import KIND_ENV, KIND_TEST, KIND_VALUE, KIND_WARNING, Record, of_kind
+from .records import KIND_ENV, KIND_TEST, KIND_VALUE, KIND_WARNING, CellRun, Record, of_kind
 from .rules import Rule
 from .vocabulary import Status
 
@@ -157,19 +157,19 @@ def _test_json(
     return test
 
 
-def outcome_json(cell: Cell, outcome: CellOutcome, rules: Sequence[Rule]) -> CellJSON:
-    """A cell that ran (or was stopped before its tests) from what running it produced."""
+def outcome_json(cell: Cell, ran: CellRun, outcome: CellOutcome, rules: Sequence[Rule]) -> CellJSON:
+    """A cell that ran (or was stopped before its tests): what its run left, as judged."""
     data = cell_json(
         cell,
         outcome.status,
         outcome.records,
         cause=outcome.cause.to_json() if outcome.cause else None,
-        duration=outcome.duration,
-        log=outcome.log,
+        duration=ran.duration,
+        log=ran.log,
         rules=rules,
     )
-    if outcome.metadata_fallback:
-        data["metadata_fallback"] = outcome.metadata_fallback
+    if ran.metadata_fallback:
+        data["metadata_fallback"] = ran.metadata_fallback
     return data
 
 

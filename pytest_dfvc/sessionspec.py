@@ -1,5 +1,5 @@
 """A cell's nox session as data: the spec the controller writes and the session body runs,
-and the uv arguments in it.
+with the uv arguments of its install (built from ``uvargs.py``'s).
 
 Nothing here builds or writes anything: ``install_inputs`` returns the uv arguments with the
 files they name, which ``provision.prepare_session`` writes (after building the project's
@@ -10,28 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import TypedDict
 
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
-
-from . import uvconfig
 from .cell import Cell
 from .cellargs import cell_environment_addopts
 from .celldir import CellDir
 from .environments import base_key, inputs_key
-from .era import era_args
-from .matrix import InstallOptions, Matrix
-from .uvconfig import pypi_config_args
+from .matrix import Matrix
+from .phases import FINDINGS_CODES
+from .uvargs import (
+    asked_afresh,
+    keeps_pages,
+    pin_requirements,
+    source_args,
+    uv_variables,
+    without_lifetime,
+)
 
 RECORDER_MODULE = "dfvc_recorder"
 RECORDS_ENV = "DFVC_RECORDS"
-# pytest's exit statuses that end a cell's session well: failing tests (1) are the
-# controller's finding, and "no tests" (5) its own verdict (untested).
-FINDINGS_CODES = (0, 1, 5)
 
 
 class _SpecFields(TypedDict):
@@ -72,102 +71,6 @@ def session_name(matrix: str, cell: Cell) -> str:
     return f"dfvc-{matrix}-{cell.id}"
 
 
-# uv's --torch-backend knows these; other frameworks take an index or a package per variant.
-TORCH_FAMILY = frozenset({"torch", "torchvision", "torchaudio"})
-
-
-def pin_requirements(matrix: Matrix, cell: Cell) -> list[str]:
-    """``numpy==1.23.5``; with a CUDA variant's substitution, ``tensorflow-cpu==2.15.0`` or
-    ``jax[cuda12]==0.4.30``."""
-    replaced = dict(matrix.install.variant(cell.cuda).packages)
-    pins = []
-    for name, version in cell.packages:
-        if name in replaced:
-            requirement = Requirement(replaced[name])
-            extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-            pins.append(f"{requirement.name}{extras}=={version}")
-        else:
-            pins.append(f"{name}=={version}")
-    return pins
-
-
-# Local version labels that name a build variant of the same release (a CUDA or CPU build):
-# ``2.5.1+cpu`` is torch 2.5.1. Any other label (``1.0.0+broken``) is another build.
-_VARIANT_LABEL = re.compile(r"^(cpu|cu\d+|rocm[\d.]+|xpu)$")
-
-
-def wrong_pins(pins: list[str], resolved: dict[str, str]) -> list[str]:
-    """The pins the environment does not hold as asked: ``==1.0.0`` matches ``1.0.0+broken``
-    (PEP 440 ignores a local label the pin does not give), and uv takes the labelled build
-    when a folder has both. Each says what was installed instead."""
-    installed = {str(canonicalize_name(n)): v for n, v in resolved.items()}
-    wrong = []
-    for pin in pins:
-        requirement = Requirement(pin)
-        asked = next(iter(requirement.specifier)).version
-        got = installed.get(str(canonicalize_name(requirement.name)))
-        if got is None or got == asked:
-            continue
-        public, _, label = got.partition("+")
-        if public == asked and (not label or _VARIANT_LABEL.match(label)):
-            continue
-        wrong.append(f"{requirement.name}=={asked} installed {got}")
-    return wrong
-
-
-def source_args(matrix: Matrix, cell: Cell) -> list[str]:
-    """Where packages come from, shared by the pre-check and the install: wheels only for
-    the matrix packages, the indexes and folders of the matrix and of the cell's variant."""
-    install = matrix.install
-    variant = install.variant(cell.cuda)
-    args = build_source_args(matrix)
-    pins = pin_requirements(matrix, cell)
-    for pin in pins:
-        args += ["--only-binary", Requirement(pin).name]
-    args += era_args(cell, pins)
-    for link in variant.find_links:
-        args += ["--find-links", link]
-    if variant.index_url and not install.no_index:
-        # Searched before the default index: the variant's builds win (uv's first-index rule).
-        args += ["--extra-index-url", variant.index_url]
-    backend = variant.torch_backend
-    if backend is None and cell.cuda and not variant.index_url and not variant.find_links:
-        backend = cell.cuda if any(n in TORCH_FAMILY for n, _ in cell.packages) else ""
-    if backend:
-        args += ["--torch-backend", backend]
-    return args
-
-
-def build_source_args(matrix: Matrix) -> list[str]:
-    """Where the matrix's packages, and the project's build requirements, come from, with
-    PyPI's cache lifetimes where uv asks PyPI (``uvconfig.pypi_config_args``)."""
-    install = matrix.install
-    return [
-        *pypi_config_args(
-            matrix.path.parent, index_url=install.index_url, no_index=install.no_index
-        ),
-        *index_args(install),
-    ]
-
-
-def keeps_pages(args: list[str]) -> bool:
-    """Whether uv, given these arguments, keeps PyPI's pages for their lifetime
-    (``uv-pypi.toml``): then a release newer than its copy of a page is missing from it
-    until the page is asked for again (``asked_afresh``)."""
-    return str(uvconfig.PYPI_CONFIG) in args
-
-
-def asked_afresh(args: list[str], name: str) -> list[str]:
-    """The arguments again, asking the index for ``name``'s page: uv does not refresh a page
-    whose lifetime a configuration sets, so with the configuration without it."""
-    return [*_without_lifetime(args), "--refresh-package", name]
-
-
-def _without_lifetime(args: list[str]) -> list[str]:
-    kept, refreshed = str(uvconfig.PYPI_CONFIG), str(uvconfig.PYPI_REFRESH_CONFIG)
-    return [refreshed if a == kept else a for a in args]
-
-
 def asks_afresh(spec: SessionSpec) -> bool:
     """Whether a failed install of this spec may be tried again with a page asked afresh
     (not once it was: the second try's configuration keeps no pages)."""
@@ -180,8 +83,8 @@ def resolved_afresh(spec: SessionSpec) -> SessionSpec:
     the environment (what ``--dfvc-rerun`` promises)."""
     return {
         **spec,
-        "install": _without_lifetime(spec["install"]),
-        "sources": _without_lifetime(spec["sources"]),
+        "install": without_lifetime(spec["install"]),
+        "sources": without_lifetime(spec["sources"]),
         "afresh": True,
     }
 
@@ -189,21 +92,7 @@ def resolved_afresh(spec: SessionSpec) -> SessionSpec:
 def afresh(spec: SessionSpec, name: str) -> SessionSpec:
     """The spec of a second try that asks the index again for ``name``'s page."""
     install = asked_afresh(spec["install"], name)
-    return {**spec, "install": install, "sources": _without_lifetime(spec["sources"])}
-
-
-def index_args(install: InstallOptions) -> list[str]:
-    """Where the matrix's packages, and the project's build requirements, come from."""
-    args: list[str] = []
-    for link in install.find_links:
-        args += ["--find-links", link]
-    if install.no_index:
-        args.append("--no-index")
-    elif install.index_url:
-        args += ["--index-url", install.index_url]
-    if install.exclude_newer:
-        args += ["--exclude-newer", install.exclude_newer]
-    return args
+    return {**spec, "install": install, "sources": without_lifetime(spec["sources"])}
 
 
 def in_view(args: list[str], project: Path, view: Path) -> list[str]:
@@ -233,23 +122,6 @@ def _rooted(pytest_args: list[str], here: Path) -> list[str]:
         if not any(a == option or a.startswith(option + "=") for a in pytest_args):
             rooted.append(f"{option}={here}")
     return rooted
-
-
-# uv variables that choose which environment or interpreter uv works on, not how it
-# resolves: each cell's nox session sets its own (a nox session with the uv backend sets
-# UV_PYTHON and UV_PROJECT_ENVIRONMENT to its environment; passed on, they made the cells'
-# installs land in the environment pytest-dfvc itself ran from).
-_ENVIRONMENT_VARIABLES = frozenset({"UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "UV_SYSTEM_PYTHON"})
-
-
-def uv_variables() -> dict[str, str]:
-    """uv's settings in this environment (``UV_*``), which the cells' installs inherit;
-    never those that choose the environment to install into."""
-    return {
-        k: v
-        for k, v in sorted(os.environ.items())
-        if k.startswith("UV_") and k not in _ENVIRONMENT_VARIABLES
-    }
 
 
 def cell_environment(matrix: Matrix) -> dict[str, str]:

@@ -9,10 +9,10 @@ import pytest
 
 from pytest_dfvc.cell import Cell
 from pytest_dfvc.celldir import CellDir
-from pytest_dfvc.cellrun import judge, pytest_error
 from pytest_dfvc.install_causes import missing_pin
+from pytest_dfvc.judge import judge, pytest_error
 from pytest_dfvc.phases import PHASE_INSTALL, PHASE_TEST
-from pytest_dfvc.records import Record, crashed_test, done_tests, finished
+from pytest_dfvc.records import CellRun, Record, crashed_test, done_tests, finished
 from pytest_dfvc.sessionspec import SessionSpec, afresh, asks_afresh
 from pytest_dfvc.uvconfig import PYPI_CONFIG, PYPI_REFRESH_CONFIG
 
@@ -28,13 +28,13 @@ FINISHED: Record = {"kind": "finish", "exitstatus": 0, "deselected": 0}
 
 def test_a_passing_and_a_failing_test_make_a_failed_cell() -> None:
     records = [_test("t::a", "passed"), _test("t::b", "failed"), {**FINISHED, "exitstatus": 1}]
-    outcome = judge(CELL, PHASE_TEST, records, 0, False, None, "")
+    outcome = judge(CELL, CellRun(records, PHASE_TEST, 0, False, None, ""))
     assert (outcome.status, outcome.cause) == ("failed", None)
 
 
 def test_a_cell_whose_tests_were_all_skipped_is_untested_and_says_why() -> None:
     skipped = {**_test("t::a", "skipped"), "reason": "needs a GPU"}
-    outcome = judge(CELL, PHASE_TEST, [skipped, FINISHED], 0, False, None, "")
+    outcome = judge(CELL, CellRun([skipped, FINISHED], PHASE_TEST, 0, False, None, ""))
     assert outcome.status == "skipped"
     assert outcome.cause is not None
     assert (outcome.cause.category, outcome.cause.reason) == (
@@ -48,7 +48,7 @@ def test_an_install_that_failed_is_judged_by_uvs_words() -> None:
         "  × No solution found when resolving dependencies:\n"
         "  ╰─▶ Because x==1.0 has no wheels with a matching Python ABI tag (e.g., `cp310`)\n"
     )
-    outcome = judge(CELL, PHASE_INSTALL, [], 1, False, None, log)
+    outcome = judge(CELL, CellRun([], PHASE_INSTALL, 1, False, None, log))
     assert outcome.status == "unavailable"
     assert outcome.cause is not None and outcome.cause.category == "python-version"
     assert outcome.cause.reason == "x 1.0 has no wheel for CPython 3.10"
@@ -65,7 +65,7 @@ def test_a_pytest_that_refused_to_run_is_an_error_not_a_finding(
     exitstatus: int, log: str, category: str, reason: str
 ) -> None:
     records = [{**FINISHED, "exitstatus": exitstatus}]
-    outcome = judge(CELL, PHASE_TEST, records, exitstatus, False, None, log)
+    outcome = judge(CELL, CellRun(records, PHASE_TEST, exitstatus, False, None, log))
     assert outcome.status == "error"
     assert outcome.cause is not None
     assert outcome.cause.category == category and reason in outcome.cause.reason
@@ -73,7 +73,7 @@ def test_a_pytest_that_refused_to_run_is_an_error_not_a_finding(
 
 def test_a_test_process_that_died_without_finishing_is_a_crash() -> None:
     records = [{"kind": "start", "nodeid": "t::a"}]
-    outcome = judge(CELL, PHASE_TEST, records, -11, False, None, "")
+    outcome = judge(CELL, CellRun(records, PHASE_TEST, -11, False, None, ""))
     assert outcome.status == "error"
     assert outcome.cause is not None and outcome.cause.category == "crash"
     assert outcome.cause.reason == "the test process was killed by signal 11"
@@ -81,7 +81,7 @@ def test_a_test_process_that_died_without_finishing_is_a_crash() -> None:
 
 def test_a_timeout_names_the_running_test_and_keeps_the_others() -> None:
     records = [_test("t::a", "passed"), {"kind": "start", "nodeid": "t::slow"}]
-    outcome = judge(CELL, PHASE_TEST, records, -15, True, 30.0, "")
+    outcome = judge(CELL, CellRun(records, PHASE_TEST, -15, True, 30.0, ""))
     assert outcome.status == "error"
     assert outcome.cause is not None and outcome.cause.category == "timeout"
     assert "during t::slow" in outcome.cause.reason

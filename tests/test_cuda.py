@@ -14,7 +14,7 @@ import pytest
 from pytest_dfvc.cell import Cell
 from pytest_dfvc.interpreters import InterpreterFinder
 from pytest_dfvc.precheck import precheck_cell
-from pytest_dfvc.sessionspec import pin_requirements, source_args
+from pytest_dfvc.uvargs import pin_requirements, source_args
 
 from . import fakeframe
 from .helpers import MatrixRunResult, matrix_from_text, require_pythons, run_matrix, write_project

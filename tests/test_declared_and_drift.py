@@ -8,10 +8,10 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.cellrun import pytest_error
 from pytest_dfvc.drift import drift, same
 from pytest_dfvc.files import write_json_atomic
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.judge import pytest_error
 from pytest_dfvc.model import CellJSON
 from pytest_dfvc.recorder import check_declared, summarise
 

@@ -231,7 +231,7 @@ def test_the_build_environment_is_resolved_with_the_cells_pypi_settings(
     lifetimes, as the cells' installs: without them, each build asked PyPI again for every
     page of its backend's requirements, in front of its Python's first cell."""
     from pytest_dfvc import editable
-    from pytest_dfvc.sessionspec import build_source_args
+    from pytest_dfvc.uvargs import build_source_args
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc"))

@@ -18,8 +18,8 @@ from typing import cast
 import pytest
 
 from pytest_dfvc.cell import Cell
-from pytest_dfvc.cellrun import CellOutcome
 from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.judge import CellOutcome, judge
 from pytest_dfvc.uvtool import uv_path
 
 from .helpers import (
@@ -738,14 +738,15 @@ def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
     release the plan's copy of the page lists may be missing from uv's: its cell said
     "not on the index" of a release that is. The install now asks the index again for that
     project (a configuration without the page lifetime, ``--refresh-package``), once."""
-    from pytest_dfvc.provision import Workspace, run_cell
+    from pytest_dfvc.provision import Workspace, prepare, run
+    from pytest_dfvc.workers import RunningCells
 
     project = tmp_path / "project"
     write_project(project, {"tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"})
     matrix = matrix_from_text(project, played_pypi.matrix)
     workspace = Workspace(project / ".dfvc", project)
 
-    def run(version: str) -> CellOutcome:
+    def cell_run(version: str) -> tuple[CellOutcome, str]:
         cell = Cell(
             "m",
             f"py3.10-fakebase{version}",
@@ -753,12 +754,18 @@ def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
             (("fakebase", version),),
             interpreter=played_pypi.python,
         )
-        return run_cell(matrix, cell, workspace, ["-p", "no:cacheprovider"], slot=0)
+        running = RunningCells()
+        try:
+            args = ["-p", "no:cacheprovider"]
+            prepared = prepare(matrix, cell, workspace, args, running=running, slot=0)
+            ran = run(prepared, timeout=None, running=running)
+        finally:
+            running.close()
+        return judge(cell, ran), ran.output
 
-    assert run("1.0").status == "passed"
+    assert cell_run("1.0")[0].status == "passed"
     played_pypi.release("2.0")
-    second = run("2.0")
-    log = Path(second.log).read_text()
+    second, log = cell_run("2.0")
     assert second.status == "passed", log
     assert "asking the index again for fakebase" in log
     assert f"--config-file {tmp_path / 'files.toml'}" in log

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.sessionspec import wrong_pins
+from pytest_dfvc.uvargs import wrong_pins
 
 from . import fakeframe
 from .helpers import offline_install, require_pythons, run_matrix, write_project

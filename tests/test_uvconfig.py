@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.index import PAGE_MAX_AGE
-from pytest_dfvc.sessionspec import build_source_args
 from pytest_dfvc.tomlcheck import tomllib
+from pytest_dfvc.uvargs import build_source_args
 from pytest_dfvc.uvconfig import (
     PYPI,
     PYPI_CONFIG,

@@ -5,6 +5,6 @@
 
 import os
 
-from pytest_dfvc.nox import register_from_file
+from pytest_dfvc.session import register_from_file
 
 register_from_file(os.environ["DFVC_SESSIONS"])

@@ -40,7 +40,7 @@ NUMPYS = ("1.23.5", "1.24.4", "1.25.2", "1.26.4", "2.0.2", "2.1.3")
 BIN = Path(sys.executable).parent
 
 sys.path.insert(0, str(ROOT))
-from pytest_dfvc.interpreters import InterpreterFinder  # noqa: E402
+from pytest_dfvc.index.interpreters import InterpreterFinder  # noqa: E402
 from tests import fakeframe  # noqa: E402
 
 

@@ -16,25 +16,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from .cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
-from .cell import Cell, MatrixPlan
-from .changes import complete_copy
-from .culprit import held_text
-from .environments import EnvironmentSlots
-from .evidence import apply_rerun
-from .hostfacts import device_facts
-from .judge import judge
+from .cells.cache import ResultCache, above_fingerprint, cell_key, files_fingerprint
+from .cells.environments import EnvironmentSlots
+from .cells.provision import Workspace, installs_project, prepare, run
+from .cells.resolution import Resolutions, moved
+from .cells.sessionspec import RECORDER_MODULE, cell_environment
+from .cells.views import project_files, take_snapshot
+from .cells.workers import RunningCells
+from .index.hostfacts import device_facts
 from .model import RAN, CellJSON, DeviceFacts, copy_cells
-from .precheck import precheck_cell
-from .provision import Workspace, installs_project, prepare, run
+from .plan.cell import Cell, MatrixPlan
+from .plan.precheck import precheck_cell
+from .plan.uvargs import pin_requirements, uv_variables, wrong_pins
 from .records import CellRun, Record
-from .resolution import Resolutions, moved
-from .results import cell_json, outcome_json
 from .rules import Rule, recorded_rules
-from .sessionspec import RECORDER_MODULE, cell_environment
-from .uvargs import pin_requirements, uv_variables, wrong_pins
-from .views import project_files, take_snapshot
-from .workers import RunningCells
+from .verdicts.changes import complete_copy
+from .verdicts.culprit import held_text
+from .verdicts.evidence import apply_rerun
+from .verdicts.judge import judge
+from .verdicts.results import cell_json, outcome_json
 
 
 class CellRunner(Protocol):

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from .availability import IndexReader
-from .gha import gha_matrix, print_matrix, write_shard
-from .init_matrix import InitError, init_matrices, report_lines
-from .interpreters import AssumedInterpreters, InterpreterFinder
-from .matrix import Matrix, MatrixError
+from .index.interpreters import AssumedInterpreters, InterpreterFinder
 from .options import Options
 from .outdir import prepare_output
-from .plan import expand_all
-from .precheck import every, precheck
-from .project import declares_package, project_under_test
-from .results import planned_cell_json
+from .plan.availability import IndexReader
+from .plan.expand import expand_all
+from .plan.init_matrix import InitError, init_matrices, report_lines
+from .plan.matrix import Matrix, MatrixError
+from .plan.precheck import every, precheck
+from .plan.project import declares_package, project_under_test
+from .publish.gha import gha_matrix, print_matrix, write_shard
+from .verdicts.results import planned_cell_json
 
 
 def print_gha_matrix(config: pytest.Config, options: Options, matrices: list[Matrix]) -> int:

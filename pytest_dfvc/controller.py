@@ -15,28 +15,28 @@ from typing import Any
 
 import pytest
 
-from .audit import default_seed
-from .availability import IndexReader, exact_builds
-from .cell import MatrixPlan
 from .cellrunner import ShardRunner
-from .changes import complete_copy, keep_complete, read_previous, since_last_run
-from .documents import merged_document
+from .cells.provision import Workspace, start_builds
 from .files import write_json_atomic
-from .gha import ShardError, load_shards, select_cells, write_shard
-from .interpreters import AssumedInterpreters, InterpreterFinder
-from .matrix import Matrix, MatrixError
+from .index.interpreters import AssumedInterpreters, InterpreterFinder
 from .model import CellJSON, Document
 from .options import Options
 from .outdir import check_cell_paths, is_unwritable, prepare_output, run_lock, unwritable
-from .plan import baselines, expand_all, release_lister
-from .precheck import every, precheck, screen
-from .project import project_under_test
-from .provision import Workspace, start_builds
-from .reports import publish
+from .plan.audit import default_seed
+from .plan.availability import IndexReader, exact_builds
+from .plan.cell import MatrixPlan
+from .plan.expand import baselines, expand_all, release_lister
+from .plan.matrix import Matrix, MatrixError
+from .plan.precheck import every, precheck, screen
+from .plan.project import project_under_test
+from .publish.gha import ShardError, load_shards, select_cells, write_shard
+from .publish.reports import publish
+from .publish.terminal import render_matrix
 from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
-from .suggest import classifier_notes, declared_in_pyproject, suggestions
-from .terminal import render_matrix
+from .verdicts.changes import complete_copy, keep_complete, read_previous, since_last_run
+from .verdicts.documents import merged_document
+from .verdicts.suggest import classifier_notes, declared_in_pyproject, suggestions
 from .vocabulary import Strategy
 
 

@@ -14,9 +14,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .plan import plan_matrices
-from .provision import Workspace, prepare_session
-from .session import register
+from .cells.provision import Workspace, prepare_session
+from .cells.session import register
+from .plan.expand import plan_matrices
 
 
 def matrix_sessions(

@@ -19,7 +19,7 @@ from .options import Options, add_options, read_options, runs_matrix
 
 if TYPE_CHECKING:
     from .controller import Controller
-    from .matrix import Matrix
+    from .plan.matrix import Matrix
 
 # The run's options, read once; and the controller, the plugin object of a --dfvc-matrix run.
 options_key: pytest.StashKey[Options] = pytest.StashKey()
@@ -35,7 +35,7 @@ def dfvc_record(request: pytest.FixtureRequest) -> Callable[[str, object], None]
     """``dfvc_record(key, value)`` records a value of this test in each cell, so the
     controller can report drift between versions; outside a matrix run it does nothing."""
     # The in-cell recorder holds the one implementation; imported only when a test asks.
-    from .recorder import value_recorder
+    from .incell.recorder import value_recorder
 
     return value_recorder(request.node)
 
@@ -47,7 +47,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     # Most runs mark nothing of ours: the recorder module is not imported for them.
     if any(i.get_closest_marker("dfvc") or i.get_closest_marker("dfvc_gpu") for i in items):
-        from .recorder import apply_declared_ranges, apply_gpu_marks
+        from .incell.recorder import apply_declared_ranges, apply_gpu_marks
 
         apply_declared_ranges(items)
         apply_gpu_marks(items)
@@ -178,7 +178,7 @@ def _no_test_workers_here(config: pytest.Config) -> None:
 def _load_matrices(config: pytest.Config, path: Path) -> list[Matrix]:
     """Validate every matrix file before anything else happens; a bad one stops the run
     with one message naming the file, key and value."""
-    from .matrix import MatrixError, load_matrices
+    from .plan.matrix import MatrixError, load_matrices
 
     target = config.getoption("dfvc_matrix") or ""
     try:
@@ -201,7 +201,7 @@ def _bare_matrix_word(args: Sequence[str], target: str) -> bool:
 def _cell_pytest_args(config: pytest.Config) -> list[str]:
     """The user's pytest arguments minus ours: each cell runs a plain pytest. Ours in the
     ini's ``addopts`` are taken out there too (``PYTEST_ADDOPTS``: see provision)."""
-    from .cellargs import addopts_override, strip_dfvc_options
+    from .cells.cellargs import addopts_override, strip_dfvc_options
 
     args = strip_dfvc_options(config.invocation_params.args)
     return [*addopts_override(config.getini("addopts")), *_test_paths_absolute(args, config)]

@@ -10,22 +10,22 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .audit import choose, differences, judged
-from .cell import Cell, MatrixPlan, ReleaseLister
 from .cellrunner import CellRunner, NoxCellRunner
-from .culprit import Boundary, apply, boundaries, explain, held_cell, summary
-from .documents import document, partial_document
-from .drift import DEFAULT_ATOL, DEFAULT_RTOL
-from .era import with_eras
-from .evidence import rerun_wanted, settle, verdicts
+from .cells.provision import Workspace
 from .files import write_json_atomic
-from .matrix import MatrixError
 from .model import RAN, AuditJSON, Cause, CellJSON, Document, copy_cells
-from .provision import Workspace
-from .refine import gaps, refined_plan, releases_between
-from .results import matrix_json, matrix_ranges, planned_cell_json
+from .plan.audit import choose, differences, judged
+from .plan.cell import Cell, MatrixPlan, ReleaseLister
+from .plan.era import with_eras
+from .plan.matrix import MatrixError
+from .plan.refine import gaps, refined_plan, releases_between
+from .plan.strategy import Line, build_lines, next_cells
 from .rules import Rule
-from .strategy import Line, build_lines, next_cells
+from .verdicts.culprit import Boundary, apply, boundaries, explain, held_cell, summary
+from .verdicts.documents import document, partial_document
+from .verdicts.drift import DEFAULT_ATOL, DEFAULT_RTOL
+from .verdicts.evidence import rerun_wanted, settle, verdicts
+from .verdicts.results import matrix_json, matrix_ranges, planned_cell_json
 from .vocabulary import Strategy
 
 

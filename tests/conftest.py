@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.index.interpreters import InterpreterFinder
 
 from . import fakeframe
 from .helpers import tooling_wheels

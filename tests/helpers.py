@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.matrix import Matrix, load_matrix
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.plan.matrix import Matrix, load_matrix
 
 HERE = Path(__file__).parent
 # pytest and its dependencies as wheels, for cells that may not reach an index. Kept between

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime
 from typing import Any, cast
 
-from pytest_dfvc.audit import choose, default_seed, differences, judged
 from pytest_dfvc.model import CellJSON
+from pytest_dfvc.plan.audit import choose, default_seed, differences, judged
 
 
 def cell(cell_id: str, status: str = "passed", dep: str = "1.0", **outcomes: str) -> CellJSON:

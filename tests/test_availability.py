@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from packaging import tags
 
-from pytest_dfvc.availability import INSTALLABLE, IndexReader, from_index
-from pytest_dfvc.cell import Cell
-from pytest_dfvc.index import IndexFile, project_files, wheel_metadata
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.matrix import Matrix
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.index.pages import IndexFile, project_files, wheel_metadata
 from pytest_dfvc.model import Cause
-from pytest_dfvc.plan import expand
-from pytest_dfvc.precheck import precheck, precheck_cell, screen
+from pytest_dfvc.plan.availability import INSTALLABLE, IndexReader, from_index
+from pytest_dfvc.plan.cell import Cell
+from pytest_dfvc.plan.expand import expand
+from pytest_dfvc.plan.matrix import Matrix
+from pytest_dfvc.plan.precheck import precheck, precheck_cell, screen
 
 from .helpers import matrix_from_text, offline_install, run_matrix, write_project
 

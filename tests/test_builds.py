@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dfvc.builds import Build, build_of, matches, mismatch, pinned
+from pytest_dfvc.index.builds import Build, build_of, matches, mismatch, pinned
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.cache import above_fingerprint, cell_key, project_fingerprint
-from pytest_dfvc.cell import Cell
-from pytest_dfvc.cellargs import result_args
-from pytest_dfvc.uvargs import uv_variables
+from pytest_dfvc.cells.cache import above_fingerprint, cell_key, project_fingerprint
+from pytest_dfvc.cells.cellargs import result_args
+from pytest_dfvc.plan.cell import Cell
+from pytest_dfvc.plan.uvargs import uv_variables
 
 from .helpers import matrix_from_text
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.cell import Cell
-from pytest_dfvc.celldir import CellDir
-from pytest_dfvc.install_causes import missing_pin
-from pytest_dfvc.judge import judge, pytest_error
+from pytest_dfvc.cells.celldir import CellDir
+from pytest_dfvc.cells.sessionspec import SessionSpec, afresh, asks_afresh
+from pytest_dfvc.index.install_causes import missing_pin
+from pytest_dfvc.index.uvconfig import PYPI_CONFIG, PYPI_REFRESH_CONFIG
 from pytest_dfvc.phases import PHASE_INSTALL, PHASE_TEST
+from pytest_dfvc.plan.cell import Cell
 from pytest_dfvc.records import CellRun, Record, crashed_test, done_tests, finished
-from pytest_dfvc.sessionspec import SessionSpec, afresh, asks_afresh
-from pytest_dfvc.uvconfig import PYPI_CONFIG, PYPI_REFRESH_CONFIG
+from pytest_dfvc.verdicts.judge import judge, pytest_error
 
 CELL = Cell("m", "py3.10-x1.0", "3.10", (("x", "1.0"),))
 

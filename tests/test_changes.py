@@ -8,15 +8,15 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.changes import (
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.model import CellJSON, Document, MatrixJSON
+from pytest_dfvc.verdicts.changes import (
     change_lines,
     complete_copy,
     keep_complete,
     read_previous,
     since_last_run,
 )
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.model import CellJSON, Document, MatrixJSON
 
 from .helpers import offline_install, require_pythons, run_matrix, write_project
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from pytest_dfvc.cell import Cell
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.precheck import precheck_cell
-from pytest_dfvc.uvargs import pin_requirements, source_args
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.plan.cell import Cell
+from pytest_dfvc.plan.precheck import precheck_cell
+from pytest_dfvc.plan.uvargs import pin_requirements, source_args
 
 from . import fakeframe
 from .helpers import MatrixRunResult, matrix_from_text, require_pythons, run_matrix, write_project

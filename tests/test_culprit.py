@@ -7,8 +7,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any, cast
 
-from pytest_dfvc.culprit import Boundary, apply, boundaries, explain
 from pytest_dfvc.model import CauseJSON, CellJSON
+from pytest_dfvc.verdicts.culprit import Boundary, apply, boundaries, explain
 
 AXES = {"numpy": ["1.22.4", "1.23.5", "1.25.2", "1.26.4"]}
 CHANGED = (
@@ -194,8 +194,8 @@ def test_the_package_the_failures_name_is_tried_alone_first() -> None:
 
 def test_the_suggestions_and_the_html_report_say_what_the_counterfactuals_showed() -> None:
     from pytest_dfvc.model import MatrixJSON
-    from pytest_dfvc.reports import _describe
-    from pytest_dfvc.suggest import counterfactual_notes
+    from pytest_dfvc.publish.reports import _describe
+    from pytest_dfvc.verdicts.suggest import counterfactual_notes
 
     blamed = cell("b", "1.23.5", "failed", {"scipy": "1.9.3"})
     blamed["tests"][0]["outcome"] = "other-package"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.index.interpreters import InterpreterFinder
 
 from . import fakeframe
 from .helpers import offline_install, require_pythons, run_matrix, write_project

@@ -8,12 +8,12 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.drift import drift, same
 from pytest_dfvc.files import write_json_atomic
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.judge import pytest_error
+from pytest_dfvc.incell.recorder import check_declared, summarise
+from pytest_dfvc.index.interpreters import InterpreterFinder
 from pytest_dfvc.model import CellJSON
-from pytest_dfvc.recorder import check_declared, summarise
+from pytest_dfvc.verdicts.drift import drift, same
+from pytest_dfvc.verdicts.judge import pytest_error
 
 from .helpers import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
 

@@ -7,7 +7,9 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.deprecations import (
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.model import CellJSON
+from pytest_dfvc.verdicts.deprecations import (
     announced_version,
     kept_warning,
     link_precursors,
@@ -15,8 +17,6 @@ from pytest_dfvc.deprecations import (
     upgrade_risks,
     warned_api,
 )
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.model import CellJSON
 
 from . import fakeframe
 from .helpers import offline_install, require_pythons, run_matrix, tooling_wheels, write_project
@@ -330,7 +330,7 @@ def test_risks_on_a_matrix_that_stops_before_the_removal_on_python_37_and_pytest
 def test_a_warning_from_inside_a_package_is_located_from_the_package_on() -> None:
     import warnings
 
-    from pytest_dfvc.recorder import warning_record
+    from pytest_dfvc.incell.recorder import warning_record
 
     message = warnings.WarningMessage(
         FutureWarning("Function f is deprecated"),

@@ -6,8 +6,8 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.diagnose import diagnose, module_of
 from pytest_dfvc.rules import CATEGORIES, RULES
+from pytest_dfvc.verdicts.diagnose import diagnose, module_of
 
 SITE = "/venv/lib/python3.9/site-packages"
 
@@ -530,7 +530,7 @@ def test_install_causes_from_uv(
 ) -> None:
     """Only evidence that a cell cannot be installed makes it unavailable; an unreachable
     index, a project that fails to build, or words uv never said before are errors."""
-    from pytest_dfvc.install_causes import install_failure
+    from pytest_dfvc.index.install_causes import install_failure
 
     found, cause = install_failure(log, python, cuda)
     assert cause.category == category

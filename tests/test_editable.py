@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.cell import Cell, MatrixPlan
-from pytest_dfvc.editable import build_config, editable_wheel, requirement
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.provision import Workspace, project_wheel, start_builds
-from pytest_dfvc.uvtool import uv_path
+from pytest_dfvc.cells.editable import build_config, editable_wheel, requirement
+from pytest_dfvc.cells.provision import Workspace, project_wheel, start_builds
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.index.uvtool import uv_path
+from pytest_dfvc.plan.cell import Cell, MatrixPlan
 
 from .helpers import matrix_from_text, offline_install, require_pythons, run_matrix, write_project
 
@@ -230,8 +230,8 @@ def test_the_build_environment_is_resolved_with_the_cells_pypi_settings(
     """``build-system.requires`` resolves from the same sources, with the same cache
     lifetimes, as the cells' installs: without them, each build asked PyPI again for every
     page of its backend's requirements, in front of its Python's first cell."""
-    from pytest_dfvc import editable
-    from pytest_dfvc.uvargs import build_source_args
+    from pytest_dfvc.cells import editable
+    from pytest_dfvc.plan.uvargs import build_source_args
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "etc"))

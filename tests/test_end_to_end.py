@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.index.interpreters import InterpreterFinder
 
 from .helpers import (
     MatrixRunResult,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from pytest_dfvc.causes import cause_groups, merged_reason
-from pytest_dfvc.evidence import (
+from pytest_dfvc.model import CauseJSON, CellJSON, OutcomeJSON
+from pytest_dfvc.verdicts.causes import cause_groups, merged_reason
+from pytest_dfvc.verdicts.evidence import (
     NO_TESTS,
     no_test_reason,
     not_version_related,
@@ -14,7 +15,6 @@ from pytest_dfvc.evidence import (
     status_from_tests,
     verdicts,
 )
-from pytest_dfvc.model import CauseJSON, CellJSON, OutcomeJSON
 
 
 def cell(

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from pytest_dfvc.cell import Cell, MatrixPlan
-from pytest_dfvc.gha import MAX_JOBS, gha_matrix, parse_cell_refs
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.matrix import load_matrix
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.plan.cell import Cell, MatrixPlan
+from pytest_dfvc.plan.matrix import load_matrix
+from pytest_dfvc.publish.gha import MAX_JOBS, gha_matrix, parse_cell_refs
 
 from .helpers import offline_install, require_pythons, run_matrix, write_project
 

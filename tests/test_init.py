@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.init_matrix import declared, lower_bound
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.matrix import load_matrix
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.plan.init_matrix import declared, lower_bound
+from pytest_dfvc.plan.matrix import load_matrix
 
 from . import fakeframe
 from .helpers import require_pythons

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dfvc.legacy import normalised, refused_pin
+from pytest_dfvc.index.legacy import normalised, refused_pin
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.locks import LockMissing, locked_pins, without
-from pytest_dfvc.uvtool import uv_path
+from pytest_dfvc.cells.locks import LockMissing, locked_pins, without
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.index.uvtool import uv_path
 
 from . import fakeframe
 from .helpers import offline_install, require_pythons, run_matrix, write_project

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
-from pytest_dfvc.matrix import (
+from pytest_dfvc.plan.matrix import (
     MatrixError,
     find_matrix_files,
     load_matrices,

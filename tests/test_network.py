@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.index import DEFAULT_INDEX, list_releases
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.uvconfig import pypi_config_args
-from pytest_dfvc.uvtool import uv_environment, uv_path
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.index.pages import DEFAULT_INDEX, list_releases
+from pytest_dfvc.index.uvconfig import pypi_config_args
+from pytest_dfvc.index.uvtool import uv_environment, uv_path
 
 from .helpers import offline_install, require_pythons, run_matrix, write_project
 

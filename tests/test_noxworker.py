@@ -7,7 +7,7 @@ import os
 import textwrap
 from pathlib import Path
 
-from pytest_dfvc.noxworker import NoxWorker
+from pytest_dfvc.cells.noxworker import NoxWorker
 
 NOXFILE = """
 import sys

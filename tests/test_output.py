@@ -11,13 +11,13 @@ from typing import cast
 
 import pytest
 
-from pytest_dfvc.cache import ResultCache, files_fingerprint
-from pytest_dfvc.cell import Cell
-from pytest_dfvc.changes import read_previous
+from pytest_dfvc.cells.cache import ResultCache, files_fingerprint
+from pytest_dfvc.cells.views import make_view, project_files, take_snapshot
 from pytest_dfvc.files import write_text_atomic
 from pytest_dfvc.model import CellJSON, cell_problem
 from pytest_dfvc.outdir import OUTPUT_MARKER, prepare_output
-from pytest_dfvc.views import make_view, project_files, take_snapshot
+from pytest_dfvc.plan.cell import Cell
+from pytest_dfvc.verdicts.changes import read_previous
 
 MATRIX = 'python = ["3.9"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n[install]\nno-index = true\n'
 

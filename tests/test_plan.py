@@ -7,18 +7,18 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from pytest_dfvc.cell import cell_id
-from pytest_dfvc.index import (
+from pytest_dfvc.index.interpreters import Interpreter, InterpreterFinder
+from pytest_dfvc.index.pages import (
     IndexFile,
     Release,
     _AnchorParser,
     _releases_from_files,
     list_releases,
 )
-from pytest_dfvc.interpreters import Interpreter, InterpreterFinder
-from pytest_dfvc.matrix import MatrixError, PackageAxis
 from pytest_dfvc.model import Cause
-from pytest_dfvc.plan import axis_versions, expand, select_versions, with_newest
+from pytest_dfvc.plan.cell import cell_id
+from pytest_dfvc.plan.expand import axis_versions, expand, select_versions, with_newest
+from pytest_dfvc.plan.matrix import MatrixError, PackageAxis
 from pytest_dfvc.vocabulary import Select
 
 from . import fakeframe

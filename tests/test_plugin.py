@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.cellargs import addopts_override, strip_dfvc_options
+from pytest_dfvc.cells.cellargs import addopts_override, strip_dfvc_options
 from pytest_dfvc.options import read_options
 
 

@@ -39,5 +39,5 @@ def test_recorder_is_valid_python_37() -> None:
     """The recorder runs inside cells as old as Python 3.7: no newer syntax."""
     import ast
 
-    source = (ROOT / "pytest_dfvc" / "recorder.py").read_text()
+    source = (ROOT / "pytest_dfvc" / "incell" / "recorder.py").read_text()
     ast.parse(source, feature_version=(3, 7))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from pytest_dfvc.ranges import (
+from pytest_dfvc.verdicts.ranges import (
     Observation,
     axis_range,
     boundaries,

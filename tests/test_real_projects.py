@@ -17,10 +17,10 @@ from typing import cast
 
 import pytest
 
-from pytest_dfvc.cell import Cell
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.judge import CellOutcome, judge
-from pytest_dfvc.uvtool import uv_path
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.index.uvtool import uv_path
+from pytest_dfvc.plan.cell import Cell
+from pytest_dfvc.verdicts.judge import CellOutcome, judge
 
 from .helpers import (
     matrix_from_text,
@@ -700,7 +700,7 @@ def played_pypi(
 ) -> Iterator[_PlayedPyPI]:
     """PyPI played by a local index, through the paths of the configurations the cells' uv
     gets for PyPI (with its page lifetime, and without it), with a uv cache of its own."""
-    from pytest_dfvc import uvconfig
+    from pytest_dfvc.index import uvconfig
 
     require_pythons(finder, "3.10")
     python = finder.find("3.10")
@@ -738,8 +738,8 @@ def test_a_pin_missing_from_uvs_kept_page_is_asked_for_again(
     release the plan's copy of the page lists may be missing from uv's: its cell said
     "not on the index" of a release that is. The install now asks the index again for that
     project (a configuration without the page lifetime, ``--refresh-package``), once."""
-    from pytest_dfvc.provision import Workspace, prepare, run
-    from pytest_dfvc.workers import RunningCells
+    from pytest_dfvc.cells.provision import Workspace, prepare, run
+    from pytest_dfvc.cells.workers import RunningCells
 
     project = tmp_path / "project"
     write_project(project, {"tests/test_b.py": "import fakebase\n\ndef test_b():\n    pass\n"})
@@ -777,7 +777,7 @@ def test_the_pre_check_asks_again_for_a_pin_missing_from_uvs_kept_page(
     """The pre-check (``--dfvc-list``, the GitHub Actions plan, CUDA cells) resolves with
     ``uv pip compile`` and the same kept pages: a release the plan sees but uv's copy of
     the page lacks is asked for again before the cell is called unavailable."""
-    from pytest_dfvc.precheck import precheck_cell
+    from pytest_dfvc.plan.precheck import precheck_cell
 
     matrix = matrix_from_text(tmp_path, played_pypi.matrix)
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.recorder import public_path, resolve_name
+from pytest_dfvc.incell.recorder import public_path, resolve_name
 
 # Objects a failing line can hold: a pipe DSL's placeholder (every attribute is a new
 # expression; truth, comparison and indexing raise), a repr that recurses forever.
@@ -78,7 +78,7 @@ def run_recorded(pytester: pytest.Pytester, *args: str) -> list[dict[str, Any]]:
     pytester.makeini("[pytest]\n")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DFVC_RECORDS", str(records))
-        result = pytester.runpytest_subprocess("-p", "pytest_dfvc.recorder", *args)
+        result = pytester.runpytest_subprocess("-p", "pytest_dfvc.incell.recorder", *args)
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str(), result.stdout.str()
     return [json.loads(line) for line in records.read_text().splitlines()]
 

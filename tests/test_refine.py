@@ -7,10 +7,10 @@ from typing import cast
 
 from packaging.version import Version
 
-from pytest_dfvc.cell import Cell, MatrixPlan
-from pytest_dfvc.index import Release
+from pytest_dfvc.index.pages import Release
 from pytest_dfvc.model import RangeJSON
-from pytest_dfvc.refine import Gap, gaps, refined_plan, releases_between
+from pytest_dfvc.plan.cell import Cell, MatrixPlan
+from pytest_dfvc.plan.refine import Gap, gaps, refined_plan, releases_between
 
 from .helpers import matrix_from_text
 

@@ -10,10 +10,10 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_dfvc.badges import Badge, axis_badge, render_svg, text_width, write_badges
 from pytest_dfvc.model import CellJSON, Document, MatrixJSON, OutcomeJSON, RangeJSON
-from pytest_dfvc.reports import html_report, markdown, publish
-from pytest_dfvc.suggest import (
+from pytest_dfvc.publish.badges import Badge, axis_badge, render_svg, text_width, write_badges
+from pytest_dfvc.publish.reports import html_report, markdown, publish
+from pytest_dfvc.verdicts.suggest import (
     Declared,
     classifier_notes,
     compare,

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from pytest_dfvc.cell import Cell, MatrixPlan
-from pytest_dfvc.documents import merged_document
 from pytest_dfvc.model import Cause, CauseJSON, CellJSON, OutcomeJSON
-from pytest_dfvc.results import matrix_json
+from pytest_dfvc.plan.cell import Cell, MatrixPlan
+from pytest_dfvc.verdicts.documents import merged_document
+from pytest_dfvc.verdicts.results import matrix_json
 
 from .helpers import matrix_from_text
 

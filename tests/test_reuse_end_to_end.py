@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_dfvc.interpreters import InterpreterFinder
-from pytest_dfvc.uvargs import wrong_pins
+from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.plan.uvargs import wrong_pins
 
 from . import fakeframe
 from .helpers import offline_install, require_pythons, run_matrix, write_project

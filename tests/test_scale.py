@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.index.interpreters import InterpreterFinder
 
 from .helpers import offline_install, require_pythons, run_matrix, write_project
 

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from pytest_dfvc.cell import Cell, MatrixPlan
-from pytest_dfvc.evidence import apply_rerun
+from pytest_dfvc.cells.provision import Workspace
 from pytest_dfvc.model import CauseJSON, CellJSON, Document, OutcomeJSON, RangeJSON
-from pytest_dfvc.provision import Workspace
-from pytest_dfvc.reports import markdown
+from pytest_dfvc.plan.cell import Cell, MatrixPlan
+from pytest_dfvc.publish.reports import markdown
+from pytest_dfvc.publish.terminal import _range_text, cell_status, render_matrix
 from pytest_dfvc.scheduler import MatrixRun, RunOptions, _next_start, _Task
-from pytest_dfvc.terminal import _range_text, cell_status, render_matrix
+from pytest_dfvc.verdicts.evidence import apply_rerun
 from pytest_dfvc.vocabulary import Outcome, Strategy
 
 from .helpers import matrix_from_text

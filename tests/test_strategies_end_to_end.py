@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dfvc.interpreters import InterpreterFinder
+from pytest_dfvc.index.interpreters import InterpreterFinder
 
 from . import fakeframe
 from .helpers import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project

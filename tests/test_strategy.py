@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from pytest_dfvc.ranges import boundaries, specifier_for
-from pytest_dfvc.strategy import Line, bisect_probes, build_lines, next_cells, walk_probes
+from pytest_dfvc.plan.strategy import Line, bisect_probes, build_lines, next_cells, walk_probes
+from pytest_dfvc.verdicts.ranges import boundaries, specifier_for
 from pytest_dfvc.vocabulary import Strategy
 
 

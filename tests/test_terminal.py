@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from pytest_dfvc.model import CellJSON, MatrixJSON
-from pytest_dfvc.terminal import render_ranges, render_table, versions_text
+from pytest_dfvc.publish.terminal import render_ranges, render_table, versions_text
 
 
 def _cell(cell_id: str, status: str, outcomes: dict[str, str], **extra: Any) -> CellJSON:

@@ -6,10 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dfvc.index import PAGE_MAX_AGE
-from pytest_dfvc.tomlcheck import tomllib
-from pytest_dfvc.uvargs import build_source_args
-from pytest_dfvc.uvconfig import (
+from pytest_dfvc.index.pages import PAGE_MAX_AGE
+from pytest_dfvc.index.uvconfig import (
     PYPI,
     PYPI_CONFIG,
     PYPI_REFRESH_CONFIG,
@@ -17,6 +15,8 @@ from pytest_dfvc.uvconfig import (
     pypi_config_args,
     uv_sources,
 )
+from pytest_dfvc.plan.uvargs import build_source_args
+from pytest_dfvc.tomlcheck import tomllib
 
 from .helpers import matrix_from_text
 

@@ -1,0 +1,401 @@
+"""``pytest --dfvc-init``: a first matrix from what the project declares.
+
+The project's dependencies and ``requires-python`` (``pyproject.toml``; ``setup.cfg`` or a
+literal ``setup()`` call where that is all there is) say what it claims; the frameworks are
+the declared dependencies its code imports most (or those named: ``--dfvc-init=numpy,pandas``).
+Each gets ``matrices/<name>.toml``: the declared lower bound and every minor series since,
+widened to Scientific Python's SPEC 0 window (a minor series is supported for 24 months after
+its first release, Python for 36), newest patch of each; the Pythons ``requires-python``
+admits that have an interpreter here. An existing file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import datetime
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from ..files import write_text_atomic
+from ..index.interpreters import InterpreterFinder
+from ..index.pages import IndexUnavailable, Release, instant, list_releases
+from ..index.uvconfig import uv_sources
+from ..tomlcheck import tomllib
+from .cell import KNOWN_PYTHONS
+
+PACKAGE_MONTHS = 24
+PYTHON_MONTHS = 36
+# CPython's x.y.0 releases: SPEC 0's window for Python is counted from these.
+PYTHON_RELEASED = {
+    "3.7": "2018-06-27",
+    "3.8": "2019-10-14",
+    "3.9": "2020-10-05",
+    "3.10": "2021-10-04",
+    "3.11": "2022-10-24",
+    "3.12": "2023-10-02",
+    "3.13": "2024-10-07",
+    "3.14": "2025-10-07",
+    "3.15": "2026-10-01",
+}
+# Distributions whose import name is not their own.
+IMPORT_NAMES = {
+    "scikit-learn": "sklearn",
+    "scikit-image": "skimage",
+    "pillow": "PIL",
+    "opencv-python": "cv2",
+    "opencv-python-headless": "cv2",
+    "pyyaml": "yaml",
+    "beautifulsoup4": "bs4",
+    "tensorflow-cpu": "tensorflow",
+    "protobuf": "google",
+    "python-dateutil": "dateutil",
+    "msgpack-python": "msgpack",
+}
+_SKIP_DIRS = {".git", ".dfvc", ".nox", ".tox", "build", "dist", "node_modules", "__pycache__"}
+_IMPORT = re.compile(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", re.M)
+
+
+class InitError(Exception):
+    """Nothing can be written: the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the project says of itself."""
+
+    name: str
+    requirements: tuple[Requirement, ...]
+    requires_python: SpecifierSet | None
+
+
+@dataclass(frozen=True)
+class Written:
+    """One matrix file: where, what it spans, and how big it is."""
+
+    path: Path
+    package: str
+    lower: str
+    series: tuple[str, ...]
+    pythons: tuple[str, ...]
+    existed: bool = False
+
+    @property
+    def cells(self) -> int:
+        return len(self.series) * len(self.pythons)
+
+
+def declared(project: Path) -> Declared:
+    """The project's name, requirements (extras included) and ``requires-python``."""
+    pyproject = project / "pyproject.toml"
+    if pyproject.is_file():
+        table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project")
+        if isinstance(table, dict) and (
+            "dependencies" in table or "optional-dependencies" in table
+        ):
+            lines = list(table.get("dependencies", []))
+            for extra in (table.get("optional-dependencies") or {}).values():
+                lines += list(extra)
+            return Declared(
+                str(table.get("name", project.name)),
+                _requirements(lines),
+                _specifier(table.get("requires-python")),
+            )
+    setup_cfg = project / "setup.cfg"
+    if setup_cfg.is_file():
+        parser = configparser.ConfigParser()
+        parser.read(setup_cfg, encoding="utf-8")
+        if parser.has_option("options", "install_requires"):
+            lines = parser.get("options", "install_requires").splitlines()
+            if parser.has_section("options.extras_require"):
+                for _, value in parser.items("options.extras_require"):
+                    lines += value.splitlines()
+            return Declared(
+                parser.get("metadata", "name", fallback=project.name),
+                _requirements(lines),
+                _specifier(parser.get("options", "python_requires", fallback=None)),
+            )
+    setup_py = project / "setup.py"
+    if setup_py.is_file():
+        return _from_setup_py(project, setup_py)
+    raise InitError(
+        f"dfvc: {project} declares no dependencies (no pyproject.toml [project] dependencies, "
+        "setup.cfg [options] install_requires or setup.py install_requires): name the "
+        "frameworks with --dfvc-init=numpy,pandas"
+    )
+
+
+def _from_setup_py(project: Path, path: Path) -> Declared:
+    """The literal ``install_requires``/``python_requires`` of a ``setup()`` call."""
+    tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    found: dict[str, object] = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", "")) == "setup"
+        ):
+            for keyword in node.keywords:
+                try:
+                    found[str(keyword.arg)] = ast.literal_eval(keyword.value)
+                except ValueError:
+                    continue
+    requires = found.get("install_requires")
+    lines = [str(r) for r in requires] if isinstance(requires, (list, tuple)) else []
+    extras = found.get("extras_require")
+    for extra in extras.values() if isinstance(extras, dict) else ():
+        lines += [str(r) for r in extra]
+    python = found.get("python_requires")
+    return Declared(
+        str(found.get("name", project.name)),
+        _requirements(lines),
+        _specifier(python if isinstance(python, str) else None),
+    )
+
+
+def _requirements(lines: Iterable[str]) -> tuple[Requirement, ...]:
+    found = []
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            found.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    return tuple(found)
+
+
+def _specifier(value: object) -> SpecifierSet | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return SpecifierSet(value)
+    except InvalidSpecifier:
+        return None
+
+
+def imported_counts(project: Path, names: Iterable[str]) -> Counter[str]:
+    """For each distribution, how many of the project's Python files import it."""
+    wanted = {import_name(n): str(canonicalize_name(n)) for n in names}
+    counts: Counter[str] = Counter()
+    for path in _python_files(project):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for module in set(_IMPORT.findall(text)):
+            if module in wanted:
+                counts[wanted[module]] += 1
+    return counts
+
+
+def import_name(distribution: str) -> str:
+    name = str(canonicalize_name(distribution))
+    return IMPORT_NAMES.get(name, name.replace("-", "_"))
+
+
+def _python_files(project: Path) -> Iterable[Path]:
+    stack = [project]
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        if folder != project and (folder / "pyvenv.cfg").exists():
+            continue  # a virtual environment inside the project
+        for entry in entries:
+            if entry.is_dir() and not entry.name.startswith(".") and entry.name not in _SKIP_DIRS:
+                stack.append(entry)
+            elif entry.suffix == ".py":
+                yield entry
+
+
+def choose_frameworks(
+    project: Path, found: Declared, named: Sequence[str], most: int = 3
+) -> list[str]:
+    """The frameworks to write matrices for: those named, else the declared dependencies the
+    project's code imports, most imported first (at most ``most``)."""
+    if named:
+        return [str(canonicalize_name(n)) for n in named]
+    declared_names = list(dict.fromkeys(str(canonicalize_name(r.name)) for r in found.requirements))
+    counts = imported_counts(project, declared_names)
+    chosen = sorted((n for n in declared_names if counts[n]), key=lambda n: -counts[n])[:most]
+    if not chosen:
+        raise InitError(
+            f"dfvc: none of {found.name}'s declared dependencies "
+            f"({', '.join(declared_names) or 'none'}) is imported by its code: name the "
+            "frameworks with --dfvc-init=numpy,pandas"
+        )
+    return chosen
+
+
+def lower_bound(found: Declared, package: str) -> Version | None:
+    """The lowest version the project's requirement on ``package`` admits, if it says."""
+    bounds = []
+    for requirement in found.requirements:
+        if canonicalize_name(requirement.name) != canonicalize_name(package):
+            continue
+        for spec in requirement.specifier:
+            if spec.operator in (">=", "~=", "==", ">", "==="):
+                try:
+                    bounds.append(Version(spec.version.rstrip(".*")))
+                except ValueError:
+                    continue
+    return min(bounds) if bounds else None
+
+
+def minor_series(releases: Iterable[Release]) -> dict[str, tuple[Version, str | None]]:
+    """Each minor series (``1.26``): its lowest final release and when it first came out."""
+    series: dict[str, tuple[Version, str | None]] = {}
+    for release in releases:
+        version = release.version
+        if release.yanked or version.is_prerelease or version.is_devrelease:
+            continue
+        key = f"{version.release[0]}.{version.release[1] if len(version.release) > 1 else 0}"
+        low, first = series.get(key, (version, release.uploaded))
+        if release.uploaded and (first is None or instant(release.uploaded) < instant(first)):
+            first = release.uploaded
+        series[key] = (min(low, version), first)
+    return dict(sorted(series.items(), key=lambda kv: kv[1][0]))
+
+
+def window_floor(
+    series: dict[str, tuple[Version, str | None]], today: datetime.datetime, months: int
+) -> Version | None:
+    """SPEC 0: the oldest minor series first released within ``months`` of today (the
+    newest series if none is); None when the index gives no upload times."""
+    if not series or any(first is None for _, first in series.values()):
+        return None
+    since = today - datetime.timedelta(days=round(months * 30.44))
+    recent = [low for low, first in series.values() if first and instant(first) >= since]
+    return min(recent) if recent else max(low for low, _ in series.values())
+
+
+def pythons_for(
+    requires_python: SpecifierSet | None,
+    finder: InterpreterFinder,
+    today: datetime.datetime,
+) -> list[str]:
+    """The minors ``requires-python`` admits (without it, SPEC 0's 36 months) that have an
+    interpreter here."""
+    if requires_python is not None:
+        wanted = [m for m in KNOWN_PYTHONS if requires_python.contains(f"{m}.99", prereleases=True)]
+    else:
+        since = today - datetime.timedelta(days=round(PYTHON_MONTHS * 30.44))
+        wanted = [
+            m
+            for m in KNOWN_PYTHONS
+            if m in PYTHON_RELEASED and instant(PYTHON_RELEASED[m]) >= since
+        ]
+    return finder.available_minors(wanted)
+
+
+def matrix_text(
+    written: Written, found: Declared, window: Version | None, declared_low: Version | None
+) -> str:
+    why = []
+    if declared_low is not None:
+        why.append(f"{found.name} declares {written.package}>={declared_low}")
+    if window is not None:
+        why.append(
+            f"SPEC 0 supports {written.package} {window} and newer (minor series of the last "
+            f"{PACKAGE_MONTHS} months)"
+        )
+    pythons = ", ".join(f'"{m}"' for m in written.pythons)
+    return (
+        f"# Written by pytest --dfvc-init: {'; '.join(why) or 'the newest minor series'}.\n"
+        "# Every minor series from the lower of those on, newest patch of each; the Pythons\n"
+        "# requires-python admits that have an interpreter here. Edit freely: see\n"
+        "# docs/reference/matrix-file.md. `pytest --dfvc-matrix --dfvc-list` shows the cells.\n"
+        f"python = [{pythons}]\n\n"
+        f"[packages.{written.package}]\n"
+        f'versions = ">={written.lower}"\n'
+        'select = "latest-patch"\n'
+    )
+
+
+def init_matrices(
+    project: Path,
+    named: Sequence[str],
+    finder: InterpreterFinder,
+    *,
+    today: datetime.datetime | None = None,
+    cache_dir: Path | None = None,
+) -> list[Written]:
+    """Write ``matrices/<framework>.toml`` for each framework; an existing file is kept."""
+    now = today or datetime.datetime.now(datetime.timezone.utc)
+    found = declared(project) if not named else _declared_or_empty(project)
+    pythons = tuple(pythons_for(found.requires_python, finder, now))
+    if not pythons:
+        wanted = str(found.requires_python) if found.requires_python else "SPEC 0's Pythons"
+        raise InitError(
+            f"dfvc: no interpreter here for {wanted}: install one (pyenv, uv python install)"
+        )
+    sources = uv_sources(project)
+    written = []
+    for package in choose_frameworks(project, found, named):
+        path = project / "matrices" / f"{package}.toml"
+        try:
+            releases = list_releases(
+                package, indexes=sources.indexes, find_links=sources.find_links, cache_dir=cache_dir
+            )
+        except IndexUnavailable as exc:
+            raise InitError(f"dfvc: cannot list {package}'s releases: {exc}") from None
+        series = minor_series(releases)
+        if not series:
+            raise InitError(f"dfvc: {package} has no final release where the cells install from")
+        declared_low = lower_bound(found, package)
+        window = window_floor(series, now, PACKAGE_MONTHS)
+        candidates = [v for v in (declared_low, window) if v is not None]
+        lower = min(candidates) if candidates else max(low for low, _ in series.values())
+        spanned = tuple(k for k in series if _key(k) >= lower.release[:2])
+        entry = Written(path, package, str(lower), spanned, pythons, existed=path.exists())
+        if not entry.existed:
+            write_text_atomic(path, matrix_text(entry, found, window, declared_low))
+        written.append(entry)
+    return written
+
+
+def _key(series: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in series.split("."))
+
+
+def _declared_or_empty(project: Path) -> Declared:
+    try:
+        return declared(project)
+    except InitError:
+        return Declared(project.name, (), None)
+
+
+def report_lines(written: Sequence[Written], jobs: int) -> list[str]:
+    lines = []
+    for entry in written:
+        if entry.existed:
+            lines.append(f"dfvc: {entry.path} exists: left as it is")
+            continue
+        low, high = entry.series[0], entry.series[-1]
+        span = f"{low} … {high}" if len(entry.series) > 1 else low
+        # A cell is an environment install plus the tests: 10 to 30 s is what the bundled
+        # example and the fake-framework suite take; the project's own tests decide.
+        least = entry.cells * 10 / max(jobs, 1) / 60
+        most = entry.cells * 30 / max(jobs, 1) / 60
+        lines.append(
+            f"dfvc: wrote {entry.path}: {entry.package} >={entry.lower} (the newest patch of "
+            f"{len(entry.series)} minor series, {span}) × Python {', '.join(entry.pythons)}: "
+            f"up to {entry.cells} cells; at 10–30 s a cell, {jobs} at a time, about "
+            f"{least:.0f}–{most:.0f} min"
+        )
+    lines.append(
+        "dfvc: `pytest --dfvc-matrix --dfvc-list` shows which cells install; "
+        "`pytest --dfvc-matrix` runs them"
+    )
+    return lines

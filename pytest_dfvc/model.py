@@ -78,6 +78,17 @@ class Through(TypedDict):
     cell: str
 
 
+class Companion(TypedDict):
+    """A distribution the framework release under test requires at the major it has (Keras 3
+    beside TensorFlow 2.16): a failure raised in it is the release's, not a third party's."""
+
+    distribution: str
+    version: str
+    # ``tensorflow-cpu 2.16.2``, and what it asks for: ``keras>=3.0.0``.
+    required_by: str
+    requires: str
+
+
 class _CauseFields(TypedDict):
     # DESIGN.md's cause table; a project's own rules may add categories of their own.
     category: str
@@ -103,6 +114,8 @@ class _CauseDetails(TypedDict, total=False):
     # which works beside the axis's version.
     culprit: Culprit
     through: Through
+    # Raised in a companion the framework release requires (``Companion``).
+    companion: Companion
 
 
 class CauseJSON(_CauseFields, _CauseDetails, total=False):
@@ -281,6 +294,8 @@ class CauseGroup(_GroupFields, _CauseDetails, total=False):
     reasons: list[str]
     locations: list[str]
     set_apart: bool
+    # Each cell's companion as it had it: ``keras 3.6.0 (required by tensorflow-cpu 2.17.1)``.
+    companions: list[str]
 
 
 # "from" and "with" are keywords: the functional form names them.

@@ -127,6 +127,15 @@ RULES: tuple[Rule, ...] = (
         r"view size is not compatible|contiguous|in-?place operation|"
         r"modified by an inplace|does not require grad|must match the size|on different devices",
     ),
+    # A default that changed under the caller (torch 2.6's ``torch.load(weights_only=)``):
+    # the framework's message says so, often below its first line.
+    Rule(
+        "parameter",
+        r".",
+        r"changed the default|now defaults? to|"
+        r"default value (?:of|for) .{0,80}(?:changed|will change|flipped|is now)",
+        "framework",
+    ),
     Rule("third-party", r"(ImportError|ModuleNotFoundError)$", "", "other"),
     Rule("import-path", r"(ImportError|ModuleNotFoundError)$"),
     Rule("missing-api", r"AttributeError$", r"has no attribute"),

@@ -123,6 +123,18 @@ def simple_wheel(
     return _write_wheel(dest, module, version, files)
 
 
+def package_wheel(dest: Path, name: str, version: str, files: dict[str, str]) -> Path:
+    """A wheel of these files (``name/__init__.py``, ``name/models.py``, ...)."""
+    dist_info = f"{name}-{version}.dist-info"
+    files = {
+        **files,
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist_info}/WHEEL": _WHEEL,
+        f"{dist_info}/top_level.txt": f"{name}\n",
+    }
+    return _write_wheel(dest, name, version, files)
+
+
 def _write_wheel(dest: Path, name: str, version: str, files: dict[str, str]) -> Path:
     dist_info = f"{name}-{version}.dist-info"
     record = [_record_line(p, t.encode()) for p, t in files.items()]

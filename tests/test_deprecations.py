@@ -172,6 +172,21 @@ def test_risks_are_announced_as_said_and_survival_is_noticed() -> None:
     assert "seen in 1 test on w 1.3" in line
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        "You are saving your model as an HDF5 file via `model.save()`. This file format is "
+        "considered legacy. We recommend using instead the native Keras format.",
+        "In a future release, the default value for `weights_only` will be flipped to `True`.",
+        "The default of `observed` will change to True in a future version.",
+    ],
+)
+def test_announcements_worded_as_legacy_or_a_coming_change_are_kept(message: str) -> None:
+    """issue 29, item 3: "deprecated" and "will be removed" are not the only words."""
+    kept = kept_warning({"category": "UserWarning", "message": message, "location": "a:1"})
+    assert kept is not None and kept["message"] == message
+
+
 # --- end to end: a fake framework that warns one release before it removes ---------------
 
 _V10 = """

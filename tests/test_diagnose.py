@@ -8,6 +8,7 @@ import pytest
 
 from pytest_dfvc.rules import CATEGORIES, RULES
 from pytest_dfvc.verdicts.diagnose import diagnose, module_of
+from pytest_dfvc.verdicts.results import companions
 
 SITE = "/venv/lib/python3.9/site-packages"
 
@@ -642,3 +643,112 @@ def test_the_api_belongs_to_the_package_the_error_names() -> None:
         **found,  # type: ignore[arg-type]
     )
     assert stdlib["category"] == "python-version"
+
+
+def _torch_load_error() -> dict[str, Any]:
+    """torch 2.6's torch.load error, as the recorder keeps it: escape codes, and the line
+    that explains it below the first."""
+    message = (
+        "Weights only load failed. This file can still be loaded, to do so you have two "
+        "options, \x1b[1mdo those steps only if you trust the source of the checkpoint"
+        "\x1b[0m. \n\t(1) In PyTorch 2.6, we changed the default value of the `weights_only` "
+        "argument in `torch.load` from `False` to `True`. Re-running `torch.load` with "
+        "`weights_only` set to `False` will likely succeed.\nWeightsUnpickler error: "
+        "Unsupported global: GLOBAL builtins.set"
+    )
+    return {
+        "type": "_pickle.UnpicklingError",
+        "message": message,
+        "frames": [
+            {
+                "file": "tests/test_model.py",
+                "line": 9,
+                "function": "test_reload",
+                "names": {"torch.load": "torch.load"},
+            },
+            {
+                "file": "/env/lib/python3.11/site-packages/torch/serialization.py",
+                "line": 1470,
+                "function": "load",
+            },
+        ],
+    }
+
+
+def test_a_changed_default_is_a_parameter_break_with_the_line_that_says_so() -> None:
+    """issue 29, item 1: not ``unknown``, and not the first line alone with its escapes."""
+    cause = diagnose(
+        _torch_load_error(),
+        frameworks={"torch": "2.6.0"},
+        top_level={"torch": "torch"},
+        resolved={"torch": "2.6.0"},
+    )
+    assert cause["category"] == "parameter"
+    assert cause["message"] == (
+        "Weights only load failed. This file can still be loaded, to do so you have two "
+        "options, do those steps only if you trust the source of the checkpoint. … (1) In "
+        "PyTorch 2.6, we changed the default value of the `weights_only` argument in "
+        "`torch.load` from `False` to `True`. Re-running `torch.load` with `weights_only` set "
+        "to `False` will likely succeed."
+    )
+
+
+def _keras_error() -> dict[str, Any]:
+    return {
+        "type": "ValueError",
+        "message": "File format not supported: filepath=/tmp/pytest-of-me/pytest-7/t0/m.h5.",
+        "frames": [
+            {
+                "file": "tests/test_layers.py",
+                "line": 12,
+                "function": "test_reload",
+                "names": {"keras.models.load_model": "keras.models.load_model"},
+            },
+            {
+                "file": "/env/lib/python3.11/site-packages/keras/src/saving/saving_api.py",
+                "line": 190,
+                "function": "load_model",
+            },
+        ],
+    }
+
+
+def test_a_companion_the_release_requires_is_the_releases_not_a_third_party() -> None:
+    """issue 29, item 2: tensorflow-cpu 2.16.2 requires keras>=3.0.0; keras 3.6.0 raises."""
+    resolved = {"tensorflow-cpu": "2.16.2", "keras": "3.6.0", "numpy": "1.26.4"}
+    brought = companions({"tensorflow-cpu": ["keras>=3.0.0", "numpy<2.0.0,>=1.23.5"]}, resolved)
+    assert brought == {
+        "keras": {
+            "distribution": "keras",
+            "version": "3.6.0",
+            "required_by": "tensorflow-cpu 2.16.2",
+            "requires": "keras>=3.0.0",
+        },
+        "numpy": {
+            "distribution": "numpy",
+            "version": "1.26.4",
+            "required_by": "tensorflow-cpu 2.16.2",
+            "requires": "numpy<2.0.0,>=1.23.5",
+        },
+    }
+    found = {
+        "frameworks": {"tensorflow-cpu": "2.16.2"},
+        "top_level": {"tensorflow": "tensorflow-cpu", "keras": "keras"},
+        "resolved": resolved,
+    }
+    cause = diagnose(_keras_error(), **found, companions=brought)  # type: ignore[arg-type]
+    assert cause["category"] == "parameter"
+    # keras's own code: its API (the failing frame's, here), not a third party's.
+    assert cause["api"].startswith("keras.") and cause["api"].endswith("load_model")
+    assert cause["companion"]["required_by"] == "tensorflow-cpu 2.16.2"
+    assert "suggestion" not in cause
+    # Without the release's requirement, keras is a third party, as before.
+    alone = diagnose(_keras_error(), **found)  # type: ignore[arg-type]
+    assert alone["category"] == "third-party"
+
+
+def test_a_dependency_that_moved_to_a_new_major_on_its_own_is_no_companion() -> None:
+    """pandas 2.2 asks numpy>=1.22.4: numpy 2.0.2 went to its new major by itself."""
+    resolved = {"pandas": "2.2.0", "numpy": "2.0.2"}
+    assert companions({"pandas": ["numpy>=1.22.4"]}, resolved) == {}
+    assert companions({"pandas": ["numpy>=1.22.4"]}, {**resolved, "numpy": "1.26.4"}) != {}

@@ -9,6 +9,7 @@ from pytest_dfvc.model import CauseJSON, CellJSON, OutcomeJSON
 from pytest_dfvc.verdicts.causes import cause_groups, merged_reason
 from pytest_dfvc.verdicts.evidence import (
     NO_TESTS,
+    message_shape,
     no_test_reason,
     not_version_related,
     settle,
@@ -297,3 +298,12 @@ def test_a_test_another_package_breaks_on_every_version_is_set_apart() -> None:
         cell("b", "2.0.2", "failed", passed("t::ok"), on_axis),
     ]
     assert settle(cells, AXES) == []
+
+
+def test_pytests_temporary_folders_do_not_part_one_failure_into_many() -> None:
+    """Every cell's pytest numbers its temporary folders afresh (issue 29, item 2)."""
+    shapes = {
+        message_shape(f"File format not supported: filepath=/tmp/pytest-of-root/pytest-{n}/t0/m.h5")
+        for n in (3, 41)
+    }
+    assert shapes == {"File format not supported: filepath=…/pytest-of-…/t0/m.h5"}

@@ -14,6 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TypedDict
 
+from packaging.requirements import Requirement
+
 from ..phases import FINDINGS_CODES
 from ..plan.cell import Cell
 from ..plan.matrix import Matrix
@@ -239,7 +241,14 @@ def build_spec(
         "env": {
             RECORDS_ENV: str(cell_dir.records_file),
             "DFVC_CELL": json.dumps(
-                {"packages": dict(cell.packages), "cuda": cell.cuda, "held": dict(cell.held)}
+                {
+                    "packages": dict(cell.packages),
+                    "cuda": cell.cuda,
+                    "held": dict(cell.held),
+                    # The distributions pinned (a CUDA variant may name another:
+                    # tensorflow-cpu for tensorflow).
+                    "pinned": [Requirement(p).name for p in pin_requirements(matrix, cell)],
+                }
             ),
             "PYTHONPATH": pythonpath,
             **cell_environment(matrix),

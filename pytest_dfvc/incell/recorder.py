@@ -103,6 +103,7 @@ class Recorder:
                 "distributions": installed_distributions(),
                 "top_level": top_level_modules(),
                 "conflicts": held_conflicts(),
+                "requires": framework_requirements(),
             }
         )
 
@@ -615,6 +616,33 @@ def held_conflicts() -> list[Record]:
                     }
                 )
     return conflicts
+
+
+def framework_requirements() -> dict[str, list[str]]:
+    """What the releases the cell pins require here (markers that do not apply left out):
+    the companions they bring, at the versions they ask for (Keras 3 beside TensorFlow
+    2.16). Read by the controller to tell a framework's own companion from a third party."""
+    cell = os.environ.get(CELL_ENV)
+    described = json.loads(cell) if cell else {}
+    pinned = {_normal(n) for n in described.get("pinned") or described.get("packages") or ()}
+    if not pinned:
+        return {}
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found: dict[str, list[str]] = {}
+    for dist, _, info_dir in _dist_infos():
+        if dist not in pinned or dist in found:
+            continue
+        found[dist] = []
+        for line in _requires_dist(info_dir):
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+                continue
+            found[dist].append(str(requirement))
+    return found
 
 
 def _requires_dist(info_dir: str) -> list[str]:

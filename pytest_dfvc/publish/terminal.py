@@ -347,6 +347,12 @@ def _group_lines(group: CauseGroup, *, label: bool = True) -> list[str]:
         message = str(precursor["message"]).splitlines()[0][:200]
         linked = " (the failure is tied to it by this warning)" if group.get("linked_by") else ""
         lines.append(f"      warned in {precursor['version']}: {message}{linked}")
+    companions = group.get("companions")
+    if companions:
+        shown = ", ".join(companions[:4]) + (
+            f" and {len(companions) - 4} more" * (len(companions) > 4)
+        )
+        lines.append(f"      raised in what the release requires: {shown}")
     lines += _counterfactual_lines(group)
     if group.get("suggestion"):
         lines.append(f"      fix: {group['suggestion']}")

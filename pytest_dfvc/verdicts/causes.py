@@ -67,6 +67,15 @@ def cause_groups(cells: Sequence[CellJSON], ignored: set[str]) -> list[CauseGrou
                 if apart:
                     fields["set_apart"] = True
                 group = _add(groups, key, fields, cell, test["nodeid"])
+                companion = cause.get("companion")
+                if companion:
+                    # Each cell's own: keras 3.4.1 beside one release, 3.6.0 beside the next.
+                    had = (
+                        f"{companion['distribution']} {companion['version']} "
+                        f"(required by {companion['required_by']})"
+                    )
+                    if had not in group.setdefault("companions", []):
+                        group["companions"].append(had)
                 location = cause.get("location")
                 if location and location not in group.setdefault("locations", []):
                     group["locations"].append(location)

@@ -347,6 +347,13 @@ def apply(cell: CellJSON, found: Explanation) -> CellJSON:
         if found.finding == "through":
             cause = test.setdefault("cause", {"category": "unknown"})
             cause["through"] = _through(found)
+            companion = cause.get("companion")
+            held = {canonicalize_name(n) for n in found.culprit}
+            if companion and canonicalize_name(companion["distribution"]) in held:
+                # The release itself asks for the companion's new major: its words say why.
+                cause["through"]["reason"] = (
+                    f"{companion['required_by']} requires {companion['requires']}"
+                )
             # Constraining the package cannot help: the version under test rules out every
             # release of it the test passed with.
             versions = ", ".join(f"{n} {v}" for n, v in data["packages"].items())

@@ -29,8 +29,13 @@ from .evidence import distribution_for
 Cells = Sequence[CellJSON]
 
 # A warning is evidence when its category is a deprecation (or FutureWarning), or when a
-# UserWarning subclass says so in words (numpy's VisibleDeprecationWarning).
-_DEPRECATION_WORDS = re.compile(r"deprecat|will be removed|removed in|no longer supported", re.I)
+# UserWarning subclass says so in words: numpy's VisibleDeprecationWarning, Keras's "This
+# file format is considered legacy", a default that "will be flipped".
+_DEPRECATION_WORDS = re.compile(
+    r"deprecat|will be removed|removed in|no longer supported|\blegacy\b|"
+    r"will (?:be )?(?:change|changed|flipped)\b|default value .{0,80} will",
+    re.I,
+)
 _REMOVAL = re.compile(r"remov|deprecat|no longer", re.I)
 _ARGUMENT = re.compile(r"\b(keyword|argument|parameter|kwarg)s?\b", re.I)
 _ANNOUNCED = re.compile(

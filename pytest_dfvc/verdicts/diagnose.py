@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..model import CauseJSON
+from ..model import CauseJSON, Companion
 from ..rules import BINARY, RULES, Rule
 
 # Code that raises on the project's behalf: the standard library and pytest's assertion
@@ -33,13 +33,16 @@ def diagnose(
     resolved: Mapping[str, str],
     rules: Sequence[Rule] = (),
     in_era: bool = False,
+    companions: Mapping[str, Companion] | None = None,
 ) -> CauseJSON:
     """The cause of one failing test.
 
     ``frameworks`` maps each matrix package to the version the cell pinned; ``top_level``
     maps import names to distributions; ``resolved`` is what the cell installed; ``rules``
     (a project's, from the ``pytest_dfvc_rules`` hook) are tried before the built-in ones;
-    ``in_era``: the cell resolved as of its release (``exclude-newer = "release"``).
+    ``in_era``: the cell resolved as of its release (``exclude-newer = "release"``);
+    ``companions``: distributions the framework releases require at the major they have
+    (``results.companions``): a failure raised in one is the release's own.
     """
     exc_type = str(exception.get("type") or "unknown")
     message = str(exception.get("message") or "")
@@ -47,6 +50,16 @@ def diagnose(
     owners = [_owner(f, top_level) for f in frames]
     framework_modules = _framework_modules(frameworks, top_level)
     raised_in = _raised_in(owners, frameworks, exc_type, exception, top_level)
+    companion = None
+    if raised_in == "other" and companions:
+        # Keras 3 beside TensorFlow 2.16: the release brought it, so it is the release's.
+        widened = {**frameworks, **{n: c["version"] for n, c in companions.items()}}
+        if _raised_in(owners, widened, exc_type, exception, top_level) == "framework":
+            frameworks, raised_in = widened, "framework"
+            framework_modules = _framework_modules(frameworks, top_level)
+            companion = next(
+                (companions[o] for o in reversed(owners) if o and o in companions), None
+            )
     rule = next((r for r in (*rules, *RULES) if r.matches(exc_type, message, raised_in)), None)
     category = rule.category if rule else "unknown"
     if rule not in rules and _missing_from_stdlib(exc_type, message):
@@ -54,7 +67,7 @@ def diagnose(
     cause: CauseJSON = {
         "category": category,
         "exception": exc_type,
-        "message": _first_line(message),
+        "message": _message(message, rule),
     }
     location = _project_location(frames, owners)
     if location:
@@ -69,6 +82,8 @@ def diagnose(
             category = cause["category"] = "third-party"
     if api:
         cause["api"] = api
+    if companion is not None and category != "third-party":
+        cause["companion"] = dict(companion)  # type: ignore[typeddict-item]
     if category == "third-party":
         involved = named[0] if named else None
         _third_party(
@@ -135,9 +150,23 @@ def _missing_from_stdlib(exc_type: str, message: str) -> bool:
     return False
 
 
-def _first_line(message: str) -> str:
-    lines = [line for line in message.strip().splitlines() if line.strip()]
-    return lines[0][:500] if lines else ""
+# Terminal colours and bold (torch prints ``\x1b[1m`` into its messages).
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _message(message: str, rule: Rule | None) -> str:
+    """The message's first line, without terminal escape codes; when the rule that matched
+    read a later line (the one that explains: "we changed the default value of the
+    `weights_only` argument"), that line after it."""
+    lines = [line.strip() for line in _ESCAPES.sub("", message).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    shown = lines[0]
+    if rule is not None and rule.message and not re.search(rule.message, shown, re.I):
+        explains = next((line for line in lines[1:] if re.search(rule.message, line, re.I)), None)
+        if explains:
+            shown = f"{shown} … {explains}"
+    return shown[:500]
 
 
 def _owner(frame: Mapping[str, Any], top_level: Mapping[str, str]) -> str | None:

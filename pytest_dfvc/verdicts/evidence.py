@@ -359,13 +359,16 @@ def _expanded(cells: Cells) -> list[CellJSON]:
 
 _SITE = re.compile(r"(?:[A-Za-z]:)?[^\s'\"()]*[/\\](?:site|dist)-packages[/\\]")
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]+\b")
+# pytest's temporary folders: numbered afresh in every cell's run.
+_PYTEST_TMP = re.compile(r"[^\s'\"()=]*[/\\]pytest-of-[^/\\\s]+[/\\]pytest-\d+[/\\]")
 
 
 def message_shape(message: str) -> str:
-    """A message with what differs between environments taken out (installed paths, object
-    addresses), so one failure reads the same in every cell. Values stay: a result that
-    differs between versions is a version effect."""
-    return _ADDRESS.sub("0x…", _SITE.sub("…/site-packages/", message))
+    """A message with what differs between environments taken out (installed paths,
+    pytest's temporary folders, object addresses), so one failure reads the same in every
+    cell. Values stay: a result that differs between versions is a version effect."""
+    message = _PYTEST_TMP.sub("…/pytest-of-…/", _SITE.sub("…/site-packages/", message))
+    return _ADDRESS.sub("0x…", message)
 
 
 def failure_signature(test: OutcomeJSON) -> tuple[str, str, str]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ..index.builds import build_of
 from ..index.interpreters import minor_key, python_minor
 from ..model import (
     CauseJSON,
     CellJSON,
+    Companion,
     DeclaredCheck,
     MatrixJSON,
     OutcomeJSON,
@@ -59,6 +62,7 @@ def cell_json(
     resolved: dict[str, str] = dict(env.get("distributions", {}))
     top_level: dict[str, str] = dict(env.get("top_level", {}))
     frameworks = {str(canonicalize_name(n)): v for n, v in cell.packages}
+    brought = companions(env.get("requires", {}), resolved)
     values: dict[str, Recorded] = {}
     for r in of_kind(records, KIND_VALUE):
         values.setdefault(r["nodeid"], {})[r["key"]] = r["value"]
@@ -72,6 +76,7 @@ def cell_json(
             rules,
             values.get(r["nodeid"]),
             bool(cell.exclude_newer),
+            brought,
         )
         for r in of_kind(records, KIND_TEST)
     ]
@@ -108,6 +113,50 @@ def cell_json(
     return data
 
 
+def companions(
+    requires: Mapping[str, Sequence[str]], resolved: Mapping[str, str]
+) -> dict[str, Companion]:
+    """The distributions the cell's framework releases require at the major installed
+    (``keras>=3.0.0`` with keras 3.6.0; ``numpy>=1.22.4`` with numpy 2.0.2 is not: numpy
+    went to its new major on its own), from what the recorder read in the cell."""
+    found: dict[str, Companion] = {}
+    for framework, lines in sorted(requires.items()):
+        for line in lines:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            name = str(canonicalize_name(requirement.name))
+            have = resolved.get(name)
+            if have is None or name in found or not _asks_for_major(requirement, have):
+                continue
+            found[name] = {
+                "distribution": name,
+                "version": have,
+                "required_by": f"{framework} {resolved.get(framework, '')}".strip(),
+                "requires": f"{requirement.name}{requirement.specifier}",
+            }
+    return found
+
+
+def _asks_for_major(requirement: Requirement, have: str) -> bool:
+    """Whether a lower bound of the requirement lies in the installed version's major."""
+    try:
+        major = Version(have).major
+    except InvalidVersion:
+        return False
+    for spec in requirement.specifier:
+        if spec.operator not in (">=", ">", "==", "~=", "==="):
+            continue
+        try:
+            bound = Version(spec.version.removesuffix(".*"))
+        except InvalidVersion:
+            continue
+        if bound.major == major:
+            return True
+    return False
+
+
 def _warnings_by_test(records: Sequence[Record]) -> dict[str, list[WarningJSON]]:
     """The recorder's warnings that are evidence of a change, by test node id (or, for a
     collection warning, by the module file it points at)."""
@@ -132,6 +181,7 @@ def _test_json(
     rules: Sequence[Rule],
     values: Recorded | None,
     in_era: bool,
+    brought: Mapping[str, Companion],
 ) -> OutcomeJSON:
     test: OutcomeJSON = {"nodeid": record["nodeid"], "outcome": record["outcome"]}
     if values:
@@ -149,6 +199,7 @@ def _test_json(
             resolved=resolved,
             rules=rules,
             in_era=in_era,
+            companions=brought,
         )
     elif record["outcome"] == "skipped" and record.get("reason"):
         test["reason"] = record["reason"]

@@ -18,17 +18,21 @@ import pytest
 from .cellrunner import ShardRunner
 from .cells.provision import Workspace, start_builds
 from .files import write_json_atomic
+from .index.hostfacts import device_facts
 from .index.interpreters import AssumedInterpreters, InterpreterFinder
+from .index.uvtool import uv_cache_dir
 from .model import CellJSON, Document
 from .options import Options
 from .outdir import check_cell_paths, is_unwritable, prepare_output, run_lock, unwritable
 from .plan.audit import default_seed
 from .plan.availability import IndexReader, exact_builds
 from .plan.cell import MatrixPlan
+from .plan.downloads import disk_plan, header_line, shortage, size_text
 from .plan.expand import baselines, expand_all, release_lister
 from .plan.matrix import Matrix, MatrixError
 from .plan.precheck import every, precheck, screen
 from .plan.project import project_under_test
+from .plan.torchwheels import with_torch_wheels
 from .publish.gha import ShardError, load_shards, select_cells, write_shard
 from .publish.reports import publish
 from .publish.terminal import render_matrix
@@ -165,9 +169,15 @@ class Controller:
         finder = AssumedInterpreters() if given.merge is not None else InterpreterFinder()
         try:
             plans = expand_all(self.matrices, finder, self._kept(), self.project)
-            return plans if given.cells is None else select_cells(plans, given.cells)
+            plans = plans if given.cells is None else select_cells(plans, given.cells)
         except (MatrixError, ShardError) as exc:
             raise pytest.UsageError(str(exc)) from None
+        if given.merge is not None:
+            return plans  # the jobs decided where their torch came from
+        plans, said = with_torch_wheels(plans, gpu=lambda: device_facts().get("device") == "gpu")
+        if said:
+            self._write_line(said)
+        return plans
 
     def _kept(self) -> Path | None:
         """Where answers from the index are kept between runs (none with --dfvc-rerun)."""
@@ -225,6 +235,10 @@ class Controller:
         cells = [c for p in self.plans for c in p.cells]
         runnable = self._runnable()
         self._check_size(runnable, options.strategy, self.options.cells is not None)
+        disk = disk_plan(self.plans, reader, uv_cache_dir())
+        short = shortage(disk)
+        if short:
+            raise pytest.UsageError(short)
         if options.verbosity >= -1:
             self._write_line("")
             self._write_line(
@@ -232,6 +246,9 @@ class Controller:
                 f"{len(self.plans)} matrix file(s), {runnable} runnable, strategy "
                 f"{options.strategy}, {options.jobs} at a time"
             )
+            downloads = header_line(disk, runnable)
+            if downloads:
+                self._write_line(downloads)
         run = MatrixRun(self.plans, options, self._write_line)
         with run_lock(self.out, self._write_line), _sigterm_as_interrupt():
             try:
@@ -374,6 +391,10 @@ class Controller:
     def _list_plan(self) -> None:
         """--dfvc-list: every cell with its availability, checked now; nothing is built."""
         self.plans = self._precheck()
+        disk = disk_plan(self.plans, self._reader(), uv_cache_dir())
+        downloads = header_line(disk, self._runnable())
+        if downloads:
+            self._write_line(downloads)
         for plan in self.plans:
             self._write_line(f"matrix {plan.matrix.name} ({plan.matrix.path}):")
             for cell in plan.cells:
@@ -381,7 +402,9 @@ class Controller:
                 reason = f": {cell.cause.reason}" if cell.cause else ""
                 where = f" [{cell.interpreter}]" if cell.interpreter else ""
                 era = f" (resolved as of {cell.exclude_newer})" if cell.exclude_newer else ""
-                self._write_line(f"  {cell.id}  {state}{reason}{era}{where}")
+                size = disk.per_cell.get((plan.matrix.name, cell.id))
+                fetch = f" (downloads {size_text(size)})" if size else ""
+                self._write_line(f"  {cell.id}  {state}{reason}{era}{fetch}{where}")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is None:

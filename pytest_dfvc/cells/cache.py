@@ -107,6 +107,7 @@ def cell_key(
         "packages": list(cell.packages),
         "held": list(cell.held),
         "cuda": cell.cuda,
+        "torch_backend": cell.torch_backend,
         "install": asdict(matrix.install),
         "project": fingerprint,
         "above": above,

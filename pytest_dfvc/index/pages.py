@@ -72,6 +72,8 @@ class IndexFile:
     requires_python: str | None = None
     # A URL on an index, or a path in a find-links folder.
     location: str = ""
+    # Bytes, as the index says (PEP 691's ``size``) or the folder holds; None when unsaid.
+    size: int | None = None
 
 
 # File name -> what the index says of it.
@@ -193,15 +195,19 @@ def _folder_files(link: str) -> list[IndexFile]:
     folder = Path(link[len("file://") :] if link.startswith("file://") else link)
     if not folder.is_dir():
         return []
-    return [IndexFile(p.name, location=str(p)) for p in folder.iterdir() if p.is_file()]
+    return [
+        IndexFile(p.name, location=str(p), size=p.stat().st_size)
+        for p in folder.iterdir()
+        if p.is_file()
+    ]
 
 
 def _cached_index_files(name: str, index_url: str, cache_dir: Path | None, max_age: float) -> Files:
     if cache_dir is None:
         return _index_files(name, index_url)
     key = hashlib.sha256(f"{index_url}\0{canonicalize_name(name)}".encode()).hexdigest()[:24]
-    # -3: the entries hold each file's requires-python and URL; older ones are not read.
-    path = cache_dir / f"{canonicalize_name(name)}-{key}-3.json"
+    # -4: the entries hold each file's requires-python, URL and size; older ones are not read.
+    path = cache_dir / f"{canonicalize_name(name)}-{key}-4.json"
     try:
         stamp = path.stat().st_mtime_ns
         if time.time() - stamp / 1e9 < max_age:
@@ -234,6 +240,7 @@ def _index_files(name: str, index_url: str) -> Files:
                 uploaded=f.get("upload-time") or None,
                 requires_python=f.get("requires-python") or None,
                 location=urllib.parse.urljoin(url, f.get("url") or f["filename"]),
+                size=f["size"] if isinstance(f.get("size"), int) else None,
             )
             for f in data.get("files", [])
         }

@@ -1,11 +1,14 @@
-"""Which uv pytest-dfvc calls, and the environment every call gets."""
+"""Which uv pytest-dfvc calls, the environment every call gets, and its cache."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 
 def uv_path() -> str | None:
@@ -25,3 +28,39 @@ def uv_environment(**extra: str) -> dict[str, str]:
     env = dict(os.environ, **extra)
     env.setdefault("UV_PYTHON_DOWNLOADS", "never")
     return env
+
+
+def uv_cache_dir() -> Path | None:
+    """Where uv keeps its cache for us (``UV_CACHE_DIR``, uv's settings, or its default):
+    the cells share it with the user's own uv. None when uv cannot say."""
+    uv = uv_path()
+    if uv is None:
+        return None
+    try:
+        found = subprocess.run(
+            [uv, "cache", "dir"], capture_output=True, text=True, timeout=30, env=uv_environment()
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    line = found.stdout.strip()
+    return Path(line) if found.returncode == 0 and line else None
+
+
+def in_uv_cache(cache: Path, filename: str) -> bool:
+    """Whether uv's cache already holds this wheel, unpacked (so no cell downloads it
+    again). Read from the cache's layout (``wheels-v*/<index>/<name>/<version>-<tags>``);
+    where that cannot be read, a wheel counts as not cached."""
+    try:
+        name, version, _, found = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    wanted = {str(t) for t in found}
+    for entry in cache.glob(f"wheels-v*/**/{name}/{version}-*.http"):
+        stem = entry.name[len(f"{version}-") : -len(".http")]
+        python, _, rest = stem.partition("-")
+        abi, _, platform = rest.partition("-")
+        # uv names an entry with the wheel's first tags: one of the wheel's own tags.
+        tags = {f"{p}-{abi}-{platform}" for p in python.split(".")}
+        if tags & wanted:
+            return True
+    return False

@@ -164,7 +164,7 @@ def _pinned_wheels(
             return None  # uploaded after the cut-off: uv's words say it best
     supported = supported_tags(cell.python)
     ranked = sorted(
-        ((rank, f) for f in release if (rank := _rank(f.filename, supported)) is not None),
+        ((rank, f) for f in release if (rank := wheel_rank(f.filename, supported)) is not None),
         key=lambda pair: pair[0],
     )
     name, minor = requirement.name, _minor(cell.python)
@@ -189,7 +189,7 @@ def _needs_nothing(wheel: IndexFile, cell: Cell, reader: IndexReader) -> bool:
     metadata = reader.metadata(wheel)
     if metadata is None or _admits(metadata.requires_python, cell) is not True:
         return False
-    for environment in _environments(cell):
+    for environment in marker_environments(cell):
         for line in metadata.requires_dist:
             try:
                 marker = Requirement(line).marker
@@ -200,7 +200,7 @@ def _needs_nothing(wheel: IndexFile, cell: Cell, reader: IndexReader) -> bool:
     return True
 
 
-def _environments(cell: Cell) -> list[dict[str, str]]:
+def marker_environments(cell: Cell) -> list[dict[str, str]]:
     """Marker environments for the cell's Python on this machine: its own version, or the
     first and a late patch of its minor when only the minor is known."""
     minor = _minor(cell.python)
@@ -234,7 +234,7 @@ def supported_tags(python: str) -> dict[tags.Tag, int]:
     return {tag: rank for rank, tag in reversed(list(enumerate(order)))}
 
 
-def _rank(filename: str, supported: dict[tags.Tag, int]) -> int | None:
+def wheel_rank(filename: str, supported: dict[tags.Tag, int]) -> int | None:
     if not filename.endswith(".whl"):
         return None
     try:

@@ -44,6 +44,9 @@ class Cell:
     # Other builds of a pinned release the index holds (``1.0.0+broken`` beside ``1.0.0``):
     # ``name!=version+label`` constraints, so the pin installs the release itself.
     other_builds: tuple[str, ...] = ()
+    # Where the torch family comes from, decided for the run (``plan/torchwheels.py``): "cpu"
+    # for PyTorch's CPU wheels, "" for PyPI's; None leaves it to the matrix.
+    torch_backend: str | None = None
 
 
 @dataclass(frozen=True)

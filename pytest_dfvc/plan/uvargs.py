@@ -77,6 +77,8 @@ def source_args(matrix: Matrix, cell: Cell) -> list[str]:
     backend = variant.torch_backend
     if backend is None and cell.cuda and not variant.index_url and not variant.find_links:
         backend = cell.cuda if any(n in TORCH_FAMILY for n, _ in cell.packages) else ""
+    if variant.torch_backend is None and cell.torch_backend is not None:
+        backend = cell.torch_backend
     if backend:
         args += ["--torch-backend", backend]
     return args

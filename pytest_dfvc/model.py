@@ -198,6 +198,8 @@ class CellJSON(_CellFields, total=False):
     # axis's pinned version breaks (the pin overrides them).
     held: dict[str, str]
     conflicts: list[Conflict]
+    # What the pinned releases require here (markers that do not apply left out).
+    requires: dict[str, list[str]]
     # The counterfactual cells run for a boundary this cell is the failing side of.
     counterfactuals: list[Counterfactual]
 

@@ -15,10 +15,12 @@ environment records what it was last synced to, at two levels:
   wheel): resolve afresh (``--upgrade``, else a dependency an earlier cell held back would
   stay where a fresh environment resolves a newer one) and reinstall the project's wheel;
 - another base (a constraint lifted, the index or ``exclude-newer`` moved, each cell's own
-  era): ``--reinstall`` everything, since an installed pytest 9.2 stays a candidate under an
+  era), or an environment whose last sync is unknown: emptied first (``uv pip uninstall``
+  of everything in it), since an installed pytest 9.2 stays a candidate under an
   ``exclude-newer`` that a fresh environment resolves to pytest 7.3.1 (uv cannot know when
-  an installed distribution was published; its maintainers' answer is ``--reinstall``,
-  astral-sh/uv#6676).
+  an installed distribution was published, astral-sh/uv#6676). Not ``--reinstall``, its
+  maintainers' answer there: it implies ``--refresh``, and uv then fetches and unpacks every
+  wheel anew, a second copy of each in its cache (gigabytes per torch release).
 """
 
 from __future__ import annotations
@@ -96,13 +98,18 @@ def inputs_key(python: str | None, install: Sequence[str], install_env: Any) -> 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def starts_over(synced: Synced | None, base: str) -> bool:
+    """Whether the environment is emptied before the install (another base, or a last sync
+    unknown: ``synced`` None), so that nothing installed is a candidate."""
+    return synced is None or synced.base != base
+
+
 def resync_args(install: Sequence[str], synced: Synced | None, inputs: str, base: str) -> list[str]:
     """What an install adds to equal a fresh environment, given what the environment was
-    last synced to (``synced``; None: unknown, or a new environment)."""
-    if synced is not None and synced.inputs == inputs:
+    last synced to (``synced``; None: unknown, or a new environment, emptied first: see
+    ``starts_over``)."""
+    if synced is None or synced.inputs == inputs or synced.base != base:
         return []
-    if synced is None or synced.base != base:
-        return ["--reinstall"]
     args = ["--upgrade"]
     for name, _ in _project_wheels(install):
         args += ["--reinstall-package", name]
@@ -166,6 +173,16 @@ def strays(location: Path) -> list[Path]:
                 if relative not in owned and relative not in _UNRECORDED:
                     found.append(path)
     return sorted(found)
+
+
+def installed(location: Path) -> list[str]:
+    """The distributions installed in the environment, by name."""
+    names = {
+        info.name[: -len(".dist-info")].split("-")[0]
+        for site in location.glob("lib*/python*/site-packages")
+        for info in site.glob("*.dist-info")
+    }
+    return sorted(names)
 
 
 def _recorded(site: Path) -> set[str]:

@@ -17,7 +17,15 @@ from packaging.requirements import Requirement
 from ..index import legacy
 from ..phases import PHASE_INSTALL, PHASE_TEST
 from .celldir import CellDir
-from .environments import INPUTS_MARKER, record_sync, resync_args, strays, synced_to
+from .environments import (
+    INPUTS_MARKER,
+    installed,
+    record_sync,
+    resync_args,
+    starts_over,
+    strays,
+    synced_to,
+)
 from .sessionspec import SessionSpec
 
 
@@ -70,6 +78,11 @@ def _sync(session: nox.Session, spec: SessionSpec, cell_dir: CellDir) -> None:
     if spec.get("afresh"):
         # Asked afresh (--dfvc-rerun): nothing kept is trusted, pages nor packages.
         install += ["--refresh", "--reinstall", "--upgrade"]
+    elif starts_over(synced, base):
+        names = installed(location)
+        if names:
+            # As a fresh environment: nothing installed is a candidate (environments.py).
+            session.run_install("uv", "pip", "uninstall", *names, external=True)
     else:
         install += resync_args(install, synced, inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)

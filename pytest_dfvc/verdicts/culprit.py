@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from ..model import (
@@ -67,6 +68,10 @@ class Boundary:
     # counterfactual cell failing otherwise, because of a package it set back, shows that
     # package cannot be set back there.
     shapes: Shapes = ()
+    # Packages the failures name that the failing release's own requirements moved, with
+    # those requirements (``torch 2.6.0 requires triton==3.2.0``): incompatible through
+    # them, known without a run.
+    required: tuple[tuple[str, str], ...] = ()
 
     @property
     def held(self) -> dict[str, str]:
@@ -99,6 +104,9 @@ def boundaries(
     judged = verdicts(cells, axes)
     by_id = {c["id"]: c for c in cells}
     pairs: dict[tuple[str, str], set[str]] = {}
+    # A failure further along a line of failures, with the last pass before it: the
+    # release's own requirements may have moved a package there too.
+    further: dict[tuple[str, str], set[str]] = {}
     for line in lines:
         ran = [c for c in line if c in judged]
         for test in {t for c in ran for t in judged[c]}:
@@ -107,6 +115,12 @@ def boundaries(
                 if ok_a != ok_b:
                     passing, failed = (a, b) if ok_a else (b, a)
                     pairs.setdefault((failed, passing), set()).add(test)
+            last = None
+            for c, ok in seen:
+                if ok:
+                    last = c
+                elif last is not None:
+                    further.setdefault((c, last), set()).add(test)
     axis_names = {canonicalize_name(n) for n in axes}
     found = []
     for (failed, passing), tests in sorted(pairs.items()):
@@ -117,7 +131,14 @@ def boundaries(
             continue
         nodeids = _failing_nodeids(cell, tests)
         environment, hint = _passing_environment(by_id[passing], tests)
-        changed = _changed(environment, cell["resolved"], axis_names)
+        forced = _forced(cell, environment)
+        required = tuple((n, forced[n]) for n in _named(cell, forced))
+        if nodeids and required:
+            moved = _changed(environment, cell["resolved"], axis_names)
+            changed = tuple(c for c in moved if canonicalize_name(c[0]) in dict(required))
+            found.append(Boundary(failed, passing, nodeids, changed, required=required))
+            continue
+        changed = _changed(environment, cell["resolved"], axis_names, forced)
         if nodeids and changed:
             names = {n for n, _, _ in changed}
             named = _named(cell, names)
@@ -126,6 +147,18 @@ def boundaries(
             hint = next((h for h in (hint, named) if h and set(h) < names), ())
             shapes = _shapes(cell, nodeids)
             found.append(Boundary(failed, passing, nodeids, changed, hint, named, shapes))
+    for (failed, passing), tests in sorted(further.items()):
+        if (failed, passing) in pairs or by_id[failed]["status"] not in RAN:
+            continue
+        cell = by_id[failed]
+        environment, _ = _passing_environment(by_id[passing], tests)
+        forced = _forced(cell, environment)
+        required = tuple((n, forced[n]) for n in _named(cell, forced))
+        nodeids = _failing_nodeids(cell, tests)
+        if nodeids and required:
+            moved = _changed(environment, cell["resolved"], axis_names)
+            changed = tuple(c for c in moved if canonicalize_name(c[0]) in dict(required))
+            found.append(Boundary(failed, passing, nodeids, changed, required=required))
     return found + _after_through(by_id, lines, axis_names)
 
 
@@ -136,12 +169,11 @@ def _shapes(cell: CellJSON, nodeids: Collection[str]) -> Shapes:
 
 
 def _named(cell: CellJSON, names: Collection[str]) -> tuple[str, ...]:
-    """The changed packages the cell's failures name as their cause's distribution."""
-    named = {
-        str(t.get("cause", {}).get("distribution") or "")
-        for t in cell["tests"]
-        if t["outcome"] in ("failed", "error")
-    }
+    """The changed packages the cell's failures name as their cause's distribution (or
+    the companion they were raised in)."""
+    causes = [t.get("cause", {}) for t in cell["tests"] if t["outcome"] in ("failed", "error")]
+    named = {str(c.get("distribution") or "") for c in causes}
+    named |= {str(c["companion"]["distribution"]) for c in causes if c.get("companion")}
     return tuple(sorted(n for n in names if n in named))
 
 
@@ -208,15 +240,41 @@ def _passing_environment(cell: CellJSON, tests: set[str]) -> tuple[dict[str, str
 
 
 def _changed(
-    passing: Mapping[str, str], failing: Mapping[str, str], axes: Collection[str]
+    passing: Mapping[str, str],
+    failing: Mapping[str, str],
+    axes: Collection[str],
+    forced: Collection[str] = (),
 ) -> tuple[tuple[str, str, str], ...]:
     """Packages besides the axes at another version (or absent) in the failing set. One
-    the failing set adds cannot be set back, and is left out."""
+    the failing set adds cannot be set back, and is left out; so is one the failing
+    release's own requirements moved (``_forced``)."""
     found = []
     for name, version in sorted(passing.items()):
-        if canonicalize_name(name) not in axes and failing.get(name) != version:
+        key = canonicalize_name(name)
+        if key not in axes and key not in forced and failing.get(name) != version:
             found.append((name, version, failing.get(name, "")))
     return tuple(found)
+
+
+def _forced(cell: CellJSON, passing: Mapping[str, str]) -> dict[str, str]:
+    """Packages the failing cell's framework releases require at versions that exclude
+    where the tests passed (torch 2.6.0's ``triton==3.2.0`` beside 2.5.1's 3.1.0, TensorFlow
+    2.16's ``keras>=3.0.0``): they moved with the axis, by the release's own requirement,
+    and no counterfactual cell can set them back."""
+    forced: dict[str, str] = {}
+    resolved = cell["resolved"]
+    for framework, lines in sorted((cell.get("requires") or {}).items()):
+        for line in lines:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            name = canonicalize_name(requirement.name)
+            had = passing.get(name)
+            if had and not requirement.specifier.contains(had, prereleases=True):
+                release = f"{framework} {resolved.get(framework, '')}".strip()
+                forced.setdefault(name, f"{release} requires {requirement}")
+    return forced
 
 
 # --- the counterfactual cells -----------------------------------------------------------------
@@ -243,6 +301,9 @@ def explain(boundary: Boundary, run: Probe) -> Explanation | None:
     cell's environment with these packages set back; None when interrupted) and say what
     they show. Narrowed by halving: at most ⌈log2 n⌉ + 1 cells for n changed packages (one
     more when a hint was tried first and did not explain it)."""
+    if boundary.required:
+        # The release's own requirements moved them: nothing to run.
+        return Explanation(boundary, (), "through", tuple(n for n, _ in boundary.required))
     full = boundary.held
     probes: list[CellJSON] = []
 
@@ -337,9 +398,10 @@ def apply(cell: CellJSON, found: Explanation) -> CellJSON:
     and its tests judged by them. A copy."""
     data = copy_cells([cell])[0]
     boundary = found.boundary
-    data.setdefault("counterfactuals", []).extend(
-        _record(p, boundary.passing) for p in found.probes
-    )
+    if found.probes:
+        data.setdefault("counterfactuals", []).extend(
+            _record(p, boundary.passing) for p in found.probes
+        )
     before = {n: f for n, _, f in boundary.changed}
     for test in data["tests"]:
         if test["nodeid"] not in boundary.nodeids or test["outcome"] not in ("failed", "error"):
@@ -347,13 +409,6 @@ def apply(cell: CellJSON, found: Explanation) -> CellJSON:
         if found.finding == "through":
             cause = test.setdefault("cause", {"category": "unknown"})
             cause["through"] = _through(found)
-            companion = cause.get("companion")
-            held = {canonicalize_name(n) for n in found.culprit}
-            if companion and canonicalize_name(companion["distribution"]) in held:
-                # The release itself asks for the companion's new major: its words say why.
-                cause["through"]["reason"] = (
-                    f"{companion['required_by']} requires {companion['requires']}"
-                )
             # Constraining the package cannot help: the version under test rules out every
             # release of it the test passed with.
             versions = ", ".join(f"{n} {v}" for n, v in data["packages"].items())
@@ -406,6 +461,9 @@ def _unusable_reason(probe: CellJSON) -> str:
 
 
 def _through(found: Explanation) -> Through:
+    if found.boundary.required:
+        reason = "; ".join(why for _, why in found.boundary.required)
+        return {"packages": list(found.culprit), "reason": reason, "cell": ""}
     probe = found.probes[-1]
     held = ", ".join(f"{n} {v}" for n, v in sorted(found.boundary.held.items()))
     reason = _unusable_reason(probe) or f"the run with {held} did not reach its tests"
@@ -435,6 +493,10 @@ def summary(found: Explanation) -> str:
     """One line for the run's progress."""
     boundary = found.boundary
     # What the deciding cell set back (a hint tried first may have decided alone).
+    if boundary.required:
+        return f"{len(boundary.nodeids)} failing test(s): " + "; ".join(
+            why for _, why in boundary.required
+        )
     held = held_text(found.probes[-1].get("held") or boundary.held)
     count = len(boundary.nodeids)
     tests = f"{count} failing test{'s' if count != 1 else ''}"

@@ -110,6 +110,8 @@ def cell_json(
         data["held"] = dict(cell.held)
     if env.get("conflicts"):
         data["conflicts"] = list(env["conflicts"])
+    if env.get("requires"):
+        data["requires"] = {k: list(v) for k, v in env["requires"].items()}
     return data
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.index.uvtool import in_uv_cache
 from pytest_dfvc.plan import downloads
 from pytest_dfvc.plan.availability import IndexReader
 from pytest_dfvc.plan.cell import Cell, MatrixPlan
@@ -115,3 +116,16 @@ def test_a_run_that_would_fill_the_disk_stops_before_building_anything(
     assert "dfvc: the cells need about" in error and "1.0 kB are free there" in error
     assert not (root / ".dfvc" / "cells").exists()
     assert not (root / ".dfvc" / "envs").exists()
+
+
+def test_a_wheel_in_uvs_cache_is_no_download(tmp_path: Path) -> None:
+    """uv names a cached wheel by its version and its file name's tags, compressed as the
+    file name gives them (read from its layout: ``wheels-v*/<index>/<name>/``)."""
+    bucket = tmp_path / "wheels-v8" / "pypi" / "triton"
+    bucket.mkdir(parents=True)
+    (bucket / "3.1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.http").touch()
+    tags = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
+    assert in_uv_cache(tmp_path, f"triton-3.1.0-{tags}.whl")
+    assert not in_uv_cache(tmp_path, f"triton-3.2.0-{tags}.whl")
+    assert not in_uv_cache(tmp_path, "triton-3.1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
+    assert not in_uv_cache(tmp_path / "elsewhere", f"triton-3.1.0-{tags}.whl")

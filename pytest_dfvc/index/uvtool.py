@@ -59,8 +59,14 @@ def in_uv_cache(cache: Path, filename: str) -> bool:
         stem = entry.name[len(f"{version}-") : -len(".http")]
         python, _, rest = stem.partition("-")
         abi, _, platform = rest.partition("-")
-        # uv names an entry with the wheel's first tags: one of the wheel's own tags.
-        tags = {f"{p}-{abi}-{platform}" for p in python.split(".")}
+        # uv names an entry with the wheel's tags as its file name gives them, compressed
+        # (``cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64``).
+        tags = {
+            f"{p}-{a}-{o}"
+            for p in python.split(".")
+            for a in abi.split(".")
+            for o in platform.split(".")
+        }
         if tags & wanted:
             return True
     return False

@@ -59,6 +59,15 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def examples(session: nox.Session) -> None:
+    """The examples that download too much for the test suite: torch-demo (torch 2.4-2.6,
+    gigabytes of wheels the first time)."""
+    session.install("-e", ".")
+    session.chdir("examples/torch-demo")
+    session.run("pytest", "--dfvc-matrix", *session.posargs)
+
+
+@nox.session
 def benchmark(session: nox.Session) -> None:
     """Cold, warm and search-strategy timings against a hand uv loop, nox+pip and tox-uv,
     and the plan of a long history (``nox -s benchmark -- plan``: that case alone)."""

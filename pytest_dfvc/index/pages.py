@@ -364,6 +364,20 @@ def _wheel_metadata(file: IndexFile) -> bytes | None:
 
 
 _connections = threading.local()
+# Every thread's pool, so that the connections of threads that ended can be closed.
+_pools: list[dict[tuple[str, str], http.client.HTTPConnection]] = []
+_pools_lock = threading.Lock()
+
+
+def close_connections() -> None:
+    """Close every connection kept open, each thread's: the threads of a pool end with it,
+    and a connection left open then is a ResourceWarning (an error under a project's
+    ``filterwarnings = error``)."""
+    with _pools_lock:
+        for pool in _pools:
+            for connection in pool.values():
+                connection.close()
+            pool.clear()
 
 
 def _get(url: str) -> tuple[int, bytes]:
@@ -377,8 +391,13 @@ def _get(url: str) -> tuple[int, bytes]:
                 return int(response.status), bytes(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, b""
-    pool: dict[tuple[str, str], http.client.HTTPConnection] = getattr(_connections, "pool", {})
-    _connections.pool = pool
+    pool: dict[tuple[str, str], http.client.HTTPConnection] | None = getattr(
+        _connections, "pool", None
+    )
+    if pool is None:
+        pool = _connections.pool = {}
+        with _pools_lock:
+            _pools.append(pool)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     for attempt in (1, 2):
         key = (parts.scheme, parts.netloc)

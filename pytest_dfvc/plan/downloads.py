@@ -21,7 +21,7 @@ from pathlib import Path
 from packaging import tags
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ..index.pages import IndexFile
+from ..index.pages import IndexFile, close_connections
 from ..index.uvconfig import Sources
 from ..index.uvtool import in_uv_cache
 from .availability import (
@@ -137,8 +137,11 @@ def disk_plan(plans: Sequence[MatrixPlan], reader: IndexReader, cache: Path | No
     and the room there."""
     runnable = [(p.matrix, c) for p in plans for c in p.cells if c.status is None]
     # Each cell's first look at a release reads its metadata from the index: at once.
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        counted = list(pool.map(lambda mc: cell_files(mc[0], mc[1], reader), runnable))
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            counted = list(pool.map(lambda mc: cell_files(mc[0], mc[1], reader), runnable))
+    finally:
+        close_connections()
     every: dict[str, tuple[int, bool]] = {}
     for files in counted:
         every.update(files.files)

@@ -31,6 +31,7 @@ from ..files import write_text_atomic
 from ..index.builds import mismatch, pinned
 from ..index.install_causes import install_failure, missing_pin
 from ..index.legacy import refused_pin
+from ..index.pages import close_connections
 from ..index.uvtool import uv_environment, uv_path
 from ..model import Cause
 from ..vocabulary import Status
@@ -148,8 +149,11 @@ def precheck(
             found[(matrix.name, cell.id)] = answer
         ticker.tick(lambda: counts.__setitem__(how, counts[how] + 1))
 
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        list(pool.map(decide, work))
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(decide, work))
+    finally:
+        close_connections()  # the pool's threads have ended
     return _marked(plans, found), Counts(**counts)
 
 

@@ -429,8 +429,10 @@ def resolve_name(dotted: str, frame: FrameType) -> str | None:
     elif issubclass(kind, _FUNCTIONS):
         base = _function_path(obj)
     elif kind.__module__ not in ("builtins", "__main__"):
-        # An instance (a tensor, an array, a Series): name its class, ``torch.Tensor``.
-        base = public_path(kind)
+        # An instance (a tensor, an array, a Series): name its class, ``torch.Tensor``;
+        # for an attribute it lacks, the library class it inherits from (``self.assertEquals``
+        # on a project's TestCase on Python 3.12 -> ``unittest.TestCase.assertEquals``).
+        base = public_path(_lacking_owner(kind, rest.partition(".")[0]) if rest else kind)
     else:
         return None
     if not base:
@@ -439,6 +441,21 @@ def resolve_name(dotted: str, frame: FrameType) -> str | None:
 
 
 _FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def _lacking_owner(kind: type, attribute: str) -> type:
+    """The class to name for ``attribute`` of an instance of ``kind``: ``kind`` itself, unless
+    no class of its MRO has the attribute and ``kind`` is of another top-level package than
+    a base: then the nearest such base (what the project's class took from a library)."""
+    mro = type.__getattribute__(kind, "__mro__")
+    if any(attribute in type.__getattribute__(k, "__dict__") for k in mro):
+        return kind
+    top = str(type.__getattribute__(kind, "__module__")).split(".")[0]
+    for base in mro[1:]:
+        module = str(type.__getattribute__(base, "__module__"))
+        if module != "builtins" and module.split(".")[0] != top:
+            return base  # type: ignore[no-any-return]
+    return kind
 
 
 def _plain_str(value: object) -> str | None:

@@ -15,7 +15,8 @@ announced, and said to have been survived when the matrix already tested it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -53,6 +54,7 @@ _API_PATTERNS = (
     re.compile(rf"'({_IDENT})(?:\(\))?'"),
     re.compile(rf"\b({_IDENT})(?:\(\))?\s+(?:is|are|has been|was)\s+(?:a\s+)?deprecated"),
 )
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ()))
 # Import names that stand for a distribution in warning texts.
 _ALIASES = {"np": "numpy", "pd": "pandas", "tf": "tensorflow", "sp": "scipy"}
 
@@ -95,13 +97,35 @@ def announced_version(message: str) -> str | None:
 
 
 def link_precursors(cells: Cells, axes: Mapping[str, Sequence[str]]) -> None:
-    """In place: each failure that follows, on one package axis with everything else equal,
-    a pass whose test warned of a deprecation it can be tied to, carries that warning."""
+    """In place: each failure that follows, on one axis (a package, or Python) with
+    everything else equal, a pass whose test warned of a deprecation it can be tied to,
+    carries that warning."""
     for axis, versions in axes.items():
         order = {v: i for i, v in enumerate(versions)}
         for line in _lines(cells, axis, order):
             for nodeid in sorted({t["nodeid"] for c in line for t in c["tests"]}):
-                _link_along(line, nodeid, axis)
+                _link_along(line, nodeid, axis, _package_value(axis))
+    for line in _python_lines(cells):
+        for nodeid in sorted({t["nodeid"] for c in line for t in c["tests"]}):
+            _link_along(line, nodeid, "python", lambda c: python_minor(c["python"]))
+
+
+def _package_value(axis: str) -> Callable[[CellJSON], str]:
+    return lambda cell: str(cell["packages"][axis])
+
+
+def _python_lines(cells: Cells) -> list[list[CellJSON]]:
+    """The cells that differ only in their Python, each group oldest first."""
+    grouped: dict[tuple[Any, ...], list[CellJSON]] = {}
+    for cell in cells:
+        if cell["status"] in RAN:
+            key = (cell.get("cuda"), tuple(sorted(cell["packages"].items())))
+            grouped.setdefault(key, []).append(cell)
+    return [
+        sorted(g, key=lambda c: _version_key(python_minor(c["python"])))
+        for g in grouped.values()
+        if len(g) > 1
+    ]
 
 
 def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[CellJSON]]:
@@ -117,13 +141,15 @@ def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[CellJ
     return [sorted(g, key=lambda c: order[c["packages"][axis]]) for g in grouped.values()]
 
 
-def _link_along(line: Sequence[CellJSON], nodeid: str, axis: str) -> None:
+def _link_along(
+    line: Sequence[CellJSON], nodeid: str, axis: str, value: Callable[[CellJSON], str]
+) -> None:
     last_pass: tuple[str, OutcomeJSON] | None = None
     for cell in line:
         test = next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
         if test is None:
             continue
-        version = cell["packages"][axis]
+        version = value(cell)
         if test["outcome"] == "passed":
             last_pass = (version, test)
         elif _broken(test) and test.get("cause") and last_pass:
@@ -152,6 +178,12 @@ def _precursor(
     """The warning a failure can be tied to: one naming the failure's API; for a failure
     with no API of its own (an assertion), one whose API the failure mentions, else the one
     warning that announces a removal by this version."""
+    # A warning at the very line that fails, one version before (unittest's "Please use
+    # assertEqual instead." at ``self.assertEquals(...)``), whatever API its text names.
+    location = cause.get("location")
+    same_line = [w for w in warnings if location and w.get("location") == location]
+    if len({w["message"] for w in same_line}) == 1:
+        return same_line[0]
     candidates = [w for w in warnings if w.get("api")]
     api = str(cause.get("api") or "")
     if api:
@@ -179,14 +211,15 @@ def _attach(cause: CauseJSON, warning: WarningJSON, version: str) -> None:
         "message": warning["message"],
         "location": warning["location"],
     }
-    if not cause.get("api"):
+    if not cause.get("api") and warning.get("api"):
         cause["api"] = warning["api"]
     if cause.get("category") == "behavior" and _REMOVAL.search(str(warning["message"])):
         # What the failing line touched (an object that lost a method) is not what went
         # away: the warning names that.
         argument = _ARGUMENT.search(str(warning["message"]))
         cause["category"] = "parameter" if argument else "missing-api"
-        cause["api"] = warning["api"]
+        if warning.get("api"):
+            cause["api"] = warning["api"]
         cause["linked_by"] = "warning"
 
 
@@ -303,6 +336,9 @@ def _of_axis(warning: WarningJSON, axis: str) -> bool:
     api = str(warning.get("api") or "")
     if "." not in api:
         return True
+    if axis == "python":
+        # Python's own warnings are of the standard library's APIs.
+        return api.split(".", 1)[0] in _STDLIB
     head = str(canonicalize_name(distribution_for(api.split(".", 1)[0])))
     name = str(canonicalize_name(axis))
     # A companion distribution of one import name: tensorflow-cpu's API is tensorflow's.

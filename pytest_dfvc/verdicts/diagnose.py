@@ -73,6 +73,11 @@ def diagnose(
     if location:
         cause["location"] = location
     api = find_api(exc_type, message, frames, owners, framework_modules, exception)
+    lost = _OBJ_NO_ATTRIBUTE.search(message) or _NO_ATTRIBUTE.search(message)
+    if not api and lost and exc_type.endswith("AttributeError"):
+        # An attribute a standard-library class or module lost (``assertEquals``, 3.12).
+        found = find_api(exc_type, message, frames, owners, set(_STDLIB), exception)
+        api = found if found and found.endswith("." + lost.group("name")) else None
     named = _named_elsewhere(message, top_level, frameworks)
     if named is not None:
         # The API is the one the error names, and it belongs to its own package: an axis
@@ -82,6 +87,10 @@ def diagnose(
             category = cause["category"] = "third-party"
     if api:
         cause["api"] = api
+        if rule not in rules and category == "missing-api" and api.split(".")[0] in _STDLIB:
+            # A standard-library API one Python has and another lacks: the Python's change
+            # (``unittest.TestCase.assertEquals``, gone in 3.12).
+            category = cause["category"] = "python-version"
     if companion is not None and category != "third-party":
         cause["companion"] = dict(companion)  # type: ignore[typeddict-item]
     if category == "third-party":

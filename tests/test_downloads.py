@@ -4,6 +4,7 @@ that would fill the disk stopped before it builds anything."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,12 @@ def test_a_wheel_in_uvs_cache_is_no_download(tmp_path: Path) -> None:
     assert not in_uv_cache(tmp_path, f"triton-3.2.0-{tags}.whl")
     assert not in_uv_cache(tmp_path, "triton-3.1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
     assert not in_uv_cache(tmp_path / "elsewhere", f"triton-3.1.0-{tags}.whl")
+
+
+def test_wheels_from_another_index_are_not_counted_as_pypis(tmp_path: Path) -> None:
+    """PyTorch's CPU wheels (or a CUDA variant's) come from another index: their size is
+    unknown here, never the size of the build this index lists."""
+    plan, _ = _plan(tmp_path)
+    cpu = replace(plan.cells[0], torch_backend="cpu")
+    files = cell_files(plan.matrix, cpu, IndexReader(tmp_path))
+    assert files.files == {} and files.unsized == 1

@@ -70,7 +70,11 @@ class DiskPlan:
 
 
 def cell_files(matrix: Matrix, cell: Cell, reader: IndexReader) -> CellFiles:
-    """The cell's pinned wheels and the wheels they pin exactly, for its Python here."""
+    """The cell's pinned wheels and the wheels they pin exactly, for its Python here. A
+    CUDA variant's or PyTorch's CPU wheels come from another index than the one read here:
+    their sizes are not known (``unsized``), rather than PyPI's counted instead."""
+    if cell.cuda or cell.torch_backend:
+        return CellFiles({}, len(cell.packages))
     sources = reader.sources(matrix)
     supported = supported_tags(cell.python)
     environments = marker_environments(cell)

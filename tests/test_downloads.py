@@ -75,6 +75,13 @@ def test_a_plan_larger_than_the_free_room_is_refused_with_what_to_do(tmp_path: P
         f"dfvc: downloads: 21 GB for 7 cells; 3.0 GB already in uv's cache ({tmp_path}); "
         "12 GB free there"
     )
+    warm = downloads.DiskPlan(
+        {}, download=0, cached=159 * 10**6, local=0, cache=tmp_path, free=10**9
+    )
+    assert header_line(warm, 9) == (
+        f"dfvc: downloads: none, the wheels of 9 cells (159 MB) are in uv's cache ({tmp_path}); "
+        "1.0 GB free there"
+    )
     message = shortage(disk)
     assert message is not None
     assert f"need about 42 GB in uv's cache at {tmp_path}" in message

@@ -185,12 +185,14 @@ def header_line(disk: DiskPlan, cells: int) -> str | None:
     if not disk.download and not disk.cached:
         return None
     where = f" in uv's cache ({disk.cache})" if disk.cache else ""
-    already = f"; {size_text(disk.cached)} already{where}" if disk.cached else ""
     free = f"; {size_text(disk.free)} free there" if disk.free is not None and disk.cache else ""
-    return (
-        f"dfvc: downloads: {size_text(disk.download)} for {cells} cell{'s' if cells != 1 else ''}"
-        f"{already}{free}"
-    )
+    of = f"{cells} cell{'s' if cells != 1 else ''}"
+    if not disk.download:
+        return (
+            f"dfvc: downloads: none, the wheels of {of} ({size_text(disk.cached)}) are{where}{free}"
+        )
+    already = f"; {size_text(disk.cached)} already{where}" if disk.cached else ""
+    return f"dfvc: downloads: {size_text(disk.download)} for {of}{already}{free}"
 
 
 def shortage(disk: DiskPlan) -> str | None:

@@ -370,7 +370,7 @@ class Controller:
                     raise pytest.UsageError(str(exc)) from None
         return tuple(rules)
 
-    def _precheck(self) -> list[MatrixPlan]:
+    def _precheck(self, reader: IndexReader) -> list[MatrixPlan]:
         total = sum(1 for p in self.plans for c in p.cells if c.status is None)
         self._write_line(f"dfvc: checking which of {total} cells can be installed...")
         started = time.monotonic()
@@ -378,7 +378,7 @@ class Controller:
             self.plans,
             self.out / "runtime",
             self.options.jobs,
-            reader=self._reader(),
+            reader=reader,
             progress=every(3.0, lambda d, t: self._write_line(f"dfvc: {d}/{t} cells checked")),
         )
         self._write_line(
@@ -390,8 +390,9 @@ class Controller:
 
     def _list_plan(self) -> None:
         """--dfvc-list: every cell with its availability, checked now; nothing is built."""
-        self.plans = self._precheck()
-        disk = disk_plan(self.plans, self._reader(), uv_cache_dir())
+        reader = self._reader()  # the pre-check's file lists serve the download count too
+        self.plans = self._precheck(reader)
+        disk = disk_plan(self.plans, reader, uv_cache_dir())
         downloads = header_line(disk, self._runnable())
         if downloads:
             self._write_line(downloads)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the annotations are strings at run time: Python 3.7 never r
 
     from _pytest.nodes import Node
     from _pytest.reports import BaseReport
+    from packaging.requirements import Requirement
     from pytest import (
         CallInfo,
         CollectReport,
@@ -608,20 +609,12 @@ def held_conflicts() -> list[Record]:
     held = {_normal(n) for n in (json.loads(cell).get("held") or {})} if cell else set()
     if not held:
         return []
-    from packaging.requirements import InvalidRequirement, Requirement
-
     installed = installed_distributions()
     conflicts: list[Record] = []
     for dist, version, info_dir in _dist_infos():
         if dist not in held:
             continue
-        for line in _requires_dist(info_dir):
-            try:
-                requirement = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
-                continue
+        for requirement in _applying_requirements(info_dir):
             have = installed.get(_normal(requirement.name))
             if have and not requirement.specifier.contains(have, prereleases=True):
                 conflicts.append(
@@ -644,22 +637,27 @@ def framework_requirements() -> dict[str, list[str]]:
     pinned = {_normal(n) for n in described.get("pinned") or described.get("packages") or ()}
     if not pinned:
         return {}
-    from packaging.requirements import InvalidRequirement, Requirement
-
     found: dict[str, list[str]] = {}
     for dist, _, info_dir in _dist_infos():
         if dist not in pinned or dist in found:
             continue
-        found[dist] = []
-        for line in _requires_dist(info_dir):
-            try:
-                requirement = Requirement(line)
-            except InvalidRequirement:
-                continue
-            if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
-                continue
-            found[dist].append(str(requirement))
+        found[dist] = [str(r) for r in _applying_requirements(info_dir)]
     return found
+
+
+def _applying_requirements(info_dir: str) -> list[Requirement]:
+    """A distribution's requirements that apply here (no extra asked, markers true)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    applying = []
+    for line in _requires_dist(info_dir):
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if not requirement.marker or requirement.marker.evaluate({"extra": ""}):
+            applying.append(requirement)
+    return applying
 
 
 def _requires_dist(info_dir: str) -> list[str]:

@@ -132,11 +132,9 @@ def boundaries(
         nodeids = _failing_nodeids(cell, tests)
         environment, hint = _passing_environment(by_id[passing], tests)
         forced = _forced(cell, environment)
-        required = tuple((n, forced[n]) for n in _named(cell, forced))
-        if nodeids and required:
-            moved = _changed(environment, cell["resolved"], axis_names)
-            changed = tuple(c for c in moved if canonicalize_name(c[0]) in dict(required))
-            found.append(Boundary(failed, passing, nodeids, changed, required=required))
+        moved = _required(cell, passing, nodeids, environment, forced, axis_names)
+        if moved is not None:
+            found.append(moved)
             continue
         changed = _changed(environment, cell["resolved"], axis_names, forced)
         if nodeids and changed:
@@ -152,14 +150,31 @@ def boundaries(
             continue
         cell = by_id[failed]
         environment, _ = _passing_environment(by_id[passing], tests)
-        forced = _forced(cell, environment)
-        required = tuple((n, forced[n]) for n in _named(cell, forced))
         nodeids = _failing_nodeids(cell, tests)
-        if nodeids and required:
-            moved = _changed(environment, cell["resolved"], axis_names)
-            changed = tuple(c for c in moved if canonicalize_name(c[0]) in dict(required))
-            found.append(Boundary(failed, passing, nodeids, changed, required=required))
+        moved = _required(
+            cell, passing, nodeids, environment, _forced(cell, environment), axis_names
+        )
+        if moved is not None:
+            found.append(moved)
     return found + _after_through(by_id, lines, axis_names)
+
+
+def _required(
+    cell: CellJSON,
+    passing: str,
+    nodeids: tuple[str, ...],
+    environment: Mapping[str, str],
+    forced: Mapping[str, str],
+    axes: Collection[str],
+) -> Boundary | None:
+    """The boundary of the failures that name a package the failing release's own
+    requirements moved (``_forced``): incompatible through it, without a run."""
+    required = tuple((n, forced[n]) for n in _named(cell, forced))
+    if not nodeids or not required:
+        return None
+    moved = _changed(environment, cell["resolved"], axes)
+    changed = tuple(c for c in moved if canonicalize_name(c[0]) in dict(required))
+    return Boundary(cell["id"], passing, nodeids, changed, required=required)
 
 
 def _shapes(cell: CellJSON, nodeids: Collection[str]) -> Shapes:

@@ -57,6 +57,11 @@ class CellRunner(Protocol):
         """A counterfactual cell (``cell.held`` set back): only the tests ``nodeids``, reused
         when its inputs did not change; None when interrupted meanwhile."""
 
+    def traced(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON | None:
+        """A boundary's trace cell: the tests ``nodeids`` run in the cell's environment with
+        the tracer on (each test's ``calls``), reused when its inputs did not change; None
+        when interrupted meanwhile."""
+
     def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:
         """The cell run again from scratch (``--dfvc-audit``): an environment of its own,
         resolved from the index afresh and reinstalled, and a fresh view; never reused.
@@ -266,6 +271,23 @@ class NoxCellRunner:
             return None
         data = _checked(plan, cell, self._judged(cell, ran))
         self._keep(plan, cell, key, data)
+        return data
+
+    def traced(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON | None:
+        # A cell of its own name (its view, log and records beside the cell's), in the
+        # slot's environment synced to the cell's pins.
+        tracing = replace(cell, id=f"{cell.id}-trace", trace=True)
+        key = self._key(plan, tracing, nodeids)
+        if self._reuse:
+            kept = self._kept(plan, tracing, key)
+            if kept is not None:
+                return kept
+        self._say(f"{plan.matrix.name} {cell.id}: tracing {len(nodeids)} test(s)", 0)
+        ran = self._in_slot(plan, tracing, [*self.pytest_args, *nodeids], afresh=self._afresh)
+        if ran is None:
+            return None
+        data = _checked(plan, tracing, self._judged(tracing, ran))
+        self._keep(plan, tracing, key, data)
         return data
 
     def fresh(self, plan: MatrixPlan, cell: Cell) -> CellJSON | None:

@@ -215,6 +215,7 @@ class Controller:
             complete=given.cells is None,
             # A cell job runs exactly its cells: counterfactuals belong to a full run.
             culprit=given.culprit and given.cells is None,
+            trace=given.trace and given.cells is None,
             audit=given.audit,
             audit_seed=int(os.environ.get("DFVC_AUDIT_SEED") or default_seed()),
             lister=release_lister(self._kept(), self.project),

@@ -89,6 +89,35 @@ class Companion(TypedDict):
     requires: str
 
 
+class TracedCall(TypedDict, total=False):
+    """One call a trace cell's test made into a matrix package (``incell/recorder.py``'s
+    ``CallTracer``): its public API, and digests of its arguments and result."""
+
+    api: str
+    args: str
+    result: str
+    shown: str
+
+
+class Trace(TypedDict, total=False):
+    """What tracing one test on both sides of a boundary found (``verdicts/tracing.py``):
+    the first call whose arguments agree and whose result differs (its API, its position
+    among the failing side's calls, the results shown), how many such calls, and the cells
+    traced. ``api`` is absent when no call differs."""
+
+    api: str
+    call: int
+    calls: int
+    differ: int
+    passing: str
+    was: str
+    now: str
+    cells: list[str]
+    # Carried to a cell further along the line, where the test fails the same way: the
+    # cell whose boundary was traced.
+    at: str
+
+
 class _CauseFields(TypedDict):
     # DESIGN.md's cause table; a project's own rules may add categories of their own.
     category: str
@@ -108,7 +137,7 @@ class _CauseDetails(TypedDict, total=False):
     module: str
     suggestion: str
     precursor: Precursor
-    linked_by: Literal["warning"]
+    linked_by: Literal["warning", "trace"]
     # A counterfactual run's finding (culprit.py): the packages that broke the test, with
     # the cell that passed with them set back; or the packages no installable version of
     # which works beside the axis's version.
@@ -116,6 +145,8 @@ class _CauseDetails(TypedDict, total=False):
     through: Through
     # Raised in a companion the framework release requires (``Companion``).
     companion: Companion
+    # A silent break traced on both sides of its boundary (``Trace``).
+    trace: Trace
 
 
 class CauseJSON(_CauseFields, _CauseDetails, total=False):
@@ -156,6 +187,9 @@ class OutcomeJSON(_OutcomeFields, total=False):
     # by a second run.
     first_run: FirstRun
     confirmed: bool
+    # A trace cell's test: its calls into the matrix packages, and how many were not kept.
+    calls: list[TracedCall]
+    calls_dropped: int
 
 
 class FirstRun(TypedDict, total=False):

@@ -62,6 +62,9 @@ HELP = {
     "no_culprit": "do not run counterfactual cells: where a boundary's two cells differ in "
     "more packages than the axis, the run normally tries the failing tests with those set "
     "back, to name the package that broke them",
+    "trace": "where a test passes on one version and fails on the next with no exception "
+    "from the framework (an assertion), run it again on both sides with a tracer of its "
+    "calls into the matrix packages, to name the call whose result changed (default on)",
     "rerun": "run every cell again, even those whose inputs did not change, re-read the "
     "package index and reinstall every environment from it",
 }
@@ -86,6 +89,7 @@ class Options:
     init: str | None
     rerun: bool
     culprit: bool
+    trace: bool
     audit: int | None
     refine: bool
     gha: bool
@@ -130,6 +134,14 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--dfvc-no-culprit", dest="dfvc_no_culprit", action="store_true", help=HELP["no_culprit"]
+    )
+    group.addoption(
+        "--dfvc-trace",
+        dest="dfvc_trace",
+        choices=("on", "off"),
+        default="on",
+        metavar="on|off",
+        help=HELP["trace"],
     )
     group.addoption("--dfvc-refine", dest="dfvc_refine", action="store_true", help=HELP["refine"])
     group.addoption("--dfvc-gha", dest="dfvc_gha", action="store_true", help=HELP["gha"])
@@ -194,6 +206,7 @@ def read_options(config: pytest.Config) -> Options:
         init=get("dfvc_init"),
         rerun=bool(get("dfvc_rerun")),
         culprit=not get("dfvc_no_culprit"),
+        trace=get("dfvc_trace") != "off",
         audit=_audit_count(get("dfvc_audit")),
         refine=bool(get("dfvc_refine")),
         gha=bool(get("dfvc_gha")),

@@ -26,6 +26,13 @@ from .verdicts.documents import document, partial_document
 from .verdicts.drift import DEFAULT_ATOL, DEFAULT_RTOL
 from .verdicts.evidence import rerun_wanted, settle, verdicts
 from .verdicts.results import matrix_json, matrix_ranges, planned_cell_json
+from .verdicts.tracing import (
+    TracePair,
+    apply_traces,
+    carry_traces,
+    traced_api,
+    traces_wanted,
+)
 from .vocabulary import Strategy
 
 
@@ -56,6 +63,9 @@ class RunOptions:
     # Run counterfactual cells where a boundary's cells differ in more than the axis
     # (culprit.py); --dfvc-no-culprit turns them off.
     culprit: bool = True
+    # Trace the silent failures of each boundary on both sides (verdicts/tracing.py);
+    # --dfvc-trace=off turns it off.
+    trace: bool = True
     # --dfvc-audit[=N]: run N cells again from scratch and compare (audit.py); 0 for the
     # default share, None for no audit.
     audit: int | None = None
@@ -215,6 +225,21 @@ class MatrixRun:
                     begun = True
             return begun
 
+        traced: set[tuple[str, str, str]] = set()
+
+        def trace() -> bool:
+            """Start tracing the silent failures of each boundary on both sides (called
+            once the counterfactual cells are done: a failure another package explains is
+            no silent break of the axis); whether any started."""
+            begun = False
+            for task, pair in self._traces(tasks, lines) if self.options.trace else ():
+                key = (task.plan.matrix.name, pair.failing, pair.passing)
+                if key not in traced:
+                    traced.add(key)
+                    pending[pool.submit(self._trace_one, task, pair)] = task
+                    begun = True
+            return begun
+
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dfvc-cell") as pool:
             try:
                 while True:
@@ -231,7 +256,7 @@ class MatrixRun:
                     # passes then is flaky, and the strategy searches on; then, where the
                     # two cells differ in more than the axis, counterfactual cells say
                     # which package broke them (and the boundary may move on).
-                    if not queue and not pending and not rerun() and not explain():
+                    if not queue and not pending and not rerun() and not explain() and not trace():
                         break
                     while queue and len(pending) < jobs:
                         task = queue.pop(_next_start(queue, pending.values()))
@@ -328,6 +353,42 @@ class MatrixRun:
             cells[index] = updated = apply(cells[index], found)
             self._write_partial()
         self._say(f"{name} {task.cell.id}: {summary(found)}")
+        return updated
+
+    def _traces(
+        self, tasks: dict[tuple[str, str], _Task], lines: dict[str, list[Line]]
+    ) -> list[tuple[_Task, TracePair]]:
+        """The boundaries whose silent failures to trace (``tracing.traces_wanted``)."""
+        found: list[tuple[_Task, TracePair]] = []
+        for plan in self.plans:
+            name = plan.matrix.name
+            with self._lock:
+                cells = list(self._cells[name])
+            for pair in traces_wanted(cells, [line.cells for line in lines[name]], plan.versions):
+                if (name, pair.failing) in tasks and (name, pair.passing) in tasks:
+                    found.append((tasks[(name, pair.failing)], pair))
+        return found
+
+    def _trace_one(self, task: _Task, pair: TracePair) -> CellJSON | None:
+        """Trace one boundary's silent failures on its passing side, then its failing side,
+        and judge the failing cell by the first call whose result changed."""
+        name = task.plan.matrix.name
+        passing_cell = next(c for c in task.plan.cells if c.id == pair.passing)
+        nodeids = list(pair.nodeids)
+        before = self._runner.traced(task.plan, passing_cell, nodeids)
+        after = self._runner.traced(task.plan, task.cell, nodeids) if before else None
+        if before is None or after is None:
+            return None
+        with self._lock:
+            cells = self._cells[name]
+            index = next(i for i, c in enumerate(cells) if c["id"] == pair.failing)
+            cells[index] = updated = apply_traces(cells[index], before, after)
+            for carried in carry_traces(cells, updated):
+                cells[next(i for i, c in enumerate(cells) if c["id"] == carried["id"])] = carried
+            self._write_partial()
+        named = sorted({api for t in updated["tests"] if (api := traced_api(t))})
+        said = f"the result of {', '.join(named)} changed" if named else "no call's result differs"
+        self._say(f"{name} {task.cell.id}: traced {len(nodeids)} test(s): {said}")
         return updated
 
     def _audit(self, tasks: dict[tuple[str, str], _Task], count: int, seed: int) -> None:

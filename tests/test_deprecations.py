@@ -286,9 +286,10 @@ def test_a_boundary_with_its_precursor(
     }
     assert set(failing) == {"test_sum", "test_names", "test_first"}
     names = failing["test_names"]
+    # The API is a name that exists where the warning was raised: the class's method.
     assert (names["category"], names["api"], names["linked_by"]) == (
         "missing-api",
-        "get_names",
+        "warnframe.Est.get_names",
         "warning",
     )
     assert names["precursor"]["version"] == "1.1"
@@ -328,16 +329,16 @@ def test_risks_on_a_matrix_that_stops_before_the_removal_on_python_37_and_pytest
     # 1.2 is on the index and was not run: the range stops at 1.1.
     assert matrix["ranges"]["warnframe"]["specifier"] == ">=1.0,<=1.1"
     risks = {r["api"]: r for r in matrix["risks"]}
-    assert set(risks) == {"old_sum", "get_names", "warnframe.interp"}
-    assert risks["get_names"]["announced"] == "1.2"
-    assert risks["get_names"]["tests"] == ["tests/test_proj.py::test_names"]
-    assert risks["get_names"]["first_warned"] == "1.1"
+    assert set(risks) == {"warnframe.old_sum", "warnframe.Est.get_names", "warnframe.interp"}
+    assert risks["warnframe.Est.get_names"]["announced"] == "1.2"
+    assert risks["warnframe.Est.get_names"]["tests"] == ["tests/test_proj.py::test_names"]
+    assert risks["warnframe.Est.get_names"]["first_warned"] == "1.1"
     # The scipy case: the text announces 2.0.0 (the removal came in 1.2); shown as said.
     assert risks["warnframe.interp"]["announced"] == "2.0.0"
     assert risks["warnframe.interp"]["seen_on"] == ["1.1"]
     assert "survived" not in risks["warnframe.interp"]
     assert "upgrade risks (deprecations met on the newest versions that pass" in result.output
-    assert "get_names: Function get_names is deprecated" in result.output
+    assert "warnframe.Est.get_names: Function get_names is deprecated" in result.output
     report = (tmp_path / ".dfvc" / "report.md").read_text()
     assert "### Upgrade risks" in report
 
@@ -358,6 +359,8 @@ def test_a_warning_from_inside_a_package_is_located_from_the_package_on() -> Non
         "deprecation": True,
         "message": "Function f is deprecated",
         "location": "sklearn/utils/deprecation.py:87",
+        # No sklearn is loaded here: no word of the text names anything that exists.
+        "names": {},
     }
 
 

@@ -70,6 +70,7 @@ class TableRunner:
         self.held = held or (lambda version, held: self.table(version))
         self.ran: list[str] = []
         self.probed: list[str] = []
+        self.traced_cells: list[str] = []
         self.lock = threading.Lock()
         self.closed = False
 
@@ -101,6 +102,12 @@ class TableRunner:
             data["resolved"] = {"x": version, **self.neighbours(version)}
             data["tests"] = [{"nodeid": n, "outcome": o} for n, o in tests.items()]
         return data
+
+    def traced(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON | None:
+        """A trace cell without calls: these fake cells record none, so nothing is named."""
+        with self.lock:
+            self.traced_cells.append(cell.id)
+        return None
 
     def probe(self, plan: MatrixPlan, cell: Cell, nodeids: list[str]) -> CellJSON:
         """A counterfactual cell: the outcomes of ``held`` for the version and the packages

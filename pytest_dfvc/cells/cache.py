@@ -113,6 +113,8 @@ def cell_key(
         "above": above,
         "pytest_args": result_args(pytest_args),
         "environment": environment or {},
+        # Only a trace cell says so: every other cell's key stays as it was.
+        **({"trace": True} if cell.trace else {}),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -248,6 +248,7 @@ def build_spec(
                     # The distributions pinned (a CUDA variant may name another:
                     # tensorflow-cpu for tensorflow).
                     "pinned": [Requirement(p).name for p in pin_requirements(matrix, cell)],
+                    **({"trace": True} if cell.trace else {}),
                 }
             ),
             "PYTHONPATH": pythonpath,

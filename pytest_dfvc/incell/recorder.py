@@ -16,7 +16,9 @@ One file, so that it is copied alone into each cell (``cells.provision``). Its s
 6. the project's rules hook, declared in the cells too;
 7. declared ranges (``@pytest.mark.dfvc``) and GPU marks;
 8. recorded values (``dfvc_record``);
-9. the pytest hooks that start and stop the recorder.
+9. differential traces: a boundary's trace cells record each test's calls into the axis
+   packages (``CallTracer``), which the controller aligns across versions;
+10. the pytest hooks that start and stop the recorder.
 """
 
 from __future__ import annotations
@@ -207,6 +209,9 @@ class Recorder:
         if declared is not None:
             record["declared"], record["inside"] = declared
         record["duration"] = round(sum(getattr(r, "duration", 0.0) for r in phases), 6)
+        traced = next((r.dfvc_calls for r in phases if hasattr(r, "dfvc_calls")), None)
+        if traced is not None:
+            record["calls"], record["calls_dropped"] = traced
         return record
 
     def _outcome_record(
@@ -252,7 +257,85 @@ def warning_record(warning_message: warnings.WarningMessage, rootdir: str) -> Re
         "deprecation": isinstance(category, type) and issubclass(category, _DEPRECATIONS),
         "message": message[:_MAX_WARNING_MESSAGE],
         "location": f"{where}:{warning_message.lineno}",
+        "names": _guarded(existing_names, {}, message, str(warning_message.filename)),
     }
+
+
+_WORD = re.compile(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_ALIASES = {"np": "numpy", "pd": "pandas", "tf": "tensorflow", "sp": "scipy"}
+# Per top-level package: how many of its modules were loaded, and the names they define.
+_NAME_INDEX: dict[str, tuple[int, dict[str, str]]] = {}
+
+
+def existing_names(message: str, filename: str) -> dict[str, str]:
+    """The words of a warning's text that name something that exists, with its path: a
+    dotted name whose first part is a module loaded here (``np.int`` -> ``numpy.int``), or
+    a bare name defined in the package of the module that warned or of a matrix package,
+    or on one of their classes (``get_feature_names`` -> its class's method). English
+    words ("argument", "positions") and parameter names name nothing."""
+    found: dict[str, str] = {}
+    packages = _warning_packages(filename)
+    for word in sorted(set(_WORD.findall(message)))[:60]:
+        head, dot, rest = word.partition(".")
+        module = _ALIASES.get(head, head)
+        if dot and module in sys.modules:
+            found[word] = f"{module}.{rest}"
+            continue
+        if not dot and len(word) > 1:
+            for package in packages:
+                path = _package_names(package).get(word)
+                if path:
+                    found[word] = path
+                    break
+    return found
+
+
+def _warning_packages(filename: str) -> list[str]:
+    """The top-level package of the module at ``filename`` (when one is loaded from it),
+    then the matrix packages of the cell."""
+    packages = []
+    absolute = os.path.abspath(filename)
+    for name, module in list(sys.modules.items()):
+        if _plain_str(getattr(module, "__file__", None)) == absolute:
+            packages.append(name.split(".")[0])
+            break
+    try:
+        cell = json.loads(os.environ.get("DFVC_CELL") or "{}")
+    except ValueError:
+        cell = {}
+    wanted = {_normal(n) for n in (cell.get("packages") or {})} if isinstance(cell, dict) else set()
+    if wanted:
+        modules = top_level_modules()
+        packages += sorted(m for m, dist in modules.items() if _normal(dist) in wanted)
+    return [p for p in dict.fromkeys(packages) if p in sys.modules]
+
+
+def _package_names(package: str) -> dict[str, str]:
+    """Every public name the loaded modules of ``package`` define, and the public attributes
+    of their classes, each with a path; built again when more of its modules are loaded."""
+    loaded = [
+        (n, m) for n, m in list(sys.modules.items()) if n == package or n.startswith(package + ".")
+    ]
+    kept = _NAME_INDEX.get(package)
+    # Built again only when a tenth more of its modules were loaded: a warning in a loop
+    # of imports costs one index, not one each.
+    if kept is not None and len(loaded) <= kept[0] * 1.1:
+        return kept[1]
+    index: dict[str, str] = {}
+    for name, module in sorted(loaded, key=lambda item: item[0].count(".")):
+        for key, value in list(_namespace(module).items()):
+            if key.startswith("_"):
+                continue
+            index.setdefault(key, f"{name}.{key}")
+            if isinstance(value, type) and str(getattr(value, "__module__", "")).startswith(
+                package
+            ):
+                owner = public_path(value) or f"{name}.{key}"
+                for attribute in list(type.__getattribute__(value, "__dict__")):
+                    if not attribute.startswith("_"):
+                        index.setdefault(attribute, f"{owner}.{attribute}")
+    _NAME_INDEX[package] = (len(loaded), index)
+    return index
 
 
 def _guarded(function: Callable[..., T], default: D, *args: Any) -> T | D:
@@ -388,6 +471,8 @@ def pytest_runtest_makereport(item: Item, call: CallInfo[None]) -> Generator[Non
     if item.nodeid in _DECLARED:
         declared, inside = _DECLARED[item.nodeid]
         report.dfvc_declared = [declared, inside]
+    if call.when == "call" and "_dfvc_calls" in item.__dict__:
+        report.dfvc_calls = item.__dict__.pop("_dfvc_calls")
     if call.when == "teardown":
         values = item.__dict__.pop("_dfvc_values", None)
         if values:
@@ -959,6 +1044,357 @@ def value_recorder(node: Item) -> Callable[[str, object], None]:
     return record
 
 
+# --- differential traces: what a test's calls into the axis packages returned ----------------
+#
+# Only in a boundary's trace cells (``DFVC_CELL`` says ``"trace": true``): each test's calls
+# from the project's files into the matrix packages, with a digest of the arguments and of the
+# result. The controller aligns the calls of the passing and the failing version; the first
+# call whose arguments agree and whose result differs names the API whose behaviour changed.
+
+TRACE_MAX_CALLS = 5000
+# Values compared to six significant digits: a tolerance, not bit equality.
+_TRACE_DIGITS = "%.6g"
+_TRACE_MAX_ITEMS = 100000
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+# Frames that only pass a call on: never the API (the function they wrap is).
+_PASSING_ON = frozenset({"wrapper", "wrapped", "inner", "decorated", "new_func", "_wrapper"})
+_CO_VARARGS, _CO_VARKEYWORDS = 0x04, 0x08
+
+
+class CallTracer:
+    """The calls of one test's body from the project's files into the modules ``packages``
+    (import names): ``{"api", "args", "result", "shown"}`` each, in the order they started.
+    ``sys.monitoring`` from Python 3.12 (code of no interest is switched off where it
+    starts), ``sys.setprofile`` before."""
+
+    def __init__(self, packages: Sequence[str], rootdir: str) -> None:
+        names = "|".join(re.escape(p) for p in sorted(packages))
+        self._axis = re.compile(rf"[\\/](?:site|dist)-packages[\\/](?:{names})(?:[\\/]|\.py$)")
+        self._rootdir = rootdir
+        self._own = os.path.abspath(__file__)
+        self._files: dict[str, bool] = {}
+        self._callers: dict[str, bool] = {}
+        self._functions: dict[object, object] = {}
+        self._open: dict[int, Record] = {}
+        self.calls: list[Record] = []
+        self.dropped = 0
+        self._tool: int | None = None
+
+    # Starting and stopping around one test's call.
+
+    def start(self) -> None:
+        monitoring = getattr(sys, "monitoring", None)
+        if monitoring is not None:
+            for tool in (monitoring.PROFILER_ID, 3, 4):
+                if monitoring.get_tool(tool) is None:
+                    self._tool = tool
+                    break
+        if monitoring is None or self._tool is None:
+            sys.setprofile(self._profile)
+            return
+        events = monitoring.events
+        monitoring.use_tool_id(self._tool, "dfvc-trace")
+        monitoring.register_callback(self._tool, events.PY_START, self._started)
+        monitoring.register_callback(self._tool, events.PY_RETURN, self._returned)
+        monitoring.register_callback(self._tool, events.PY_UNWIND, self._unwound)
+        monitoring.set_events(self._tool, events.PY_START | events.PY_RETURN | events.PY_UNWIND)
+
+    def stop(self) -> None:
+        monitoring = getattr(sys, "monitoring", None)
+        if self._tool is None or monitoring is None:
+            sys.setprofile(None)
+            return
+        monitoring.set_events(self._tool, 0)
+        monitoring.free_tool_id(self._tool)
+        self._tool = None
+
+    # The callbacks: whatever goes wrong in them is lost with the call, never raised into
+    # the test's code.
+
+    def _profile(self, frame: FrameType, event: str, arg: object) -> None:
+        if event == "call":
+            _guarded(self._enter, None, frame)
+        elif event == "return" and self._open:
+            _guarded(self._leave, None, frame, arg)
+
+    def _started(self, code: types.CodeType, offset: int) -> object:
+        if not self._in_axis(code.co_filename):
+            return sys.monitoring.DISABLE  # type: ignore[attr-defined]
+        _guarded(self._enter, None, sys._getframe(1))
+        return None
+
+    def _returned(self, code: types.CodeType, offset: int, value: object) -> object:
+        if not self._in_axis(code.co_filename):
+            return sys.monitoring.DISABLE  # type: ignore[attr-defined]
+        if self._open:
+            _guarded(self._leave, None, sys._getframe(1), value)
+        return None
+
+    def _unwound(self, code: types.CodeType, offset: int, exc: BaseException) -> None:
+        if self._open and self._in_axis(code.co_filename):
+            call = self._open.pop(id(sys._getframe(1)), None)
+            if call is not None:
+                call["result"] = call["shown"] = "raised " + type(exc).__name__
+
+    # One call.
+
+    def _in_axis(self, filename: str) -> bool:
+        known = self._files.get(filename)
+        if known is None:
+            known = self._files[filename] = bool(self._axis.search(filename))
+        return known
+
+    def _from_project(self, frame: FrameType | None) -> bool:
+        if frame is None:
+            return False
+        filename = frame.f_code.co_filename
+        known = self._callers.get(filename)
+        if known is None:
+            absolute = os.path.abspath(filename)
+            known = absolute != self._own and _is_project(absolute, self._rootdir)
+            self._callers[filename] = known
+        return known
+
+    def _enter(self, frame: FrameType) -> None:
+        code = frame.f_code
+        if not self._in_axis(code.co_filename) or not self._from_project(frame.f_back):
+            return
+        if len(self.calls) >= TRACE_MAX_CALLS:
+            self.dropped += 1
+            return
+        function = self._function(frame)
+        api = _guarded(traced_api, None, frame, function)
+        if not api:
+            return
+        call: Record = {"api": api, "args": _guarded(self._arguments, "?", frame, function)}
+        self._open[id(frame)] = call
+        self.calls.append(call)
+
+    def _leave(self, frame: FrameType, value: object) -> None:
+        call = self._open.pop(id(frame), None)
+        if call is None:
+            return
+        form = trace_form(value)
+        first = _first_argument(frame)
+        itself = first is not None and value is first and not isinstance(value, (int, float, str))
+        if itself:
+            # A method that returns its own object (``fit`` returns the estimator): what
+            # it did is in the object's attributes.
+            form = [form, _guarded(_state_form, None, value)]
+        call["result"] = _digest(form)
+        call["shown"] = _guarded(_shown_state if itself else shown_value, "?", value)
+
+    def _function(self, frame: FrameType) -> object:
+        """The function whose code runs in ``frame``, where it can be found cheaply: in its
+        module's namespace, or on the class of its first argument."""
+        code = frame.f_code
+        if code in self._functions:
+            return self._functions[code]
+        found = _guarded(_function_of, None, frame)
+        self._functions[code] = found
+        return found
+
+    def _arguments(self, frame: FrameType, function: object) -> str:
+        """A digest of the arguments the caller gave: those left at their default are not
+        the caller's (a default that changed shows in the result)."""
+        code = frame.f_code
+        count = code.co_argcount + code.co_kwonlyargcount
+        count += bool(code.co_flags & _CO_VARARGS) + bool(code.co_flags & _CO_VARKEYWORDS)
+        names = code.co_varnames[:count]
+        local = frame.f_locals
+        defaults = _defaults(function, code)
+        form = []
+        for index, name in enumerate(names):
+            value = local.get(name)
+            if name in defaults and value is defaults[name]:
+                continue
+            if index == 0 and name in ("self", "cls"):
+                # The object a method is called on, by its type: its state before the call.
+                form.append([name, _object_form(value)])
+            else:
+                form.append([name, trace_form(value)])
+        return _digest(form)
+
+
+def _first_argument(frame: FrameType) -> object:
+    code = frame.f_code
+    if not code.co_argcount:
+        return None
+    return frame.f_locals.get(code.co_varnames[0])
+
+
+def _function_of(frame: FrameType) -> object:
+    code = frame.f_code
+    candidate = frame.f_globals.get(code.co_name)
+    if getattr(candidate, "__code__", None) is code:
+        return candidate
+    first = _first_argument(frame)
+    if first is not None:
+        kind = first if isinstance(first, type) else type(first)
+        for owner in type.__getattribute__(kind, "__mro__"):
+            attribute = type.__getattribute__(owner, "__dict__").get(code.co_name)
+            attribute = getattr(attribute, "__func__", attribute)
+            if getattr(attribute, "__code__", None) is code:
+                return attribute
+    return None
+
+
+def _defaults(function: object, code: types.CodeType) -> dict[str, object]:
+    if function is None:
+        return {}
+    found: dict[str, object] = {}
+    positional = getattr(function, "__defaults__", None) or ()
+    if positional:
+        names = code.co_varnames[code.co_argcount - len(positional) : code.co_argcount]
+        found.update(zip(names, positional))
+    found.update(getattr(function, "__kwdefaults__", None) or {})
+    return found
+
+
+def traced_api(frame: FrameType, function: object) -> str | None:
+    """The public name of a traced call: ``silent.Frame.to_csv`` for the method defined in
+    ``silent.frame``; for a frame that only passes the call on (a decorator's ``wrapper``),
+    the function it wraps; ``Class.__init__`` stands for ``Class(...)``; None when no
+    public name can be given."""
+    code = frame.f_code
+    module = _plain_str(frame.f_globals.get("__name__"))
+    qualname = getattr(code, "co_qualname", None) or _plain_str(
+        getattr(function, "__qualname__", None)
+    )
+    if not module:
+        return None
+    if not qualname or "<locals>" in qualname or code.co_name in _PASSING_ON:
+        wrapped = [
+            v
+            for v in frame.f_locals.values()
+            if isinstance(v, types.FunctionType) and "<locals>" not in v.__qualname__
+        ]
+        return _function_path(wrapped[0]) if len(wrapped) == 1 else None
+    if code.co_name == "__init__" and "." in qualname:
+        qualname = qualname.rsplit(".", 1)[0]
+    elif code.co_name.startswith("__") and code.co_name.endswith("__"):
+        return None  # ``__getattr__``, ``__eq__``: machinery, not an API
+    target = function if function is not None else None
+    return _public(module, qualname, target)
+
+
+def trace_form(value: Any, depth: int = 0) -> Any:
+    """A JSON-able form of a value for comparison across versions: numbers to six
+    significant digits; arrays, tensors and frames by type, dtype, shape and values;
+    containers item by item (a few levels deep); any other object by its type and the
+    length of its ``repr`` (addresses taken out)."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return _TRACE_DIGITS % value
+    if isinstance(value, (str, bytes)):
+        return repr(value)[:2000]
+    if hasattr(value, "shape") and (hasattr(value, "dtype") or hasattr(value, "dtypes")):
+        return _guarded(_array_form, _object_form(value), value)
+    if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)[:1000]
+        if isinstance(value, (set, frozenset)):
+            items = sorted((trace_form(v, depth + 1) for v in items), key=str)
+            return [type(value).__name__, items]
+        return [type(value).__name__, [trace_form(v, depth + 1) for v in items]]
+    if depth < 3 and isinstance(value, dict):
+        pairs = list(value.items())[:1000]
+        return ["dict", [[str(k), trace_form(v, depth + 1)] for k, v in pairs]]
+    if hasattr(value, "item") and hasattr(value, "dtype"):
+        return [str(value.dtype), trace_form(value.item(), depth + 1)]
+    return _object_form(value)
+
+
+def _array_form(value: Any) -> Any:
+    dtype = getattr(value, "dtype", None)
+    dtype = str(dtype if dtype is not None else list(map(str, getattr(value, "dtypes", ()))))
+    shape = [int(n) for n in value.shape]
+    size = 1
+    for n in shape:
+        size *= n
+    form: list[Any] = [type(value).__name__, dtype, shape]
+    if size <= _TRACE_MAX_ITEMS:
+        data = value.to_numpy() if hasattr(value, "to_numpy") else value
+        if hasattr(data, "detach"):
+            data = data.detach().cpu()
+        form.append(trace_form(data.tolist(), 0) if hasattr(data, "tolist") else repr(data))
+    for labels in ("columns", "index"):
+        if hasattr(value, labels):
+            form.append(repr(list(getattr(value, labels))[:1000]))
+    return form
+
+
+def _object_form(value: object) -> list[Any]:
+    text = _ADDRESS.sub("", _safe_str(_guarded(repr, "", value)))
+    return [type(value).__module__ + "." + type(value).__qualname__, len(text)]
+
+
+def _state_form(value: object) -> Any:
+    state: object = _guarded(lambda: object.__getattribute__(value, "__dict__"), {})
+    if type(state) is not dict:
+        return None
+    return [[k, trace_form(v, 1)] for k, v in sorted(state.items())[:200] if not k.startswith("__")]
+
+
+def _digest(form: Any) -> str:
+    import hashlib
+
+    text = json.dumps(form, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def shown_value(value: object) -> str:
+    """A short text of a value for reports: an array's type, dtype and shape; else its
+    ``repr``, cut."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        shape = tuple(int(n) for n in value.shape)
+        return f"{type(value).__name__} {value.dtype} {shape}"
+    text = _ADDRESS.sub("", _safe_str(_guarded(repr, "", value)))
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def _shown_state(value: object) -> str:
+    """An object a method returned as itself: its type and its attributes (``KMeans
+    labels_=[0, 0, 1, 1] n_init='warn'``), cut."""
+    state = object.__getattribute__(value, "__dict__")
+    parts = [f"{k}={_ADDRESS.sub('', repr(v))[:40]}" for k, v in sorted(state.items())[:8]]
+    text = f"{type(value).__name__} " + " ".join(parts)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+def trace_packages(config: Config) -> list[str] | None:
+    """The import names of the cell's matrix packages when the cell traces, else None."""
+    try:
+        cell = json.loads(os.environ.get("DFVC_CELL") or "{}")
+    except ValueError:
+        return None
+    if not isinstance(cell, dict) or not cell.get("trace"):
+        return None
+    wanted = {_normal(n) for n in cell.get("packages") or {}}
+    modules = top_level_modules()
+    names = {m for m, dist in modules.items() if _normal(dist) in wanted}
+    return sorted(names | {n.replace("-", "_") for n in wanted})
+
+
+class TracePlugin:
+    """Traces each test's call phase; the calls travel on the call report (from an xdist
+    worker too)."""
+
+    def __init__(self, packages: Sequence[str], rootdir: str) -> None:
+        self._packages = packages
+        self._rootdir = rootdir
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: Item) -> Generator[None, Any, None]:
+        tracer = CallTracer(self._packages, self._rootdir)
+        tracer.start()
+        try:
+            yield
+        finally:
+            tracer.stop()
+        item.__dict__["_dfvc_calls"] = [tracer.calls, tracer.dropped]
+
+
 # --- the hooks that start and stop the recorder ----------------------------------------------
 
 _recorder = None
@@ -969,6 +1405,10 @@ def pytest_configure(config: Config) -> None:
     config.addinivalue_line("markers", "dfvc(**ranges): versions this test claims to support")
     config.addinivalue_line("markers", "dfvc_gpu: needs a GPU; skipped on hosts without one")
     path = os.environ.get(RECORDS_ENV)
+    traced = _guarded(trace_packages, None, config) if path else None
+    if traced:
+        # Where the tests run: the main process, or each xdist worker.
+        config.pluginmanager.register(TracePlugin(traced, _rootdir(config)), "dfvc-trace")
     # Only the main process records: an xdist worker's reports reach the controller anyway.
     if not path or hasattr(config, "workerinput"):
         return

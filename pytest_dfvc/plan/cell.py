@@ -47,6 +47,9 @@ class Cell:
     # Where the torch family comes from, decided for the run (``plan/torchwheels.py``): "cpu"
     # for PyTorch's CPU wheels, "" for PyPI's; None leaves it to the matrix.
     torch_backend: str | None = None
+    # A boundary's trace cell (verdicts/tracing.py): the recorder traces each test's calls
+    # into the matrix packages.
+    trace: bool = False
 
 
 @dataclass(frozen=True)

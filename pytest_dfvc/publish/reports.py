@@ -12,6 +12,7 @@ from ..index.interpreters import python_minor
 from ..model import CellJSON, Document, MatrixJSON, OutcomeJSON
 from ..verdicts.changes import change_lines
 from ..verdicts.deprecations import risk_lines
+from ..verdicts.tracing import trace_text
 from .badges import write_badges
 from .terminal import (
     Folded,
@@ -231,6 +232,13 @@ def _describe(cell: CellJSON, test: OutcomeJSON | None, nodeid: str) -> str:
             cause.get("location"),
         ]
         text += " — " + " — ".join(str(p) for p in parts if p)
+        trace = cause.get("trace")
+        if trace and trace.get("api"):
+            # The first differing call of the boundary's trace cells.
+            text += (
+                f"\n{trace['api']}: {trace_text(trace)}: {trace.get('was')} on "
+                f"{trace['passing']}, {trace.get('now')} here"
+            )
         culprit, through = cause.get("culprit"), cause.get("through")
         if culprit:
             held = ", ".join(

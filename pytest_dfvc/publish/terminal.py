@@ -10,6 +10,7 @@ from packaging.version import Version
 from ..model import CauseGroup, CellJSON, DriftEntry, MatrixJSON, OutcomeJSON, RangeJSON
 from ..verdicts.changes import change_lines
 from ..verdicts.deprecations import risk_lines
+from ..verdicts.tracing import trace_text
 
 SYMBOLS = {
     "passed": ".",
@@ -335,8 +336,10 @@ def _group_lines(group: CauseGroup, *, label: bool = True) -> list[str]:
     where = f"at {locations[0]}" if locations else ""
     if len(locations) > 1:
         where += f" (and {len(locations) - 1} more line{'s' if len(locations) > 2 else ''})"
+    trace = group.get("trace")
     details = [
         group.get("api") or "",
+        trace_text(trace) if trace and trace.get("api") else "",
         f"{exception}: {message}" if exception else message,
         where,
     ]
@@ -345,8 +348,14 @@ def _group_lines(group: CauseGroup, *, label: bool = True) -> list[str]:
     precursor = group.get("precursor")
     if precursor:
         message = str(precursor["message"]).splitlines()[0][:200]
-        linked = " (the failure is tied to it by this warning)" if group.get("linked_by") else ""
+        tied = group.get("linked_by") == "warning"
+        linked = " (the failure is tied to it by this warning)" if tied else ""
         lines.append(f"      warned in {precursor['version']}: {message}{linked}")
+    if trace and trace.get("api"):
+        lines.append(
+            f"      traced: {trace['api']} gave {trace.get('was')} on {trace['passing']}, "
+            f"{trace.get('now')} here (call {trace.get('call')} of {trace.get('calls')})"
+        )
     companions = group.get("companions")
     if companions:
         shown = ", ".join(companions[:4]) + (

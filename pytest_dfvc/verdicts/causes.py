@@ -34,6 +34,7 @@ _FIELDS = (
     "linked_by",
     "culprit",
     "through",
+    "trace",
 )
 _VERSION = re.compile(r"(?<![\w.])v?\d+(?:\.\d+)+(?:[a-z]+\d*)?(?:\+[\w.]+)?(?![\w.])")
 
@@ -88,15 +89,19 @@ def cause_groups(cells: Sequence[CellJSON], ignored: set[str]) -> list[CauseGrou
 
 
 def _test_key(cause: CauseJSON, apart: bool) -> tuple[str, ...]:
-    """One group per API whatever line calls it; without an API, per source line."""
-    api = str(cause.get("api") or "")
-    where = "" if api else str(cause.get("location") or "")
-    shape = message_shape(str(cause.get("message") or ""))
+    """One group per category and API across the matrix, whatever line calls it and however
+    each release words its error; without an API, per exception, message and source
+    line."""
     # What a counterfactual cell showed parts groups: another package's doing, or the
     # axis's version incompatible through it.
     kind = "apart" if apart else "culprit" if cause.get("culprit") else "test"
     kind += "-through" if cause.get("through") else ""
-    return (kind, str(cause["category"]), api, str(cause.get("exception") or ""), shape, where)
+    api = str(cause.get("api") or "")
+    if api:
+        return (kind, str(cause["category"]), api)
+    where = str(cause.get("location") or "")
+    shape = message_shape(str(cause.get("message") or ""))
+    return (kind, str(cause["category"]), "", str(cause.get("exception") or ""), shape, where)
 
 
 def merged_reason(reasons: Sequence[str]) -> str:

@@ -38,6 +38,14 @@ _DEPRECATION_WORDS = re.compile(
     re.I,
 )
 _REMOVAL = re.compile(r"remov|deprecat|no longer", re.I)
+# A default that will change (scikit-learn's "The default value of `n_init` will change
+# from 10 to 'auto' in 1.4"): the precursor of a behaviour break when it does.
+_DEFAULT_CHANGE = re.compile(
+    r"default .{0,80}\bwill\s+(?:be\s+)?(?:change|changed|flipped)|"
+    r"will\s+change\s+.{0,40}\bdefault",
+    re.I,
+)
+_CALL_KEYWORD = re.compile(r"\((?P<keyword>\w+)=\)$")
 _ARGUMENT = re.compile(r"\b(keyword|argument|parameter|kwarg)s?\b", re.I)
 _ANNOUNCED = re.compile(
     r"(?:removed|dropped|changed?|raise an error|become an error)\s+(?:in|from|as of)\s+"
@@ -70,7 +78,10 @@ def kept_warning(record: Record) -> WarningJSON | None:
         "message": message,
         "location": str(record.get("location") or ""),
     }
-    api = warned_api(message)
+    # The recorder checked which words of the text name something that exists; records
+    # from before it did are read by their text alone.
+    names = record.get("names")
+    api = warned_api(message, names if isinstance(names, dict) else None)
     if api:
         warning["api"] = api
     announced = announced_version(message)
@@ -79,13 +90,22 @@ def kept_warning(record: Record) -> WarningJSON | None:
     return warning
 
 
-def warned_api(message: str) -> str | None:
+def warned_api(message: str, existing: Mapping[str, str] | None = None) -> str | None:
     """The API a deprecation message names: ``numpy.int`` from "`np.int` is a deprecated
-    alias", ``get_feature_names`` from "Function get_feature_names is deprecated"."""
+    alias", ``get_feature_names`` from "Function get_feature_names is deprecated".
+    ``existing``: the words of the text that name something that exists where the warning
+    was raised, with their paths (the recorder's); a word not among them names nothing
+    ("argument", a parameter's name)."""
     for pattern in _API_PATTERNS:
-        found = pattern.search(message)
-        if found and not found.group(1).replace(".", "").isdigit():
-            head, _, rest = found.group(1).partition(".")
+        for found in pattern.finditer(message):
+            word = found.group(1)
+            if word.replace(".", "").isdigit():
+                continue
+            if existing is not None:
+                if word in existing:
+                    return existing[word]
+                continue
+            head, _, rest = word.partition(".")
             return f"{_ALIASES.get(head, head)}.{rest}" if rest else head
     return None
 
@@ -144,19 +164,29 @@ def _lines(cells: Cells, axis: str, order: Mapping[str, int]) -> list[list[CellJ
 def _link_along(
     line: Sequence[CellJSON], nodeid: str, axis: str, value: Callable[[CellJSON], str]
 ) -> None:
-    last_pass: tuple[str, OutcomeJSON] | None = None
+    last_pass: tuple[str, OutcomeJSON, CellJSON] | None = None
     for cell in line:
         test = next((t for t in cell["tests"] if t["nodeid"] == nodeid), None)
         if test is None:
             continue
         version = value(cell)
         if test["outcome"] == "passed":
-            last_pass = (version, test)
+            last_pass = (version, test, cell)
         elif _broken(test) and test.get("cause") and last_pass:
             # The package blamed: the axis, or the other package a cause names.
             blamed = _blamed(test["cause"], axis)
             warnings = [w for w in last_pass[1].get("warnings") or [] if _of_axis(w, blamed)]
             warning = _precursor(warnings, test["cause"], version)
+            if warning is None:
+                # Another test of the passing cell met the warning of this very API: a
+                # precursor attaches to every failure whose cause is the warned API.
+                others = [
+                    w
+                    for t in last_pass[2]["tests"]
+                    for w in t.get("warnings") or []
+                    if _of_axis(w, blamed)
+                ]
+                warning = _named_precursor(others, test["cause"])
             if warning is not None:
                 _attach(test["cause"], warning, last_pass[0])
 
@@ -187,9 +217,9 @@ def _precursor(
     candidates = [w for w in warnings if w.get("api")]
     api = str(cause.get("api") or "")
     if api:
-        named = [w for w in candidates if _same_api(str(w["api"]), api)]
+        named = _named_precursor(warnings, cause)
         if named or cause.get("category") != "behavior":
-            return named[0] if named else None
+            return named
     text = f"{cause.get('message') or ''} {cause.get('exception') or ''}"
     mentioned = [w for w in candidates if _leaf(str(w["api"])) in text]
     if mentioned:
@@ -201,7 +231,36 @@ def _precursor(
         and (not w.get("announced") or _version_le(str(w["announced"]), failing))
     ]
     distinct = {str(w["api"]) for w in removals}
-    return removals[0] if len(distinct) == 1 else None
+    if len(distinct) == 1:
+        return removals[0]
+    if cause.get("category") == "behavior":
+        # A default announced to change by this version, and a result that changed.
+        changes = [
+            w
+            for w in warnings
+            if _DEFAULT_CHANGE.search(str(w["message"]))
+            and (not w.get("announced") or _version_le(str(w["announced"]), failing))
+        ]
+        if len({str(w["message"]) for w in changes}) == 1:
+            return changes[0]
+    return None
+
+
+def _named_precursor(warnings: Sequence[WarningJSON], cause: CauseJSON) -> WarningJSON | None:
+    """A warning of the failure's own API: by its API, or (for a removed keyword,
+    ``to_csv(line_terminator=)``) one whose text names the keyword."""
+    api = str(cause.get("api") or "")
+    if not api:
+        return None
+    keyword = _CALL_KEYWORD.search(api)
+    bare = _CALL_KEYWORD.sub("", api)
+    for warning in warnings:
+        if warning.get("api") and _same_api(str(warning["api"]), bare):
+            return warning
+        said = str(warning["message"])
+        if keyword and re.search(rf"[`'\"]{re.escape(keyword.group('keyword'))}[`'\"]", said):
+            return warning
+    return None
 
 
 def _attach(cause: CauseJSON, warning: WarningJSON, version: str) -> None:

@@ -85,6 +85,10 @@ def diagnose(
         api = named[1]
         if rule not in rules and category in ("missing-api", "import-path"):
             category = cause["category"] = "third-party"
+    keyword = _KEYWORD.search(message)
+    if api and keyword and category == "parameter" and "(" not in api:
+        # The API of a removed keyword is the function with it: ``to_csv(line_terminator=)``.
+        api = f"{api}({keyword.group('keyword')}=)"
     if api:
         cause["api"] = api
         if rule not in rules and category == "missing-api" and api.split(".")[0] in _STDLIB:
@@ -289,7 +293,12 @@ def _project_location(frames: list[Mapping[str, Any]], owners: list[str | None])
 _NO_ATTRIBUTE = re.compile(r"module '(?P<module>[\w.]+)' has no attribute '(?P<name>\w+)'")
 _OBJ_NO_ATTRIBUTE = re.compile(r"'(?P<cls>[\w.]+)' object has no attribute '(?P<name>\w+)'")
 _CANNOT_IMPORT = re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<module>[\w.]+)'")
-_CALLED = re.compile(r"^(?:[\w.]+\.)?(?P<function>\w+)\(\)")
+_CALLED = re.compile(r"^(?:(?P<owner>[\w.]+)\.)?(?P<function>\w+)\(\)")
+_KEYWORD = re.compile(r"unexpected keyword argument '(?P<keyword>\w+)'")
+# Frames that only pass a call on (a decorator's wrapper, ``__getattr__``): never the API.
+_PASSING_ON = frozenset(
+    {"wrapper", "wrapped", "inner", "decorated", "new_func", "_wrapper", "__getattr__"}
+)
 _NO_MODULE = re.compile(r"No module named '(?P<module>[\w.]+)'")
 
 
@@ -325,6 +334,11 @@ def find_api(
         called = [n for n in names if n.rsplit(".", 1)[-1] == match.group("function")]
         if called:
             return called[0]
+        owner = (match.group("owner") or "").rsplit(".", 1)[-1]
+        # ``Frame.to_csv() got an unexpected keyword``, where the line names ``silent.Frame``.
+        owners = [n for n in names if owner and n.rsplit(".", 1)[-1] == owner]
+        if owners:
+            return f"{owners[0]}.{match.group('function')}"
     call = _called_framework_function(frames, owners, framework_modules, names)
     if call:
         return call
@@ -333,6 +347,11 @@ def find_api(
         return closest
     # Otherwise the most specific framework name on the project's failing lines.
     return max(names, key=lambda n: n.count("."), default=None)
+
+
+def _passing_on(frame: Mapping[str, Any]) -> bool:
+    qualname = str(frame.get("qualname") or frame.get("function") or "")
+    return "<locals>" in qualname or str(frame.get("function")) in _PASSING_ON
 
 
 def _closest_line_api(exception: Mapping[str, Any], framework_modules: set[str]) -> str | None:
@@ -377,6 +396,10 @@ def _called_framework_function(
     never a shortened path that does not exist."""
     for i in range(len(frames) - 1, 0, -1):
         if owners[i - 1] is None and owners[i] is not None:
+            # A wrapper passes the call on: the function it called, further in, is the API.
+            i = next((j for j in range(i, len(frames)) if not _passing_on(frames[j])), -1)
+            if i < 0 or owners[i] is None:
+                continue
             module = module_of(str(frames[i].get("file", "")))
             if not module or not _is_framework(module, framework_modules):
                 continue

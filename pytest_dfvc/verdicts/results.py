@@ -207,6 +207,9 @@ def _test_json(
         test["reason"] = record["reason"]
     if "duration" in record:
         test["duration"] = record["duration"]
+    if isinstance(record.get("calls"), list):
+        test["calls"] = record["calls"]
+        test["calls_dropped"] = int(record.get("calls_dropped") or 0)
     return test
 
 

@@ -12,7 +12,8 @@ scratch folder, warms the download caches once (uncounted), then times:
 * bisect against grid on a long fake history with one boundary;
 * planning a long history (every numpy since 1.17 on Python 3.7 to 3.13: 595 cells) with
   ``--dfvc-list``, cold (nothing kept from an earlier plan) and warm;
-* the controller's own overhead per cell and the recorder's cost inside a cell.
+* the controller's own overhead per cell and the recorder's cost inside a cell;
+* the tracer's cost: none in an ordinary cell, and what a boundary's trace cell pays.
 
 Every figure printed is a ratio of runs made in the same invocation; absolute seconds are
 shown for context only (the machine is shared).
@@ -208,6 +209,26 @@ def recorder_cost(project: Path) -> tuple[float, float]:
     return plain, recorded
 
 
+def tracer_cost(project: Path) -> tuple[float, float, float]:
+    """pytest in one cell's environment with the recorder as every cell has it, as a cell
+    that says nothing of tracing, and as a boundary's trace cell (every test traced, an
+    upper bound: a trace cell runs only the boundary's failing tests); best of 5 each."""
+    env_dir = next((project / ".dfvc" / "envs").iterdir())
+    python = str(env_dir / "bin" / "python")
+    runtime = project / ".dfvc" / "runtime"
+    base_env = dict(
+        os.environ, PYTHONPATH=str(runtime), DFVC_RECORDS=str(project / ".dfvc" / "bench.jsonl")
+    )
+    command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "dfvc_recorder"]
+    cell = {"packages": {"numpy": "x"}, "cuda": None, "held": {}, "pinned": ["numpy"]}
+    untraced = dict(base_env, DFVC_CELL=json.dumps(cell))
+    traced = dict(base_env, DFVC_CELL=json.dumps({**cell, "trace": True}))
+    alone = min(timed(command, project, base_env) for _ in range(5))
+    ordinary = min(timed(command, project, untraced) for _ in range(5))
+    tracing = min(timed(command, project, traced) for _ in range(5))
+    return alone, ordinary, tracing
+
+
 def bisect_vs_grid(scratch: Path) -> dict[str, float]:
     count, removed_at = 40, 29
     wheels = scratch / "history"
@@ -314,6 +335,7 @@ def main() -> None:
         tox_cold = tox_uv(project, pythons, cold=True)
         tox_warm = statistics.median(tox_uv(project, pythons, cold=False) for _ in range(3))
         plain, recorded = recorder_cost(project)
+        no_trace, untraced, traced = tracer_cost(project)
         startup = statistics.median(
             timed([str(BIN / "pytest"), "--version"], project) for _ in range(3)
         )
@@ -336,6 +358,9 @@ def main() -> None:
         "warm_over_tox_warm": warm / tox_warm,
         "controller_overhead_per_cell_ms": 1000 * max(warm - startup, 0) / cells,
         "recorder_overhead_ms": 1000 * (recorded - plain),
+        # The tracer: none in a cell that is not a trace cell; a trace cell's overhead.
+        "untraced_cell_over_recorder": untraced / no_trace,
+        "trace_cell_over_untraced": traced / untraced,
         **{f"history_{k}": v for k, v in history.items()},
         **{f"plan_{k}": v for k, v in scale.items()},
     }
@@ -357,6 +382,11 @@ def main() -> None:
         f"{figures['controller_overhead_per_cell_ms']:.0f} ms (target < 100)"
     )
     print(f"  recorder cost in a cell           {figures['recorder_overhead_ms']:.0f} ms")
+    print(
+        "  tracer: an ordinary cell          "
+        f"{figures['untraced_cell_over_recorder']:.2f}x the recorder alone (target 1.00); "
+        f"a trace cell {figures['trace_cell_over_untraced']:.2f}x an ordinary one"
+    )
     print(
         f"  bisect vs grid on 40 releases     {history['bisect_cells']} vs "
         f"{history['grid_cells']} cells (bound {history['bound']}), "

@@ -14,6 +14,7 @@ from pytest_dfvc.plan.uvargs import wrong_pins
 
 from . import fakeframe
 from .helpers import offline_install, require_pythons, run_matrix, write_project
+from .test_editable import BACKEND, PYPROJECT
 
 pytestmark = pytest.mark.slow
 
@@ -242,3 +243,45 @@ def test_after_any_sequence_of_changes_every_cell_equals_a_fresh_one(
         audit = result.matrix("m")["audit"]
         assert audit["differ"] == [], f"after {step}: {result.output}"
         assert len(audit["cells"]) == 2
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["project installed", "from its tree"])
+def test_which_results_file_a_run_writes_never_changes_what_it_reuses(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder, installed: bool
+) -> None:
+    """Issue 31, item 1: a re-run that changed only ``--dfvc-json`` (``out/results.json`` ->
+    ``out/warm.json``) ran every cell again: the first run's results file, outside the
+    output folder, had become one of the project's files. Output paths are no input."""
+    require_pythons(finder, "3.11")
+    root = tmp_path / "p"
+    files = {
+        "tests/test_demo.py": "import fakeframe\n\ndef test_mean():\n    assert fakeframe.mean([1, 3]) == 2\n"
+    }
+    if installed:
+        # The in-tree backend of test_editable, without its log of builds (a project file).
+        backend = "\n".join(
+            line
+            for line in BACKEND.splitlines()
+            if "builds.txt" not in line and "log.write" not in line
+        )
+        files.update(
+            {
+                "_build/backend.py": backend,
+                "pyproject.toml": PYPROJECT,
+                "src/demoproj/__init__.py": "",
+            }
+        )
+    write_project(root, files)
+    (root / "m.toml").write_text(
+        'python = ["3.11"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    first = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-json=out/results.json")
+    assert first.returncode == 0, first.output
+    assert "2 cells run" in first.output
+    again = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-json=out/warm.json")
+    assert again.returncode == 0, again.output
+    assert "0 cells run, 2 unchanged and reused" in again.output, again.output
+    # Another output folder (results, reports and badges in it): the same cells.
+    elsewhere = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-json=out/third.json")
+    assert "0 cells run, 2 unchanged and reused" in elsewhere.output, elsewhere.output

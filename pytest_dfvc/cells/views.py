@@ -17,6 +17,7 @@ project.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,9 @@ from pathlib import Path
 from ..outdir import OUTPUT_MARKER
 
 _SKIP_DIRS = {"__pycache__", "node_modules", "site-packages"}
+# How a results document this tool wrote begins (``files.write_json_atomic``): wherever
+# ``--dfvc-json`` put it, an earlier run's results are no input of the project's cells.
+_RESULTS_HEAD = re.compile(rb'^\{\s*"schema": \d+,\s*"matrices": \[')
 _COMPLETE = ".dfvc-snapshot-complete"
 KEEP_SNAPSHOTS = 2
 
@@ -43,8 +47,21 @@ def project_files(root: Path, skip: Sequence[Path] = ()) -> list[Path]:
     return sorted(
         f
         for f in files
-        if (f.is_symlink() or f.is_file()) and not any(f == s or s in f.parents for s in resolved)
+        if (f.is_symlink() or f.is_file())
+        and not any(f == s or s in f.parents for s in resolved)
+        and not _results_document(f)
     )
+
+
+def _results_document(path: Path) -> bool:
+    """A results file an earlier run wrote (its first bytes say so; a link is never one)."""
+    if path.suffix != ".json" or path.is_symlink():
+        return False
+    try:
+        with path.open("rb") as handle:
+            return _RESULTS_HEAD.match(handle.read(64)) is not None
+    except OSError:
+        return False
 
 
 def link_text(link: Path, root: Path) -> str:

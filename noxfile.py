@@ -70,7 +70,8 @@ def examples(session: nox.Session) -> None:
 @nox.session
 def benchmark(session: nox.Session) -> None:
     """Cold, warm and search-strategy timings against a hand uv loop, nox+pip and tox-uv,
-    and the plan of a long history (``nox -s benchmark -- plan``: that case alone)."""
+    and the plan of a long history (``nox -s benchmark -- plan``: that case alone; ``--
+    tracer``: the tracer's cost alone)."""
     session.install("-e", ".", "tox", "tox-uv", "virtualenv")
     session.run("python", "benchmarks/bench.py", *session.posargs)
 

@@ -229,6 +229,29 @@ def tracer_cost(project: Path) -> tuple[float, float, float]:
     return alone, ordinary, tracing
 
 
+def tracing_in_a_run(scratch: Path) -> dict[str, float]:
+    """The example's silent break (numpy 2 keeps float32: an assertion, no exception) makes
+    one boundary per Python, whose failing test runs on both sides in trace cells. Times
+    the run that adds them against the same run with ``--dfvc-trace=off`` (everything else
+    reused), then what the tracer costs inside a cell."""
+    project = prepare(scratch / "tracing")
+    dfvc(project, "--dfvc-trace=off")  # builds every cell (uncounted)
+    off = statistics.median(dfvc(project, "--dfvc-trace=off") for _ in range(3))
+    first = dfvc(project)  # the trace cells run
+    warm = statistics.median(dfvc(project) for _ in range(3))  # and are reused
+    traced = len(list((project / ".dfvc" / "cells").glob("*/*-trace")))
+    alone, ordinary, tracing = tracer_cost(project)
+    return {
+        "trace_cells": traced,
+        "off_s": off,
+        "first_s": first,
+        "warm_s": warm,
+        "trace_cells_s": first - off,
+        "ordinary_cell_over_recorder": ordinary / alone,
+        "trace_cell_over_ordinary": tracing / ordinary,
+    }
+
+
 def bisect_vs_grid(scratch: Path) -> dict[str, float]:
     count, removed_at = 40, 29
     wheels = scratch / "history"
@@ -317,6 +340,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
             print(json.dumps(plan_at_scale(Path(tmp)), indent=2))
         return
+    if sys.argv[1:] == ["tracer"]:
+        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
+            print(json.dumps(tracing_in_a_run(Path(tmp)), indent=2))
+        return
     pythons = interpreters()
     with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
         scratch = Path(tmp)
@@ -335,7 +362,7 @@ def main() -> None:
         tox_cold = tox_uv(project, pythons, cold=True)
         tox_warm = statistics.median(tox_uv(project, pythons, cold=False) for _ in range(3))
         plain, recorded = recorder_cost(project)
-        no_trace, untraced, traced = tracer_cost(project)
+        tracing = tracing_in_a_run(scratch)
         startup = statistics.median(
             timed([str(BIN / "pytest"), "--version"], project) for _ in range(3)
         )
@@ -359,8 +386,7 @@ def main() -> None:
         "controller_overhead_per_cell_ms": 1000 * max(warm - startup, 0) / cells,
         "recorder_overhead_ms": 1000 * (recorded - plain),
         # The tracer: none in a cell that is not a trace cell; a trace cell's overhead.
-        "untraced_cell_over_recorder": untraced / no_trace,
-        "trace_cell_over_untraced": traced / untraced,
+        **{f"tracer_{k}": v for k, v in tracing.items()},
         **{f"history_{k}": v for k, v in history.items()},
         **{f"plan_{k}": v for k, v in scale.items()},
     }
@@ -384,8 +410,9 @@ def main() -> None:
     print(f"  recorder cost in a cell           {figures['recorder_overhead_ms']:.0f} ms")
     print(
         "  tracer: an ordinary cell          "
-        f"{figures['untraced_cell_over_recorder']:.2f}x the recorder alone (target 1.00); "
-        f"a trace cell {figures['trace_cell_over_untraced']:.2f}x an ordinary one"
+        f"{tracing['ordinary_cell_over_recorder']:.2f}x the recorder alone (target 1.00); "
+        f"a trace cell {tracing['trace_cell_over_ordinary']:.2f}x an ordinary one; "
+        f"{tracing['trace_cells']:.0f} trace cells added {tracing['trace_cells_s']:.1f} s"
     )
     print(
         f"  bisect vs grid on 40 releases     {history['bisect_cells']} vs "

@@ -60,12 +60,16 @@ def print_gha_matrix(config: pytest.Config, options: Options, matrices: list[Mat
     return 0
 
 
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
 def write_first_matrices(start: Path, options: Options) -> int:
     """``--dfvc-init``: a first matrix per framework, for the project pytest runs in."""
     project = next((f for f in (start, *start.parents) if declares_package(f)), start)
     named = [n.strip() for n in str(options.init).split(",") if n.strip()]
     try:
-        written = init_matrices(project, named, InterpreterFinder())
+        written = init_matrices(project, named, InterpreterFinder(), say=_say)
     except InitError as exc:
         sys.stderr.write(f"ERROR: {exc}\n")
         return int(pytest.ExitCode.USAGE_ERROR)

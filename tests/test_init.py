@@ -141,6 +141,45 @@ def test_named_frameworks_and_setup_py_projects(
     assert str(load_matrix(project / "matrices" / "fakeframe.toml").packages[0].versions) == ">=1.2"
 
 
+def test_a_setup_py_with_a_byte_order_mark_is_read_as_python_reads_it(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    """Issue 32, item 1: ``SyntaxError: invalid non-printable character U+FEFF`` as a raw
+    traceback, with or without named frameworks."""
+    require_pythons(finder, "3.10")
+    project = tmp_path / "bom"
+    project.mkdir()
+    (project / "setup.py").write_bytes(
+        b"\xef\xbb\xbffrom setuptools import setup\n"
+        b"setup(name='bom', install_requires=['fakeframe>=1.2'], python_requires='>=3.10')\n"
+    )
+    (project / "uv.toml").write_text(f'index-url = "{index.url}"\n')
+    assert [r.name for r in declared(project).requirements] == ["fakeframe"]
+    done = _init(project, "--dfvc-init=fakeframe")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert str(load_matrix(project / "matrices" / "fakeframe.toml").packages[0].versions) == ">=1.2"
+
+
+def test_a_file_that_cannot_be_parsed_is_named_never_a_traceback(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    require_pythons(finder, "3.10")
+    project = tmp_path / "broken"
+    project.mkdir()
+    (project / "setup.py").write_text("setup(name='broken', install_requires=[\n")
+    (project / "uv.toml").write_text(f'index-url = "{index.url}"\n')
+    refused = _init(project)
+    assert refused.returncode == 4
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert f"{project / 'setup.py'}: could not be read (SyntaxError" in refused.stderr
+    assert "the requirements it declares were skipped" in refused.stderr
+    named = _init(project, "--dfvc-init=fakeframe")
+    assert named.returncode == 0, named.stderr
+    assert "could not be read (SyntaxError" in named.stdout
+    assert (project / "matrices" / "fakeframe.toml").exists()
+
+
 def test_a_project_that_declares_nothing_is_told_what_to_do(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     done = _init(tmp_path)

@@ -1320,7 +1320,12 @@ def _array_form(value: Any) -> Any:
         form.append(trace_form(data.tolist(), 0) if hasattr(data, "tolist") else repr(data))
     for labels in ("columns", "index"):
         if hasattr(value, labels):
-            form.append(repr(list(getattr(value, labels))[:1000]))
+            axis = getattr(value, labels)
+            # A renamed result is another result (pandas 2's ``value_counts`` is "count").
+            names = getattr(axis, "names", None)
+            form.append([repr(list(axis)[:1000]), repr(list(names) if names else None)])
+    if hasattr(value, "name") and not callable(value.name):
+        form.append(repr(value.name))
     return form
 
 

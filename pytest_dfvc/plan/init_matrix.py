@@ -15,8 +15,9 @@ import ast
 import configparser
 import datetime
 import re
+import tokenize
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,10 @@ class InitError(Exception):
     """Nothing can be written: the message says why and what to do."""
 
 
+class UnreadableFile(InitError):
+    """A project file that could not be parsed (its requirements were left out)."""
+
+
 @dataclass(frozen=True)
 class Declared:
     """What the project says of itself."""
@@ -97,7 +102,11 @@ def declared(project: Path) -> Declared:
     """The project's name, requirements (extras included) and ``requires-python``."""
     pyproject = project / "pyproject.toml"
     if pyproject.is_file():
-        table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project")
+        try:
+            # As Python and pip read it: a byte-order mark is no part of the text.
+            table = tomllib.loads(pyproject.read_text(encoding="utf-8-sig")).get("project")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UnreadableFile(_unreadable(pyproject, exc)) from None
         if isinstance(table, dict) and (
             "dependencies" in table or "optional-dependencies" in table
         ):
@@ -112,7 +121,10 @@ def declared(project: Path) -> Declared:
     setup_cfg = project / "setup.cfg"
     if setup_cfg.is_file():
         parser = configparser.ConfigParser()
-        parser.read(setup_cfg, encoding="utf-8")
+        try:
+            parser.read(setup_cfg, encoding="utf-8-sig")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise UnreadableFile(_unreadable(setup_cfg, exc)) from None
         if parser.has_option("options", "install_requires"):
             lines = parser.get("options", "install_requires").splitlines()
             if parser.has_section("options.extras_require"):
@@ -134,8 +146,13 @@ def declared(project: Path) -> Declared:
 
 
 def _from_setup_py(project: Path, path: Path) -> Declared:
-    """The literal ``install_requires``/``python_requires`` of a ``setup()`` call."""
-    tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
+    """The literal ``install_requires``/``python_requires`` of a ``setup()`` call. Read as
+    Python reads a source file (a byte-order mark, a coding cookie)."""
+    try:
+        with tokenize.open(path) as handle:
+            tree = ast.parse(handle.read(), filename=str(path))
+    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        raise UnreadableFile(_unreadable(path, exc)) from None
     found: dict[str, object] = {}
     for node in ast.walk(tree):
         if (
@@ -157,6 +174,15 @@ def _from_setup_py(project: Path, path: Path) -> Declared:
         str(found.get("name", project.name)),
         _requirements(lines),
         _specifier(python if isinstance(python, str) else None),
+    )
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """What a file we could not parse cost: its requirements were not read."""
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return (
+        f"dfvc: {path}: could not be read ({type(exc).__name__}: {reason}); the requirements "
+        "it declares were skipped: name the frameworks with --dfvc-init=numpy,pandas"
     )
 
 
@@ -330,10 +356,12 @@ def init_matrices(
     *,
     today: datetime.datetime | None = None,
     cache_dir: Path | None = None,
+    say: Callable[[str], None] = lambda line: None,
 ) -> list[Written]:
-    """Write ``matrices/<framework>.toml`` for each framework; an existing file is kept."""
+    """Write ``matrices/<framework>.toml`` for each framework; an existing file is kept.
+    ``say``: a line for what could not be read (and so was left out)."""
     now = today or datetime.datetime.now(datetime.timezone.utc)
-    found = declared(project) if not named else _declared_or_empty(project)
+    found = declared(project) if not named else _declared_or_empty(project, say)
     pythons = tuple(pythons_for(found.requires_python, finder, now))
     if not pythons:
         wanted = str(found.requires_python) if found.requires_python else "SPEC 0's Pythons"
@@ -369,11 +397,14 @@ def _key(series: str) -> tuple[int, ...]:
     return tuple(int(p) for p in series.split("."))
 
 
-def _declared_or_empty(project: Path) -> Declared:
+def _declared_or_empty(project: Path, say: Callable[[str], None]) -> Declared:
     try:
         return declared(project)
+    except UnreadableFile as exc:
+        say(str(exc).replace(": name the frameworks with --dfvc-init=numpy,pandas", ""))
     except InitError:
-        return Declared(project.name, (), None)
+        pass
+    return Declared(project.name, (), None)
 
 
 def report_lines(written: Sequence[Written], jobs: int) -> list[str]:

@@ -172,3 +172,14 @@ def test_resolve_name_leaves_user_objects_alone() -> None:
     assert str(resolve_name("x.mean", frame)).endswith("Spy.mean")
     assert calls == []
     assert resolve_name("np.cwd", frame) == "pathlib.Path.cwd"
+
+
+def test_the_attribute_a_line_asks_about_is_named(pytester: pytest.Pytester) -> None:
+    """uncertainties 3.1.7 asserts ``not hasattr(numpy, 'acos')``, which numpy 2.0 added:
+    the API on the failing line is ``numpy.acos``, not ``numpy``."""
+    pytester.makepyfile(
+        test_asks="import json\n\ndef test_absent():\n    assert not hasattr(json, 'dumps')\n"
+    )
+    records = run_recorded(pytester)
+    failed = next(r for r in records if r.get("outcome") == "failed")
+    assert failed["exception"]["lines"][-1]["names"] == {"json": "json", "json.dumps": "json.dumps"}

@@ -426,6 +426,10 @@ def _project_lines(tb: TracebackType | None, rootdir: str) -> list[Record]:
                 resolved = _guarded(resolve_name, None, dotted, frame)
                 if isinstance(resolved, str):
                     names[dotted] = resolved
+            # ``hasattr(numpy, 'acos')``: the attribute asked about is the API on the line.
+            for owner, attribute in _ASKED.findall(text):
+                if owner in names:
+                    names[f"{owner}.{attribute}"] = f"{names[owner]}.{attribute}"
             called = sorted(n for n in names if re.search(re.escape(n) + r"\s*\(", text))
             lines.append(
                 {
@@ -491,6 +495,7 @@ def pytest_exception_interact(node: Node, call: CallInfo[Any], report: BaseRepor
 
 # --- names on the failing lines: what np.float referred to -----------------------------------
 
+_ASKED = re.compile(r"\b(?:hasattr|getattr)\(\s*([A-Za-z_][\w.]*)\s*,\s*[\'\"]([A-Za-z_]\w*)[\'\"]")
 _DOTTED = re.compile(r"(?<![\w.])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|[A-Za-z_]\w*)(?=\s*\(|\.|\b)")
 
 

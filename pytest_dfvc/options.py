@@ -38,8 +38,10 @@ HELP = {
     "timeout": "limit in seconds for one cell's test run; a cell past it is an error",
     "strategy": "which cells to run: grid (all), walk (from the baseline up and down to the "
     "first failure), bisect (binary search of the boundaries); default: grid",
-    "drift_rtol": "relative tolerance when comparing recorded numbers across cells (default: 1e-9)",
-    "drift_atol": "absolute tolerance when comparing recorded numbers across cells (default: 0)",
+    "drift_rtol": "drift is a value a test records with dfvc_record that changes from one "
+    "version to the next while the test passes; numbers closer than this relative tolerance "
+    "are the same (default: 1e-9)",
+    "drift_atol": "the absolute tolerance of the same comparison (default: 0)",
     "init": "write a first matrix per framework to matrices/ from what the project declares "
     "(the frameworks its code imports most, or NAMES: numpy,pandas), and exit; an existing "
     "file is kept",
@@ -155,6 +157,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="dfvc_drift_rtol",
         type=float,
         default=1e-9,
+        metavar="R",
         help=HELP["drift_rtol"],
     )
     group.addoption(
@@ -162,6 +165,7 @@ def add_options(parser: pytest.Parser) -> None:
         dest="dfvc_drift_atol",
         type=float,
         default=0.0,
+        metavar="A",
         help=HELP["drift_atol"],
     )
     group.addoption(

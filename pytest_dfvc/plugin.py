@@ -71,7 +71,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "dfvc_gpu: the test needs a GPU; skipped with a reason on hosts without one"
     )
     options = _options(config)
-    if options.matrix is None or hasattr(config, "workerinput"):
+    # ``--help`` and ``--version`` print and exit: no matrix is read for them.
+    asked_only = config.option.help or config.option.version
+    if options.matrix is None or hasattr(config, "workerinput") or asked_only:
         return
     from .controller import Controller
 

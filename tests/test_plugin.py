@@ -19,6 +19,18 @@ def test_help_lists_the_dfvc_group(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_help_with_the_matrix_option_needs_no_matrix(pytester: pytest.Pytester) -> None:
+    """Issue 32, item 7: ``pytest --dfvc-matrix --help`` in a project without matrices/
+    printed "no such matrix file or folder" instead of the help."""
+    result = pytester.runpytest("--dfvc-matrix", "--help")
+    assert result.ret == 0
+    text = result.stdout.str()
+    assert "no such matrix" not in text + result.stderr.str()
+    # Every value-taking option shows a short metavar, and drift is said in its help.
+    assert "--dfvc-drift-rtol=R" in text and "DFVC_DRIFT_RTOL" not in text
+    assert "drift is a value a test records" in " ".join(text.split())
+
+
 def test_plain_run_is_untouched_and_marker_registered(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,6 +88,7 @@ class NoxCellRunner:
         pytest_args: list[str],
         *,
         json_path: Path,
+        outputs: Sequence[Path] = (),
         timeout: float | None = None,
         rules: tuple[Rule, ...] = (),
         reuse: bool = True,
@@ -97,6 +98,7 @@ class NoxCellRunner:
         self.workspace = workspace
         self.pytest_args = pytest_args
         self._json_path = json_path
+        self._outputs = tuple(outputs)
         self.timeout = timeout
         self.rules = rules
         self._reuse = reuse
@@ -134,7 +136,12 @@ class NoxCellRunner:
         workspace = self.workspace
         workspace.install_recorder()
         # What this tool writes is no input of a cell: results, their kept complete copy.
-        written = [workspace.out, self._json_path, complete_copy(self._json_path)]
+        written = [
+            workspace.out,
+            self._json_path,
+            complete_copy(self._json_path),
+            *self._outputs,
+        ]
         files = project_files(workspace.project, written)
         self._fingerprint = files_fingerprint(workspace.project, files)
         self._above = above_fingerprint(workspace.project)

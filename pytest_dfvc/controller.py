@@ -133,6 +133,7 @@ class Controller:
                 self.out.resolve(),
                 self.json_path.resolve(),
                 complete_copy(self.json_path).resolve(),
+                self.options.badges_folder(self.project).resolve(),
             )
         )
 
@@ -202,6 +203,7 @@ class Controller:
         return RunOptions(
             workspace=Workspace(self.out, self.project),
             json_path=self.json_path,
+            outputs=(given.badges_folder(self.project),),
             pytest_args=self.pytest_args,
             jobs=given.jobs,
             timeout=given.timeout,
@@ -328,6 +330,7 @@ class Controller:
             options.workspace,
             options.pytest_args,
             json_path=options.json_path,
+            outputs=options.outputs,
             timeout=options.timeout,
             rules=options.rules,
             say=lambda line, level: self._write_line(line) if options.verbosity >= level else None,
@@ -358,7 +361,14 @@ class Controller:
             p.matrix.name: {a.name: a.width for a in p.matrix.packages} | {"python": 2}
             for p in self.plans
         }
-        self.badges = publish(self.results, self.out, widths, self.suggestions, self.project)
+        self.badges = publish(
+            self.results,
+            self.out,
+            widths,
+            self.suggestions,
+            self.project,
+            badges=self.options.badges_folder(self.project),
+        )
 
     def _project_rules(self) -> tuple[Rule, ...]:
         """Rules from ``pytest_dfvc_rules`` implementations, checked like matrix input."""
@@ -431,7 +441,7 @@ class Controller:
         terminalreporter.write_line(f"results: {self.json_path}")
         terminalreporter.write_line(
             f"reports: {self.out / 'report.md'}, {self.out / 'report.html'}; "
-            f"badges in {self.out / 'badges'} (Markdown to paste:)"
+            f"badges in {self.options.badges_folder(self.project)} (Markdown to paste:)"
         )
         for line in self.badges:
             terminalreporter.write_line(f"  {line}")

@@ -64,6 +64,8 @@ HELP = {
     "no_culprit": "do not run counterfactual cells: where a boundary's two cells differ in "
     "more packages than the axis, the run normally tries the failing tests with those set "
     "back, to name the package that broke them",
+    "badges": "write the badges (SVG and shields.io JSON) to DIR, a folder the project commits "
+    "(default <dfvc-out>/badges, which is git-ignored), and print the Markdown for that place",
     "trace": "where a test passes on one version and fails on the next with no exception "
     "from the framework (an assertion), run it again on both sides with a tracer of its "
     "calls into the matrix packages, to name the call whose result changed (default on)",
@@ -72,7 +74,7 @@ HELP = {
 }
 
 # Settings a project writes once in its ini file ([tool.pytest.ini_options]).
-INI_SETTINGS = ("matrix", "out", "jobs", "timeout", "strategy")
+INI_SETTINGS = ("matrix", "out", "jobs", "timeout", "strategy", "badges")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Options:
     # Explicit output folder and results file; None: the defaults under the project.
     out: Path | None
     json: Path | None
+    # Where the badges go; None: <out>/badges.
+    badges: Path | None
     jobs: int
     timeout: float | None
     strategy: Strategy
@@ -106,6 +110,9 @@ class Options:
     def output_folder(self, project: Path) -> Path:
         return self.out if self.out is not None else project / DEFAULT_OUT
 
+    def badges_folder(self, project: Path) -> Path:
+        return self.badges if self.badges is not None else self.output_folder(project) / "badges"
+
     def results_path(self, project: Path) -> Path:
         return self.json if self.json is not None else self.output_folder(project) / "results.json"
 
@@ -121,6 +128,7 @@ def add_options(parser: pytest.Parser) -> None:
         help=HELP["matrix"],
     )
     group.addoption("--dfvc-json", dest="dfvc_json", metavar="PATH", help=HELP["json"])
+    group.addoption("--dfvc-badges", dest="dfvc_badges", metavar="DIR", help=HELP["badges"])
     group.addoption("--dfvc-out", dest="dfvc_out", metavar="DIR", help=HELP["out"])
     group.addoption("--dfvc-jobs", dest="dfvc_jobs", type=int, metavar="N", help=HELP["jobs"])
     group.addoption("--dfvc-list", dest="dfvc_list", action="store_true", help=HELP["list"])
@@ -199,10 +207,12 @@ def read_options(config: pytest.Config) -> Options:
     here = config.invocation_params.dir
     get = config.getoption
     cli_out, cli_json, merge = get("dfvc_out"), get("dfvc_json"), get("dfvc_merge")
+    cli_badges = get("dfvc_badges")
     return Options(
         matrix=_matrix_path(config) if runs_matrix(config.option) else None,
         out=Path(here, cli_out) if cli_out else _ini_path(config, "out"),
         json=Path(here, cli_json) if cli_json else None,
+        badges=Path(here, cli_badges) if cli_badges else _ini_path(config, "badges"),
         jobs=get("dfvc_jobs") or int(_ini_number(config, "jobs", int) or 0) or os.cpu_count() or 1,
         timeout=_first(get("dfvc_timeout"), _ini_number(config, "timeout", float)),
         strategy=get("dfvc_strategy") or _ini_strategy(config),

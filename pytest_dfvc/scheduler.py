@@ -41,6 +41,8 @@ class RunOptions:
     workspace: Workspace
     json_path: Path
     pytest_args: list[str]
+    # Other places the run writes to inside the project (the badges folder): no input.
+    outputs: tuple[Path, ...] = ()
     jobs: int = 1
     timeout: float | None = None
     rules: tuple[Rule, ...] = ()
@@ -102,6 +104,7 @@ class MatrixRun:
             options.workspace,
             options.pytest_args,
             json_path=options.json_path,
+            outputs=options.outputs,
             timeout=options.timeout,
             rules=options.rules,
             reuse=options.reuse,

@@ -267,6 +267,22 @@ def test_publish_writes_reports_and_badges(tmp_path: Path) -> None:
     assert snippets[0] == "![x: 1.0.0 – 1.1.0](out/badges/m-x.svg)"
 
 
+def test_badges_go_where_the_project_commits_them(tmp_path: Path) -> None:
+    """Issue 32, item 6: the printed Markdown pointed into .dfvc/badges/, which the tool's
+    own .gitignore ignores: the README's images broke once committed."""
+    snippets = publish(
+        results_fixture(),
+        tmp_path / ".dfvc",
+        {"m": {"x": None, "python": 2}},
+        {},
+        tmp_path,
+        badges=tmp_path / "docs" / "badges",
+    )
+    assert (tmp_path / "docs" / "badges" / "m-x.svg").exists()
+    assert not (tmp_path / ".dfvc" / "badges").exists()
+    assert snippets[0] == "![x: 1.0.0 – 1.1.0](docs/badges/m-x.svg)"
+
+
 def test_suggestions_against_pyproject(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "p"\nrequires-python = ">=3.8"\ndependencies = ["numpy>=1.17", "pandas"]\n'
@@ -297,7 +313,7 @@ def test_suggestions_against_pyproject(tmp_path: Path) -> None:
 
 
 def test_write_badges_names_files_by_matrix_and_axis(tmp_path: Path) -> None:
-    write_badges(results_fixture(), tmp_path, {}, tmp_path)
+    write_badges(results_fixture(), tmp_path / "badges", {}, tmp_path)
     assert sorted(p.name for p in (tmp_path / "badges").iterdir()) == [
         "m-python.json",
         "m-python.svg",

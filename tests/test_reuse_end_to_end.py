@@ -285,3 +285,9 @@ def test_which_results_file_a_run_writes_never_changes_what_it_reuses(
     # Another output folder (results, reports and badges in it): the same cells.
     elsewhere = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-json=out/third.json")
     assert "0 cells run, 2 unchanged and reused" in elsewhere.output, elsewhere.output
+    # Badges written into the project (issue 32, item 6) are no input either.
+    for _ in range(2):
+        badged = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-badges=docs/badges")
+        assert "0 cells run, 2 unchanged and reused" in badged.output, badged.output
+        assert "](docs/badges/m-fakeframe.svg)" in badged.output
+    assert (root / "docs" / "badges" / "m-fakeframe.svg").exists()

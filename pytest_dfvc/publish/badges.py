@@ -159,11 +159,10 @@ def matrix_badges(matrix: MatrixJSON, widths: dict[str, int | None]) -> dict[str
 
 
 def write_badges(
-    results: Document, out: Path, widths: dict[str, dict[str, int | None]], base: Path
+    results: Document, folder: Path, widths: dict[str, dict[str, int | None]], base: Path
 ) -> list[str]:
-    """``<out>/badges/<matrix>-<axis>.svg`` and ``.json``; returns Markdown lines to paste,
-    with paths relative to ``base`` (where the README is)."""
-    folder = out / "badges"
+    """``<folder>/<matrix>-<axis>.svg`` and ``.json``; returns Markdown lines to paste, with
+    paths relative to ``base`` (where the README is)."""
     snippets = []
     for matrix in results["matrices"]:
         for axis, badge in matrix_badges(matrix, widths.get(matrix["name"], {})).items():

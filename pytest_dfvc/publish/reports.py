@@ -45,11 +45,13 @@ def publish(
     widths: dict[str, dict[str, int | None]],
     suggestions: dict[str, list[str]],
     base: Path,
+    badges: Path | None = None,
 ) -> list[str]:
-    """Write the reports and badges; returns the Markdown badge lines to show the user."""
+    """Write the reports (in ``out``) and badges (in ``badges``, default ``<out>/badges``);
+    returns the Markdown badge lines to show the user."""
     write_text_atomic(out / "report.md", markdown(results, suggestions))
     write_text_atomic(out / "report.html", html_report(results))
-    return write_badges(results, out, widths, base)
+    return write_badges(results, badges or out / "badges", widths, base)
 
 
 def _cell_text(text: str) -> str:

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).parent.parent / "pytest_dfvc"
 # the controller, the scheduler and the runner it drives) unless it is one of SHARED.
 WINGS = ("front", "publish", "verdicts", "cells", "plan", "index", "shared", "incell")
 SHARED = frozenset(
-    {"model", "vocabulary", "files", "outdir", "tomlcheck", "phases", "records", "rules"}
+    {"model", "vocabulary", "files", "outdir", "tomlcheck", "phases", "records", "rules", "text"}
 )
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "front": frozenset(WINGS),

@@ -385,3 +385,25 @@ def test_a_declared_open_bound_is_not_called_consistent_when_nothing_above_ran()
     lines = suggestions(cast(MatrixJSON, {"ranges": {"python": python}}), Declared())
     assert lines[0] == 'requires-python = ">=3.11"'
     assert "Python 3.12 and newer: no test passed there" in lines[1]
+
+
+def test_the_html_heading_counts_every_cell_as_the_terminal_does() -> None:
+    """Issue 32, item 5: report.html said 9 cells where the terminal and report.md said 12
+    (it counted the cells that ran tests)."""
+    results = results_fixture()
+    cells = results["matrices"][0]["cells"]
+    cells.append(
+        cast(
+            CellJSON,
+            {
+                **cells[0],
+                "id": "py3.10-x9.0.0",
+                "status": "unavailable",
+                "tests": [],
+                "cause": {"category": "install", "reason": "no wheel"},
+            },
+        )
+    )
+    page = html_report(results)
+    assert "Matrix m (4 cells, 3 ran tests)</h2>" in page
+    assert "## Matrix `m` (4 cells)" in markdown(results, {})

@@ -255,6 +255,14 @@ def _describe(cell: CellJSON, test: OutcomeJSON | None, nodeid: str) -> str:
     return text
 
 
+def _counted(matrix: MatrixJSON, shown: list[CellJSON]) -> str:
+    """Every cell of the matrix, as the terminal and report.md count them, and how many
+    the heat map shows (those that ran tests)."""
+    total = len(matrix["cells"])
+    ran = "" if len(shown) == total else f", {len(shown)} ran tests"
+    return f"{total} cell{'s' if total != 1 else ''}{ran}"
+
+
 def _matrix_section(index: int, matrix: MatrixJSON) -> str:
     """Folded as the terminal and report.md are: columns for the cells that ran tests,
     rows for the tests that differ somewhere; the rest one click away."""
@@ -309,7 +317,7 @@ def _matrix_section(index: int, matrix: MatrixJSON) -> str:
         for axis, e in matrix.get("ranges", {}).items()
     )
     return (
-        f"<section id='{sid}'><h2>Matrix {html.escape(matrix['name'])} ({len(cells)} cells)</h2>"
+        f"<section id='{sid}'><h2>Matrix {html.escape(matrix['name'])} ({_counted(matrix, cells)})</h2>"
         f"<div class='filters'>{filters}</div>"
         f"<div class='wrap'><table class='heat' data-values='{html.escape(json.dumps(values))}'>"
         f"<thead><tr><th class='test'>test</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"

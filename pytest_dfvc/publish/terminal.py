@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from packaging.version import Version
 
 from ..model import CauseGroup, CellJSON, DriftEntry, MatrixJSON, OutcomeJSON, RangeJSON
+from ..text import cut
 from ..verdicts.changes import change_lines
 from ..verdicts.deprecations import risk_lines
 from ..verdicts.tracing import trace_text
@@ -68,7 +69,7 @@ def render_flaky(cells: Sequence[CellJSON]) -> list[str]:
         for test in (t for t in cell["tests"] if t["outcome"] == "flaky"):
             cause = test.get("first_run", {}).get("cause")
             first = f"{cause.get('exception') or cause['category']}" if cause else "failed"
-            message = str(cause.get("message") or "")[:120] if cause else ""
+            message = cut(str(cause.get("message") or ""), 120) if cause else ""
             lines.append(
                 f"  {test['nodeid']} · {cell['id']} · first run: {first} {message}".rstrip()
             )
@@ -170,7 +171,7 @@ def render_table(cells: Sequence[CellJSON], *, verbose: bool = False) -> list[st
     for nodeid in table.rows:
         row = [SYMBOLS.get(square(cell, nodeid)[0], " ").rjust(col) for cell in table.cells]
         lines.append(nodeid.ljust(width) + "  " + " ".join(row))
-    status_row = [SYMBOLS.get(c["status"], "?").rjust(col) for c in table.cells]
+    status_row = [SYMBOLS.get(_status_symbol(c), "?").rjust(col) for c in table.cells]
     lines.append("cell status".ljust(width) + "  " + " ".join(status_row))
     for outcome, names in table.same.items():
         one = len(names) == 1
@@ -184,6 +185,16 @@ def render_table(cells: Sequence[CellJSON], *, verbose: bool = False) -> list[st
         lines.append(f"  {number.rjust(col)}: {cell['id']}  {cell_status(cell)}")
     lines += _not_shown(table.hidden)
     return lines
+
+
+def _status_symbol(cell: CellJSON) -> str:
+    """The status row's outcome for a cell: a cell failed only by tests that errored (a
+    module that failed to import) shows ``E`` as its test rows do; its status stays
+    ``failed``, which the key below the table says."""
+    outcomes = {t["outcome"] for t in cell["tests"]}
+    if cell["status"] == "failed" and "failed" not in outcomes and "error" in outcomes:
+        return "error"
+    return str(cell["status"])
 
 
 def _not_shown(cells: Sequence[CellJSON]) -> list[str]:
@@ -232,13 +243,23 @@ def render_ranges(matrix: MatrixJSON, *, verbose: bool = False) -> list[str]:
     for axis, entry in matrix.get("ranges", {}).items():
         lines.append(f"  {axis}: {_range_text(entry, verbose)}")
         everywhere = 0
+        shared: dict[str, list[str]] = {}
         for nodeid, test in entry.get("tests", {}).items():
             # A test some versions never ran (its module skipped or not collected there)
             # does not pass "on every version": it is shown with what it lacks.
             if test["incompatible"] or test.get("untested") or verbose:
-                lines.append(f"      {nodeid}: {_range_text(test, verbose)}")
+                shared.setdefault(_range_text(test, verbose), []).append(nodeid)
             elif test["compatible"]:
                 everywhere += 1
+        # Tests with one range are one line ("22 tests: >=1.21,<2.0 …"), named with -v.
+        for text, nodeids in shared.items():
+            if len(nodeids) == 1:
+                lines.append(f"      {nodeids[0]}: {text}")
+                continue
+            hint = "" if verbose else " (-v lists them)"
+            lines.append(f"      {len(nodeids)} tests: {text}{hint}")
+            if verbose:
+                lines += [f"          {nodeid}" for nodeid in nodeids]
         if everywhere:
             count = f"{everywhere} test{'s' if everywhere != 1 else ''}"
             verb = "passes" if everywhere == 1 else "pass"
@@ -284,8 +305,11 @@ def _range_text(entry: RangeJSON, verbose: bool = False) -> str:
         details.append("passes " + listed(entry["compatible"]))
     if entry["incompatible"]:
         details.append("fails " + listed(entry["incompatible"]))
-    if entry.get("untested"):
-        details.append("untested " + listed(entry["untested"]))
+    unavailable = set(entry.get("unavailable") or ())
+    # A version that could not be installed is said so once, not also as untested.
+    untested = [v for v in entry.get("untested") or () if v not in unavailable]
+    if untested:
+        details.append("untested " + listed(untested))
     gap = entry.get("upgrade_between")
     if gap:
         details.append(f"upgrade boundary between {gap[0]} and {gap[1]} (untested in between)")
@@ -347,7 +371,7 @@ def _group_lines(group: CauseGroup, *, label: bool = True) -> list[str]:
     lines = ["  " + head + " — ".join(d for d in details if d)]
     precursor = group.get("precursor")
     if precursor:
-        message = str(precursor["message"]).splitlines()[0][:200]
+        message = cut(str(precursor["message"]).splitlines()[0], 200)
         tied = group.get("linked_by") == "warning"
         linked = " (the failure is tied to it by this warning)" if tied else ""
         lines.append(f"      warned in {precursor['version']}: {message}{linked}")
@@ -388,8 +412,14 @@ def _counterfactual_lines(group: CauseGroup) -> list[str]:
     return []
 
 
+def _test_name(nodeid: str) -> str:
+    """A test as a group lists it: without its file, with its class (``Baseline::test_peaks``:
+    two classes' ``test_peaks`` are two tests)."""
+    return nodeid.split("::", 1)[-1]
+
+
 def _where(group: CauseGroup) -> str:
-    tests = [nodeid.rsplit("::", 1)[-1] for nodeid in group["tests"]]
+    tests = [_test_name(nodeid) for nodeid in group["tests"]]
     parts = []
     if tests:
         parts.append(

@@ -25,6 +25,7 @@ from packaging.version import InvalidVersion, Version
 from ..index.interpreters import python_minor
 from ..model import RAN, CauseJSON, CellJSON, OutcomeJSON, Risk, WarningJSON, failing
 from ..records import Record
+from ..text import cut
 from .evidence import distribution_for
 
 Cells = Sequence[CellJSON]
@@ -450,6 +451,6 @@ def risk_lines(risks: Iterable[Risk]) -> list[str]:
         count = len(risk["tests"])
         where = f"{axis} {', '.join(risk['seen_on'])}" if axis else ", ".join(risk["cells"][:3])
         facts.append(f"seen in {count} test{'s' if count != 1 else ''} on {where}")
-        message = str(risk["message"]).splitlines()[0][:160]
+        message = cut(str(risk["message"]).splitlines()[0], 160)
         lines.append(f"  {risk['api']}: {message} ({'; '.join(facts)})")
     return lines

@@ -30,6 +30,7 @@ from .plan.cell import MatrixPlan
 from .plan.downloads import disk_plan, header_line, shortage, size_text
 from .plan.expand import baselines, expand_all, release_lister
 from .plan.matrix import Matrix, MatrixError
+from .plan.needs import what_tests_need
 from .plan.precheck import every, precheck, screen
 from .plan.project import project_under_test
 from .plan.torchwheels import with_torch_wheels
@@ -40,6 +41,7 @@ from .rules import Rule, make_rule
 from .scheduler import MatrixRun, RunOptions
 from .verdicts.changes import complete_copy, keep_complete, read_previous, since_last_run
 from .verdicts.documents import merged_document
+from .verdicts.evidence import name_where_declared
 from .verdicts.suggest import classifier_notes, declared_in_pyproject, suggestions
 from .vocabulary import Strategy
 
@@ -342,12 +344,16 @@ class Controller:
     def _publish(self) -> None:
         """report.md, report.html, badges, and the suggested specifiers."""
         assert self.results is not None
+        # A module no cell has that the project declares for its tests: say where.
+        needs = {n.name: (str(n.requirement), n.where) for n in what_tests_need(self.project)}
+        for matrix in self.results["matrices"]:
+            name_where_declared(matrix["cells"], needs)
         if self.previous is not None and self.options.cells is None:
             names = {m.get("name") for m in self.previous["matrices"]}
             for matrix in self.results["matrices"]:
                 if matrix["name"] in names:
                     matrix["since_last_run"] = since_last_run(self.previous, matrix)
-            write_json_atomic(self.json_path, self.results)
+        write_json_atomic(self.json_path, self.results)
         if self.results.get("complete", True):
             # The baseline of the next run's news, which a partial run never replaces.
             keep_complete(self.json_path, self.results)

@@ -141,6 +141,26 @@ def test_a_test_dependency_nobody_declared_is_an_error_not_a_finding(
     assert result.matrix("m")["ranges"]["fakeframe"]["incompatible"] == []
 
 
+def test_a_test_dependency_the_project_declares_elsewhere_is_named_with_its_place(
+    tmp_path: Path, wheelhouse: Path, tooling: Path
+) -> None:
+    """Issue 32, item 3: the project declares what its tests import in ``tests_require``;
+    the error said "the project does not declare it"."""
+    files = {
+        **TESTS,
+        "tests/test_io.py": "import nosuchpandas\n\n\ndef test_io():\n    pass\n",
+        "setup.cfg": "[options]\ntests_require =\n    nosuchpandas>=1.2\n",
+    }
+    root = project(tmp_path, wheelhouse, tooling, files)
+    result = run_matrix(root, "--dfvc-matrix=m.toml")
+    assert result.returncode != 0, result.output
+    for cell in cells(result):
+        reason = cell["cause"]["reason"]
+        assert "the project declares it in setup.cfg [options] tests_require" in reason, reason
+        assert 'requirements = ["nosuchpandas>=1.2"]' in reason
+    assert "setup.cfg [options] tests_require" in result.output
+
+
 def test_hostile_objects_on_a_failing_line_never_lose_an_outcome(
     tmp_path: Path, wheelhouse: Path, tooling: Path
 ) -> None:

@@ -161,6 +161,30 @@ def test_a_setup_py_with_a_byte_order_mark_is_read_as_python_reads_it(
     assert str(load_matrix(project / "matrices" / "fakeframe.toml").packages[0].versions) == ">=1.2"
 
 
+def test_what_the_tests_need_goes_into_the_first_matrix(
+    tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
+) -> None:
+    """Issue 32, item 3: pandas declared in ``tests_require``; the first run failed
+    everywhere with "the tests import pandas, which no cell has"."""
+    require_pythons(finder, "3.10")
+    project = tmp_path / "old"
+    project.mkdir()
+    (project / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='old', install_requires=['fakeframe>=1.2'], python_requires='>=3.10',\n"
+        "      tests_require=['pandas>=0.23', 'pytest', 'fakeframe'])\n"
+    )
+    (project / "tox.ini").write_text("[testenv]\ndeps =\n    nose\n")
+    (project / "uv.toml").write_text(f'index-url = "{index.url}"\n')
+    done = _init(project, "--dfvc-init=fakeframe")
+    assert done.returncode == 0, done.stderr
+    written = project / "matrices" / "fakeframe.toml"
+    assert load_matrix(written).install.requirements == ("pandas>=0.23", "nose")
+    text = written.read_text()
+    assert '"pandas>=0.23",  # setup.py tests_require' in text
+    assert '"nose",  # tox.ini [testenv] deps' in text
+
+
 def test_a_file_that_cannot_be_parsed_is_named_never_a_traceback(
     tmp_path: Path, index: _JsonIndex, finder: InterpreterFinder
 ) -> None:

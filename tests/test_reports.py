@@ -407,3 +407,21 @@ def test_the_html_heading_counts_every_cell_as_the_terminal_does() -> None:
     page = html_report(results)
     assert "Matrix m (4 cells, 3 ran tests)</h2>" in page
     assert "## Matrix `m` (4 cells)" in markdown(results, {})
+
+
+def test_suggestions_read_what_setup_py_declares(tmp_path: Path) -> None:
+    """Issue 32, item 3: "numpy is not declared in pyproject.toml" for a project that
+    declares it in setup.py."""
+    (tmp_path / "setup.py").write_text(
+        "from setuptools import setup\n"
+        "setup(name='p', install_requires=['numpy>=1.17'], python_requires='>=3.8')\n"
+    )
+    declared = declared_in_pyproject(tmp_path)
+    assert declared.specifiers == {"numpy": ">=1.17", "python": ">=3.8"}
+    assert declared.source == "setup.py"
+    numpy = entry(["1.19.5"], [], ">=1.19")
+    scipy = entry(["1.5.0"], [], ">=1.5")
+    matrix = {"ranges": {"numpy": numpy, "scipy": scipy}}
+    lines = suggestions(cast(MatrixJSON, matrix), declared)
+    assert not any("numpy is not declared" in line for line in lines)
+    assert "    scipy is not declared in setup.py" in lines

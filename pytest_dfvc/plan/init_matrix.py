@@ -32,6 +32,7 @@ from ..index.pages import IndexUnavailable, Release, instant, list_releases
 from ..index.uvconfig import uv_sources
 from ..tomlcheck import tomllib
 from .cell import KNOWN_PYTHONS
+from .needs import Need, what_tests_need
 
 PACKAGE_MONTHS = 24
 PYTHON_MONTHS = 36
@@ -80,6 +81,8 @@ class Declared:
     name: str
     requirements: tuple[Requirement, ...]
     requires_python: SpecifierSet | None
+    # The file that says so: pyproject.toml, setup.cfg or setup.py.
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def declared(project: Path) -> Declared:
                 str(table.get("name", project.name)),
                 _requirements(lines),
                 _specifier(table.get("requires-python")),
+                "pyproject.toml",
             )
     setup_cfg = project / "setup.cfg"
     if setup_cfg.is_file():
@@ -134,6 +138,7 @@ def declared(project: Path) -> Declared:
                 parser.get("metadata", "name", fallback=project.name),
                 _requirements(lines),
                 _specifier(parser.get("options", "python_requires", fallback=None)),
+                "setup.cfg",
             )
     setup_py = project / "setup.py"
     if setup_py.is_file():
@@ -174,6 +179,7 @@ def _from_setup_py(project: Path, path: Path) -> Declared:
         str(found.get("name", project.name)),
         _requirements(lines),
         _specifier(python if isinstance(python, str) else None),
+        "setup.py",
     )
 
 
@@ -326,7 +332,11 @@ def pythons_for(
 
 
 def matrix_text(
-    written: Written, found: Declared, window: Version | None, declared_low: Version | None
+    written: Written,
+    found: Declared,
+    window: Version | None,
+    declared_low: Version | None,
+    needs: Sequence[Need] = (),
 ) -> str:
     why = []
     if declared_low is not None:
@@ -345,7 +355,21 @@ def matrix_text(
         f"python = [{pythons}]\n\n"
         f"[packages.{written.package}]\n"
         f'versions = ">={written.lower}"\n'
-        'select = "latest-patch"\n'
+        'select = "latest-patch"\n' + _install_text(written.package, needs)
+    )
+
+
+def _install_text(package: str, needs: Sequence[Need]) -> str:
+    """``[install] requirements``: what the project declares for its tests, each with where
+    (the cells install the project, not its test requirements); the matrix's own package and
+    pytest itself (every cell has one) left out."""
+    wanted = [n for n in needs if n.name not in (str(canonicalize_name(package)), "pytest")]
+    if not wanted:
+        return ""
+    lines = "".join(f'    "{n.requirement}",  # {n.where}\n' for n in wanted)
+    return (
+        "\n# What the project declares for its tests: the cells install it beside the project.\n"
+        f"[install]\nrequirements = [\n{lines}]\n"
     )
 
 
@@ -388,7 +412,8 @@ def init_matrices(
         spanned = tuple(k for k in series if _key(k) >= lower.release[:2])
         entry = Written(path, package, str(lower), spanned, pythons, existed=path.exists())
         if not entry.existed:
-            write_text_atomic(path, matrix_text(entry, found, window, declared_low))
+            text = matrix_text(entry, found, window, declared_low, what_tests_need(project))
+            write_text_atomic(path, text)
         written.append(entry)
     return written
 

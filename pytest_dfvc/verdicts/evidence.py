@@ -214,10 +214,7 @@ def _missing_everywhere(module: str, cells: Cells, importers: list[str]) -> None
     by = ", ".join(importers[:3]) + (
         f" and {len(importers) - 3} more" if len(importers) > 3 else ""
     )
-    reason = (
-        f"the tests import {module} (from {by}), which no cell has: the project does not "
-        f'declare it. Add it to the matrix: [install] requirements = ["{dist}"]'
-    )
+    reason = f"the tests import {module} (from {by}), which no cell has: {_undeclared(dist)}"
     for cell in cells:
         cell["status"] = "error"
         cell["cause"] = {"category": MISSING_DEPENDENCY, "reason": reason, "module": module}
@@ -229,6 +226,37 @@ def _missing_everywhere(module: str, cells: Cells, importers: list[str]) -> None
                     "module": module,
                     "suggestion": f'[install] requirements = ["{dist}"]',
                 }
+
+
+def _undeclared(dist: str) -> str:
+    return (
+        "the project does not declare it. Add it to the matrix: "
+        f'[install] requirements = ["{dist}"]'
+    )
+
+
+def name_where_declared(cells: Cells, declared: Mapping[str, tuple[str, str]]) -> None:
+    """In place: a module no cell has that the project declares for its tests (``declared``:
+    distribution -> its requirement and where, ``plan.needs``) says where, and the
+    requirement to add is the one declared there."""
+    for cell in cells:
+        cause = cell["cause"]
+        if not _missing_cause(cell) or cause is None:
+            continue
+        dist = distribution_for(str(cause.get("module") or ""))
+        found = declared.get(str(canonicalize_name(dist)))
+        if found is None:
+            continue
+        requirement, where = found
+        cause["reason"] = str(cause["reason"]).replace(
+            _undeclared(dist),
+            f"the project declares it in {where}, which the cells do not install. Add it to "
+            f'the matrix: [install] requirements = ["{requirement}"]',
+        )
+        for test in cell["tests"]:
+            test_cause = test.get("cause")
+            if test_cause and test_cause.get("category") == MISSING_DEPENDENCY:
+                test_cause["suggestion"] = f'[install] requirements = ["{requirement}"]'
 
 
 def _missing_somewhere(module: str, lacking: Cells, having: Cells) -> None:

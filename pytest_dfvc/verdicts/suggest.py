@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ..model import MatrixJSON, RangeJSON
+from ..plan.init_matrix import InitError, declared
 from ..tomlcheck import tomllib
 
 
@@ -28,7 +29,8 @@ def suggestions(matrix: MatrixJSON, declared: Declared) -> list[str]:
             lines += _requires_python(spec, inferred)
         else:
             lines.append(f"{axis}{spec}{inferred}" if spec else f"{axis}: no version passed")
-        lines += [f"    {note}" for note in compare(axis, entry, declared.specifiers.get(axis))]
+        said = compare(axis, entry, declared.specifiers.get(axis), declared.source)
+        lines += [f"    {note}" for note in said]
         if axis != "python":
             lines += [f"    {note}" for note in counterfactual_notes(matrix, axis)]
     return lines
@@ -88,11 +90,14 @@ def _requires_python(spec: str | None, inferred: str) -> list[str]:
     ]
 
 
-def compare(axis: str, entry: RangeJSON, declared: str | None) -> list[str]:
-    """What the declared specifier says against what was observed."""
+def compare(
+    axis: str, entry: RangeJSON, declared: str | None, source: str = "pyproject.toml"
+) -> list[str]:
+    """What the declared specifier says against what was observed; ``source``: the file the
+    project declares its requirements in."""
     name = "requires-python" if axis == "python" else axis
     if declared is None:
-        return [f"{name} is not declared in pyproject.toml"] if axis != "python" else []
+        return [f"{name} is not declared in {source}"] if axis != "python" else []
     try:
         spec = SpecifierSet(declared)
     except InvalidSpecifier:
@@ -151,19 +156,27 @@ def _admits_untested_above(
 
 @dataclass(frozen=True)
 class Declared:
-    """What pyproject.toml declares: ``{"python": requires-python, NAME: specifier}``, and
-    the Python versions its trove classifiers name."""
+    """What the project declares: ``{"python": requires-python, NAME: specifier}``, the
+    Python versions its trove classifiers name, and the file it says so in."""
 
     specifiers: dict[str, str] = field(default_factory=dict)
     classifiers: list[str] = field(default_factory=list)
+    source: str = "pyproject.toml"
 
 
 def declared_in_pyproject(root: Path) -> Declared:
-    """What the project at ``root`` declares (nothing when it has no pyproject.toml)."""
+    """What the project at ``root`` declares: pyproject.toml's ``[project]``, else what
+    setup.cfg or a literal ``setup()`` say (``plan.init_matrix.declared``)."""
     path = root / "pyproject.toml"
     try:
-        project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
-    except (OSError, tomllib.TOMLDecodeError):
+        project = tomllib.loads(path.read_text(encoding="utf-8-sig")).get("project", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        project = {}
+    if not isinstance(project, dict) or "dependencies" not in project:
+        legacy = _declared_elsewhere(root)
+        if legacy is not None:
+            return legacy
+    if not isinstance(project, dict):
         return Declared()
     declared: dict[str, str] = {}
     if isinstance(project.get("requires-python"), str):
@@ -180,6 +193,20 @@ def declared_in_pyproject(root: Path) -> Declared:
         if (m := re.match(r"Programming Language :: Python :: (3\.\d+)$", str(c)))
     ]
     return Declared(declared, classifiers)
+
+
+def _declared_elsewhere(root: Path) -> Declared | None:
+    """setup.cfg's or setup.py's requirements, when the project declares them there."""
+    try:
+        found = declared(root)
+    except InitError:
+        return None
+    if not found.source or found.source == "pyproject.toml":
+        return None
+    specifiers = {str(canonicalize_name(r.name)): str(r.specifier) for r in found.requirements}
+    if found.requires_python is not None:
+        specifiers["python"] = str(found.requires_python)
+    return Declared(specifiers, [], found.source)
 
 
 def classifier_notes(matrix: MatrixJSON, classifiers: list[str]) -> list[str]:

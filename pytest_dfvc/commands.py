@@ -60,6 +60,17 @@ def print_gha_matrix(config: pytest.Config, options: Options, matrices: list[Mat
     return 0
 
 
+def examine_machine(config: pytest.Config, options: Options) -> int:
+    """``--dfvc-doctor``: the machine and what the project's matrices need."""
+    from .doctor import run_doctor
+    from .options import matrix_path
+
+    start = config.invocation_params.dir
+    project = next((f for f in (start, *start.parents) if declares_package(f)), start)
+    where = options.matrix or matrix_path(config)
+    return run_doctor(project, where, options.output_folder(project), _say)
+
+
 def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
 

@@ -64,6 +64,9 @@ HELP = {
     "no_culprit": "do not run counterfactual cells: where a boundary's two cells differ in "
     "more packages than the axis, the run normally tries the failing tests with those set "
     "back, to name the package that broke them",
+    "doctor": "say what this machine offers (interpreters, uv, nox, the index, free disk) and "
+    "what the matrices will need (their Pythons, their downloads), each missing thing with "
+    "what to do, and exit",
     "badges": "write the badges (SVG and shields.io JSON) to DIR, a folder the project commits "
     "(default <dfvc-out>/badges, which is git-ignored), and print the Markdown for that place",
     "trace": "where a test passes on one version and fails on the next with no exception "
@@ -92,6 +95,7 @@ class Options:
     timeout: float | None
     strategy: Strategy
     list_only: bool
+    doctor: bool
     init: str | None
     rerun: bool
     culprit: bool
@@ -132,6 +136,7 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--dfvc-out", dest="dfvc_out", metavar="DIR", help=HELP["out"])
     group.addoption("--dfvc-jobs", dest="dfvc_jobs", type=int, metavar="N", help=HELP["jobs"])
     group.addoption("--dfvc-list", dest="dfvc_list", action="store_true", help=HELP["list"])
+    group.addoption("--dfvc-doctor", dest="dfvc_doctor", action="store_true", help=HELP["doctor"])
     group.addoption(
         "--dfvc-strategy", dest="dfvc_strategy", choices=STRATEGIES, help=HELP["strategy"]
     )
@@ -209,7 +214,7 @@ def read_options(config: pytest.Config) -> Options:
     cli_out, cli_json, merge = get("dfvc_out"), get("dfvc_json"), get("dfvc_merge")
     cli_badges = get("dfvc_badges")
     return Options(
-        matrix=_matrix_path(config) if runs_matrix(config.option) else None,
+        matrix=matrix_path(config) if runs_matrix(config.option) else None,
         out=Path(here, cli_out) if cli_out else _ini_path(config, "out"),
         json=Path(here, cli_json) if cli_json else None,
         badges=Path(here, cli_badges) if cli_badges else _ini_path(config, "badges"),
@@ -217,6 +222,7 @@ def read_options(config: pytest.Config) -> Options:
         timeout=_first(get("dfvc_timeout"), _ini_number(config, "timeout", float)),
         strategy=get("dfvc_strategy") or _ini_strategy(config),
         list_only=bool(get("dfvc_list")),
+        doctor=bool(get("dfvc_doctor")),
         init=get("dfvc_init"),
         rerun=bool(get("dfvc_rerun")),
         culprit=not get("dfvc_no_culprit"),
@@ -238,7 +244,7 @@ def _first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
 
 
-def _matrix_path(config: pytest.Config) -> Path:
+def matrix_path(config: pytest.Config) -> Path:
     given = config.getoption("dfvc_matrix")
     if given:
         return Path(config.invocation_params.dir, given)

@@ -145,6 +145,10 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--dfvc-gha`` prints the matrix JSON and nothing else, so no session is started:
     its output goes straight into ``$GITHUB_OUTPUT``."""
     options = _options(config)
+    if options.doctor:
+        from .commands import examine_machine
+
+        return examine_machine(config, options)
     if options.init is not None:
         from .commands import write_first_matrices
 

@@ -753,3 +753,20 @@ def test_a_dependency_that_moved_to_a_new_major_on_its_own_is_no_companion() -> 
     resolved = {"pandas": "2.2.0", "numpy": "2.0.2"}
     assert companions({"pandas": ["numpy>=1.22.4"]}, resolved) == {}
     assert companions({"pandas": ["numpy>=1.22.4"]}, {**resolved, "numpy": "1.26.4"}) != {}
+
+
+def test_uv_wrapped_to_a_narrow_terminal_reads_as_unwrapped() -> None:
+    """Under pytest-xdist (COLUMNS=80) or in a narrow terminal uv wraps its explanation;
+    "no wheel for CPython 3.9" became an ``install`` cause with uv's raw text."""
+    wrapped = (
+        "  × No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because shaped==2.0 has no wheels with a matching\n"
+        "      Python implementation tag (e.g., `cp39`) and you require\n"
+        "      shaped==2.0, we can conclude that your requirements are\n"
+        "      unsatisfiable.\n"
+    )
+    from pytest_dfvc.index.install_causes import install_failure
+
+    status, cause = install_failure(wrapped, "3.9")
+    assert (status, cause.category) == ("unavailable", "python-version")
+    assert cause.reason == "shaped 2.0 has no wheel for CPython 3.9"

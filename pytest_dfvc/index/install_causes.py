@@ -89,13 +89,16 @@ def install_failure(
         name, version = missing["name"], missing["version"]
         reason = f"{name} {version} has no {cuda} build where this variant installs from"
         return "unavailable", Cause("install", reason)
-    python = _PYTHON_VERSION.search(log)
-    match = _REQUIRES_PYTHON.search(log)
+    # uv wraps its explanation to the terminal's width (COLUMNS=80 under pytest-xdist, or
+    # in a user's narrow terminal): the sentences are read with their line breaks undone.
+    flat = " ".join(line.strip() for line in log.splitlines())
+    python = _PYTHON_VERSION.search(flat)
+    match = _REQUIRES_PYTHON.search(flat)
     if match:
         on = f" (this cell has {python.group('python')})" if python else ""
         reason = f"{match['name']} {match['version']} requires Python{match['spec']}{on}"
         return "unavailable", Cause("python-version", reason)
-    match = _NO_WHEEL.search(log)
+    match = _NO_WHEEL.search(flat)
     if match:
         tag = match.group("tag") or ""
         target = (
@@ -105,7 +108,7 @@ def install_failure(
         )
         reason = f"{match['name']} {match['version']} has no wheel for {target}"
         return "unavailable", Cause("python-version", reason)
-    match = _ONLY_SDIST.search(log)
+    match = _ONLY_SDIST.search(flat)
     if match:
         target = f"CPython {python_minor}" if python_minor else "this Python"
         reason = f"{match['name']} {match['version']} has no wheel for {target} on this platform"

@@ -381,12 +381,21 @@ def test_second_run_waits_for_the_first(
             text=True,
             env=env,
         )
-        time.sleep(3)
-        assert proc.poll() is None, "the second run did not wait"
+        # Released once the second run says it waits (never after a fixed sleep: a run
+        # slow to start under load would find the lock free and never wait).
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "lock is held by pid 4242: waiting for that run to finish" in line:
+                break
+        else:
+            raise AssertionError("the second run did not wait:\n" + "".join(seen))
+        assert proc.poll() is None, "the second run went on while the lock was held"
         fcntl.flock(held, fcntl.LOCK_UN)
-    output, _ = proc.communicate(timeout=120)
+    rest, _ = proc.communicate(timeout=120)
+    output = "".join(seen) + rest
     assert proc.returncode == 0, output
-    assert "lock is held by pid 4242: waiting for that run to finish" in output
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

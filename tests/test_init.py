@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.index.interpreters import InterpreterFinder
+from pytest_dfvc.plan.cell import KNOWN_PYTHONS
 from pytest_dfvc.plan.init_matrix import declared, lower_bound
 from pytest_dfvc.plan.matrix import load_matrix
 
@@ -183,6 +184,55 @@ def test_what_the_tests_need_goes_into_the_first_matrix(
     text = written.read_text()
     assert '"pandas>=0.23",  # setup.py tests_require' in text
     assert '"nose",  # tox.ini [testenv] deps' in text
+
+
+def test_an_old_project_gets_the_window_of_its_own_time(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    """Issue 32, item 2: a project last released long ago, with no requires-python, got
+    today's window (the newest series on the newest Python) and every cell failed."""
+    require_pythons(finder, "3.10", "3.12")
+    wheels = tmp_path / "wheels"
+    ages = {"1.0.0": 1800, "1.1.0": 1500, "1.1.1": 1400, "1.2.0": 1100, "2.0.0": 540, "2.1.0": 180}
+    history = [(fakeframe.build_wheel(v, wheels), _ago(d)) for v, d in ages.items()]
+    old = fakeframe.simple_wheel(wheels, "old", "0.3.1")
+    served = _JsonIndex({"fakeframe": history, "old": [(old, _ago(1000))]})
+    try:
+        project = tmp_path / "old"
+        (project / "old").mkdir(parents=True)
+        (project / "setup.py").write_text(
+            "from setuptools import setup\n"
+            "setup(name='old', version='0.3.1', install_requires=['fakeframe'])\n"
+        )
+        (project / "old" / "__init__.py").write_text("import fakeframe\n")
+        (project / "uv.toml").write_text(f'index-url = "{served.url}"\n')
+        done = _init(project)
+        # A project of another's name (version 9.9, not on the index) is not that one.
+        other = tmp_path / "other"
+        shutil.copytree(project, other, ignore=shutil.ignore_patterns("matrices"))
+        (other / "setup.py").write_text(
+            "from setuptools import setup\n"
+            "setup(name='old', version='9.9', install_requires=['fakeframe'])\n"
+        )
+        not_old = _init(other)
+    finally:
+        served.close()
+    assert not_old.returncode == 0, not_old.stdout + not_old.stderr
+    assert "older than" not in not_old.stdout
+    assert load_matrix(other / "matrices" / "fakeframe.toml").install.era_days is None
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert "old is older than SPEC 0's 24-month window" in said
+    assert "(old 0.3.1, its last release on the index)" in said
+    matrix = load_matrix(project / "matrices" / "fakeframe.toml")
+    # 1.1 and 1.2 came out in the 24 months before it (1.0 earlier, 2.x after); 2.1.0 is
+    # today's newest, one cell more.
+    assert list(matrix.packages[0].versions) == ["1.1.1", "1.2.0", "2.1.0"]
+    assert matrix.install.era_days == 0  # exclude-newer = "release"
+    # The Pythons out in the 36 months before (3.10 to 3.12 here), and the newest one here.
+    then = finder.available_minors(["3.10", "3.11", "3.12"])
+    newest = finder.available_minors(list(KNOWN_PYTHONS))[-1]
+    assert list(matrix.python) == list(dict.fromkeys([*then, newest]))
 
 
 def test_a_file_that_cannot_be_parsed_is_named_never_a_traceback(

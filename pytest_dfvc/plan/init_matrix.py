@@ -31,6 +31,7 @@ from ..index.interpreters import InterpreterFinder
 from ..index.pages import IndexUnavailable, Release, instant, list_releases
 from ..index.uvconfig import uv_sources
 from ..tomlcheck import tomllib
+from .anchor import Anchor, era_versions, is_old, project_anchor
 from .cell import KNOWN_PYTHONS
 from .needs import Need, what_tests_need
 
@@ -83,6 +84,8 @@ class Declared:
     requires_python: SpecifierSet | None
     # The file that says so: pyproject.toml, setup.cfg or setup.py.
     source: str = ""
+    # The project's own version, where it is written literally.
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,7 @@ def declared(project: Path) -> Declared:
                 _requirements(lines),
                 _specifier(table.get("requires-python")),
                 "pyproject.toml",
+                str(table.get("version") or ""),
             )
     setup_cfg = project / "setup.cfg"
     if setup_cfg.is_file():
@@ -139,6 +143,7 @@ def declared(project: Path) -> Declared:
                 _requirements(lines),
                 _specifier(parser.get("options", "python_requires", fallback=None)),
                 "setup.cfg",
+                parser.get("metadata", "version", fallback=""),
             )
     setup_py = project / "setup.py"
     if setup_py.is_file():
@@ -180,6 +185,7 @@ def _from_setup_py(project: Path, path: Path) -> Declared:
         _requirements(lines),
         _specifier(python if isinstance(python, str) else None),
         "setup.py",
+        str(found.get("version") or ""),
     )
 
 
@@ -316,13 +322,25 @@ def pythons_for(
     requires_python: SpecifierSet | None,
     finder: InterpreterFinder,
     today: datetime.datetime,
+    *,
+    era: bool = False,
 ) -> list[str]:
     """The minors ``requires-python`` admits (without it, SPEC 0's 36 months) that have an
-    interpreter here."""
+    interpreter here. ``era``: ``today`` is an old project's anchor: only the minors out by
+    then, within SPEC 0's window of then (and ``requires-python``, if it says)."""
+    since = today - datetime.timedelta(days=round(PYTHON_MONTHS * 30.44))
+
+    def of_then(minor: str) -> bool:
+        released = PYTHON_RELEASED.get(minor)
+        return released is not None and since <= instant(released) <= today
+
     if requires_python is not None:
         wanted = [m for m in KNOWN_PYTHONS if requires_python.contains(f"{m}.99", prereleases=True)]
+        if era:
+            wanted = [m for m in wanted if of_then(m)] or wanted
+    elif era:
+        wanted = [m for m in KNOWN_PYTHONS if of_then(m)]
     else:
-        since = today - datetime.timedelta(days=round(PYTHON_MONTHS * 30.44))
         wanted = [
             m
             for m in KNOWN_PYTHONS
@@ -386,13 +404,25 @@ def init_matrices(
     ``say``: a line for what could not be read (and so was left out)."""
     now = today or datetime.datetime.now(datetime.timezone.utc)
     found = declared(project) if not named else _declared_or_empty(project, say)
-    pythons = tuple(pythons_for(found.requires_python, finder, now))
+    sources = uv_sources(project)
+    anchor = project_anchor(project, found.name, found.version, sources, cache_dir)
+    old = anchor if anchor is not None and is_old(anchor, now, PACKAGE_MONTHS) else None
+    when = old.moment if old is not None else now
+    pythons = tuple(pythons_for(found.requires_python, finder, when, era=old is not None))
+    if old is not None:
+        say(
+            f"dfvc: {found.name} is older than SPEC 0's {PACKAGE_MONTHS}-month window: its "
+            f"matrices are of {old.day} ({old.what}), each cell resolved as of its release, "
+            "with today's newest release as one cell more"
+        )
+        # The newest Python here, for today's newest release (older ones mostly lack it).
+        newest_here = finder.available_minors(list(KNOWN_PYTHONS))[-1:]
+        pythons = tuple(dict.fromkeys((*pythons, *newest_here)))
     if not pythons:
         wanted = str(found.requires_python) if found.requires_python else "SPEC 0's Pythons"
         raise InitError(
             f"dfvc: no interpreter here for {wanted}: install one (pyenv, uv python install)"
         )
-    sources = uv_sources(project)
     written = []
     for package in choose_frameworks(project, found, named):
         path = project / "matrices" / f"{package}.toml"
@@ -406,6 +436,12 @@ def init_matrices(
         if not series:
             raise InitError(f"dfvc: {package} has no final release where the cells install from")
         declared_low = lower_bound(found, package)
+        if old is not None:
+            entry, text = _era_matrix(path, package, releases, old, found, pythons, project)
+            if not entry.existed:
+                write_text_atomic(path, text)
+            written.append(entry)
+            continue
         window = window_floor(series, now, PACKAGE_MONTHS)
         candidates = [v for v in (declared_low, window) if v is not None]
         lower = min(candidates) if candidates else max(low for low, _ in series.values())
@@ -416,6 +452,46 @@ def init_matrices(
             write_text_atomic(path, text)
         written.append(entry)
     return written
+
+
+def _era_matrix(
+    path: Path,
+    package: str,
+    releases: list[Release],
+    anchor: Anchor,
+    found: Declared,
+    pythons: tuple[str, ...],
+    project: Path,
+) -> tuple[Written, str]:
+    """An old project's matrix: the series SPEC 0 supported at its anchor (at or above what
+    the project declares), and today's newest release."""
+    versions, today = era_versions(releases, anchor, PACKAGE_MONTHS)
+    declared_low = lower_bound(found, package)
+    if declared_low is not None:
+        versions = [v for v in versions if v >= declared_low] or versions
+    listed = [*versions, *([today] if today else [])]
+    series = tuple(f"{v.release[0]}.{(*v.release, 0)[1]}" for v in listed)
+    lower = str(listed[0]) if listed else "?"
+    entry = Written(path, package, lower, series, pythons, existed=path.exists())
+    shown = ", ".join(f'"{v}"' for v in listed)
+    newest = f";\n# {today} is today's newest release, one cell more" if today else ""
+    text = (
+        f"# Written by pytest --dfvc-init for a project of {anchor.day}\n"
+        f"# ({anchor.what}): the newest patch of each {package} series SPEC 0\n"
+        f"# supported then (first released in the {PACKAGE_MONTHS} months before){newest}.\n"
+        "# The Pythons of then that exist here, and the newest one here for today's\n"
+        "# release; each cell resolves as of its own release. Edit freely: see\n"
+        "# docs/reference/matrix-file.md.\n"
+        f"python = [{', '.join(f'{chr(34)}{m}{chr(34)}' for m in pythons)}]\n\n"
+        f"[packages.{package}]\n"
+        f"versions = [{shown}]\n\n"
+        '[install]\nexclude-newer = "release"\n'
+    )
+    needs = _install_text(package, what_tests_need(project))
+    if needs:
+        # One [install] table: the requirements join the one above.
+        text += needs.split("[install]\n", 1)[1]
+    return entry, text
 
 
 def _key(series: str) -> tuple[int, ...]:

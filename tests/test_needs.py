@@ -46,6 +46,8 @@ def test_setup_cfg_requirement_files_and_tox(tmp_path: Path) -> None:
         "# for the tests\n-r requirements.txt\npytest-mock==3.10  # pinned\n-e .\n"
     )
     (tmp_path / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "requirements.txt").write_text("pytest-flakes>=4.0.0\n")
     (tmp_path / "tox.ini").write_text(
         "[testenv]\ndeps =\n    pytest\n    {env:EXTRA:}\n    -rrequirements-dev.txt\n    toolz\n"
     )
@@ -53,6 +55,7 @@ def test_setup_cfg_requirement_files_and_tox(tmp_path: Path) -> None:
         "mock": "mock @ setup.cfg [options] tests_require",
         "xarray": "xarray @ setup.cfg [options.extras_require] testing",
         "pytest-mock": "pytest-mock==3.10 @ requirements-test.txt",
+        "pytest-flakes": "pytest-flakes>=4.0.0 @ tests/requirements.txt",
         "pytest": "pytest @ tox.ini [testenv] deps",
         "toolz": "toolz @ tox.ini [testenv] deps",
     }

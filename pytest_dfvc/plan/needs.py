@@ -55,9 +55,18 @@ def _all(project: Path) -> Iterator[Need]:
     yield from _from_pyproject(project / "pyproject.toml")
     yield from _from_setup_cfg(project / "setup.cfg")
     yield from _from_setup_py(project / "setup.py")
-    for path in sorted(project.glob("*.txt")) + sorted(project.glob("requirements/*.txt")):
-        if _REQUIREMENT_FILES.match(path.name) or (
-            path.parent.name == "requirements" and _test_file(path.stem)
+    listed = [
+        *sorted(project.glob("*.txt")),
+        *sorted(project.glob("requirements/*.txt")),
+        *sorted(project.glob("test*/requirements*.txt")),
+    ]
+    for path in listed:
+        folder = path.parent.name
+        if (
+            _REQUIREMENT_FILES.match(path.name)
+            or (folder == "requirements" and _test_file(path.stem))
+            # yellowbrick's tests/requirements.txt: a requirements file in the tests' folder.
+            or (folder in ("test", "tests") and path.parent.parent == project)
         ):
             yield from _from_lines(_read(path).splitlines(), path.relative_to(project).as_posix())
     yield from _from_tox(project / "tox.ini")

@@ -290,24 +290,47 @@ def existing_names(message: str, filename: str) -> dict[str, str]:
     return found
 
 
+# Per file a warning pointed at: the top-level package of the module loaded from it.
+_FILE_PACKAGES: dict[str, str | None] = {}
+_MATRIX_MODULES: list[list[str]] = []
+
+
 def _warning_packages(filename: str) -> list[str]:
     """The top-level package of the module at ``filename`` (when one is loaded from it),
-    then the matrix packages of the cell."""
-    packages = []
+    then the matrix packages of the cell. Both looked up once per process and file: a
+    test warns in a loop, and reading the environment's distributions is not free."""
     absolute = os.path.abspath(filename)
-    for name, module in list(sys.modules.items()):
-        if _plain_str(getattr(module, "__file__", None)) == absolute:
-            packages.append(name.split(".")[0])
-            break
-    try:
-        cell = json.loads(os.environ.get("DFVC_CELL") or "{}")
-    except ValueError:
-        cell = {}
-    wanted = {_normal(n) for n in (cell.get("packages") or {})} if isinstance(cell, dict) else set()
-    if wanted:
-        modules = top_level_modules()
-        packages += sorted(m for m, dist in modules.items() if _normal(dist) in wanted)
+    if absolute not in _FILE_PACKAGES:
+        _FILE_PACKAGES[absolute] = next(
+            (
+                name.split(".")[0]
+                for name, module in list(sys.modules.items())
+                if _plain_str(getattr(module, "__file__", None)) == absolute
+            ),
+            None,
+        )
+    own = _FILE_PACKAGES[absolute]
+    packages = [own] if own else []
+    packages += matrix_modules()
     return [p for p in dict.fromkeys(packages) if p in sys.modules]
+
+
+def matrix_modules() -> list[str]:
+    """The import names of the cell's matrix packages (``DFVC_CELL``), read once."""
+    if not _MATRIX_MODULES:
+        try:
+            cell = json.loads(os.environ.get("DFVC_CELL") or "{}")
+        except ValueError:
+            cell = {}
+        packages = cell.get("packages") if isinstance(cell, dict) else None
+        wanted = {_normal(n) for n in packages or {}}
+        found = set()
+        if wanted:
+            modules = top_level_modules()
+            found = {m for m, dist in modules.items() if _normal(dist) in wanted}
+            found |= {n.replace("-", "_") for n in wanted}
+        _MATRIX_MODULES.append(sorted(found))
+    return _MATRIX_MODULES[0]
 
 
 def _package_names(package: str) -> dict[str, str]:
@@ -1380,10 +1403,7 @@ def trace_packages(config: Config) -> list[str] | None:
         return None
     if not isinstance(cell, dict) or not cell.get("trace"):
         return None
-    wanted = {_normal(n) for n in cell.get("packages") or {}}
-    modules = top_level_modules()
-    names = {m for m, dist in modules.items() if _normal(dist) in wanted}
-    return sorted(names | {n.replace("-", "_") for n in wanted})
+    return matrix_modules() or None
 
 
 class TracePlugin:

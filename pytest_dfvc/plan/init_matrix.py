@@ -424,6 +424,7 @@ def init_matrices(
             f"dfvc: no interpreter here for {wanted}: install one (pyenv, uv python install)"
         )
     written = []
+    needs = what_tests_need(project)
     for package in choose_frameworks(project, found, named):
         path = project / "matrices" / f"{package}.toml"
         try:
@@ -437,7 +438,7 @@ def init_matrices(
             raise InitError(f"dfvc: {package} has no final release where the cells install from")
         declared_low = lower_bound(found, package)
         if old is not None:
-            entry, text = _era_matrix(path, package, releases, old, found, pythons, project)
+            entry, text = _era_matrix(path, package, releases, old, found, pythons, needs)
             if not entry.existed:
                 write_text_atomic(path, text)
             written.append(entry)
@@ -448,7 +449,7 @@ def init_matrices(
         spanned = tuple(k for k in series if _key(k) >= lower.release[:2])
         entry = Written(path, package, str(lower), spanned, pythons, existed=path.exists())
         if not entry.existed:
-            text = matrix_text(entry, found, window, declared_low, what_tests_need(project))
+            text = matrix_text(entry, found, window, declared_low, needs)
             write_text_atomic(path, text)
         written.append(entry)
     return written
@@ -461,7 +462,7 @@ def _era_matrix(
     anchor: Anchor,
     found: Declared,
     pythons: tuple[str, ...],
-    project: Path,
+    needs: Sequence[Need],
 ) -> tuple[Written, str]:
     """An old project's matrix: the series SPEC 0 supported at its anchor (at or above what
     the project declares), and today's newest release."""
@@ -487,10 +488,10 @@ def _era_matrix(
         f"versions = [{shown}]\n\n"
         '[install]\nexclude-newer = "release"\n'
     )
-    needs = _install_text(package, what_tests_need(project))
-    if needs:
+    install = _install_text(package, needs)
+    if install:
         # One [install] table: the requirements join the one above.
-        text += needs.split("[install]\n", 1)[1]
+        text += install.split("[install]\n", 1)[1]
     return entry, text
 
 

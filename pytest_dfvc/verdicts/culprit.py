@@ -39,7 +39,7 @@ from ..model import (
     failing,
 )
 from ..plan.cell import Cell
-from .evidence import failure_signature, status_from_tests, verdicts
+from .evidence import along_lines, failure_signature, flips, status_from_tests, verdicts
 
 Finding = Literal["culprit", "axis", "through", "unknown"]
 
@@ -107,20 +107,15 @@ def boundaries(
     # A failure further along a line of failures, with the last pass before it: the
     # release's own requirements may have moved a package there too.
     further: dict[tuple[str, str], set[str]] = {}
-    for line in lines:
-        ran = [c for c in line if c in judged]
-        for test in {t for c in ran for t in judged[c]}:
-            seen = [(c, judged[c][test]) for c in ran if judged[c].get(test) is not None]
-            for (a, ok_a), (b, ok_b) in zip(seen, seen[1:]):
-                if ok_a != ok_b:
-                    passing, failed = (a, b) if ok_a else (b, a)
-                    pairs.setdefault((failed, passing), set()).add(test)
-            last = None
-            for c, ok in seen:
-                if ok:
-                    last = c
-                elif last is not None:
-                    further.setdefault((c, last), set()).add(test)
+    for test, seen in along_lines(judged, lines):
+        for pair in flips(seen):
+            pairs.setdefault(pair, set()).add(test)
+        last = None
+        for c, ok in seen:
+            if ok:
+                last = c
+            elif last is not None:
+                further.setdefault((c, last), set()).add(test)
     axis_names = {canonicalize_name(n) for n in axes}
     found = []
     for (failed, passing), tests in sorted(pairs.items()):

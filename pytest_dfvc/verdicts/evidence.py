@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
@@ -503,3 +503,24 @@ def verdicts(cells: Cells, axes: Mapping[str, Sequence[str]]) -> dict[str, dict[
                     tests[test["nodeid"]] = verdict_of(test["outcome"])
         found[cell["id"]] = tests
     return found
+
+
+def along_lines(
+    judged: Mapping[str, Mapping[str, Verdict]], lines: Iterable[Sequence[str]]
+) -> Iterator[tuple[str, list[tuple[str, bool]]]]:
+    """Each test's verdicts along each line (``verdicts``' answer; ``lines``: the cell ids
+    of each line, in order): ``(test, [(cell id, passed), ...])`` for the cells that
+    judged it."""
+    for line in lines:
+        ran = [c for c in line if c in judged]
+        for test in sorted({t for c in ran for t in judged[c]}):
+            seen = [(c, bool(judged[c][test])) for c in ran if judged[c].get(test) is not None]
+            yield test, seen
+
+
+def flips(seen: Sequence[tuple[str, bool]]) -> Iterator[tuple[str, str]]:
+    """The boundaries in one test's verdicts along a line: ``(failing, passing)`` for each
+    pass next to a failure."""
+    for (a, ok_a), (b, ok_b) in zip(seen, seen[1:]):
+        if ok_a != ok_b:
+            yield (b, a) if ok_a else (a, b)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..index.interpreters import python_minor
 from ..model import CellJSON, OutcomeJSON, Trace, TracedCall, failing
-from .evidence import failure_signature, verdicts
+from .evidence import along_lines, failure_signature, flips, verdicts
 
 # Tests traced per boundary: a few name the API, and each runs on both sides.
 MAX_TRACED = 8
@@ -57,14 +57,9 @@ def traces_wanted(
     judged = verdicts(cells, axes)
     by_id = {c["id"]: c for c in cells}
     pairs: dict[tuple[str, str], set[str]] = {}
-    for line in lines:
-        ran = [c for c in line if c in judged]
-        for test in {t for c in ran for t in judged[c]}:
-            seen = [(c, judged[c][test]) for c in ran if judged[c].get(test) is not None]
-            for (a, ok_a), (b, ok_b) in zip(seen, seen[1:]):
-                if ok_a != ok_b:
-                    passing, failed = (a, b) if ok_a else (b, a)
-                    pairs.setdefault((failed, passing), set()).add(test)
+    for test, seen in along_lines(judged, lines):
+        for pair in flips(seen):
+            pairs.setdefault(pair, set()).add(test)
     found = []
     for (failed, passing), tests in sorted(pairs.items()):
         nodeids = sorted(t["nodeid"] for t in by_id[failed]["tests"] if t["nodeid"] in tests)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -20,12 +23,16 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def wheel(session: nox.Session) -> None:
-    """The test suite against the built wheel: catches a missing data file or py.typed."""
-    session.install("build")
-    tmp = session.create_tmp()
-    session.run("python", "-m", "build", "--wheel", "--outdir", tmp)
-    wheels = sorted(Path(tmp).glob("pytest_dfvc-*.whl"))
-    session.install(f"{wheels[-1]}[test]")
+    """The test suite against the built wheel: catches a missing data file or py.typed.
+    ``DFVC_WHEEL=dist/pytest_dfvc-….whl`` tests that wheel (the release's own artifact);
+    otherwise one is built here."""
+    built = os.environ.get("DFVC_WHEEL")
+    if not built:
+        session.install("build")
+        tmp = session.create_tmp()
+        session.run("python", "-m", "build", "--wheel", "--outdir", tmp)
+        built = str(sorted(Path(tmp).glob("pytest_dfvc-*.whl"))[-1])
+    session.install(f"{Path(built).resolve()}[test]")
     # Static checks read the source tree, not the wheel: the lint and typecheck sessions run them.
     session.run(
         "pytest",
@@ -38,10 +45,47 @@ def wheel(session: nox.Session) -> None:
 
 
 @nox.session
+def dist(session: nox.Session) -> None:
+    """What a release ships, checked the way a user meets it: the sdist and the wheel built
+    from it by ``uv build`` into dist/, ``twine check --strict`` and ``check-wheel-contents``,
+    then the wheel alone in a clean virtual environment (no source tree on its path) running
+    README command 1 on a copy of the bundled example."""
+    session.install("uv", "twine", "check-wheel-contents")
+    dist = Path("dist")
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "--out-dir", str(dist))
+    wheels = sorted(dist.glob("pytest_dfvc-*.whl"))
+    sdists = sorted(dist.glob("pytest_dfvc-*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        session.error(f"uv build made {[p.name for p in dist.iterdir()]}: one sdist, one wheel")
+    session.run("twine", "check", "--strict", *map(str, wheels + sdists))
+    session.run("check-wheel-contents", str(wheels[0]))
+
+    tmp = Path(session.create_tmp()).resolve()
+    clean, example = tmp / "clean", tmp / "numpy-demo"
+    shutil.rmtree(clean, ignore_errors=True)
+    shutil.rmtree(example, ignore_errors=True)
+    session.run("uv", "venv", "-q", "--python", sys.executable, str(clean))
+    scripts = clean / ("Scripts" if sys.platform == "win32" else "bin")
+    python = str(scripts / "python")
+    session.run("uv", "pip", "install", "-q", "--python", python, str(wheels[0].resolve()))
+    shutil.copytree(
+        "examples/numpy-demo", example, ignore=shutil.ignore_patterns(".dfvc", "__pycache__")
+    )
+    session.chdir(example)
+    # From the example's folder the plugin must come from the wheel, not from a source tree.
+    installed = f"import pytest_dfvc; assert pytest_dfvc.__file__.startswith({str(clean)!r})"
+    session.run(python, "-c", installed, external=True)
+    session.run(str(scripts / "pytest"), "--dfvc-matrix", *session.posargs, external=True)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
-    session.run("ruff", "check", "pytest_dfvc", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "pytest_dfvc", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "pytest_dfvc", "tests", "benchmarks", "tools", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "pytest_dfvc", "tests", "benchmarks", "tools", "noxfile.py"
+    )
 
 
 @nox.session
@@ -80,8 +124,6 @@ def benchmark(session: nox.Session) -> None:
 def badges(session: nox.Session) -> None:
     """The project's own compatibility badges for README.md: its pure-logic tests under the
     pytest versions and Pythons of matrices/pytest.toml, badges copied to docs/badges/."""
-    import shutil
-
     session.install("-e", ".")
     session.run(
         "pytest",

@@ -270,3 +270,21 @@ def test_links_inside_the_project_reach_the_view_and_links_outside_stay_links(
     (root / "tests" / "data").unlink()
     (root / "tests" / "data").symlink_to("../tests")
     assert files_fingerprint(root, project_files(root)) != fingerprint
+
+
+def test_a_project_inside_a_folder_its_repository_ignores_keeps_its_files(tmp_path: Path) -> None:
+    """A copy of a project under an ignored folder of another repository (``.nox/tmp/``,
+    ``build/``): git lists none of its files, and the cells saw an empty project ("no
+    test ran: nothing was collected"). A project git says nothing of is walked instead."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("scratch/\n")
+    root = tmp_path / "scratch" / "copy"
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    (root / "pyproject.toml").write_text("[project]\nname = 'copy'\n")
+    (root / "__pycache__").mkdir()  # skipped by the walk, as outside git
+    (root / "__pycache__" / "x.pyc").write_text("")
+    assert project_files(root) == [
+        (root / "pyproject.toml").resolve(),
+        (root / "tests" / "test_x.py").resolve(),
+    ]

@@ -14,7 +14,17 @@ ROOT = Path(__file__).parent.parent
 @pytest.mark.parametrize(
     "command",
     [
-        [sys.executable, "-m", "ruff", "check", "pytest_dfvc", "tests", "benchmarks", "noxfile.py"],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "pytest_dfvc",
+            "tests",
+            "benchmarks",
+            "tools",
+            "noxfile.py",
+        ],
         [
             sys.executable,
             "-m",
@@ -24,6 +34,7 @@ ROOT = Path(__file__).parent.parent
             "pytest_dfvc",
             "tests",
             "benchmarks",
+            "tools",
             "noxfile.py",
         ],
         [sys.executable, "-m", "mypy"],

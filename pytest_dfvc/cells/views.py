@@ -76,7 +76,7 @@ def link_text(link: Path, root: Path) -> str:
 
 def _git_files(root: Path) -> list[Path] | None:
     """Tracked and untracked files under ``root`` that git does not ignore; None outside a
-    git work tree (or without git)."""
+    git work tree (or without git), and where git ignores all of ``root``."""
     try:
         done = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
@@ -89,10 +89,14 @@ def _git_files(root: Path) -> list[Path] | None:
         return None
     if done.returncode != 0:
         return None
-    names = done.stdout.decode("utf-8", "surrogateescape").split("\0")
+    names = [n for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    if not names:
+        # Git says nothing of this folder: a copy under an ignored folder of another
+        # repository (.nox/tmp/, build/). Its files are the project's all the same.
+        return None
     # Not resolved: a tracked link stays the link (resolving gave its target, a folder
     # dropped as no file, or a path outside the project).
-    return [root / name for name in dict.fromkeys(names) if name]
+    return [root / name for name in dict.fromkeys(names)]
 
 
 def _walk_files(root: Path) -> Iterator[Path]:

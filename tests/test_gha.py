@@ -227,8 +227,9 @@ def test_cells_run_one_by_one_then_merged_equal_a_local_run(
 
 
 def test_the_documented_caller_passes_the_reusable_workflows_inputs(tmp_path: Path) -> None:
-    """actionlint checks a call to a local reusable workflow against its inputs: the
-    documented caller beside the workflow in a repository of its own; a misspelt input is
+    """actionlint checks a call to a local reusable workflow against its inputs and the
+    permissions its jobs ask for: the documented caller beside the workflow in a repository
+    of its own; a misspelt input, and a caller that does not grant ``id-token: write``, are
     caught the same way."""
     actionlint = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
     if not Path(actionlint).exists():
@@ -238,8 +239,11 @@ def test_the_documented_caller_passes_the_reusable_workflows_inputs(tmp_path: Pa
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     shutil.copy(ROOT / ".github" / "workflows" / "dfvc-matrix.yml", workflows)
     caller = (ROOT / "docs" / "github-actions" / "dfvc-caller.yml").read_text()
-    jobs = "jobs:\n" + caller.split("jobs:\n", 1)[1]
-    assert len(jobs.strip().splitlines()) == 5  # the five lines of the how-to
+    # The documented call names the workflow's repository at a commit; here the same
+    # workflow is beside the caller, so actionlint checks inputs and permissions against it.
+    remote = "uses: <owner>/pytest-dfvc/.github/workflows/dfvc-matrix.yml@<commit>  # <tag>"
+    assert remote in caller
+    caller = caller.replace(remote, "uses: ./.github/workflows/dfvc-matrix.yml")
     (workflows / "caller.yml").write_text(caller)
     (workflows / "misspelt.yml").write_text(caller.replace("matrix: matrices", "matrixx: m"))
     good = subprocess.run(
@@ -250,6 +254,12 @@ def test_the_documented_caller_passes_the_reusable_workflows_inputs(tmp_path: Pa
         [actionlint, str(workflows / "misspelt.yml")], cwd=tmp_path, capture_output=True, text=True
     )
     assert 'input "matrixx" is not defined' in bad.stdout
+    (workflows / "ungranted.yml").write_text(caller.replace("      id-token: write\n", ""))
+    ungranted = subprocess.run(
+        [actionlint, str(workflows / "ungranted.yml")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert 'nested job "source"' in ungranted.stdout
+    assert '"id-token: write"' in ungranted.stdout
 
 
 @pytest.mark.slow

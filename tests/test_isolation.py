@@ -4,6 +4,8 @@ keyed on everything that can change a result (issue "Isolated, exact and reprodu
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from pytest_dfvc.index.interpreters import InterpreterFinder
 from .helpers import offline_install, require_pythons, run_matrix, write_project
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).parent.parent
 
 FILES = {
     "conftest.py": "",
@@ -325,3 +329,70 @@ def test_what_a_test_leaves_in_site_packages_never_reaches_the_next_cell(
     assert result.returncode == 0, result.output
     cells = {c["id"]: c for c in result.matrix("m")["cells"]}
     assert cells["py3.10-fakeframe1.2.0"]["status"] == "passed", result.output
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("nox_version", ["2024.4.15", "2026.10.20"])
+def test_an_inherited_uv_python_never_chooses_where_a_cell_installs(
+    tmp_path: Path,
+    wheelhouse: Path,
+    tooling: Path,
+    finder: InterpreterFinder,
+    nox_version: str,
+) -> None:
+    """``UV_PYTHON`` chooses the environment ``uv pip install`` writes to, before
+    ``VIRTUAL_ENV``. nox sets it to the session's environment only since 2025; with an older
+    nox (the floor pyproject.toml allows) a ``UV_PYTHON`` the run inherited (a user's
+    ``export UV_PYTHON=...``; any process a nox session started, such as a test of a cell)
+    sent every cell's ``--exact`` install into that environment: it was stripped of what the
+    cell did not list, and the cell's own environment had no pytest. Found by
+    matrices/tooling.toml at nox 2024.4.15."""
+    require_pythons(finder, "3.10", "3.12")
+    uv = str(Path(sys.executable).with_name("uv"))
+    controller, decoy = tmp_path / "controller", tmp_path / "decoy"
+    python312 = finder.find("3.12")
+    assert python312 is not None
+    for env in (controller, decoy):
+        subprocess.run([uv, "venv", "-q", "--python", str(python312.path), str(env)], check=True)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--python",
+            str(controller / "bin" / "python"),
+            "-e",
+            str(ROOT),
+            f"nox=={nox_version}",
+            "uv==0.13.9",
+            "iniconfig",
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [uv, "pip", "install", "-q", "--python", str(decoy / "bin" / "python"), "iniconfig"],
+        check=True,
+    )
+    project = tmp_path / "project"
+    write_project(project, FILES)
+    (project / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "2.0.0"]\n'
+        + offline_install(wheelhouse, tooling)
+    )
+    run = run_matrix(
+        project,
+        "--dfvc-matrix=m.toml",
+        python=str(controller / "bin" / "python"),
+        env_extra={"UV_PYTHON": str(decoy)},
+    )
+    assert run.returncode == 0, run.output
+    cells = run.matrix("m")["cells"]
+    assert [c["status"] for c in cells] == ["passed", "passed"], run.output
+    left = subprocess.run(
+        [uv, "pip", "freeze", "--python", str(decoy / "bin" / "python")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert [line.split("==")[0] for line in left.split()] == ["iniconfig"], left

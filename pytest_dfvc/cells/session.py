@@ -82,7 +82,9 @@ def _sync(session: nox.Session, spec: SessionSpec, cell_dir: CellDir) -> None:
         names = installed(location)
         if names:
             # As a fresh environment: nothing installed is a candidate (environments.py).
-            session.run_install("uv", "pip", "uninstall", *names, external=True)
+            session.run_install(
+                "uv", "pip", "uninstall", *names, env=_target(session), external=True
+            )
     else:
         install += resync_args(install, synced, inputs, base)
     (location / INPUTS_MARKER).unlink(missing_ok=True)
@@ -90,9 +92,22 @@ def _sync(session: nox.Session, spec: SessionSpec, cell_dir: CellDir) -> None:
     if pin:
         _install_refused_release(session, spec, cell_dir, install, pin)
     else:
-        session.install(*install, env=spec.get("install_env") or None)
+        session.install(*install, env=_install_env(session, spec))
     if inputs and base:
         record_sync(location, inputs, base)
+
+
+def _target(session: nox.Session) -> dict[str, str]:
+    """The session's own environment, named where uv looks first. ``UV_PYTHON`` chooses
+    where ``uv pip`` writes before ``VIRTUAL_ENV`` does, and nox sets it for its sessions
+    only since 2025: with an older nox an inherited one (a user's ``export UV_PYTHON=3.12``,
+    a nox session that started this run) sent each ``--exact`` install elsewhere."""
+    location = str(session.virtualenv.location)
+    return {"UV_PYTHON": location, "VIRTUAL_ENV": location}
+
+
+def _install_env(session: nox.Session, spec: SessionSpec) -> dict[str, str]:
+    return {**(spec.get("install_env") or {}), **_target(session)}
 
 
 def _install_refused_release(
@@ -101,7 +116,7 @@ def _install_refused_release(
     """A pinned release whose metadata uv refuses (``legacy.py``): read its metadata from
     a copy installed alone, install everything else with its dependencies normalised and
     the release excluded from the resolution, then the release without dependencies."""
-    env = spec.get("install_env") or None
+    env = _install_env(session, spec)
     scratch = cell_dir.legacy_scratch
     shutil.rmtree(scratch, ignore_errors=True)
     session.install("--no-deps", "--target", str(scratch), pin, *spec["sources"], env=env)

@@ -97,6 +97,10 @@ class TracedCall(TypedDict, total=False):
     args: str
     result: str
     shown: str
+    # An object returned (``fit``'s estimator, ``clone``'s copy): a digest of each
+    # attribute, and which of them hold settings (text, flags, None) rather than data.
+    state: dict[str, str]
+    settings: list[str]
 
 
 class Trace(TypedDict, total=False):

@@ -755,6 +755,43 @@ def test_a_dependency_that_moved_to_a_new_major_on_its_own_is_no_companion() -> 
     assert companions({"pandas": ["numpy>=1.22.4"]}, {**resolved, "numpy": "1.26.4"}) != {}
 
 
+def test_an_assertion_helper_of_a_companion_is_the_tests_own_assertion() -> None:
+    """imbalanced-learn 0.5.0 under scikit-learn 0.22: ``assert_allclose`` failed inside
+    numpy.testing, and numpy (scikit-learn requires numpy>=1.11.0, the major installed) was
+    reported as "raised in what the release requires" although numpy was the same in the
+    passing cell: the helper only checked the test's values. An assertion helper raises on
+    the test's behalf, whichever distribution ships it."""
+    resolved = {"scikit-learn": "0.22.2.post1", "numpy": "1.17.5"}
+    brought = companions({"scikit-learn": ["numpy>=1.11.0"]}, resolved)
+    assert "numpy" in brought
+    error = {
+        "type": "AssertionError",
+        "message": "Not equal to tolerance rtol=0.0001, atol=0",
+        "frames": [
+            {"file": "imblearn/tests/test_cluster_centroids.py", "line": 43, "function": "test_x"},
+            {
+                "file": "/env/lib/python3.7/site-packages/numpy/testing/_private/utils.py",
+                "line": 1533,
+                "function": "assert_allclose",
+            },
+            {
+                "file": "/env/lib/python3.7/site-packages/numpy/testing/_private/utils.py",
+                "line": 846,
+                "function": "assert_array_compare",
+            },
+        ],
+    }
+    cause = diagnose(
+        error,
+        frameworks={"scikit-learn": "0.22.2.post1"},
+        top_level={"sklearn": "scikit-learn", "numpy": "numpy"},
+        resolved=resolved,
+        companions=brought,
+    )
+    assert "companion" not in cause
+    assert cause["category"] != "third-party"
+
+
 def test_uv_wrapped_to_a_narrow_terminal_reads_as_unwrapped() -> None:
     """Under pytest-xdist (COLUMNS=80) or in a narrow terminal uv wraps its explanation;
     "no wheel for CPython 3.9" became an ``install`` cause with uv's raw text."""

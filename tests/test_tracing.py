@@ -282,3 +282,168 @@ def test_a_finding_carries_along_the_line_to_the_same_failure() -> None:
     assert [c["id"] for c in changed] == ["c3"]
     cause = changed[0]["tests"][0]["cause"]
     assert (cause["category"], cause["api"], cause["trace"]["at"]) == ("behavior", "p.g", "c2")
+
+
+# --- the same calls across two releases (scikit-learn 0.21 -> 0.22, in small) ----------------
+
+_RELEASE = {
+    "__init__.py": """\
+        from ._split import StratifiedKFold
+        from .{kmeans_module} import KMeans
+        from .utils import clone, safe_indexing
+        """,
+    "_split.py": """\
+        class _BaseKFold:
+            def __init__(self, n_splits=2):
+                self.n_splits = n_splits
+
+            def split(self, X):
+                return {folds}
+
+        class StratifiedKFold(_BaseKFold):
+            pass
+        """,
+    "{kmeans_module}.py": """\
+        class KMeans:
+            def __init__(self, random_state=None, presort={presort!r}{more_params}):
+                self.random_state = random_state
+                self.presort = presort{more_init}
+
+            def __repr__(self):
+                return "KMeans(" + ", ".join(f"{{k}}={{v!r}}" for k, v in vars(self).items()) + ")"
+
+            def fit(self, X):
+                self.cluster_centers_ = {centers}{more_fitted}
+                return self
+        """,
+    "utils.py": """\
+        import functools
+
+        def _deprecated(func):
+            @functools.wraps(func)
+            def wrapped(*args, **kwargs):
+                return func(*args, **kwargs)
+            return wrapped
+
+        {deprecated}def safe_indexing(X, indices):
+            return [X[i] for i in indices]
+
+        def clone(estimator):
+            new = type(estimator).__new__(type(estimator))
+            new.__dict__.update(vars(estimator))
+            return new
+        """,
+}
+_V1 = {
+    "kmeans_module": "k_means_",
+    "folds": "[[0, 1], [2, 3]]",
+    "centers": "[[0.5], [2.5]]",
+    "more_params": "",
+    "more_init": "",
+    "more_fitted": "",
+    "deprecated": "",
+    "presort": "auto",
+}
+
+
+def _trace_release(tmp_path: Path, name: str, **changes: str) -> list[Any]:
+    """The project's calls into one release of ``skpkg`` (written from ``_RELEASE`` with
+    ``changes`` over ``_V1``), traced in this process."""
+    values = {**_V1, **changes}
+    site = tmp_path / name / "site-packages"
+    package = site / "skpkg"
+    package.mkdir(parents=True)
+    for file, text in _RELEASE.items():
+        (package / file.format(**values)).write_text(textwrap.dedent(text.format(**values)))
+    root = tmp_path / "root"
+    root.mkdir(exist_ok=True)
+    (root / "sk_project.py").write_text(
+        textwrap.dedent(
+            """\
+            import skpkg
+
+            def run():
+                X = [[0.0], [1.0], [2.0], [3.0]]
+                estimator = skpkg.clone(skpkg.KMeans(random_state=0))
+                folds = skpkg.StratifiedKFold(n_splits=2).split(X)
+                part = skpkg.safe_indexing(X, folds[0])
+                return estimator.fit(part)
+            """
+        )
+    )
+    for module in [
+        m for m in sys.modules if m == "skpkg" or m.startswith(("skpkg.", "sk_project"))
+    ]:
+        del sys.modules[module]
+    sys.path[:0] = [str(site), str(root)]
+    try:
+        project = importlib.import_module("sk_project")
+        tracer = CallTracer(["skpkg"], str(root))
+        tracer.start()
+        try:
+            project.run()
+        finally:
+            tracer.stop()
+    finally:
+        sys.path.remove(str(site))
+        sys.path.remove(str(root))
+    return tracer.calls
+
+
+def test_a_method_is_named_for_the_class_it_was_called_on(tmp_path: Path) -> None:
+    """imbalanced-learn 0.5.0 under scikit-learn 0.22: the tracer named
+    ``sklearn.model_selection._split._BaseKFold.split``, the private base class that
+    defines ``split``; the project called ``StratifiedKFold(...).split``."""
+    calls = _trace_release(tmp_path, "v1")
+    assert [c["api"] for c in calls] == [
+        "skpkg.KMeans",
+        "skpkg.clone",
+        "skpkg.StratifiedKFold",
+        "skpkg.StratifiedKFold.split",
+        "skpkg.safe_indexing",
+        "skpkg.KMeans.fit",
+    ]
+
+
+def test_the_same_call_has_the_same_arguments_in_both_releases(tmp_path: Path) -> None:
+    """What a release changes around a call is not the caller's arguments: a function now
+    behind a deprecation wrapper (``*args, **kwargs``), a class moved to a private module,
+    an object whose repr grew a parameter. Each had made the arguments differ, so no call
+    lined up and the changed result went unnamed; and an object returned (``clone``) is
+    the same object when its attributes are, whatever its repr says."""
+    before = _trace_release(tmp_path, "v1")
+    after = _trace_release(
+        tmp_path,
+        "v2",
+        kmeans_module="_kmeans",
+        deprecated="@_deprecated\n        ",
+        more_params=", algorithm='auto'",
+        more_init="\n                self.algorithm = algorithm",
+    )
+    assert [c["args"] for c in before] == [c["args"] for c in after]
+    assert [c["result"] for c in before] == [c["result"] for c in after]
+    assert first_difference(cast(Any, before), cast(Any, after)) is None
+
+
+def test_a_changed_result_is_found_past_what_only_grew(tmp_path: Path) -> None:
+    """Folds that differ are the first changed result; a fitted object is compared by the
+    attributes both releases set (one more attribute in the new release is no change, other
+    cluster centres are); a setting whose default changed comes after data that changed
+    (imbalanced-learn under scikit-learn 0.22 named ``sklearn.clone``, which copied an
+    estimator whose ``presort`` default had become ``'deprecated'``)."""
+    before = _trace_release(tmp_path, "v1")
+    grew = _trace_release(tmp_path, "v2", more_fitted="\n                self.n_features_in_ = 1")
+    assert first_difference(cast(Any, before), cast(Any, grew)) is None
+    moved = _trace_release(
+        tmp_path,
+        "v3",
+        centers="[[2.5], [0.5]]",
+        more_fitted="\n                self.n_features_in_ = 1",
+    )
+    found = first_difference(cast(Any, before), cast(Any, moved))
+    assert found is not None and found[1]["api"] == "skpkg.KMeans.fit" and found[3] == 1
+    # A default setting that changed (copied by ``clone``) before the folds that differ.
+    split = _trace_release(tmp_path, "v4", folds="[[0, 2], [1, 3]]", presort="deprecated")
+    found = first_difference(cast(Any, before), cast(Any, split))
+    assert found is not None
+    assert (found[0], found[2]["api"], found[3]) == (3, "skpkg.StratifiedKFold.split", 2)

@@ -1172,6 +1172,12 @@ class CallTracer:
             known = self._files[filename] = bool(self._axis.search(filename))
         return known
 
+    def _axis_class(self, cls: type) -> bool:
+        """Whether a class is one of the matrix packages' (not a project's subclass)."""
+        module = sys.modules.get(_plain_str(type.__getattribute__(cls, "__module__")) or "")
+        filename = getattr(module, "__file__", None)
+        return isinstance(filename, str) and self._in_axis(filename)
+
     def _from_project(self, frame: FrameType | None) -> bool:
         if frame is None:
             return False
@@ -1191,7 +1197,7 @@ class CallTracer:
             self.dropped += 1
             return
         function = self._function(frame)
-        api = _guarded(traced_api, None, frame, function)
+        api = _guarded(traced_api, None, frame, function, self._axis_class)
         if not api:
             return
         call: Record = {"api": api, "args": _guarded(self._arguments, "?", frame, function)}
@@ -1202,15 +1208,18 @@ class CallTracer:
         call = self._open.pop(id(frame), None)
         if call is None:
             return
-        form = trace_form(value)
-        first = _first_argument(frame)
-        itself = first is not None and value is first and not isinstance(value, (int, float, str))
-        if itself:
-            # A method that returns its own object (``fit`` returns the estimator): what
-            # it did is in the object's attributes.
-            form = [form, _guarded(_state_form, None, value)]
-        call["result"] = _digest(form)
-        call["shown"] = _guarded(_shown_state if itself else shown_value, "?", value)
+        state = _guarded(_state_digests, {}, value) if _plain_object(value) else {}
+        if state:
+            # An object (``fit`` returns the estimator, ``clone`` a new one): what it holds
+            # is its attributes, compared one by one where both releases set them. Its repr
+            # is no part of it: a release that adds a parameter changes the repr, and the
+            # attributes both releases set may be all the same.
+            call["result"] = _digest(_class_name(type(value)))
+            call["state"] = state
+            call["settings"] = _guarded(_settings, [], value)
+        else:
+            call["result"] = _digest(trace_form(value))
+        call["shown"] = _guarded(_shown_state if state else shown_value, "?", value)
 
     def _function(self, frame: FrameType) -> object:
         """The function whose code runs in ``frame``, where it can be found cheaply: in its
@@ -1226,21 +1235,31 @@ class CallTracer:
         """A digest of the arguments the caller gave: those left at their default are not
         the caller's (a default that changed shows in the result)."""
         code = frame.f_code
-        count = code.co_argcount + code.co_kwonlyargcount
-        count += bool(code.co_flags & _CO_VARARGS) + bool(code.co_flags & _CO_VARKEYWORDS)
-        names = code.co_varnames[:count]
+        named = code.co_argcount + code.co_kwonlyargcount
+        varargs = code.co_varnames[named] if code.co_flags & _CO_VARARGS else None
+        varkw = code.co_flags & _CO_VARKEYWORDS
+        varkw_name = code.co_varnames[named + bool(varargs)] if varkw else None
         local = frame.f_locals
         defaults = _defaults(function, code)
-        form = []
-        for index, name in enumerate(names):
+        # The values alone, in order: a release that puts the function behind a wrapper
+        # (``*args, **kwargs``) or renames a parameter has not changed what was passed.
+        form: list[Any] = []
+        for index, name in enumerate(code.co_varnames[:named]):
             value = local.get(name)
             if name in defaults and value is defaults[name]:
                 continue
             if index == 0 and name in ("self", "cls"):
-                # The object a method is called on, by its type: its state before the call.
-                form.append([name, _object_form(value)])
+                # The object a method is called on, by its class's name: its state is what
+                # the calls before this one did (a class that moved module is the same).
+                kind = value if isinstance(value, type) else type(value)
+                form.append(_class_name(kind))
             else:
-                form.append([name, trace_form(value)])
+                form.append(trace_form(value, loose=True))
+        if varargs is not None:
+            form.extend(trace_form(v, 1, loose=True) for v in local.get(varargs) or ())
+        if varkw_name is not None:
+            given = local.get(varkw_name) or {}
+            form.extend([str(k), trace_form(v, 1, loose=True)] for k, v in sorted(given.items()))
         return _digest(form)
 
 
@@ -1279,11 +1298,15 @@ def _defaults(function: object, code: types.CodeType) -> dict[str, object]:
     return found
 
 
-def traced_api(frame: FrameType, function: object) -> str | None:
+def traced_api(
+    frame: FrameType, function: object, axis_class: Callable[[type], bool] | None = None
+) -> str | None:
     """The public name of a traced call: ``silent.Frame.to_csv`` for the method defined in
-    ``silent.frame``; for a frame that only passes the call on (a decorator's ``wrapper``),
-    the function it wraps; ``Class.__init__`` stands for ``Class(...)``; None when no
-    public name can be given."""
+    ``silent.frame``; a method by the class it was called on (``StratifiedKFold.split``,
+    not the private base class that defines it), the nearest one ``axis_class`` accepts;
+    for a frame that only passes the call on (a decorator's ``wrapper``), the function it
+    wraps; ``Class.__init__`` stands for ``Class(...)``; None when no public name can be
+    given."""
     code = frame.f_code
     module = _plain_str(frame.f_globals.get("__name__"))
     qualname = getattr(code, "co_qualname", None) or _plain_str(
@@ -1298,19 +1321,47 @@ def traced_api(frame: FrameType, function: object) -> str | None:
             if isinstance(v, types.FunctionType) and "<locals>" not in v.__qualname__
         ]
         return _function_path(wrapped[0]) if len(wrapped) == 1 else None
+    if code.co_name.startswith("__") and code.co_name.endswith("__") and code.co_name != "__init__":
+        return None  # ``__getattr__``, ``__eq__``: machinery, not an API
+    target = function
+    receiver = _receiver_class(frame, qualname, axis_class)
+    if receiver is not None:
+        module = _plain_str(type.__getattribute__(receiver, "__module__")) or module
+        qualname = _class_name(receiver) + "." + code.co_name
+        target = receiver
     if code.co_name == "__init__" and "." in qualname:
         qualname = qualname.rsplit(".", 1)[0]
-    elif code.co_name.startswith("__") and code.co_name.endswith("__"):
-        return None  # ``__getattr__``, ``__eq__``: machinery, not an API
-    target = function if function is not None else None
     return _public(module, qualname, target)
 
 
-def trace_form(value: Any, depth: int = 0) -> Any:
+def _receiver_class(
+    frame: FrameType, qualname: str, axis_class: Callable[[type], bool] | None
+) -> type | None:
+    """The class a method was called on, as the framework knows it: the receiver's own
+    class or its nearest base ``axis_class`` accepts (a project's subclass is not the
+    framework's API); None for a plain function."""
+    code = frame.f_code
+    if axis_class is None or "." not in qualname or not code.co_argcount:
+        return None
+    if code.co_varnames[0] not in ("self", "cls"):
+        return None
+    first = frame.f_locals.get(code.co_varnames[0])
+    kind = first if isinstance(first, type) else type(first)
+    mro: tuple[type, ...] = type.__getattribute__(kind, "__mro__")
+    return next((owner for owner in mro if axis_class(owner)), None)
+
+
+def _class_name(cls: type) -> str:
+    return _plain_str(type.__getattribute__(cls, "__qualname__")) or "?"
+
+
+def trace_form(value: Any, depth: int = 0, loose: bool = False) -> Any:
     """A JSON-able form of a value for comparison across versions: numbers to six
     significant digits; arrays, tensors and frames by type, dtype, shape and values;
-    containers item by item (a few levels deep); any other object by its type and the
-    length of its ``repr`` (addresses taken out)."""
+    containers item by item (a few levels deep); any other object by its class's name and
+    the length of its ``repr`` (addresses taken out), or with ``loose`` (an argument, an
+    attribute) by its class's name alone: an estimator's repr grows with each parameter a
+    release adds, and that is not what the caller passed."""
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
@@ -1318,19 +1369,19 @@ def trace_form(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (str, bytes)):
         return repr(value)[:2000]
     if hasattr(value, "shape") and (hasattr(value, "dtype") or hasattr(value, "dtypes")):
-        return _guarded(_array_form, _object_form(value), value)
+        return _guarded(_array_form, _object_form(value, loose), value)
     if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
         items = list(value)[:1000]
         if isinstance(value, (set, frozenset)):
-            items = sorted((trace_form(v, depth + 1) for v in items), key=str)
+            items = sorted((trace_form(v, depth + 1, loose) for v in items), key=str)
             return [type(value).__name__, items]
-        return [type(value).__name__, [trace_form(v, depth + 1) for v in items]]
+        return [type(value).__name__, [trace_form(v, depth + 1, loose) for v in items]]
     if depth < 3 and isinstance(value, dict):
         pairs = list(value.items())[:1000]
-        return ["dict", [[str(k), trace_form(v, depth + 1)] for k, v in pairs]]
+        return ["dict", [[str(k), trace_form(v, depth + 1, loose)] for k, v in pairs]]
     if hasattr(value, "item") and hasattr(value, "dtype"):
         return [str(value.dtype), trace_form(value.item(), depth + 1)]
-    return _object_form(value)
+    return _object_form(value, loose)
 
 
 def _array_form(value: Any) -> Any:
@@ -1357,16 +1408,45 @@ def _array_form(value: Any) -> Any:
     return form
 
 
-def _object_form(value: object) -> list[Any]:
+def _object_form(value: object, loose: bool = False) -> list[Any]:
+    # The class by its name, not its module: a release that moves a class to a private
+    # module (``k_means_`` -> ``_kmeans``) has not changed the object.
+    name = _class_name(type(value))
+    if loose:
+        return [name]
     text = _ADDRESS.sub("", _safe_str(_guarded(repr, "", value)))
-    return [type(value).__module__ + "." + type(value).__qualname__, len(text)]
+    return [name, len(text)]
 
 
-def _state_form(value: object) -> Any:
+def _settings(value: object) -> list[str]:
+    """The attributes that hold settings (text, flags, None), not data: a default that
+    changed (``presort='auto'`` -> ``'deprecated'``) shows here, its effect in results."""
     state: object = _guarded(lambda: object.__getattribute__(value, "__dict__"), {})
     if type(state) is not dict:
-        return None
-    return [[k, trace_form(v, 1)] for k, v in sorted(state.items())[:200] if not k.startswith("__")]
+        return []
+    return sorted(str(k) for k, v in state.items() if v is None or isinstance(v, (bool, str)))
+
+
+def _plain_object(value: object) -> bool:
+    """An object that is none of the values ``trace_form`` reads (numbers, text,
+    containers, arrays): its attributes say what it holds."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes, list, tuple, dict)):
+        return False
+    if isinstance(value, (set, frozenset, type)) or hasattr(value, "dtype"):
+        return False
+    return not (hasattr(value, "shape") and hasattr(value, "dtypes"))
+
+
+def _state_digests(value: object) -> dict[str, str]:
+    """An object's attributes, each as a digest of its loose form."""
+    state: object = _guarded(lambda: object.__getattribute__(value, "__dict__"), {})
+    if type(state) is not dict:
+        return {}
+    return {
+        str(k): _digest(trace_form(v, 1, loose=True))
+        for k, v in sorted(state.items())[:200]
+        if not str(k).startswith("__")
+    }
 
 
 def _digest(form: Any) -> str:

@@ -235,10 +235,21 @@ def _raised_in(
         return "project"
     if owner in frameworks:
         return "framework"
-    if owner in _TOOLING_OWNERS:
+    if owner in _TOOLING_OWNERS or _assertion_helper(exc_type, exception):
         # An assertion helper or the standard library raised it on the project's behalf.
         return _after_project(owners, frameworks)
     return "other"
+
+
+def _assertion_helper(exc_type: str, exception: Mapping[str, Any]) -> bool:
+    """An assertion that failed in a testing module of any distribution (numpy.testing,
+    pandas._testing): the helper compared the test's values on its behalf, so numpy
+    shipping ``assert_allclose`` makes numpy no party to the failure."""
+    frames = exception.get("frames") or []
+    if not exc_type.endswith("AssertionError") or not frames:
+        return False
+    module = module_of(str(frames[-1].get("file", ""))) or ""
+    return any(part in ("testing", "_testing") for part in module.split(".")[1:])
 
 
 def _after_project(owners: list[str | None], frameworks: Mapping[str, str]) -> str:

@@ -122,17 +122,16 @@ def benchmark(session: nox.Session) -> None:
 
 @nox.session
 def badges(session: nox.Session) -> None:
-    """The project's own compatibility badges for README.md: its pure-logic tests under the
-    pytest versions and Pythons of matrices/pytest.toml, badges copied to docs/badges/."""
+    """The project's own compatibility badges for README.md, and the versions its Install
+    section states: the pure-logic tests under the pytest versions and Pythons of
+    matrices/pytest.toml, the end-to-end tests under the nox and uv versions of
+    matrices/tooling.toml (about 6 minutes more); badges copied to docs/badges/."""
     session.install("-e", ".")
-    session.run(
-        "pytest",
-        "--dfvc-matrix=matrices/pytest.toml",
-        "tests/test_ranges.py",
-        "tests/test_strategy.py",
-        "tests/test_diagnose.py",
-    )
+    logic = ["tests/test_ranges.py", "tests/test_strategy.py", "tests/test_diagnose.py"]
+    session.run("pytest", "--dfvc-matrix=matrices/pytest.toml", *logic)
+    session.run("pytest", "--dfvc-matrix=matrices/tooling.toml", "tests/test_end_to_end.py")
     target = Path("docs/badges")
     target.mkdir(parents=True, exist_ok=True)
-    for badge in Path(".dfvc/badges").glob("pytest-*"):
-        shutil.copy(badge, target / badge.name)
+    for pattern in ("pytest-*", "tooling-nox.*", "tooling-uv.*"):
+        for badge in Path(".dfvc/badges").glob(pattern):
+            shutil.copy(badge, target / badge.name)

@@ -102,6 +102,7 @@ def test_cell_refs() -> None:
         "docs/github-actions/dfvc.yml",
         ".github/workflows/ci.yml",
         ".github/workflows/dfvc-matrix.yml",
+        ".github/workflows/release.yml",
     ],
 )
 def test_workflows_pass_actionlint(workflow: str) -> None:

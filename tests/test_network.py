@@ -72,17 +72,29 @@ def test_real_releases_end_to_end(tmp_path: Path, finder: InterpreterFinder) -> 
 
 
 def test_the_projects_own_matrix(tmp_path: Path, finder: InterpreterFinder) -> None:
-    """pytest-dfvc on itself: pytest 7, 8, 9 x Python 3.10, 3.12, with pytest-dfvc installed
-    inside every cell (the recorder and the plugin side by side)."""
-    require_pythons(finder, "3.10", "3.12")
+    """pytest-dfvc on itself, with pytest-dfvc installed inside every cell (the recorder and
+    the plugin side by side): the shipped matrices/pytest.toml on two of its Pythons, at
+    pytest's declared floor and its newest release, its exclusion as shipped (the whole
+    matrix is 20 cells: nox -s badges runs it)."""
+    require_pythons(finder, "3.11", "3.12")
     root = Path(__file__).parent.parent
+    shipped = (root / "matrices" / "pytest.toml").read_text()
+    python = re.search(r"^python = .*$", shipped, re.M)
+    versions = re.search(r"^versions = .*$", shipped, re.M)
+    assert python and versions and '"7.0.1"' in versions.group() and '"9.2.0"' in versions.group()
+    matrix = tmp_path / "pytest.toml"
+    matrix.write_text(
+        shipped.replace(python.group(), 'python = ["3.11", "3.12"]').replace(
+            versions.group(), 'versions = ["7.0.1", "9.2.0"]'
+        )
+    )
     out = tmp_path / "out"
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "pytest",
-            "--dfvc-matrix=matrices/pytest.toml",
+            f"--dfvc-matrix={matrix}",
             f"--dfvc-out={out}",
             "-p",
             "no:cacheprovider",
@@ -94,9 +106,14 @@ def test_the_projects_own_matrix(tmp_path: Path, finder: InterpreterFinder) -> N
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    matrix = json.loads((out / "results.json").read_text())["matrices"][0]
-    assert {c["status"] for c in matrix["cells"]} == {"passed"}
-    assert matrix["ranges"]["pytest"]["specifier"] == ">=7"
+    cells = json.loads((out / "results.json").read_text())["matrices"][0]["cells"]
+    statuses = {c["id"]: c["status"] for c in cells}
+    assert statuses == {
+        "py3.11-pytest7.0.1": "passed",
+        "py3.11-pytest9.2.0": "passed",
+        "py3.12-pytest7.0.1": "skipped",  # excluded: pytest 7.0 predates Python 3.12
+        "py3.12-pytest9.2.0": "passed",
+    }, result.stdout
 
 
 def test_the_oldest_nox_and_uv_we_support(

@@ -396,3 +396,36 @@ def test_an_inherited_uv_python_never_chooses_where_a_cell_installs(
         check=True,
     ).stdout
     assert [line.split("==")[0] for line in left.split()] == ["iniconfig"], left
+
+
+def test_a_src_layout_project_imports_itself_from_its_tree(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """``[install] project = false`` put only the project's root on ``PYTHONPATH``: a
+    src-layout project imported itself only if its pytest settings said
+    ``pythonpath = ["src"]``, and otherwise every test failed to import it. ``src/`` goes on
+    the path as well, as a hand-written ``PYTHONPATH=src`` loop has it."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": "",
+            "src/statlib/__init__.py": "import fakeframe\n\ndef twice(x):\n    return 2 * x\n",
+            "tests/test_statlib.py": """
+                import statlib
+
+                def test_twice():
+                    assert statlib.twice(2) == 4
+                """,
+        },
+    )
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'statlib'\nversion = '1.0'\n")
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0"]\n'
+        + offline_install(wheelhouse, tooling)
+        + "project = false\n"
+    )
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml")
+    assert result.returncode == 0, result.output
+    [cell] = result.matrix("m")["cells"]
+    assert cell["status"] == "passed", result.output

@@ -196,12 +196,14 @@ def build_spec(
 ) -> SessionSpec:
     """Everything nox needs to build and test one cell, as plain JSON. ``here``: where the
     cell runs (its view of ``project``); ``pythonpath_tree``: the project is imported from
-    its tree (it is not installed), as PYTHONPATH=. would."""
+    its tree (it is not installed), as PYTHONPATH=. would, and PYTHONPATH=src for a
+    src-layout project."""
+    tree = [here, here / "src"] if (project / "src").is_dir() else [here]
     pythonpath = os.pathsep.join(
         p
         for p in (
             str(runtime),
-            str(here) if pythonpath_tree else "",
+            *(str(t) for t in tree if pythonpath_tree),
             os.environ.get("PYTHONPATH", ""),
         )
         if p

@@ -84,38 +84,40 @@ def dfvc(project: Path, *extra: str) -> float:
     )
 
 
-def hand_loop(project: Path, pythons: dict[str, str]) -> float:
-    """What a careful user writes by hand: uv venv, uv pip install, pytest; two at a time."""
+def hand_loop(project: Path, pythons: dict[str, str], mode: str = "editable") -> float:
+    """What a careful user writes by hand: uv venv, uv pip install, pytest; two at a time.
+    ``mode``: how the project reaches the tests. ``wheel``: its wheel built once (timed; a
+    pure-Python wheel serves every Python) and installed in each venv; ``tree``: not
+    installed, imported through ``PYTHONPATH=src``; ``editable``: ``-e .`` in every venv."""
     uv = str(BIN / "uv")
     envs = project / ".hand"
     shutil.rmtree(envs, ignore_errors=True)
+    started = time.perf_counter()
+    project_args: list[str] = ["-e", str(project)]
+    if mode == "wheel":
+        dist = envs / "dist"
+        subprocess.run(
+            [uv, "build", "-q", "--wheel", "--out-dir", str(dist), str(project)], check=True
+        )
+        project_args = [str(next(dist.glob("*.whl")))]
+    elif mode == "tree":
+        project_args = []
+    run_env = dict(os.environ, PYTHONPATH=str(project / "src")) if mode == "tree" else None
 
     def cell(args: tuple[str, str]) -> None:
         python, numpy = args
         env = envs / f"py{python}-np{numpy}"
         subprocess.run([uv, "venv", "-q", "-p", pythons[python], str(env)], check=True)
+        python_path = str(env / "bin" / "python")
+        install = [uv, "pip", "install", "-q", "-p", python_path, *project_args]
+        subprocess.run([*install, f"numpy=={numpy}", "pytest"], check=True)
         subprocess.run(
-            [
-                uv,
-                "pip",
-                "install",
-                "-q",
-                "-p",
-                str(env / "bin" / "python"),
-                "-e",
-                str(project),
-                f"numpy=={numpy}",
-                "pytest",
-            ],
-            check=True,
-        )
-        subprocess.run(
-            [str(env / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            [python_path, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
             cwd=project,
             capture_output=True,
+            env=run_env,
         )
 
-    started = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(cell, [(p, n) for p in PYTHONS for n in NUMPYS]))
     return time.perf_counter() - started
@@ -129,8 +131,10 @@ CELLS = {cells!r}
 
 def make(python, numpy):
     def cell(session):
-        session.install("-e", ".", f"numpy=={{numpy}}", "pytest")
-        session.run("pytest", "-q", "-p", "no:cacheprovider", success_codes=[0, 1])
+        session.install(*{project!r}, f"numpy=={{numpy}}", "pytest")
+        session.run(
+            "pytest", "-q", "-p", "no:cacheprovider", success_codes=[0, 1], env={env!r}
+        )
     return cell
 
 
@@ -140,11 +144,15 @@ for python, numpy, path in CELLS:
 """
 
 
-def nox_virtualenv(project: Path, pythons: dict[str, str]) -> float:
-    """The same cells as plain nox sessions on nox's default backend (virtualenv + pip)."""
+def nox_virtualenv(project: Path, pythons: dict[str, str], mode: str = "editable") -> float:
+    """The same cells as plain nox sessions on nox's default backend (virtualenv + pip).
+    ``mode``: ``editable`` (``-e .``), ``wheel`` (``session.install(".")``: pip builds and
+    installs the project in each session), ``tree`` (``PYTHONPATH=src``)."""
     cells = [(p, n, pythons[p]) for p in PYTHONS for n in NUMPYS]
     noxfile = project / "noxfile_bench.py"
-    noxfile.write_text(NOXFILE.format(cells=cells))
+    installs = {"editable": ["-e", "."], "wheel": ["."], "tree": []}
+    env = {"PYTHONPATH": str(project / "src")} if mode == "tree" else {}
+    noxfile.write_text(NOXFILE.format(cells=cells, project=installs[mode], env=env))
     names = [f"cell-py{p}-np{n}" for p, n, _ in cells]
     halves = [names[0::2], names[1::2]]
     shutil.rmtree(project / ".nox", ignore_errors=True)
@@ -164,15 +172,23 @@ def nox_virtualenv(project: Path, pythons: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def tox_uv(project: Path, pythons: dict[str, str], *, cold: bool) -> float:
-    """tox with tox-uv, two environments at a time: the fastest tool users have today."""
+def tox_uv(project: Path, pythons: dict[str, str], *, cold: bool, mode: str = "editable") -> float:
+    """tox with tox-uv, two environments at a time: the fastest tool users have today.
+    ``mode``: ``editable`` (``package = "editable"``: rebuilt in every run), ``wheel`` (one
+    wheel built in a shared ``wheel_build_env`` and installed in each), ``tree``
+    (``skip_install``, ``PYTHONPATH=src``)."""
     lines = [
         "env_list = [" + ", ".join(f'"{_tox_env(p, n)}"' for p in PYTHONS for n in NUMPYS) + "]",
         "",
     ]
+    package = {
+        "editable": ['package = "editable"'],
+        "wheel": ['package = "wheel"', 'wheel_build_env = ".pkg"'],
+        "tree": ["skip_install = true", 'set_env = { PYTHONPATH = "src" }'],
+    }[mode]
     lines += [
         "[env_run_base]",
-        'package = "editable"',
+        *package,
         'commands = [["pytest", "-q", "-p", "no:cacheprovider"]]',
         "",
     ]
@@ -189,6 +205,106 @@ def tox_uv(project: Path, pythons: dict[str, str], *, cold: bool) -> float:
     if cold:
         shutil.rmtree(project / ".tox", ignore_errors=True)
     return timed([str(BIN / "tox"), "p", "-p", "2"], project)
+
+
+def from_its_tree(scratch: Path) -> Path:
+    """The example again, its matrix saying ``[install] project = false``: the cells import
+    it from its tree (``src/`` on the path) and nothing builds it."""
+    project = prepare(scratch / "tree")
+    matrix = project / "matrices" / "numpy.toml"
+    matrix.write_text(matrix.read_text() + "\n[install]\nproject = false\n")
+    return project
+
+
+def peers(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
+    """pytest-dfvc and each peer doing the same work, in two configurations: the project
+    installed (dfvc as it is; the hand loop and tox-uv build one wheel and install it; nox +
+    pip installs ``.``) and the project imported from its tree (dfvc ``project = false``;
+    the others ``PYTHONPATH=src``, tox ``skip_install``). Then the heavier peers of earlier
+    tables: an editable install in every venv, and tox rebuilding the editable project in
+    every run. A warm dfvc run that names another results file is timed too: which file a
+    run writes must not change what it reuses."""
+    figures: dict[str, float] = {}
+    configurations = {"installed": prepare(scratch / "installed"), "tree": from_its_tree(scratch)}
+    for name, project in configurations.items():
+        mode = "wheel" if name == "installed" else "tree"
+        print(f"warming download caches for '{name}' (uncounted)...", flush=True)
+        dfvc(project)
+        nox_virtualenv(project, pythons, mode)
+        tox_uv(project, pythons, cold=True, mode=mode)
+        print(f"measuring '{name}'...", flush=True)
+        shutil.rmtree(project / ".dfvc")
+        figures[f"{name}_dfvc_cold_s"] = dfvc(project, "--dfvc-json=out/results.json")
+        figures[f"{name}_dfvc_warm_s"] = statistics.median(
+            dfvc(project, "--dfvc-json=out/results.json") for _ in range(3)
+        )
+        figures[f"{name}_dfvc_warm_other_json_s"] = dfvc(project, "--dfvc-json=out/warm.json")
+        figures[f"{name}_hand_s"] = hand_loop(project, pythons, mode)
+        figures[f"{name}_nox_pip_s"] = nox_virtualenv(project, pythons, mode)
+        figures[f"{name}_tox_cold_s"] = tox_uv(project, pythons, cold=True, mode=mode)
+        figures[f"{name}_tox_warm_s"] = statistics.median(
+            tox_uv(project, pythons, cold=False, mode=mode) for _ in range(3)
+        )
+        figures[f"{name}_limit_s"] = cells_own_time(project / "out" / "results.json") / 2
+    heavier = configurations["installed"]
+    print("measuring the heavier peers (editable installs)...", flush=True)
+    figures["heavier_hand_editable_s"] = hand_loop(heavier, pythons, "editable")
+    figures["heavier_nox_pip_editable_s"] = nox_virtualenv(heavier, pythons, "editable")
+    tox_uv(heavier, pythons, cold=True, mode="editable")  # its build env, warmed
+    figures["heavier_tox_editable_cold_s"] = tox_uv(heavier, pythons, cold=True, mode="editable")
+    figures["heavier_tox_editable_warm_s"] = statistics.median(
+        tox_uv(heavier, pythons, cold=False, mode="editable") for _ in range(3)
+    )
+    return figures
+
+
+def cells_own_time(results: Path) -> float:
+    """The sum of the cells' own test times (every test's recorded duration): the work no
+    scheduler can avoid. Divided by the job count it is the floor of a cold run, installs
+    aside."""
+    data = json.loads(results.read_text())
+    return sum(
+        float(test.get("duration") or 0.0)
+        for matrix in data["matrices"]
+        for cell in matrix["cells"]
+        for test in cell.get("tests") or ()
+    )
+
+
+def peer_tables(f: dict[str, float]) -> str:
+    """The ratios of ``peers``, as the tables docs/benchmarks.md quotes."""
+    lines = []
+    for name, title in (("installed", "project installed"), ("tree", "project from its tree")):
+        cold, warm = f[f"{name}_dfvc_cold_s"], f[f"{name}_dfvc_warm_s"]
+        rows = [
+            ("cold dfvc / hand uv loop", cold / f[f"{name}_hand_s"], "<= 0.7"),
+            ("cold dfvc / cold tox-uv", cold / f[f"{name}_tox_cold_s"], "<= 0.9"),
+            ("warm dfvc / warm tox-uv", warm / f[f"{name}_tox_warm_s"], "<= 0.3"),
+            ("warm dfvc / cold dfvc", warm / cold, "<= 0.1"),
+            (
+                "warm, another results file / cold",
+                f[f"{name}_dfvc_warm_other_json_s"] / cold,
+                "<= 0.1",
+            ),
+            ("nox virtualenv+pip / cold dfvc", f[f"{name}_nox_pip_s"] / cold, ">= 8"),
+        ]
+        lines.append(f"same work, {title}:")
+        lines += [f"  {label:<36}{ratio:6.2f}   (target {target})" for label, ratio, target in rows]
+        limit = f[f"{name}_limit_s"]
+        lines.append(
+            f"  the cells' own test time / 2 jobs   {limit:.1f} s; cold dfvc is "
+            f"{cold / max(limit, 1e-9):.1f}x that"
+        )
+    cold = f["installed_dfvc_cold_s"]
+    warm = f["installed_dfvc_warm_s"]
+    lines += [
+        "heavier peers (an editable install in every venv; tox rebuilding it in every run):",
+        f"  cold dfvc / hand uv loop, -e .    {cold / f['heavier_hand_editable_s']:.2f}",
+        f"  cold dfvc / cold tox-uv editable  {cold / f['heavier_tox_editable_cold_s']:.2f}",
+        f"  warm dfvc / warm tox-uv editable  {warm / f['heavier_tox_editable_warm_s']:.2f}",
+        f"  nox virtualenv+pip -e . / cold    {f['heavier_nox_pip_editable_s'] / cold:.1f}x",
+    ]
+    return "\n".join(lines)
 
 
 def _tox_env(python: str, numpy: str) -> str:
@@ -343,6 +459,12 @@ def main() -> None:
     if sys.argv[1:] == ["tracer"]:
         with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
             print(json.dumps(tracing_in_a_run(Path(tmp)), indent=2))
+        return
+    if sys.argv[1:] == ["peers"]:
+        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
+            same_work = peers(Path(tmp), interpreters())
+        print(json.dumps(same_work, indent=2))
+        print(peer_tables(same_work))
         return
     pythons = interpreters()
     with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:

@@ -23,7 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from ..index.pages import IndexFile, close_connections
 from ..index.uvconfig import Sources
-from ..index.uvtool import in_uv_cache
+from ..index.uvtool import in_uv_cache, package_folders
 from .availability import (
     IndexReader,
     exact_version,
@@ -149,7 +149,8 @@ def disk_plan(plans: Sequence[MatrixPlan], reader: IndexReader, cache: Path | No
     every: dict[str, tuple[int, bool]] = {}
     for files in counted:
         every.update(files.files)
-    cached_names = {n: cache is not None and in_uv_cache(cache, n) for n in every}
+    folders = package_folders(cache) if cache is not None else {}
+    cached_names = {n: cache is not None and in_uv_cache(cache, n, folders) for n in every}
     per_cell = {
         (matrix.name, cell.id): sum(s for n, (s, _) in files.files.items() if not cached_names[n])
         for (matrix, cell), files in zip(runnable, counted)

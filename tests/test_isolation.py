@@ -429,3 +429,48 @@ def test_a_src_layout_project_imports_itself_from_its_tree(
     assert result.returncode == 0, result.output
     [cell] = result.matrix("m")["cells"]
     assert cell["status"] == "passed", result.output
+
+
+def test_a_plugin_that_needs_pytests_cache_runs_in_every_cell(
+    tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
+) -> None:
+    """Every cell's pytest ran with ``-p no:cacheprovider`` (so cells sharing the project
+    folder would not race on ``.pytest_cache``), and a plugin that reads ``config.cache`` in
+    ``pytest_configure`` (pytest-flakes, which yellowbrick's conftest loads) stopped every
+    cell with an INTERNALERROR. Each cell has a cache of its own instead, outside the
+    project."""
+    require_pythons(finder, "3.10")
+    write_project(
+        tmp_path,
+        {
+            "conftest.py": """
+                def pytest_configure(config):
+                    seen = config.cache.get("flakes/seen", 0)
+                    config.cache.set("flakes/seen", seen + 1)
+                """,
+            "tests/test_a.py": """
+                import fakeframe
+
+                def test_a():
+                    assert fakeframe.__version__
+                """,
+        },
+    )
+    (tmp_path / "m.toml").write_text(
+        'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.1.0", "1.2.0"]\n'
+        + offline_install(wheelhouse, tooling)
+        + "project = false\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--dfvc-matrix=m.toml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads((tmp_path / ".dfvc" / "results.json").read_text())
+    cells = data["matrices"][0]["cells"]
+    assert [c["status"] for c in cells] == ["passed", "passed"], result.stdout
+    views = tmp_path / ".dfvc" / "views"
+    assert not list(views.rglob(".pytest_cache")), "a cell wrote its cache into its view"

@@ -229,13 +229,15 @@ def build_spec(
             [asdict(matrix.install), cell.cuda, cell.exclude_newer],
             [cell_dir.constraints_file, cell_dir.locked_file],
         ),
-        # The cache provider would race between cells sharing the project folder; a module
-        # that fails to import is a finding, so the other modules must still run.
+        # pytest's cache is the cell's own, outside its view: one shared by cells would race,
+        # and turned off (-p no:cacheprovider) it stops plugins that read config.cache
+        # (pytest-flakes). A module that fails to import is a finding, so the other modules
+        # must still run.
         "pytest_plugins": [
             "-p",
             RECORDER_MODULE,
-            "-p",
-            "no:cacheprovider",
+            "-o",
+            f"cache_dir={cell_dir.pytest_cache}",
             "--continue-on-collection-errors",
             *_rooted(pytest_args, here),
         ],

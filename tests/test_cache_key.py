@@ -19,7 +19,11 @@ from .helpers import matrix_from_text
     ("args", "kept"),
     [
         (["-q"], []),
-        (["-vv", "-ra", "--tb=short", "-p", "no:cacheprovider", "-x"], ["-x"]),
+        # The cache provider is no output option: a plugin reading config.cache needs it.
+        (
+            ["-vv", "-ra", "--tb=short", "-p", "no:cacheprovider", "-x"],
+            ["-p", "no:cacheprovider", "-x"],
+        ),
         (["--tb", "line", "-r", "fE", "-k", "api"], ["-k", "api"]),
         (["-p", "xdist", "-n", "2", "tests/unit"], ["-p", "xdist", "-n", "2", "tests/unit"]),
         (["--rootdir=.", "--durations=5", "--color=yes"], ["--rootdir=."]),

@@ -434,11 +434,12 @@ def test_a_src_layout_project_imports_itself_from_its_tree(
 def test_a_plugin_that_needs_pytests_cache_runs_in_every_cell(
     tmp_path: Path, wheelhouse: Path, tooling: Path, finder: InterpreterFinder
 ) -> None:
-    """Every cell's pytest ran with ``-p no:cacheprovider`` (so cells sharing the project
-    folder would not race on ``.pytest_cache``), and a plugin that reads ``config.cache`` in
-    ``pytest_configure`` (pytest-flakes, which yellowbrick's conftest loads) stopped every
-    cell with an INTERNALERROR. Each cell has a cache of its own instead, outside the
-    project."""
+    """Every cell's pytest ran with ``-p no:cacheprovider`` (so cells would not race on one
+    ``.pytest_cache``), and a plugin that reads ``config.cache`` in ``pytest_configure``
+    (pytest-flakes, which yellowbrick's conftest loads) stopped every cell with an
+    INTERNALERROR. Each cell runs in a view of its own, so each has a cache of its own
+    there; and a user's own ``-p no:cacheprovider`` under ``--strict-config`` (this
+    project's settings) still runs."""
     require_pythons(finder, "3.10")
     write_project(
         tmp_path,
@@ -472,5 +473,28 @@ def test_a_plugin_that_needs_pytests_cache_runs_in_every_cell(
     data = json.loads((tmp_path / ".dfvc" / "results.json").read_text())
     cells = data["matrices"][0]["cells"]
     assert [c["status"] for c in cells] == ["passed", "passed"], result.stdout
-    views = tmp_path / ".dfvc" / "views"
-    assert not list(views.rglob(".pytest_cache")), "a cell wrote its cache into its view"
+    views = tmp_path / ".dfvc" / "views" / "m"
+    caches = sorted(p.relative_to(views) for p in views.glob("*/.pytest_cache"))
+    assert caches == [
+        Path("py3.10-fakeframe1.1.0/.pytest_cache"),
+        Path("py3.10-fakeframe1.2.0/.pytest_cache"),
+    ]
+    # A user's own -p no:cacheprovider (their conftest no longer reading the cache).
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --strict-config\n")
+    strict = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--dfvc-matrix=m.toml",
+            "--dfvc-rerun",
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert strict.returncode == 0, strict.stdout + strict.stderr

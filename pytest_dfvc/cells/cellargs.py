@@ -83,16 +83,14 @@ _OUTPUT_VALUED = ("-r", "--tb", "--color", "--code-highlight", "--durations", "-
 
 def result_args(args: Sequence[str]) -> list[str]:
     """``args`` without the options that only change the output (``-q``, ``-vv``, ``-ra``,
-    ``--tb=short``, ``-p no:cacheprovider``, which every cell gets anyway): what the cache
-    key holds of the user's pytest arguments."""
+    ``--tb=short``): what the cache key holds of the user's pytest arguments. ``-p
+    no:cacheprovider`` is kept: a plugin that reads ``config.cache`` fails without it."""
     return _without(args, _output_option)
 
 
 def _output_option(arg: str, following: str | None) -> int:
     if arg in _OUTPUT_FLAGS or re.fullmatch(r"-(q+|v+)", arg):
         return 1
-    if arg == "-p":
-        return 2 if following == "no:cacheprovider" else 0
     if arg in _OUTPUT_VALUED:
         return 2  # --tb short, -r a
     if arg.split("=", 1)[0] in _OUTPUT_VALUED or re.fullmatch(r"-r\w+", arg):

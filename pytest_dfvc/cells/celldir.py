@@ -24,11 +24,6 @@ class CellDir:
     path: Path
 
     @property
-    def pytest_cache(self) -> Path:
-        """pytest's cache folder for this cell's runs (``-o cache_dir=``)."""
-        return self.path / "pytest-cache"
-
-    @property
     def records_file(self) -> Path:
         return self.path / "records.jsonl"
 

@@ -229,15 +229,14 @@ def build_spec(
             [asdict(matrix.install), cell.cuda, cell.exclude_newer],
             [cell_dir.constraints_file, cell_dir.locked_file],
         ),
-        # pytest's cache is the cell's own, outside its view: one shared by cells would race,
-        # and turned off (-p no:cacheprovider) it stops plugins that read config.cache
-        # (pytest-flakes). A module that fails to import is a finding, so the other modules
-        # must still run.
+        # pytest's cache stays on, in the cell's own view (its rootdir), where no other cell
+        # reads or writes it: turned off (-p no:cacheprovider) it stopped plugins that read
+        # config.cache (pytest-flakes), and an -o cache_dir= of ours would clash with a
+        # user's -p no:cacheprovider under --strict-config. A module that fails to import
+        # is a finding, so the other modules must still run.
         "pytest_plugins": [
             "-p",
             RECORDER_MODULE,
-            "-o",
-            f"cache_dir={cell_dir.pytest_cache}",
             "--continue-on-collection-errors",
             *_rooted(pytest_args, here),
         ],

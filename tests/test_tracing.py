@@ -84,23 +84,29 @@ def traced_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Pat
     return root, module
 
 
+def _traced(packages: list[str], root: Path, run: Any) -> list[Any]:
+    """The calls ``run()`` makes from ``root``'s files into ``packages``, traced here."""
+    tracer = CallTracer(packages, str(root))
+    tracer.start()
+    try:
+        run()
+    finally:
+        tracer.stop()
+    return tracer.calls
+
+
 def test_the_tracer_records_the_projects_calls_into_the_package(
     traced_package: tuple[Path, Any],
 ) -> None:
     root, module = traced_package
-    tracer = CallTracer(["tracedpkg"], str(root))
-    tracer.start()
-    try:
-        module.run()
-    finally:
-        tracer.stop()
-    apis = [c["api"] for c in tracer.calls]
+    calls = _traced(["tracedpkg"], root, module.run)
+    apis = [c["api"] for c in calls]
     # The package's own inner call (_inner) is not the project's; Model() has no __init__
     # of its own; the wrapper is named for the method it passes the call to.
     assert apis == ["tracedpkg.double", "tracedpkg.Model.fit", "tracedpkg.Model.score"]
-    assert all(c.get("result") and c.get("args") for c in tracer.calls)
+    assert all(c.get("result") and c.get("args") for c in calls)
     # fit returned its own object: shown with its attributes.
-    assert tracer.calls[1]["shown"].startswith("Model total_=6")
+    assert calls[1]["shown"].startswith("Model total_=6")
     assert sys.getprofile() is None
 
 
@@ -115,13 +121,7 @@ def test_a_default_left_alone_is_not_an_argument_of_the_caller(
         path.write_text(f"import tracedpkg\n\ndef go():\n    {source}\n")
         sys.modules.pop("caller", None)
         caller = importlib.import_module("caller")
-        tracer = CallTracer(["tracedpkg"], str(root))
-        tracer.start()
-        try:
-            caller.go()
-        finally:
-            tracer.stop()
-        return tracer.calls
+        return _traced(["tracedpkg"], root, caller.go)
 
     assert tracedpkg.double([1]) == [2.0]
     plain = calls("tracedpkg.double([1])")
@@ -378,16 +378,10 @@ def _trace_release(tmp_path: Path, name: str, **changes: str) -> list[Any]:
     sys.path[:0] = [str(site), str(root)]
     try:
         project = importlib.import_module("sk_project")
-        tracer = CallTracer(["skpkg"], str(root))
-        tracer.start()
-        try:
-            project.run()
-        finally:
-            tracer.stop()
+        return _traced(["skpkg"], root, project.run)
     finally:
         sys.path.remove(str(site))
         sys.path.remove(str(root))
-    return tracer.calls
 
 
 def test_a_method_is_named_for_the_class_it_was_called_on(tmp_path: Path) -> None:

@@ -1208,7 +1208,9 @@ class CallTracer:
         call = self._open.pop(id(frame), None)
         if call is None:
             return
-        state = _guarded(_state_digests, {}, value) if _plain_object(value) else {}
+        state, settings = (
+            _guarded(_object_state, ({}, []), value) if _plain_object(value) else ({}, [])
+        )
         if state:
             # An object (``fit`` returns the estimator, ``clone`` a new one): what it holds
             # is its attributes, compared one by one where both releases set them. Its repr
@@ -1216,7 +1218,7 @@ class CallTracer:
             # attributes both releases set may be all the same.
             call["result"] = _digest(_class_name(type(value)))
             call["state"] = state
-            call["settings"] = _guarded(_settings, [], value)
+            call["settings"] = settings
         else:
             call["result"] = _digest(trace_form(value))
         call["shown"] = _guarded(_shown_state if state else shown_value, "?", value)
@@ -1418,15 +1420,6 @@ def _object_form(value: object, loose: bool = False) -> list[Any]:
     return [name, len(text)]
 
 
-def _settings(value: object) -> list[str]:
-    """The attributes that hold settings (text, flags, None), not data: a default that
-    changed (``presort='auto'`` -> ``'deprecated'``) shows here, its effect in results."""
-    state: object = _guarded(lambda: object.__getattribute__(value, "__dict__"), {})
-    if type(state) is not dict:
-        return []
-    return sorted(str(k) for k, v in state.items() if v is None or isinstance(v, (bool, str)))
-
-
 def _plain_object(value: object) -> bool:
     """An object that is none of the values ``trace_form`` reads (numbers, text,
     containers, arrays): its attributes say what it holds."""
@@ -1437,16 +1430,17 @@ def _plain_object(value: object) -> bool:
     return not (hasattr(value, "shape") and hasattr(value, "dtypes"))
 
 
-def _state_digests(value: object) -> dict[str, str]:
-    """An object's attributes, each as a digest of its loose form."""
+def _object_state(value: object) -> tuple[dict[str, str], list[str]]:
+    """An object's attributes, each as a digest of its loose form, and which of them hold
+    settings (text, flags, None) rather than data: a default that changed
+    (``presort='auto'`` -> ``'deprecated'``) shows there, its effect in results."""
     state: object = _guarded(lambda: object.__getattribute__(value, "__dict__"), {})
     if type(state) is not dict:
-        return {}
-    return {
-        str(k): _digest(trace_form(v, 1, loose=True))
-        for k, v in sorted(state.items())[:200]
-        if not str(k).startswith("__")
-    }
+        return {}, []
+    items = [(str(k), v) for k, v in sorted(state.items())[:200] if not str(k).startswith("__")]
+    digests = {k: _digest(trace_form(v, 1, loose=True)) for k, v in items}
+    settings = [k for k, v in items if v is None or isinstance(v, (bool, str))]
+    return digests, settings
 
 
 def _digest(form: Any) -> str:

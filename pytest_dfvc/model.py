@@ -224,6 +224,8 @@ class _CellFields(TypedDict):
 
 class CellJSON(_CellFields, total=False):
     log: str
+    # Where ``duration`` went: nox starting the session, the install, the tests.
+    seconds: dict[str, float]
     exclude_newer: str
     build: str | None
     device: DeviceFacts

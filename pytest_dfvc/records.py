@@ -88,6 +88,9 @@ class CellRun:
     output: str = ""
     log: str = ""
     duration: float = 0.0
+    # Where the cell's time went (``cellrun.stage_seconds``): nox's start of the session,
+    # the install, the tests.
+    seconds: dict[str, float] = field(default_factory=dict)
     # How a release whose metadata uv refuses was installed (legacy.py), if one was.
     metadata_fallback: str | None = None
     # Why the cell could not even be prepared (its project's lock lacks a package): no

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.cells.celldir import CellDir
+from pytest_dfvc.cells.cellrun import stage_seconds
 from pytest_dfvc.cells.sessionspec import SessionSpec, afresh, asks_afresh
 from pytest_dfvc.index.install_causes import missing_pin
 from pytest_dfvc.index.uvconfig import PYPI_CONFIG, PYPI_REFRESH_CONFIG
@@ -167,3 +168,20 @@ def test_a_second_try_asks_the_index_again_once() -> None:
     assert not asks_afresh(again)
     # A user's own index settings (no configuration of ours): uv's lifetimes are theirs.
     assert not asks_afresh({**spec, "install": ["fake-base==2.0", "--index-url", "x"]})
+
+
+def test_a_cells_time_is_split_into_the_stages_its_session_reached(tmp_path: Path) -> None:
+    cell_dir = CellDir(tmp_path)
+    with cell_dir.stages_file.open("w") as f:
+        f.write("install 100.5\ntest 101.25\ndone 103.0\ntest\n")  # a mark with no time
+    stages = cell_dir.stages()
+    assert stages == {"install": 100.5, "test": 101.25, "done": 103.0}
+    assert stage_seconds(100.0, stages, 104.0) == {"session": 0.5, "install": 0.75, "tests": 1.75}
+    # Stopped in its install: no test time, the install runs to the cell's end.
+    assert stage_seconds(100.0, {"install": 100.5}, 102.0) == {"session": 0.5, "install": 1.5}
+    # Killed in its tests (no "done"): the tests run to the cell's end, restarts included.
+    assert stage_seconds(100.0, {"install": 100.5, "test": 101.0}, 105.0)["tests"] == 4.0
+    # Never reached its session (nox failed to start it): all of it is the session's.
+    assert stage_seconds(100.0, {}, 100.25) == {"session": 0.25}
+    cell_dir.clear_run_files()
+    assert cell_dir.stages() == {}

@@ -83,6 +83,14 @@ def test_results_file_follows_schema(fake_run: MatrixRunResult) -> None:
     assert cell["status"] == "failed"  # test_stale fails everywhere
     for key in ("nodeid", "outcome"):
         assert all(key in t for t in cell["tests"])
+    # Where the cell's time went: the three stages, which its wall time holds.
+    assert set(cell["seconds"]) == {"session", "install", "tests"}
+    assert all(s >= 0 for s in cell["seconds"].values())
+    assert cell["seconds"]["tests"] > 0
+    assert sum(cell["seconds"].values()) <= cell["duration"] + 0.01
+    # A cell that could not install has no test time.
+    unavailable = _cell(fake_run, "py3.9-fakeframe2.1.0")
+    assert "tests" not in unavailable.get("seconds", {})
 
 
 def test_version_that_needs_newer_python_is_unavailable(fake_run: MatrixRunResult) -> None:

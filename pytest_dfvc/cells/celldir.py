@@ -3,14 +3,16 @@ it, and typed readers for the controller.
 
 Three writers share it. The controller writes ``session.json`` (the session spec nox runs),
 the uv inputs (``overrides.txt``, ``constraints.txt``, ``locked.txt``) and, after a crash,
-``deselect.txt``; the nox session writes ``phase`` (how far it got) and ``bin`` (where the
-environment's executables are); the in-cell recorder appends ``records.jsonl``. The log
-(``log.txt``) takes everyone's output. Only this module knows the names.
+``deselect.txt``; the nox session writes ``phase`` (how far it got), ``stages`` (when it
+reached each phase) and ``bin`` (where the environment's executables are); the in-cell
+recorder appends ``records.jsonl``. The log (``log.txt``) takes everyone's output. Only
+this module knows the names.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,10 @@ class CellDir:
     @property
     def phase_file(self) -> Path:
         return self.path / "phase"
+
+    @property
+    def stages_file(self) -> Path:
+        return self.path / "stages"
 
     @property
     def bin_file(self) -> Path:
@@ -80,6 +86,7 @@ class CellDir:
         for stale in (
             self.records_file,
             self.phase_file,
+            self.stages_file,
             self.deselect_file,
             self.legacy_note_file,
         ):
@@ -90,6 +97,23 @@ class CellDir:
 
     def phase(self) -> str | None:
         return _read(self.phase_file)
+
+    def stages(self) -> dict[str, float]:
+        """When the session reached each of its stages (wall-clock seconds since the epoch:
+        the session runs in another process). A line without a time is left out."""
+        found: dict[str, float] = {}
+        for line in (_read(self.stages_file) or "").splitlines():
+            stage, _, when = line.partition(" ")
+            try:
+                found[stage] = float(when)
+            except ValueError:
+                continue
+        return found
+
+    def mark_stage(self, stage: str) -> None:
+        """The session reached ``stage`` now: one short line appended, in one write."""
+        with self.stages_file.open("a", encoding="utf-8") as f:
+            f.write(f"{stage} {time.time():.6f}\n")
 
     def bin_dir(self) -> str | None:
         return _read(self.bin_file)

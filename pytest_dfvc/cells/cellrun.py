@@ -15,7 +15,7 @@ from pathlib import Path
 from ..files import write_text_atomic
 from ..index.install_causes import missing_pin
 from ..index.legacy import refused_pin
-from ..phases import PHASE_INSTALL
+from ..phases import PHASE_INSTALL, PHASE_TEST, STAGE_DONE
 from ..records import CellRun, crashed_test, done_tests
 from .celldir import CellDir
 from .sessionspec import SessionSpec, afresh, asks_afresh, dump_specs
@@ -36,6 +36,7 @@ def run_session(
     log_path = cell_dir.log_file
     deadline = None if timeout is None else time.monotonic() + timeout
     started = time.monotonic()
+    started_at = time.time()
     env = nox_env(DFVC_SESSIONS=str(cell_dir.session_file))
     log_path.write_text("", encoding="utf-8")
     argv = nox_arguments(spec["name"], spec["envdir"])
@@ -83,8 +84,20 @@ def run_session(
         output=cell_dir.log(),
         log=str(log_path),
         duration=time.monotonic() - started,
+        seconds=stage_seconds(started_at, cell_dir.stages(), time.time()),
         metadata_fallback=cell_dir.legacy_note(),
     )
+
+
+def stage_seconds(started: float, stages: dict[str, float], ended: float) -> dict[str, float]:
+    """Where a cell's time went, from the stage times its session wrote: ``session`` (nox
+    starting it in a worker, the environment checked), ``install``, ``tests`` (with any
+    restarts after a crash). Stages the session never reached are left out; wall-clock
+    times, so a clock stepped back mid-cell gives no negative figure."""
+    marks = [started, *(stages[s] for s in (PHASE_INSTALL, PHASE_TEST) if s in stages)]
+    marks.append(stages.get(STAGE_DONE, ended) if PHASE_TEST in stages else ended)
+    names = ("session", "install", "tests")[: len(marks) - 1]
+    return {name: round(max(b - a, 0.0), 3) for name, a, b in zip(names, marks, marks[1:])}
 
 
 def _stale_page(

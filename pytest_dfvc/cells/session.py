@@ -15,7 +15,7 @@ import nox
 from packaging.requirements import Requirement
 
 from ..index import legacy
-from ..phases import PHASE_INSTALL, PHASE_TEST
+from ..phases import PHASE_INSTALL, PHASE_TEST, STAGE_DONE
 from .celldir import CellDir
 from .environments import (
     INPUTS_MARKER,
@@ -37,10 +37,12 @@ def cell_session(spec: SessionSpec) -> Callable[[nox.Session], None]:
         session.chdir(spec["project"])
         session.log(spec["description"])
         cell_dir.phase_file.write_text(PHASE_INSTALL, encoding="utf-8")
+        cell_dir.mark_stage(PHASE_INSTALL)
         _sync(session, spec, cell_dir)
         # Where the environment's executables are: a crashed test run restarts from there.
         cell_dir.bin_file.write_text(str(session.bin), encoding="utf-8")
         cell_dir.phase_file.write_text(PHASE_TEST, encoding="utf-8")
+        cell_dir.mark_stage(PHASE_TEST)
         args = list(session.posargs) if session.posargs else list(spec["pytest"])
         session.run(
             "python",
@@ -53,6 +55,7 @@ def cell_session(spec: SessionSpec) -> Callable[[nox.Session], None]:
             # as its own verdict); a user's noxfile fails on them, as `nox -s tests` does.
             success_codes=spec["success_codes"],
         )
+        cell_dir.mark_stage(STAGE_DONE)
 
     cell.__doc__ = spec["description"]
     return cell

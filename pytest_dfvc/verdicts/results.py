@@ -224,6 +224,8 @@ def outcome_json(cell: Cell, ran: CellRun, outcome: CellOutcome, rules: Sequence
         log=ran.log,
         rules=rules,
     )
+    if ran.seconds:
+        data["seconds"] = dict(ran.seconds)
     if ran.metadata_fallback:
         data["metadata_fallback"] = ran.metadata_fallback
     return data

@@ -32,6 +32,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -84,11 +85,25 @@ def dfvc(project: Path, *extra: str) -> float:
     )
 
 
-def hand_loop(project: Path, pythons: dict[str, str], mode: str = "editable") -> float:
+def hand_loop(
+    project: Path,
+    pythons: dict[str, str],
+    mode: str = "editable",
+    stages: dict[str, list[float]] | None = None,
+) -> float:
     """What a careful user writes by hand: uv venv, uv pip install, pytest; two at a time.
     ``mode``: how the project reaches the tests. ``wheel``: its wheel built once (timed; a
     pure-Python wheel serves every Python) and installed in each venv; ``tree``: not
-    installed, imported through ``PYTHONPATH=src``; ``editable``: ``-e .`` in every venv."""
+    installed, imported through ``PYTHONPATH=src``; ``editable``: ``-e .`` in every venv.
+    ``stages`` gets each step's seconds: ``build`` once, ``venv``, ``install`` and
+    ``tests`` per cell."""
+    spent: dict[str, list[float]] = stages if stages is not None else {}
+
+    def step(stage: str, command: list[str], **kwargs: Any) -> None:
+        began = time.perf_counter()
+        subprocess.run(command, **kwargs)
+        spent.setdefault(stage, []).append(time.perf_counter() - began)
+
     uv = str(BIN / "uv")
     envs = project / ".hand"
     shutil.rmtree(envs, ignore_errors=True)
@@ -96,8 +111,10 @@ def hand_loop(project: Path, pythons: dict[str, str], mode: str = "editable") ->
     project_args: list[str] = ["-e", str(project)]
     if mode == "wheel":
         dist = envs / "dist"
-        subprocess.run(
-            [uv, "build", "-q", "--wheel", "--out-dir", str(dist), str(project)], check=True
+        step(
+            "build",
+            [uv, "build", "-q", "--wheel", "--out-dir", str(dist), str(project)],
+            check=True,
         )
         project_args = [str(next(dist.glob("*.whl")))]
     elif mode == "tree":
@@ -107,11 +124,12 @@ def hand_loop(project: Path, pythons: dict[str, str], mode: str = "editable") ->
     def cell(args: tuple[str, str]) -> None:
         python, numpy = args
         env = envs / f"py{python}-np{numpy}"
-        subprocess.run([uv, "venv", "-q", "-p", pythons[python], str(env)], check=True)
+        step("venv", [uv, "venv", "-q", "-p", pythons[python], str(env)], check=True)
         python_path = str(env / "bin" / "python")
         install = [uv, "pip", "install", "-q", "-p", python_path, *project_args]
-        subprocess.run([*install, f"numpy=={numpy}", "pytest"], check=True)
-        subprocess.run(
+        step("install", [*install, f"numpy=={numpy}", "pytest"], check=True)
+        step(
+            "tests",
             [python_path, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
             cwd=project,
             capture_output=True,
@@ -256,6 +274,97 @@ def peers(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
         tox_uv(heavier, pythons, cold=False, mode="editable") for _ in range(3)
     )
     return figures
+
+
+def timeline(command: list[str], cwd: Path) -> tuple[float, list[tuple[float, str]]]:
+    """Run ``command``; its wall time and each output line with when it came."""
+    started = time.perf_counter()
+    lines: list[tuple[float, str]] = []
+    with subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append((time.perf_counter() - started, line.rstrip("\n")))
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{command} failed:\n" + "\n".join(t for _, t in lines[-40:]))
+    return time.perf_counter() - started, lines
+
+
+def dfvc_stages(project: Path) -> dict[str, float]:
+    """A cold run of ``project`` taken apart: before its first cell (pytest's start, the
+    plan, the index), its cells (and, from results.json, each cell's session start, install
+    and tests), the trace cells after them, and the results and reports after the last."""
+    shutil.rmtree(project / ".dfvc", ignore_errors=True)
+    wall, lines = timeline(
+        [str(BIN / "pytest"), "--dfvc-matrix", "--dfvc-jobs=2", "-p", "no:cacheprovider"], project
+    )
+
+    def at(pattern: str, last: bool = False) -> float:
+        found = [t for t, text in lines if pattern in text]
+        if not found:
+            raise SystemExit(f"no line with {pattern!r} in:\n" + "\n".join(t for _, t in lines))
+        return found[-1] if last else found[0]
+
+    first, ordinary_end = at("provisioning and testing"), at("] numpy", last=True)
+    waves_end = at(" cells run, ")
+    results = json.loads((project / ".dfvc" / "results.json").read_text())
+    cells = [c for m in results["matrices"] for c in m["cells"] if "seconds" in c]
+    figures = {
+        "wall_s": wall,
+        "before_first_cell_s": first,
+        "cells_s": ordinary_end - first,
+        "later_waves_s": waves_end - ordinary_end,
+        "after_cells_s": wall - waves_end,
+        "cells": float(len(cells)),
+        "cell_s": statistics.mean(c["duration"] for c in cells),
+    }
+    for stage in ("session", "install", "tests"):
+        figures[f"cell_{stage}_s"] = statistics.mean(c["seconds"].get(stage, 0.0) for c in cells)
+    return figures
+
+
+def stages(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
+    """Where a cold cell's time goes, pytest-dfvc against the hand loop (the project's
+    wheel built once and installed in each venv), one after the other on the same project,
+    download caches warmed (uncounted)."""
+    project = prepare(scratch / "stages")
+    print("warming download caches (uncounted)...", flush=True)
+    dfvc(project)
+    hand_loop(project, pythons, "wheel")
+    print("measuring the stages...", flush=True)
+    figures = {f"dfvc_{k}": v for k, v in dfvc_stages(project).items()}
+    spent: dict[str, list[float]] = {}
+    figures["hand_wall_s"] = hand_loop(project, pythons, "wheel", spent)
+    figures["hand_build_s"] = sum(spent["build"])
+    for stage in ("venv", "install", "tests"):
+        figures[f"hand_cell_{stage}_s"] = statistics.mean(spent[stage])
+    figures["hand_cell_s"] = sum(figures[f"hand_cell_{s}_s"] for s in ("venv", "install", "tests"))
+    return figures
+
+
+def stage_table(f: dict[str, float]) -> str:
+    """The figures of ``stages`` as docs/benchmarks.md shows them."""
+    rows = [
+        ("wall time of the run", f["dfvc_wall_s"], f["hand_wall_s"]),
+        (
+            "before the first cell (pytest's start and the plan; the loop's wheel build)",
+            f["dfvc_before_first_cell_s"],
+            f["hand_build_s"],
+        ),
+        ("the cells, first start to last end", f["dfvc_cells_s"], None),
+        ("later waves (reruns, counterfactual and trace cells)", f["dfvc_later_waves_s"], None),
+        ("results, reports and exit", f["dfvc_after_cells_s"], None),
+        ("a cell, mean", f["dfvc_cell_s"], f["hand_cell_s"]),
+        ("  environment made (`uv venv`)", 0.0, f["hand_cell_venv_s"]),
+        ("  session started by nox in a worker", f["dfvc_cell_session_s"], 0.0),
+        ("  install (`uv pip install`)", f["dfvc_cell_install_s"], f["hand_cell_install_s"]),
+        ("  tests (pytest)", f["dfvc_cell_tests_s"], f["hand_cell_tests_s"]),
+    ]
+    out = ["| seconds | pytest-dfvc | hand loop |", "|---|---|---|"]
+    for name, ours, theirs in rows:
+        out.append(f"| {name} | {ours:.2f} | {'—' if theirs is None else f'{theirs:.2f}'} |")
+    return "\n".join(out)
 
 
 def cells_own_time(results: Path) -> float:
@@ -459,6 +568,12 @@ def main() -> None:
     if sys.argv[1:] == ["tracer"]:
         with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
             print(json.dumps(tracing_in_a_run(Path(tmp)), indent=2))
+        return
+    if sys.argv[1:] == ["stages"]:
+        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
+            taken_apart = stages(Path(tmp), interpreters())
+        print(json.dumps(taken_apart, indent=2))
+        print(stage_table(taken_apart))
         return
     if sys.argv[1:] == ["peers"]:
         with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:

@@ -4,6 +4,7 @@ needs as local wheels; the interpreters here. Helpers that are not fixtures are 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ from pytest_dfvc.index.interpreters import InterpreterFinder
 
 from . import fakeframe
 from .helpers import tooling_wheels
+
+# The runs these tests start (the controller, nox, each cell's pytest) write bytecode as
+# on a user's machine: where the shell sets this (some sandboxes do), every cell compiled
+# pytest and the framework again on each start, a fifth of a cell's time, and the suite's
+# time said more about the sandbox than about the plugin.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 @pytest.fixture(scope="session")

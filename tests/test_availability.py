@@ -279,3 +279,41 @@ def test_a_run_screens_cells_without_reading_any_wheels_metadata(
     unavailable = {c.id for c in screened[0].cells if c.status == "unavailable"}
     assert {"py3.9-shaped2.0", "py3.9-shaped5.0"} <= unavailable
     assert not any(c.status for c in screened[0].cells if c.id.endswith("shaped1.0"))
+
+
+def test_an_index_nobody_answers_is_tried_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dead index cost every page its retries (3.5 s each, three pages before the first
+    cell): once no attempt got an answer, the other pages of that host fail at once, with
+    the same words. An HTTP error is an answer, and is not remembered."""
+    import socket
+    import threading
+
+    from pytest_dfvc.index import pages
+
+    monkeypatch.setattr(pages, "_unreachable", {}, raising=False)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # pages sleeps through time
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[int] = []
+
+    def hang_up() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.close()  # no answer: the client sees the connection dropped
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/simple"
+    try:
+        with pytest.raises(pages.IndexUnavailable, match="index unreachable after 3 tries"):
+            pages._fetch(f"{url}/numpy/")
+        assert len(accepted) == 3
+        with pytest.raises(pages.IndexUnavailable, match="index unreachable after 3 tries"):
+            pages._fetch(f"{url}/scipy/")
+        assert len(accepted) == 3  # not asked again
+    finally:
+        server.close()

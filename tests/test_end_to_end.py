@@ -320,7 +320,7 @@ def test_crashing_test_costs_only_itself_and_a_hang_is_an_error(
         'python = ["3.10"]\n[packages.fakeframe]\nversions = ["1.0.0", "1.1.0", "1.2.0"]\n'
         + offline_install(wheelhouse, tooling)
     )
-    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-timeout=25")
+    result = run_matrix(tmp_path, "--dfvc-matrix=m.toml", "--dfvc-timeout=15")
     assert result.returncode == 1, result.output
     cells = {c["id"]: c for c in result.matrix("m")["cells"]}
     assert cells["py3.10-fakeframe1.0.0"]["status"] == "passed"
@@ -340,7 +340,7 @@ def test_crashing_test_costs_only_itself_and_a_hang_is_an_error(
     hung = cells["py3.10-fakeframe1.2.0"]
     assert hung["status"] == "error"
     assert hung["cause"]["category"] == "timeout"
-    assert "--dfvc-timeout=25s" in hung["cause"]["reason"]
+    assert "--dfvc-timeout=15s" in hung["cause"]["reason"]
     assert [t["outcome"] for t in hung["tests"][:4]] == ["passed"] * 4
 
 

@@ -260,9 +260,18 @@ def _fetch(url: str) -> tuple[bytes, str]:
         if not index_html.exists():
             raise ProjectNotFound(f"{url}: no such page on the local index")
         return index_html.read_bytes(), "text/html"
+    host = urllib.parse.urlsplit(url).netloc
+    with _unreachable_lock:
+        known = _unreachable.get(host)
+    if known is not None:
+        # Tried and given up on earlier in this run: every page of a dead index would
+        # otherwise wait out the same retries again (3.5 s each, before any cell ran).
+        raise IndexUnavailable(f"{url}: index unreachable after {_RETRIES} tries ({known})")
     request = urllib.request.Request(url, headers={"Accept": _ACCEPT})
     last: Exception | None = None
     for attempt in range(_RETRIES):
+        if attempt:
+            time.sleep(0.5 * 2 ** (attempt - 1))
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.read(), response.headers.get("Content-Type", "")
@@ -272,8 +281,16 @@ def _fetch(url: str) -> tuple[bytes, str]:
             last = exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             last = exc
-        time.sleep(0.5 * 2**attempt)
+    if not isinstance(last, urllib.error.HTTPError):
+        # Nobody answered (an HTTP error is an answer: another page may still be served).
+        with _unreachable_lock:
+            _unreachable[host] = str(last)
     raise IndexUnavailable(f"{url}: index unreachable after {_RETRIES} tries ({last})")
+
+
+# Hosts no page could be fetched from in this process, with the last error.
+_unreachable: dict[str, str] = {}
+_unreachable_lock = threading.Lock()
 
 
 class _AnchorParser(HTMLParser):

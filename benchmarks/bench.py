@@ -309,7 +309,7 @@ def dfvc_stages(project: Path) -> dict[str, float]:
     first, ordinary_end = at("provisioning and testing"), at("] numpy", last=True)
     waves_end = at(" cells run, ")
     results = json.loads((project / ".dfvc" / "results.json").read_text())
-    cells = [c for m in results["matrices"] for c in m["cells"] if "seconds" in c]
+    cells = [c for m in results["matrices"] for c in m["cells"] if c["status"] != "skipped"]
     figures = {
         "wall_s": wall,
         "before_first_cell_s": first,
@@ -320,8 +320,30 @@ def dfvc_stages(project: Path) -> dict[str, float]:
         "cell_s": statistics.mean(c["duration"] for c in cells),
     }
     for stage in ("session", "install", "tests"):
-        figures[f"cell_{stage}_s"] = statistics.mean(c["seconds"].get(stage, 0.0) for c in cells)
+        # A release before the stage times (0.1.0) has none: not a number.
+        spent = [c["seconds"].get(stage, 0.0) for c in cells if "seconds" in c]
+        figures[f"cell_{stage}_s"] = statistics.mean(spent) if spent else math.nan
+    # Each cell's session (trace cells too) stamped when its tests began and ended.
+    spans = []
+    for stamps in (project / ".dfvc" / "cells").glob("*/*/stages"):
+        marks = dict(line.split() for line in stamps.read_text().splitlines())
+        if "test" in marks and "done" in marks:
+            spans.append((float(marks["test"]), float(marks["done"])))
+    figures["both_slots_testing_fraction"] = overlap(spans, 2) / wall
+    figures["test_processes"] = float(len(spans))
     return figures
+
+
+def overlap(spans: list[tuple[float, float]], at_least: int) -> float:
+    """Seconds during which at least ``at_least`` of ``spans`` ran at once."""
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    running, since, total = 0, 0.0, 0.0
+    for when, step in events:
+        if running >= at_least:
+            total += when - since
+        running += step
+        since = when
+    return total
 
 
 def stages(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
@@ -360,6 +382,11 @@ def stage_table(f: dict[str, float]) -> str:
         ("  session started by nox in a worker", f["dfvc_cell_session_s"], 0.0),
         ("  install (`uv pip install`)", f["dfvc_cell_install_s"], f["hand_cell_install_s"]),
         ("  tests (pytest)", f["dfvc_cell_tests_s"], f["hand_cell_tests_s"]),
+        (
+            "share of the run with a test process in both slots",
+            f["dfvc_both_slots_testing_fraction"],
+            None,
+        ),
     ]
     out = ["| seconds | pytest-dfvc | hand loop |", "|---|---|---|"]
     for name, ours, theirs in rows:

@@ -185,7 +185,7 @@ def test_a_timeout_names_the_test_and_keeps_the_others(
         "tests/test_z.py": "import time\n\n\ndef test_slow():\n    time.sleep(600)\n",
     }
     root = project(tmp_path, wheelhouse, tooling, files)
-    result = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-timeout=20")
+    result = run_matrix(root, "--dfvc-matrix=m.toml", "--dfvc-timeout=12")
     assert result.returncode != 0
     cell = cells(result)[0]
     assert cell["status"] == "error"

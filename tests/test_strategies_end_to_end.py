@@ -14,7 +14,8 @@ from . import fakeframe
 from .helpers import MatrixRunResult, offline_install, require_pythons, run_matrix, write_project
 
 pytestmark = pytest.mark.slow
-COUNT, REMOVED_AT = 24, 17
+COUNT, REMOVED_AT = 16, 11
+BASELINE = REMOVED_AT - 5  # the walk's starting point, below the boundary
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def _ran(result: MatrixRunResult) -> list[dict[str, Any]]:
 
 
 def test_bisect_runs_few_cells_and_finds_the_grid_boundary(history_project: Path) -> None:
-    # The history is made with its boundary at 1.REMOVED_AT: what a grid of its 24 cells
+    # The history is made with its boundary at 1.REMOVED_AT: what a grid of its COUNT cells
     # finds (test_end_to_end judges grids), here without running them.
     bisect = run_matrix(
         history_project, "--dfvc-matrix=m.toml", "--dfvc-strategy=bisect", "--dfvc-rerun"
@@ -73,7 +74,8 @@ def test_bisect_runs_few_cells_and_finds_the_grid_boundary(history_project: Path
     # Versions bisect skipped are untested, never passed or failed; inferred says from what.
     assert set(bisect_range["untested"]) == {c["packages"]["longframe"] for c in skipped}
     inferred = bisect_range["inferred"]
-    assert inferred["1.5"]["verdict"] == "compatible"
+    below = [v for v in inferred if int(v.split(".")[1]) < REMOVED_AT]
+    assert below and all(inferred[v]["verdict"] == "compatible" for v in below)
     above = [v for v in inferred if int(v.split(".")[1]) > REMOVED_AT]
     assert above and all(inferred[v]["verdict"] == "incompatible" for v in above)
     assert "left out by the strategy" in bisect.output
@@ -82,9 +84,9 @@ def test_bisect_runs_few_cells_and_finds_the_grid_boundary(history_project: Path
 def test_bisect_sees_modules_that_fail_to_import(
     tmp_path: Path, tooling: Path, history_wheels: Path
 ) -> None:
-    """scipy 1.5-1.13: from 1.12 every test module fails to import. Bisect must judge those
-    cells by the tests the module holds (as grid does), not by the module's node id; with
-    two slots it probes two points at once."""
+    """scipy 1.5-1.13: from 1.12 every test module fails to import (here from
+    1.REMOVED_AT). Bisect must judge those cells by the tests the module holds (as grid
+    does), not by the module's node id; with two slots it probes two points at once."""
     write_project(
         tmp_path,
         {
@@ -120,7 +122,7 @@ def test_walk_stops_at_the_first_failure_above_the_baseline(history_project: Pat
     matrix.write_text(
         (history_project / "m.toml")
         .read_text()
-        .replace('versions = ">=1.0"', 'versions = ">=1.0"\nbaseline = "1.12"')
+        .replace('versions = ">=1.0"', f'versions = ">=1.0"\nbaseline = "1.{BASELINE}"')
     )
     result = run_matrix(
         history_project, "--dfvc-matrix=walk.toml", "--dfvc-strategy=walk", "--dfvc-rerun"
@@ -131,7 +133,8 @@ def test_walk_stops_at_the_first_failure_above_the_baseline(history_project: Pat
         for c in result.matrix("walk")["cells"]
         if c["status"] != "skipped"
     )
-    # Up from 1.12 to the first failure (1.17); down to 1.0, where nothing failed.
+    # Up from the baseline to the first failure (1.REMOVED_AT); down to 1.0, where nothing
+    # failed.
     assert ran == list(range(0, REMOVED_AT + 1))
     assert result.matrix("walk")["ranges"]["longframe"]["upgrade_boundary"] == f"1.{REMOVED_AT}"
 

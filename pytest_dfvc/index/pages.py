@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import json
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -281,11 +282,18 @@ def _fetch(url: str) -> tuple[bytes, str]:
             last = exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             last = exc
-    if not isinstance(last, urllib.error.HTTPError):
-        # Nobody answered (an HTTP error is an answer: another page may still be served).
+    if _nobody_there(last):
         with _unreachable_lock:
             _unreachable[host] = str(last)
     raise IndexUnavailable(f"{url}: index unreachable after {_RETRIES} tries ({last})")
+
+
+def _nobody_there(error: Exception | None) -> bool:
+    """A host that refused every connection or whose name does not resolve: no other page
+    of it will answer in this run. A dropped connection, a timeout or an HTTP error may be
+    the load of the moment: those pages are each tried again."""
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    return isinstance(reason, (ConnectionRefusedError, socket.gaierror))
 
 
 # Hosts no page could be fetched from in this process, with the last error.

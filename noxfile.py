@@ -116,7 +116,8 @@ def benchmark(session: nox.Session) -> None:
     """Cold, warm and search-strategy timings against a hand uv loop, nox+pip and tox-uv,
     and the plan of a long history (``nox -s benchmark -- plan``: that case alone; ``--
     tracer``: the tracer's cost alone; ``-- peers``: every peer doing the same work, the
-    project installed and from its tree, beside the heavier peers)."""
+    project installed and from its tree, beside the heavier peers; ``-- stages``: a cold
+    run taken apart against the hand loop's steps)."""
     session.install("-e", ".", "tox", "tox-uv", "virtualenv")
     session.run("python", "benchmarks/bench.py", *session.posargs)
 

@@ -13,7 +13,10 @@ scratch folder, warms the download caches once (uncounted), then times:
 * planning a long history (every numpy since 1.17 on Python 3.7 to 3.13: 595 cells) with
   ``--dfvc-list``, cold (nothing kept from an earlier plan) and warm;
 * the controller's own overhead per cell and the recorder's cost inside a cell;
-* the tracer's cost: none in an ordinary cell, and what a boundary's trace cell pays.
+* the tracer's cost: none in an ordinary cell, and what a boundary's trace cell pays;
+* with ``stages``: a cold run taken apart (before the first cell, the cells and each one's
+  session start, install and tests, the later waves, the results) against the hand loop's
+  own steps, and the share of the run in which both slots ran a test process.
 
 Every figure printed is a ratio of runs made in the same invocation; absolute seconds are
 shown for context only (the machine is shared).

@@ -124,6 +124,37 @@ def test_built_once_then_reused(tmp_path: Path, finder: InterpreterFinder) -> No
     assert (project / "builds.txt").read_text() == "built\nbuilt\n"
 
 
+def test_no_build_environment_lives_in_the_tree_the_backend_walks(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    """hatchling's editable build walks the project's tree, the tool's own folder included:
+    a build environment under ``.dfvc/runtime`` (this build's, or another interpreter's
+    removed beside it) made a CI run's walk fail on a folder gone between its listing and
+    its stat. The backend here walks the tree as hatchling does and refuses to build when it
+    meets a build environment."""
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    backend = project / "_build" / "backend.py"
+    backend.write_text(
+        backend.read_text().replace(
+            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
+            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
+            "    for where, _, names in os.walk(ROOT):\n"
+            "        if 'pyvenv.cfg' in names:\n"
+            "            raise RuntimeError('a build environment in the project: ' + where)\n",
+        )
+    )
+    python = finder.find("3.10")
+    assert python is not None
+    runtime = project / ".dfvc" / "runtime"
+    wheel = editable_wheel(project, python.path, runtime, uv_path() or "uv", ["--no-index"])
+    log = "".join(p.read_text() for p in (runtime / "editable").glob("*.log"))
+    assert wheel is not None, log
+    # Nothing of the build is left beside the wheel but its log.
+    assert [p.name for p in (runtime / "editable").iterdir() if p.is_dir()] == [wheel.parent.name]
+    assert [p.name for p in wheel.parent.iterdir()] == [wheel.name]
+
+
 def test_a_project_that_does_not_build_falls_back(
     tmp_path: Path, finder: InterpreterFinder
 ) -> None:

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import zipfile
 from collections.abc import Sequence
@@ -177,22 +178,27 @@ def _build(
     uv: str,
     index_args: Sequence[str],
 ) -> Path | None:
-    staging = folder.with_name(folder.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
+    # The build environment and the backend's output live outside the project: a backend
+    # walks the project's tree (hatchling's editable build does, the tool's own folder
+    # included), and another interpreter's build, created and removed beside it, made that
+    # walk fail on a folder gone between its listing and its stat.
+    staging = Path(tempfile.mkdtemp(prefix="dfvc-build-"))
+    arriving = folder.with_name(folder.name + ".new")
     try:
         name = _build_in(staging, project, interpreter, folder, config, uv, index_args)
         if name is None:
             return None
-        # Complete or not at all: the folder appears with its wheel in one rename.
-        shutil.rmtree(staging / "env", ignore_errors=True)
-        shutil.rmtree(folder, ignore_errors=True)
         _drop_requires_python(staging / "wheels" / name)
-        (staging / "wheels" / name).rename(staging / name)
-        shutil.rmtree(staging / "wheels", ignore_errors=True)
-        staging.rename(folder)
+        # Complete or not at all: the folder appears with its wheel in one rename.
+        shutil.rmtree(arriving, ignore_errors=True)
+        arriving.mkdir(parents=True)
+        shutil.copyfile(staging / "wheels" / name, arriving / name)
+        shutil.rmtree(folder, ignore_errors=True)
+        arriving.rename(folder)
     finally:
         # A failed build leaves nothing behind but its log.
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(arriving, ignore_errors=True)
     return folder / name
 
 

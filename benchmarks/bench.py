@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -586,30 +587,30 @@ def tooling_wheels() -> Path:
     return get("py39")
 
 
+# ``nox -s benchmark -- NAME``: one case alone, its figures and, where it has one, its table.
+SINGLE_CASES: dict[
+    str,
+    tuple[Callable[[Path], dict[str, float]], Callable[[dict[str, float]], str] | None],
+] = {
+    "plan": (plan_at_scale, None),
+    "tracer": (tracing_in_a_run, None),
+    "stages": (lambda scratch: stages(scratch, interpreters()), stage_table),
+    "peers": (lambda scratch: peers(scratch, interpreters()), peer_tables),
+}
+
+
 def main() -> None:
     # Every tool runs as on a user's machine: some sandboxes set this, and then each Python
     # start compiles every module it imports again, which weighs on the Python-heavy tools
     # (nox, tox, pytest-dfvc's controller) far more than on uv.
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    if sys.argv[1:] == ["plan"]:
+    if sys.argv[1:2] and sys.argv[1] in SINGLE_CASES:
+        measure, table = SINGLE_CASES[sys.argv[1]]
         with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
-            print(json.dumps(plan_at_scale(Path(tmp)), indent=2))
-        return
-    if sys.argv[1:] == ["tracer"]:
-        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
-            print(json.dumps(tracing_in_a_run(Path(tmp)), indent=2))
-        return
-    if sys.argv[1:] == ["stages"]:
-        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
-            taken_apart = stages(Path(tmp), interpreters())
-        print(json.dumps(taken_apart, indent=2))
-        print(stage_table(taken_apart))
-        return
-    if sys.argv[1:] == ["peers"]:
-        with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:
-            same_work = peers(Path(tmp), interpreters())
-        print(json.dumps(same_work, indent=2))
-        print(peer_tables(same_work))
+            figures = measure(Path(tmp))
+        print(json.dumps(figures, indent=2))
+        if table is not None:
+            print(table(figures))
         return
     pythons = interpreters()
     with tempfile.TemporaryDirectory(prefix="dfvc-bench-") as tmp:

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_dfvc.index.interpreters import InterpreterFinder
 
-from . import fakeframe
+from . import fakeframe, xdist_units
 from .helpers import tooling_wheels
 
 # The runs these tests start (the controller, nox, each cell's pytest) write bytecode as
@@ -37,3 +37,23 @@ def tooling() -> Path:
 @pytest.fixture(scope="session")
 def finder() -> InterpreterFinder:
     return InterpreterFinder()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_units.start(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    xdist_units.finish(config)
+
+
+# After pytest's own ordering of parametrized fixtures, which the slow-first sort keeps.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist_units.order_and_write(config, items)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if os.environ.get(xdist_units.UNITS) is None:
+        return None
+    return xdist_units.SharedFixtureScheduling(config, log)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dfvc.index.interpreters import InterpreterFinder
-from pytest_dfvc.index.uvtool import in_uv_cache
+from pytest_dfvc.index.uvtool import in_uv_cache, package_folders
 from pytest_dfvc.plan import downloads
 from pytest_dfvc.plan.availability import IndexReader
 from pytest_dfvc.plan.cell import Cell, MatrixPlan
@@ -137,6 +137,20 @@ def test_a_wheel_in_uvs_cache_is_no_download(tmp_path: Path) -> None:
     assert not in_uv_cache(tmp_path, f"triton-3.2.0-{tags}.whl")
     assert not in_uv_cache(tmp_path, "triton-3.1.0-cp312-cp312-manylinux_2_17_x86_64.whl")
     assert not in_uv_cache(tmp_path / "elsewhere", f"triton-3.1.0-{tags}.whl")
+
+
+def test_the_packages_asked_for_are_found_without_listing_every_index(tmp_path: Path) -> None:
+    """With the names a plan needs, each index folder is asked for those alone: the same
+    folders as a full listing gives for them, and no other package's."""
+    for holder in ("pypi", "index/aa11", "index/bb22", "index/cc33"):
+        for name in ("numpy", "scipy"):
+            if holder != "index/cc33" or name == "scipy":
+                (tmp_path / "wheels-v8" / holder / name).mkdir(parents=True)
+    every = package_folders(tmp_path)
+    asked = package_folders(tmp_path, ["numpy", "missing"])
+    assert set(asked) == {"numpy"}
+    assert sorted(asked["numpy"]) == sorted(every["numpy"])
+    assert len(asked["numpy"]) == 3 and len(every["scipy"]) == 4
 
 
 def test_wheels_from_another_index_are_not_counted_as_pypis(tmp_path: Path) -> None:

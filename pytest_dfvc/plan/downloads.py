@@ -20,6 +20,7 @@ from pathlib import Path
 
 from packaging import tags
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ..index.pages import IndexFile, close_connections
 from ..index.uvconfig import Sources
@@ -149,7 +150,7 @@ def disk_plan(plans: Sequence[MatrixPlan], reader: IndexReader, cache: Path | No
     every: dict[str, tuple[int, bool]] = {}
     for files in counted:
         every.update(files.files)
-    folders = package_folders(cache) if cache is not None else {}
+    folders = package_folders(cache, _names(every)) if cache is not None else {}
     cached_names = {n: cache is not None and in_uv_cache(cache, n, folders) for n in every}
     per_cell = {
         (matrix.name, cell.id): sum(s for n, (s, _) in files.files.items() if not cached_names[n])
@@ -160,6 +161,17 @@ def disk_plan(plans: Sequence[MatrixPlan], reader: IndexReader, cache: Path | No
     local = sum(s for n, (s, remote) in every.items() if not remote and not cached_names[n])
     cached = sum(s for n, (s, remote) in every.items() if remote and cached_names[n])
     return DiskPlan(per_cell, download, cached, local, cache, free_space(cache), unsized)
+
+
+def _names(filenames: Iterable[str]) -> set[str]:
+    """The packages of these wheels, as uv names their folders."""
+    names = set()
+    for filename in filenames:
+        try:
+            names.add(str(parse_wheel_filename(filename)[0]))
+        except InvalidWheelFilename:
+            continue
+    return names
 
 
 def free_space(where: Path | None) -> int | None:

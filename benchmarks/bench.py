@@ -257,6 +257,9 @@ def peers(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
         print(f"measuring '{name}'...", flush=True)
         shutil.rmtree(project / ".dfvc")
         figures[f"{name}_dfvc_cold_s"] = dfvc(project, "--dfvc-json=out/results.json")
+        # The cold run's own results: the warm runs below write reused cells over them.
+        cold_results = project / "out" / "cold.json"
+        shutil.copy(project / "out" / "results.json", cold_results)
         figures[f"{name}_dfvc_warm_s"] = statistics.median(
             dfvc(project, "--dfvc-json=out/results.json") for _ in range(3)
         )
@@ -267,7 +270,9 @@ def peers(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
         figures[f"{name}_tox_warm_s"] = statistics.median(
             tox_uv(project, pythons, cold=False, mode=mode) for _ in range(3)
         )
-        figures[f"{name}_limit_s"] = cells_own_time(project / "out" / "results.json") / 2
+        tests, installs = cells_own_time(cold_results)
+        figures[f"{name}_limit_tests_s"] = tests / 2
+        figures[f"{name}_limit_s"] = (tests + installs) / 2
     heavier = configurations["installed"]
     print("measuring the heavier peers (editable installs)...", flush=True)
     figures["heavier_hand_editable_s"] = hand_loop(heavier, pythons, "editable")
@@ -398,17 +403,15 @@ def stage_table(f: dict[str, float]) -> str:
     return "\n".join(out)
 
 
-def cells_own_time(results: Path) -> float:
-    """The sum of the cells' own test times (every test's recorded duration): the work no
-    scheduler can avoid. Divided by the job count it is the floor of a cold run, installs
-    aside."""
+def cells_own_time(results: Path) -> tuple[float, float]:
+    """The cells' own pytest processes and their installs, summed over the cells (the
+    ``seconds`` each cell of the results has): the work no scheduler can avoid. Divided
+    by the job count it is the floor of a cold run (item 4 of issue 31)."""
     data = json.loads(results.read_text())
-    return sum(
-        float(test.get("duration") or 0.0)
-        for matrix in data["matrices"]
-        for cell in matrix["cells"]
-        for test in cell.get("tests") or ()
-    )
+    cells = [c for m in data["matrices"] for c in m["cells"]]
+    tests = sum(float((c.get("seconds") or {}).get("tests") or 0.0) for c in cells)
+    installs = sum(float((c.get("seconds") or {}).get("install") or 0.0) for c in cells)
+    return tests, installs
 
 
 def peer_tables(f: dict[str, float]) -> str:
@@ -432,8 +435,9 @@ def peer_tables(f: dict[str, float]) -> str:
         lines += [f"  {label:<36}{ratio:6.2f}   (target {target})" for label, ratio, target in rows]
         limit = f[f"{name}_limit_s"]
         lines.append(
-            f"  the cells' own test time / 2 jobs   {limit:.1f} s; cold dfvc is "
-            f"{cold / max(limit, 1e-9):.1f}x that"
+            f"  the cells' pytest processes / 2 jobs  {f[f'{name}_limit_tests_s']:.1f} s, with "
+            f"their installs {limit:.1f} s: cold dfvc is {cold / max(limit, 1e-9):.2f}x that "
+            "(goal <= 1.3)"
         )
     cold = f["installed_dfvc_cold_s"]
     warm = f["installed_dfvc_warm_s"]

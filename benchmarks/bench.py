@@ -264,6 +264,12 @@ def peers(scratch: Path, pythons: dict[str, str]) -> dict[str, float]:
             dfvc(project, "--dfvc-json=out/results.json") for _ in range(3)
         )
         figures[f"{name}_dfvc_warm_other_json_s"] = dfvc(project, "--dfvc-json=out/warm.json")
+        # Cold again without the second wave that traces the example's silent breaks
+        # (work no peer does): how much of the gap that wave is.
+        shutil.rmtree(project / ".dfvc")
+        figures[f"{name}_dfvc_cold_notrace_s"] = dfvc(
+            project, "--dfvc-trace=off", "--dfvc-json=out/notrace.json"
+        )
         figures[f"{name}_hand_s"] = hand_loop(project, pythons, mode)
         figures[f"{name}_nox_pip_s"] = nox_virtualenv(project, pythons, mode)
         figures[f"{name}_tox_cold_s"] = tox_uv(project, pythons, cold=True, mode=mode)
@@ -431,8 +437,14 @@ def peer_tables(f: dict[str, float]) -> str:
             ),
             ("nox virtualenv+pip / cold dfvc", f[f"{name}_nox_pip_s"] / cold, ">= 8"),
         ]
+        notrace = f.get(f"{name}_dfvc_cold_notrace_s")
         lines.append(f"same work, {title}:")
         lines += [f"  {label:<36}{ratio:6.2f}   (target {target})" for label, ratio, target in rows]
+        if notrace is not None:
+            lines.append(
+                f"  the same cold run, --dfvc-trace=off:  {notrace / f[f'{name}_hand_s']:.2f} of "
+                f"the hand loop, {notrace / f[f'{name}_tox_cold_s']:.2f} of tox-uv"
+            )
         limit = f[f"{name}_limit_s"]
         lines.append(
             f"  the cells' pytest processes / 2 jobs  {f[f'{name}_limit_tests_s']:.1f} s, with "

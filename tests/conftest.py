@@ -53,6 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     xdist_units.order_and_write(config, items)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of xdist's: no error where it is not loaded
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     if os.environ.get(xdist_units.UNITS) is None:
         return None

@@ -90,6 +90,35 @@ def _project(root: Path) -> Path:
     return root
 
 
+def test_a_walk_that_meets_a_vanishing_folder_is_built_again(
+    tmp_path: Path, finder: InterpreterFinder
+) -> None:
+    """A backend that walks the project (hatchling's editable build does) fails when a
+    folder it listed is gone before it looks inside: another interpreter's cells change
+    ``.dfvc`` meanwhile. The hook runs once more before the cells fall back to ``-e``, which
+    uv refuses for a project whose ``requires-python`` leaves the cell's Python out."""
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    backend = project / "_build" / "backend.py"
+    backend.write_text(
+        backend.read_text().replace(
+            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
+            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
+            "    seen = os.path.join(ROOT, 'walked-once')\n"
+            "    if not os.path.exists(seen):\n"
+            "        open(seen, 'w').close()\n"
+            "        raise FileNotFoundError(os.path.join(ROOT, '.dfvc', 'envs', 'gone'))\n",
+        )
+    )
+    python = finder.find("3.10")
+    assert python is not None
+    runtime = tmp_path / "runtime"
+    wheel = editable_wheel(project, python.path, runtime, uv_path() or "uv", ["--no-index"])
+    assert wheel is not None and wheel.name == "demoproj-0.1.0-py3-none-any.whl"
+    log = next((runtime / "editable").glob("*.log")).read_text()
+    assert "FileNotFoundError" in log and "dfvc: the backend failed; building once more" in log
+
+
 def test_build_config_follows_pep_517(tmp_path: Path) -> None:
     assert build_config(tmp_path) is None  # tests without packaging: nothing to build
     (tmp_path / "setup.py").write_text("")

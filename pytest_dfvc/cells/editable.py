@@ -253,6 +253,14 @@ def _build_in(
         wheels = staging / "wheels"
         wheels.mkdir()
         name = hook("build_editable", str(wheels))
+        if name is None:
+            # A backend that walks the project (hatchling's editable build does) fails on
+            # a folder listed and gone before it looks inside: the cells of another Python
+            # change .dfvc meanwhile. Once more before the cells fall back to ``-e``, which
+            # uv refuses where the project's requires-python leaves their Python out.
+            out.write("\ndfvc: the backend failed; building once more\n")
+            out.flush()
+            name = hook("build_editable", str(wheels))
         if not isinstance(name, str) or not (wheels / name).exists():
             return None
         return name

@@ -217,6 +217,7 @@ def _build_in(
     python = str(env / "bin" / "python")
     log = folder.parent / f"{folder.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
+    stopped: list[str] = []
     with log.open("w", encoding="utf-8") as out:
 
         def run(*command: str) -> bool:
@@ -231,6 +232,7 @@ def _build_in(
                 )
             except subprocess.TimeoutExpired:
                 out.write(f"\ndfvc: stopped after {BUILD_TIMEOUT} s\n")
+                stopped.append(command[0])
                 return False
             return done.returncode == 0
 
@@ -253,7 +255,7 @@ def _build_in(
         wheels = staging / "wheels"
         wheels.mkdir()
         name = hook("build_editable", str(wheels))
-        if name is None:
+        if name is None and not stopped:  # a hung build is not tried twice
             # A backend that walks the project (hatchling's editable build does) fails on
             # a folder listed and gone before it looks inside: the cells of another Python
             # change .dfvc meanwhile. Once more before the cells fall back to ``-e``, which

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dfvc.cells import editable
 from pytest_dfvc.cells.editable import build_config, editable_wheel, requirement
 from pytest_dfvc.cells.provision import Workspace, project_wheel, start_builds
 from pytest_dfvc.index.interpreters import InterpreterFinder
@@ -117,6 +118,31 @@ def test_a_walk_that_meets_a_vanishing_folder_is_built_again(
     assert wheel is not None and wheel.name == "demoproj-0.1.0-py3-none-any.whl"
     log = next((runtime / "editable").glob("*.log")).read_text()
     assert "FileNotFoundError" in log and "dfvc: the backend failed; building once more" in log
+
+
+def test_a_build_that_hangs_is_not_tried_again(
+    tmp_path: Path, finder: InterpreterFinder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second try is for a walk that met a vanishing folder: a build stopped by its
+    timeout falls back at once instead of holding the run for the timeout twice."""
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    backend = project / "_build" / "backend.py"
+    backend.write_text(
+        backend.read_text().replace(
+            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
+            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
+            "    import time\n"
+            "    time.sleep(60)\n",
+        )
+    )
+    monkeypatch.setattr(editable, "BUILD_TIMEOUT", 3)
+    python = finder.find("3.10")
+    assert python is not None
+    runtime = tmp_path / "runtime"
+    assert editable_wheel(project, python.path, runtime, uv_path() or "uv", ["--no-index"]) is None
+    log = next((runtime / "editable").glob("*.log")).read_text()
+    assert log.count("dfvc: stopped after 3 s") == 1 and "building once more" not in log
 
 
 def test_build_config_follows_pep_517(tmp_path: Path) -> None:

@@ -91,6 +91,24 @@ def _project(root: Path) -> Path:
     return root
 
 
+def _build_with(
+    tmp_path: Path, finder: InterpreterFinder, *prelude: str
+) -> tuple[Path | None, str]:
+    """The in-tree project built once, its ``build_editable`` hook starting with
+    ``prelude``; the wheel (None when the cells would fall back) and the build's log."""
+    require_pythons(finder, "3.10")
+    project = _project(tmp_path / "project")
+    backend = project / "_build" / "backend.py"
+    hook = "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
+    body = "".join(f"    {line}\n" for line in prelude)
+    backend.write_text(backend.read_text().replace(hook, hook + body))
+    python = finder.find("3.10")
+    assert python is not None
+    runtime = tmp_path / "runtime"
+    wheel = editable_wheel(project, python.path, runtime, uv_path() or "uv", ["--no-index"])
+    return wheel, next((runtime / "editable").glob("*.log")).read_text()
+
+
 def test_a_walk_that_meets_a_vanishing_folder_is_built_again(
     tmp_path: Path, finder: InterpreterFinder
 ) -> None:
@@ -98,25 +116,15 @@ def test_a_walk_that_meets_a_vanishing_folder_is_built_again(
     folder it listed is gone before it looks inside: another interpreter's cells change
     ``.dfvc`` meanwhile. The hook runs once more before the cells fall back to ``-e``, which
     uv refuses for a project whose ``requires-python`` leaves the cell's Python out."""
-    require_pythons(finder, "3.10")
-    project = _project(tmp_path / "project")
-    backend = project / "_build" / "backend.py"
-    backend.write_text(
-        backend.read_text().replace(
-            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
-            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
-            "    seen = os.path.join(ROOT, 'walked-once')\n"
-            "    if not os.path.exists(seen):\n"
-            "        open(seen, 'w').close()\n"
-            "        raise FileNotFoundError(os.path.join(ROOT, '.dfvc', 'envs', 'gone'))\n",
-        )
+    wheel, log = _build_with(
+        tmp_path,
+        finder,
+        "seen = os.path.join(ROOT, 'walked-once')",
+        "if not os.path.exists(seen):",
+        "    open(seen, 'w').close()",
+        "    raise FileNotFoundError(os.path.join(ROOT, '.dfvc', 'envs', 'gone'))",
     )
-    python = finder.find("3.10")
-    assert python is not None
-    runtime = tmp_path / "runtime"
-    wheel = editable_wheel(project, python.path, runtime, uv_path() or "uv", ["--no-index"])
     assert wheel is not None and wheel.name == "demoproj-0.1.0-py3-none-any.whl"
-    log = next((runtime / "editable").glob("*.log")).read_text()
     assert "FileNotFoundError" in log and "dfvc: the backend failed; building once more" in log
 
 
@@ -125,23 +133,9 @@ def test_a_build_that_hangs_is_not_tried_again(
 ) -> None:
     """The second try is for a walk that met a vanishing folder: a build stopped by its
     timeout falls back at once instead of holding the run for the timeout twice."""
-    require_pythons(finder, "3.10")
-    project = _project(tmp_path / "project")
-    backend = project / "_build" / "backend.py"
-    backend.write_text(
-        backend.read_text().replace(
-            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n",
-            "def build_editable(wheel_directory, config_settings=None, metadata_directory=None):\n"
-            "    import time\n"
-            "    time.sleep(60)\n",
-        )
-    )
     monkeypatch.setattr(editable, "BUILD_TIMEOUT", 3)
-    python = finder.find("3.10")
-    assert python is not None
-    runtime = tmp_path / "runtime"
-    assert editable_wheel(project, python.path, runtime, uv_path() or "uv", ["--no-index"]) is None
-    log = next((runtime / "editable").glob("*.log")).read_text()
+    wheel, log = _build_with(tmp_path, finder, "import time", "time.sleep(60)")
+    assert wheel is None
     assert log.count("dfvc: stopped after 3 s") == 1 and "building once more" not in log
 
 

@@ -217,7 +217,7 @@ def _build_in(
     python = str(env / "bin" / "python")
     log = folder.parent / f"{folder.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    stopped: list[str] = []
+    stopped: list[bool] = []  # a step its timeout stopped
     with log.open("w", encoding="utf-8") as out:
 
         def run(*command: str) -> bool:
@@ -232,7 +232,7 @@ def _build_in(
                 )
             except subprocess.TimeoutExpired:
                 out.write(f"\ndfvc: stopped after {BUILD_TIMEOUT} s\n")
-                stopped.append(command[0])
+                stopped.append(True)
                 return False
             return done.returncode == 0
 
